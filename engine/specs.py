@@ -1,0 +1,114 @@
+"""Load, describe and cache BPMN process specs, keyed by the hash of the file's content.
+
+A spec is parsed once per content and shared, read-only, by every case that runs on it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from lxml import etree
+from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
+from SpiffWorkflow.bpmn.specs.bpmn_process_spec import BpmnProcessSpec
+from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser
+from SpiffWorkflow.spiff.specs.defaults import UserTask
+
+
+class SpecError(Exception):
+    """A BPMN file could not be parsed into an executable process."""
+
+
+@dataclass(frozen=True)
+class UserTaskInfo:
+    """A human task of the process: its BPMN id, label, lane (department) and bound item."""
+
+    bpmn_id: str
+    name: str
+    lane: str | None
+    item: str | None
+
+
+@dataclass(frozen=True)
+class ProcessSpec:
+    key: str
+    process_id: str
+    name: str
+    spec: BpmnProcessSpec
+    subprocess_specs: dict
+    lanes: tuple[str, ...]
+    user_tasks: dict[str, UserTaskInfo]
+    content: bytes
+
+
+def content_key(content: bytes) -> str:
+    return hashlib.sha256(content).hexdigest()
+
+
+def _parse(content: bytes, process_id: str | None, filename: str) -> ProcessSpec:
+    parser = SpiffBpmnParser()
+    try:
+        parser.add_bpmn_str(content, filename=filename)
+        ids = parser.get_process_ids()
+        if process_id is None:
+            if len(ids) != 1:
+                raise SpecError(f"{filename}: expected one process, found {len(ids)}")
+            process_id = ids[0]
+        if process_id not in ids:
+            raise SpecError(f"{filename}: no process with id {process_id!r}")
+        spec = parser.get_spec(process_id)
+        subprocess_specs = parser.get_subprocess_specs(process_id)
+    except (ValidationException, etree.XMLSyntaxError) as exc:
+        raise SpecError(f"{filename}: {exc}") from exc
+    user_tasks = {}
+    lanes: list[str] = []
+    for task_spec in spec.task_specs.values():
+        lane = getattr(task_spec, "lane", None)
+        if lane and lane not in lanes:
+            lanes.append(lane)
+        if isinstance(task_spec, UserTask):
+            properties = (task_spec.extensions or {}).get("properties", {})
+            user_tasks[task_spec.bpmn_id] = UserTaskInfo(
+                task_spec.bpmn_id,
+                task_spec.bpmn_name or task_spec.bpmn_id,
+                lane,
+                properties.get("item"),
+            )
+    return ProcessSpec(
+        key=content_key(content),
+        process_id=process_id,
+        name=spec.description or process_id,
+        spec=spec,
+        subprocess_specs=subprocess_specs,
+        lanes=tuple(lanes),
+        user_tasks=user_tasks,
+        content=content,
+    )
+
+
+class SpecCache:
+    """Parsed specs by content hash; parsing happens once per distinct content."""
+
+    def __init__(self) -> None:
+        self._specs: dict[tuple[str, str | None], ProcessSpec] = {}
+        self._lock = threading.Lock()
+
+    def load(self, content: bytes, process_id: str | None = None, filename: str = "<bpmn>"):
+        key = (content_key(content), process_id)
+        spec = self._specs.get(key)
+        if spec is None:
+            spec = _parse(content, process_id, filename)
+            with self._lock:
+                spec = self._specs.setdefault(key, spec)
+        return spec
+
+    def load_file(self, path: Path, process_id: str | None = None) -> ProcessSpec:
+        return self.load(path.read_bytes(), process_id, path.name)
+
+    def get(self, key: str, process_id: str | None) -> ProcessSpec | None:
+        return self._specs.get((key, process_id))
+
+    def __len__(self) -> int:
+        return len(self._specs)

@@ -1,0 +1,308 @@
+"""The catalog: departments, the data dictionary, service items and matters, loaded from data files.
+
+The files live in `forms/catalog/` (TOML) so an administrator can edit them; `load_catalog`
+reads and cross-checks them and raises `CatalogError` listing every problem with its file.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+
+from engine.sandbox import check_expression
+
+CATALOG_DIR = Path(__file__).parent / "catalog"
+
+FACT_TYPES = {
+    "text",
+    "citizen_id",
+    "uscc",
+    "phone",
+    "date",
+    "enum",
+    "bool",
+    "bank_card",
+    "address",
+    "integer",
+}
+
+
+class CatalogError(Exception):
+    """The catalog files are inconsistent; `problems` lists each as 'file: message'."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__("catalog errors:\n  " + "\n  ".join(problems))
+
+
+@dataclass(frozen=True)
+class Department:
+    code: str
+    name: str
+    name_en: str
+
+
+@dataclass(frozen=True)
+class Subject:
+    code: str
+    label: str
+    label_en: str
+    order: int
+
+
+@dataclass(frozen=True)
+class Option:
+    value: str
+    label: str
+    label_en: str
+
+
+@dataclass(frozen=True)
+class Fact:
+    key: str
+    subject: str
+    label: str
+    label_en: str
+    type: str
+    source: str | None = None
+    options: tuple[Option, ...] = ()
+    help: str = ""
+    help_en: str = ""
+    required_if: str | None = None
+    optional: bool = False
+
+    def option_label(self, value: object) -> str:
+        for option in self.options:
+            if option.value == value:
+                return option.label
+        return "" if value is None else str(value)
+
+
+@dataclass(frozen=True)
+class Material:
+    code: str
+    name: str
+    name_en: str
+    source: str | None = None
+    evidence: tuple[str, ...] = ()
+    when: str | None = None
+
+
+@dataclass(frozen=True)
+class ConditionalFacts:
+    when: str
+    facts: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Item:
+    code: str
+    name: str
+    name_en: str
+    department: str
+    legal_basis: str
+    time_limit_days: int
+    fee: str
+    steps: tuple[str, ...]
+    facts: tuple[str, ...]
+    facts_if: tuple[ConditionalFacts, ...] = ()
+    materials: tuple[Material, ...] = ()
+    when: str | None = None
+    source_file: str = ""
+
+
+@dataclass(frozen=True)
+class Matter:
+    code: str
+    name: str
+    name_en: str
+    summary: str
+    summary_en: str
+    bpmn: str
+    process_id: str
+    subjects: tuple[str, ...]
+    items: tuple[str, ...]
+    published: bool = True
+
+
+@dataclass
+class Catalog:
+    departments: dict[str, Department] = field(default_factory=dict)
+    subjects: dict[str, Subject] = field(default_factory=dict)
+    facts: dict[str, Fact] = field(default_factory=dict)
+    items: dict[str, Item] = field(default_factory=dict)
+    matters: dict[str, Matter] = field(default_factory=dict)
+
+    def matter(self, code: str) -> Matter:
+        return self.matters[code]
+
+    def items_of(self, matter: Matter) -> list[Item]:
+        return [self.items[code] for code in matter.items]
+
+
+def _read(path: Path, problems: list[str]) -> dict:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except tomllib.TOMLDecodeError as exc:
+        problems.append(f"{path.name}: not valid TOML: {exc}")
+        return {}
+
+
+def _check_expr(where: str, expression: str | None, problems: list[str]) -> None:
+    if expression is None:
+        return
+    for message in check_expression(expression):
+        problems.append(f"{where}: condition {expression!r}: {message}")
+
+
+def _load_dictionary(catalog: Catalog, path: Path, problems: list[str]) -> None:
+    raw = _read(path, problems)
+    for code, data in raw.get("subjects", {}).items():
+        catalog.subjects[code] = Subject(
+            code, data["label"], data.get("label_en", data["label"]), data.get("order", 50)
+        )
+    for key, data in raw.get("facts", {}).items():
+        where = f"{path.name}: fact {key}"
+        if not key.isidentifier():
+            problems.append(f"{where}: the key must be a Python identifier")
+        missing = [name for name in ("subject", "label", "type") if name not in data]
+        if missing:
+            problems.append(f"{where}: missing {', '.join(missing)}")
+            continue
+        if data["type"] not in FACT_TYPES:
+            problems.append(f"{where}: unknown type {data['type']!r}")
+        if data["subject"] not in catalog.subjects:
+            problems.append(f"{where}: unknown subject {data['subject']!r}")
+        options = tuple(
+            Option(str(o["value"]), o["label"], o.get("label_en", o["label"]))
+            for o in data.get("options", [])
+        )
+        if data["type"] == "enum" and not options:
+            problems.append(f"{where}: an enum needs options")
+        _check_expr(where, data.get("required_if"), problems)
+        catalog.facts[key] = Fact(
+            key=key,
+            subject=data["subject"],
+            label=data["label"],
+            label_en=data.get("label_en", data["label"]),
+            type=data["type"],
+            source=data.get("source"),
+            options=options,
+            help=data.get("help", ""),
+            help_en=data.get("help_en", ""),
+            required_if=data.get("required_if"),
+            optional=bool(data.get("optional", False)),
+        )
+
+
+def _load_item(catalog: Catalog, data: dict, source: str, problems: list[str]) -> None:
+    code = data.get("code", "?")
+    where = f"{source}: item {code}"
+    required = ("code", "name", "department", "time_limit_days", "facts")
+    missing = [name for name in required if name not in data]
+    if missing:
+        problems.append(f"{where}: missing {', '.join(missing)}")
+        return
+    if code in catalog.items:
+        problems.append(f"{where}: duplicate item code (also in {catalog.items[code].source_file})")
+    if data["department"] not in catalog.departments:
+        problems.append(f"{where}: unknown department {data['department']!r}")
+    facts = tuple(data["facts"])
+    conditional = tuple(
+        ConditionalFacts(c["when"], tuple(c["facts"])) for c in data.get("facts_if", [])
+    )
+    for group in conditional:
+        _check_expr(where, group.when, problems)
+    for key in facts + tuple(k for group in conditional for k in group.facts):
+        if key not in catalog.facts:
+            problems.append(f"{where}: fact {key!r} is not in the data dictionary")
+    materials = []
+    for m in data.get("materials", []):
+        evidence = tuple(m.get("evidence", ()))
+        for key in evidence:
+            if key not in catalog.facts:
+                problems.append(f"{where}: material {m.get('code')}: unknown evidence {key!r}")
+        if m.get("source") and not evidence:
+            problems.append(f"{where}: material {m.get('code')}: a sourced material needs evidence")
+        _check_expr(where, m.get("when"), problems)
+        materials.append(
+            Material(
+                m["code"],
+                m["name"],
+                m.get("name_en", m["name"]),
+                m.get("source"),
+                evidence,
+                m.get("when"),
+            )
+        )
+    _check_expr(where, data.get("when"), problems)
+    days = data["time_limit_days"]
+    if not isinstance(days, int) or days < 0:
+        problems.append(f"{where}: time_limit_days must be a whole number of working days")
+    catalog.items[code] = Item(
+        code=code,
+        name=data["name"],
+        name_en=data.get("name_en", data["name"]),
+        department=data["department"],
+        legal_basis=data.get("legal_basis", ""),
+        time_limit_days=days,
+        fee=data.get("fee", "免费"),
+        steps=tuple(data.get("steps", ())),
+        facts=facts,
+        facts_if=conditional,
+        materials=tuple(materials),
+        when=data.get("when"),
+        source_file=source,
+    )
+
+
+def _load_matter(catalog: Catalog, path: Path, problems: list[str]) -> None:
+    data = _read(path, problems)
+    if not data:
+        return
+    where = f"matters/{path.name}"
+    missing = [n for n in ("code", "name", "bpmn", "process_id", "items") if n not in data]
+    if missing:
+        problems.append(f"{where}: missing {', '.join(missing)}")
+        return
+    for code in data["items"]:
+        if code not in catalog.items:
+            problems.append(f"{where}: unknown item {code!r}")
+    catalog.matters[data["code"]] = Matter(
+        code=data["code"],
+        name=data["name"],
+        name_en=data.get("name_en", data["name"]),
+        summary=data.get("summary", ""),
+        summary_en=data.get("summary_en", ""),
+        bpmn=data["bpmn"],
+        process_id=data["process_id"],
+        subjects=tuple(data.get("subjects", ("applicant",))),
+        items=tuple(data["items"]),
+        published=bool(data.get("published", True)),
+    )
+
+
+def load_catalog(directory: Path = CATALOG_DIR) -> Catalog:
+    """Read and cross-check every catalog file; raise `CatalogError` with all problems found."""
+    problems: list[str] = []
+    catalog = Catalog()
+    for d in _read(directory / "departments.toml", problems).get("department", []):
+        catalog.departments[d["code"]] = Department(d["code"], d["name"], d.get("name_en", ""))
+    _load_dictionary(catalog, directory / "dictionary.toml", problems)
+    for path in sorted((directory / "items").glob("*.toml")):
+        for data in _read(path, problems).get("item", []):
+            _load_item(catalog, data, f"items/{path.name}", problems)
+    for path in sorted((directory / "matters").glob("*.toml")):
+        _load_matter(catalog, path, problems)
+    if problems:
+        raise CatalogError(problems)
+    return catalog
+
+
+@cache
+def default_catalog() -> Catalog:
+    """The catalog shipped in `forms/catalog/`, loaded once per process."""
+    return load_catalog(CATALOG_DIR)

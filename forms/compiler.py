@@ -1,0 +1,241 @@
+"""Compile a matter's items into one form: each fact asked once, prefilled where known,
+conditional sections, server-side validation, and the one-time-notice checklist (一次告知).
+
+Pure functions over catalog data: given a matter, what the registries supplied and what the
+applicant typed, return the form, its errors and the materials this applicant must bring.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from engine.sandbox import evaluate
+from forms.catalog import Catalog, Fact, Item, Matter
+from forms.values import FieldError, InvalidValue, parse_value
+
+REGISTRY_NAMES = {
+    "population": "人口库",
+    "marriage": "婚姻登记库",
+    "birth": "出生医学信息库",
+    "death": "死亡医学信息库",
+    "medical_insurance": "医疗保障信息库",
+    "social_insurance": "社会保险信息库",
+    "housing_fund": "住房公积金信息库",
+    "real_estate": "不动产登记库",
+    "legal_person": "法人库",
+    "education": "学籍库",
+    "veterans": "退役军人信息库",
+    "certificates": "电子证照库",
+}
+
+
+@dataclass(frozen=True)
+class Known:
+    """A fact value supplied by a registry, with its provenance."""
+
+    value: Any
+    registry: str
+    record_id: str
+    retrieved_at: datetime
+
+    @property
+    def registry_name(self) -> str:
+        return REGISTRY_NAMES.get(self.registry, self.registry)
+
+
+@dataclass
+class FormField:
+    fact: Fact
+    value: Any
+    known: Known | None
+    required: bool
+    items: list[str]
+    error: FieldError | None = None
+
+    @property
+    def key(self) -> str:
+        return self.fact.key
+
+    @property
+    def readonly(self) -> bool:
+        return self.known is not None
+
+
+@dataclass
+class Section:
+    code: str
+    title: str
+    title_en: str
+    fields: list[FormField]
+
+
+@dataclass(frozen=True)
+class ChecklistEntry:
+    """One material of the combined application and what the applicant must do about it."""
+
+    code: str
+    name: str
+    name_en: str
+    items: tuple[str, ...]
+    status: str  # "exempt" (fetched from a registry) or "upload"
+    reason: str
+    reason_en: str
+    registry: str | None
+
+
+@dataclass
+class CompiledForm:
+    matter: Matter
+    sections: list[Section]
+    items: list[Item]
+    skipped_items: list[Item]
+    checklist: list[ChecklistEntry]
+    values: dict[str, Any]
+    errors: list[FieldError] = field(default_factory=list)
+
+    @property
+    def fields(self) -> list[FormField]:
+        return [f for section in self.sections for f in section.fields]
+
+    @property
+    def uploads(self) -> list[ChecklistEntry]:
+        return [entry for entry in self.checklist if entry.status == "upload"]
+
+
+def _holds(expression: str | None, scope: Mapping[str, Any]) -> bool:
+    if expression is None:
+        return True
+    try:
+        return bool(evaluate(expression, scope))
+    except Exception:  # a condition over facts not known yet does not hold
+        return False
+
+
+def _needed_facts(catalog: Catalog, items: list[Item], scope: Mapping[str, Any]):
+    needed: dict[str, list[str]] = {}
+    for item in items:
+        keys = list(item.facts)
+        for group in item.facts_if:
+            if _holds(group.when, scope):
+                keys.extend(group.facts)
+        for key in keys:
+            needed.setdefault(key, [])
+            if item.code not in needed[key]:
+                needed[key].append(item.code)
+    order = {key: index for index, key in enumerate(catalog.facts)}
+    subject_order = {code: s.order for code, s in catalog.subjects.items()}
+    return sorted(
+        needed.items(),
+        key=lambda kv: (subject_order.get(catalog.facts[kv[0]].subject, 50), order[kv[0]]),
+    )
+
+
+def _checklist(items: list[Item], known: Mapping[str, Known], scope) -> list[ChecklistEntry]:
+    entries: dict[str, ChecklistEntry] = {}
+    for item in items:
+        for material in item.materials:
+            if not _holds(material.when, scope):
+                continue
+            if material.code in entries:
+                previous = entries[material.code]
+                entries[material.code] = ChecklistEntry(
+                    **{**previous.__dict__, "items": previous.items + (item.code,)}
+                )
+                continue
+            fetched = material.source is not None and all(key in known for key in material.evidence)
+            source_name = REGISTRY_NAMES.get(material.source or "", "")
+            if fetched:
+                status = "exempt"
+                reason = f"已通过{source_name}共享获取，免于提交"
+                reason_en = f"Fetched from the {material.source} registry: nothing to bring"
+            elif material.source:
+                status = "upload"
+                reason = f"未能从{source_name}获取，请上传"
+                reason_en = f"Not found in the {material.source} registry: please upload it"
+            else:
+                status = "upload"
+                reason = "政府部门未掌握此材料，请上传"
+                reason_en = "No registry holds this material: please upload it"
+            entries[material.code] = ChecklistEntry(
+                code=material.code,
+                name=material.name,
+                name_en=material.name_en,
+                items=(item.code,),
+                status=status,
+                reason=reason,
+                reason_en=reason_en,
+                registry=material.source,
+            )
+    return list(entries.values())
+
+
+def compile_form(
+    catalog: Catalog,
+    matter: Matter,
+    known: Mapping[str, Known],
+    answers: Mapping[str, Any] | None = None,
+    *,
+    validate: bool = False,
+) -> CompiledForm:
+    """Build the combined form; with `validate`, check `answers` and record field errors."""
+    answers = answers or {}
+    values: dict[str, Any] = {key: None for key in catalog.facts}
+    values.update({key: k.value for key, k in known.items() if k.value is not None})
+    errors: list[FieldError] = []
+    parsed: dict[str, Any] = {}
+    for key, raw in answers.items():
+        fact = catalog.facts.get(key)
+        if fact is None or key in known and known[key].value is not None:
+            continue  # unknown keys and registry facts cannot be overridden by the form
+        try:
+            parsed[key] = parse_value(fact, raw)
+        except InvalidValue as exc:
+            errors.append(FieldError(key, f"{fact.label}：{exc.message}", exc.message_en))
+            parsed[key] = raw
+    values.update(parsed)
+
+    all_items = catalog.items_of(matter)
+    items = [item for item in all_items if _holds(item.when, values)]
+    skipped = [item for item in all_items if item not in items]
+    item_names = {item.code: item.name for item in all_items}
+    sections: dict[str, Section] = {}
+    error_keys = {e.key for e in errors}
+    for key, item_codes in _needed_facts(catalog, items, values):
+        fact = catalog.facts[key]
+        k = known.get(key)
+        k = k if k is not None and k.value is not None else None
+        required = not fact.optional and _holds(fact.required_if, values)
+        form_field = FormField(
+            fact=fact,
+            value=values.get(key),
+            known=k,
+            required=required,
+            items=[item_names[code] for code in item_codes],
+        )
+        if (
+            validate
+            and k is None
+            and required
+            and values.get(key) in (None, "")
+            and (key not in error_keys)
+        ):
+            errors.append(FieldError(key, f"请填写{fact.label}", f"{fact.label_en} is required"))
+        form_field.error = next((e for e in errors if e.key == key), None)
+        subject = catalog.subjects[fact.subject]
+        section = sections.setdefault(
+            subject.code, Section(subject.code, subject.label, subject.label_en, [])
+        )
+        section.fields.append(form_field)
+    asked = {f.key for s in sections.values() for f in s.fields}
+    return CompiledForm(
+        matter=matter,
+        sections=list(sections.values()),
+        items=items,
+        skipped_items=skipped,
+        checklist=_checklist(items, known, values),
+        values={key: value for key, value in values.items() if key in asked},
+        errors=[e for e in errors if e.key in asked],
+    )

@@ -1,0 +1,80 @@
+"""Cases (办件): one combined application, its departmental items, uploads and history."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, Index
+from sqlmodel import Field, SQLModel
+
+from engine.store import utcnow
+
+
+class Case(SQLModel, table=True):
+    __tablename__ = "case_file"
+    id: int | None = Field(default=None, primary_key=True)
+    number: str | None = Field(default=None, max_length=32, unique=True)
+    matter: str = Field(max_length=64, index=True)
+    applicant_user_id: int = Field(foreign_key="user_account.id", index=True)
+    applicant_id_number: str = Field(max_length=18, index=True)
+    applicant_name: str = Field(max_length=64)
+    channel: str = Field(default="online", max_length=16)  # online | window
+    status: str = Field(default="processing", max_length=16, index=True)
+    outcome: str | None = Field(default=None, max_length=32)
+    instance_id: int | None = Field(default=None, foreign_key="process_instance.id")
+    data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    provenance: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    checklist: list[dict[str, Any]] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False)
+    )
+    created_at: datetime = Field(default_factory=utcnow, index=True)
+    updated_at: datetime = Field(default_factory=utcnow)
+    completed_at: datetime | None = None
+
+
+class CaseItem(SQLModel, table=True):
+    """A departmental item of a case, routed to its department's queue by the process."""
+
+    __tablename__ = "case_item"
+    __table_args__ = (Index("ix_case_item_queue", "department", "status", "due_date"),)
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="case_file.id", index=True)
+    item_code: str = Field(max_length=100)
+    department: str = Field(max_length=32)
+    task_id: str | None = Field(default=None, max_length=36, index=True)
+    status: str = Field(default="processing", max_length=16)  # processing|approved|rejected
+    clerk_user_id: int | None = Field(default=None, foreign_key="user_account.id")
+    comment: str | None = Field(default=None, max_length=500)
+    due_date: date
+    decided_at: datetime | None = None
+    result_number: str | None = Field(default=None, max_length=40)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class CaseEvent(SQLModel, table=True):
+    """The case's history, written in the same transaction as each change."""
+
+    __tablename__ = "case_event"
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="case_file.id", index=True)
+    at: datetime = Field(default_factory=utcnow)
+    actor_user_id: int | None = Field(default=None, foreign_key="user_account.id")
+    actor: str = Field(max_length=100)
+    kind: str = Field(max_length=32)
+    message: str = Field(max_length=500)
+
+
+class Upload(SQLModel, table=True):
+    """A material the applicant uploaded; the file lives outside the web root under a random name."""
+
+    __tablename__ = "upload"
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="case_file.id", index=True)
+    material_code: str = Field(max_length=64)
+    filename: str = Field(max_length=200)
+    stored_name: str = Field(max_length=64)
+    content_type: str = Field(max_length=64)
+    size: int
+    sha256: str = Field(max_length=64)
+    uploaded_at: datetime = Field(default_factory=utcnow)

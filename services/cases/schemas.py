@@ -1,0 +1,68 @@
+"""API shapes for cases and tasks (separate from the table models)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class LoginRequest(BaseModel):
+    username: str = Field(description="Citizen ID number for citizens, login name for staff")
+    password: str
+
+
+class LoginResult(BaseModel):
+    token: str = Field(description="Send as 'Authorization: Bearer <token>'")
+    role: str
+    department: str | None
+    display_name: str
+
+
+class CaseCreate(BaseModel):
+    matter: str = Field(examples=["newborn"])
+    answers: dict[str, Any] = Field(
+        default_factory=dict, description="Facts the registries do not hold, by dictionary key"
+    )
+
+
+class ItemStatus(BaseModel):
+    id: int | None
+    item: str
+    name: str
+    department: str
+    status: str
+    status_label: str
+    due_date: date | None
+    decided_at: datetime | None
+    comment: str | None
+    result_number: str | None
+
+
+class CasePublic(BaseModel):
+    id: int
+    number: str | None
+    matter: str
+    status: str
+    outcome: str | None
+    created_at: datetime
+    completed_at: datetime | None
+    items: list[ItemStatus] = []
+
+
+class TaskPublic(BaseModel):
+    id: int
+    case_id: int
+    case_number: str | None
+    matter: str
+    item: str
+    name: str
+    applicant: str = Field(description="Masked citizen ID of the applicant")
+    due_date: date
+    created_at: datetime
+
+
+class Decision(BaseModel):
+    decision: str = Field(pattern="^(approved|rejected)$")
+    comment: str = Field(default="", max_length=500)

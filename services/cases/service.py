@@ -1,0 +1,497 @@
+"""Cases: prepare the combined form, submit it as one case, route items, decide, report status.
+
+Every function that changes state does so in the caller's session and commits once, with the
+process state, task rows, case rows and history in that one transaction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlmodel import Session, col, func, select
+
+from engine import cases as runner
+from engine import store
+from engine.sandbox import evaluate
+from engine.store import HumanTask, StaleInstance, utcnow
+from forms.catalog import Item, Matter
+from forms.compiler import CompiledForm, Known, compile_form
+from forms.values import mask_id
+from services.accounts.models import User
+from services.calendar import add_working_days, local_date
+from services.cases.models import Case, CaseEvent, CaseItem, Upload
+from services.errors import Conflict, Forbidden, InvalidInput, NotFound
+from services.registries.service import lookup_for_matter
+from services.runtime import Runtime
+
+DECISIONS = ("approved", "rejected")
+ITEM_STATUS = {
+    "processing": ("办理中", "In progress"),
+    "approved": ("已办结", "Approved"),
+    "rejected": ("不予办理", "Rejected"),
+    "not_applicable": ("无需办理", "Not applicable"),
+}
+CASE_STATUS = {"processing": ("办理中", "In progress"), "completed": ("已办结", "Completed")}
+SNIFFED_TYPES = {
+    b"%PDF-": "application/pdf",
+    b"\x89PNG\r\n\x1a\n": "image/png",
+    b"\xff\xd8\xff": "image/jpeg",
+}
+MAX_RETRIES = 5
+
+
+@dataclass(frozen=True)
+class UploadedFile:
+    material_code: str
+    filename: str
+    content: bytes
+
+
+@dataclass(frozen=True)
+class ItemView:
+    """One item of a case as its applicant or a clerk sees it."""
+
+    row: CaseItem | None
+    item: Item
+    department_name: str
+    status: str
+
+    @property
+    def status_label(self) -> str:
+        return ITEM_STATUS[self.status][0]
+
+
+def _matter(rt: Runtime, code: str, *, published_only: bool = True) -> Matter:
+    matter = rt.catalog.matters.get(code)
+    if matter is None or (published_only and not matter.published):
+        raise NotFound("没有这项“一件事”服务", f"No matter {code!r}")
+    return matter
+
+
+def _require_citizen(user: User) -> str:
+    if user.role != "citizen" or not user.id_number:
+        raise Forbidden(
+            "只有实名认证的申请人可以申请", "Only a citizen with an ID number may apply"
+        )
+    return user.id_number
+
+
+def prepare_form(
+    session: Session,
+    rt: Runtime,
+    *,
+    user: User,
+    matter_code: str,
+    answers: dict[str, Any] | None = None,
+) -> CompiledForm:
+    """The combined form for the applicant, prefilled from the registries (reads are logged)."""
+    matter = _matter(rt, matter_code)
+    lookup = lookup_for_matter(
+        session,
+        registry=rt.registry,
+        applicant_id_number=_require_citizen(user),
+        subjects=matter.subjects,
+        actor_user_id=user.id,
+        purpose=f"预填《{matter.name}》申请表",
+    )
+    session.commit()
+    return compile_form(rt.catalog, matter, lookup.facts, answers)
+
+
+def _store_upload(rt: Runtime, case_id: int, upload: UploadedFile) -> Upload:
+    limit = rt.settings.upload_limit_bytes
+    if len(upload.content) > limit:
+        raise InvalidInput(
+            f"material_{upload.material_code}",
+            f"文件不能超过{limit // (1024 * 1024)}MB",
+            f"Files are limited to {limit // (1024 * 1024)} MB",
+        )
+    content_type = next(
+        (kind for magic, kind in SNIFFED_TYPES.items() if upload.content.startswith(magic)), None
+    )
+    if content_type is None:
+        raise InvalidInput(
+            f"material_{upload.material_code}",
+            "只接受PDF、JPG或PNG文件",
+            "Only PDF, JPG or PNG files are accepted",
+        )
+    stored_name = secrets.token_hex(16)
+    directory = rt.settings.upload_dir
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / stored_name).write_bytes(upload.content)
+    return Upload(
+        case_id=case_id,
+        material_code=upload.material_code,
+        filename=upload.filename[-200:] or "upload",
+        stored_name=stored_name,
+        content_type=content_type,
+        size=len(upload.content),
+        sha256=hashlib.sha256(upload.content).hexdigest(),
+    )
+
+
+def _event(session: Session, case: Case, user: User | None, kind: str, message: str) -> None:
+    actor = "系统" if user is None else f"{user.display_name}"
+    session.add(
+        CaseEvent(
+            case_id=case.id,
+            actor_user_id=user.id if user else None,
+            actor=actor,
+            kind=kind,
+            message=message,
+        )
+    )
+
+
+def _open_items(
+    session: Session, rt: Runtime, case: Case, opened: list[HumanTask], today: date
+) -> None:
+    for task in opened:
+        item = rt.catalog.items.get(task.item or "")
+        if item is None:
+            raise LookupError(f"user task {task.bpmn_id} is bound to unknown item {task.item!r}")
+        session.add(
+            CaseItem(
+                case_id=case.id,
+                item_code=item.code,
+                department=task.lane or item.department,
+                task_id=task.id,
+                due_date=add_working_days(today, item.time_limit_days),
+            )
+        )
+        _event(
+            session,
+            case,
+            None,
+            "routed",
+            f"已分送{_department_name(rt, item.department)}：{item.name}",
+        )
+
+
+def _department_name(rt: Runtime, code: str) -> str:
+    department = rt.catalog.departments.get(code)
+    return department.name if department else code
+
+
+def submit_application(
+    session: Session,
+    rt: Runtime,
+    *,
+    user: User,
+    matter_code: str,
+    answers: dict[str, Any],
+    uploads: list[UploadedFile] = (),
+    channel: str = "online",
+) -> Case:
+    """Validate the combined form, start the case's process and route its items, in one commit.
+
+    Registry facts are fetched again here (never taken from the browser) and logged with the case.
+    """
+    matter = _matter(rt, matter_code)
+    applicant_id = _require_citizen(user)
+    spec = rt.spec_for(matter)
+    case = Case(
+        matter=matter.code,
+        applicant_user_id=user.id,
+        applicant_id_number=applicant_id,
+        applicant_name=user.display_name,
+        channel=channel,
+    )
+    session.add(case)
+    session.flush()
+    lookup = lookup_for_matter(
+        session,
+        registry=rt.registry,
+        applicant_id_number=applicant_id,
+        subjects=matter.subjects,
+        actor_user_id=user.id,
+        purpose=f"受理《{matter.name}》核验申请信息",
+        case_id=case.id,
+    )
+    form = compile_form(rt.catalog, matter, lookup.facts, answers, validate=True)
+    fields = {e.key: (e.message, e.message_en) for e in form.errors}
+    provided = {u.material_code for u in uploads if u.content}
+    for entry in form.uploads:
+        if entry.code not in provided:
+            fields[f"material_{entry.code}"] = (
+                f"请上传：{entry.name}",
+                f"Please upload: {entry.name_en}",
+            )
+    if fields:
+        session.rollback()
+        first = next(iter(fields))
+        raise InvalidInput(first, fields[first][0], fields[first][1], fields=fields)
+    needed = {entry.code for entry in form.uploads}
+    for upload in uploads:
+        if upload.material_code in needed and upload.content:
+            session.add(_store_upload(rt, case.id, upload))
+
+    data = dict(form.values)
+    case.data = data
+    case.provenance = _provenance(lookup.facts, form)
+    case.applicant_name = data.get("applicant_name") or user.display_name
+    case.checklist = [
+        {"code": e.code, "name": e.name, "status": e.status, "reason": e.reason}
+        for e in form.checklist
+    ]
+    # Gateways may test any dictionary fact: unknown ones are None, registry facts are all passed.
+    process_data = dict.fromkeys(rt.catalog.facts)
+    process_data.update({key: k.value for key, k in lookup.facts.items()})
+    process_data.update(data)
+    process_data["matter"] = matter.code
+    workflow = runner.start(spec, process_data)
+    instance, opened = store.create_instance(session, spec, workflow, matter.bpmn)
+    now = utcnow()
+    case.instance_id = instance.id
+    case.number = f"YJS{local_date(now):%Y%m%d}{case.id:06d}"
+    case.created_at = now
+    _event(
+        session, case, user, "submitted", f"提交《{matter.name}》一表申请，办件编号{case.number}"
+    )
+    _open_items(session, rt, case, opened, local_date(now))
+    if runner.is_completed(workflow):
+        _finish(session, case)
+    session.commit()
+    return case
+
+
+def _provenance(known: dict[str, Known], form: CompiledForm) -> dict[str, Any]:
+    asked = {f.key for f in form.fields}
+    return {
+        key: {
+            "registry": k.registry,
+            "registry_name": k.registry_name,
+            "record_id": k.record_id,
+            "retrieved_at": k.retrieved_at.isoformat(timespec="seconds"),
+        }
+        for key, k in known.items()
+        if key in asked
+    }
+
+
+def _finish(session: Session, case: Case) -> None:
+    statuses = session.exec(select(CaseItem.status).where(CaseItem.case_id == case.id)).all()
+    case.status = "completed"
+    case.completed_at = utcnow()
+    if statuses and all(s == "rejected" for s in statuses):
+        case.outcome = "rejected"
+    elif "rejected" in statuses:
+        case.outcome = "partly_rejected"
+    else:
+        case.outcome = "approved"
+    _event(session, case, None, "completed", "全部事项办结，统一出件")
+
+
+def load_case(session: Session, *, case_id: int, user: User) -> Case:
+    """The case, if this user may see it: its applicant, a clerk of one of its departments, an admin."""
+    case = session.get(Case, case_id)
+    if case is None:
+        raise NotFound("办件不存在", "No such case")
+    if user.role == "admin":
+        return case
+    if user.role == "citizen" and case.applicant_user_id == user.id:
+        return case
+    if user.role == "clerk":
+        mine = session.exec(
+            select(CaseItem.id).where(
+                CaseItem.case_id == case.id, CaseItem.department == user.department
+            )
+        ).first()
+        if mine is not None:
+            return case
+    raise NotFound("办件不存在", "No such case")
+
+
+def cases_of(session: Session, *, user: User, limit: int = 50, offset: int = 0) -> list[Case]:
+    query = (
+        select(Case)
+        .where(Case.applicant_user_id == user.id)
+        .order_by(col(Case.id).desc())
+        .offset(offset)
+        .limit(limit)
+    )
+    return list(session.exec(query).all())
+
+
+def item_views(session: Session, rt: Runtime, case: Case) -> list[ItemView]:
+    """Every item of the case's matter with its status (items never routed show 'not applicable')."""
+    rows = session.exec(
+        select(CaseItem).where(CaseItem.case_id == case.id).order_by(col(CaseItem.id))
+    ).all()
+    by_code = {row.item_code: row for row in rows}
+    views = []
+    matter = rt.catalog.matters.get(case.matter)
+    codes = list(matter.items) if matter else []
+    codes += [code for code in by_code if code not in codes]
+    for code in codes:
+        row = by_code.get(code)
+        item = rt.catalog.items[code]
+        if row is not None:
+            status = row.status
+        elif case.status == "completed" or not _may_still_open(case, item):
+            status = "not_applicable"
+        else:
+            continue
+        views.append(ItemView(row, item, _department_name(rt, item.department), status))
+    return views
+
+
+def _may_still_open(case: Case, item: Item) -> bool:
+    """Whether an item not routed yet could still be (its condition holds on the case data)."""
+    if item.when is None:
+        return True
+    try:
+        return bool(evaluate(item.when, case.data))
+    except Exception:
+        return False
+
+
+def events_of(session: Session, *, case: Case) -> list[CaseEvent]:
+    return list(
+        session.exec(
+            select(CaseEvent).where(CaseEvent.case_id == case.id).order_by(col(CaseEvent.id))
+        ).all()
+    )
+
+
+def uploads_of(session: Session, *, case: Case) -> list[Upload]:
+    return list(session.exec(select(Upload).where(Upload.case_id == case.id)).all())
+
+
+@dataclass(frozen=True)
+class QueueRow:
+    item: CaseItem
+    case: Case
+    item_name: str
+
+    @property
+    def masked_id(self) -> str:
+        return mask_id(self.case.applicant_id_number)
+
+
+def department_queue(
+    session: Session,
+    rt: Runtime,
+    *,
+    user: User,
+    status: str = "processing",
+    limit: int = 50,
+    offset: int = 0,
+) -> list[QueueRow]:
+    """The clerk's own department's items, oldest due first; paged in SQL."""
+    department = _require_clerk(user)
+    query = (
+        select(CaseItem, Case)
+        .join(Case, col(Case.id) == CaseItem.case_id)
+        .where(CaseItem.department == department, CaseItem.status == status)
+        .order_by(col(CaseItem.due_date), col(CaseItem.id))
+        .offset(offset)
+        .limit(limit)
+    )
+    return [
+        QueueRow(item, case, rt.catalog.items[item.item_code].name)
+        for item, case in session.exec(query).all()
+    ]
+
+
+def queue_counts(session: Session, *, user: User) -> dict[str, int]:
+    department = _require_clerk(user)
+    rows = session.exec(
+        select(CaseItem.status, func.count())
+        .where(CaseItem.department == department)
+        .group_by(CaseItem.status)
+    ).all()
+    return dict(rows)
+
+
+def _require_clerk(user: User) -> str:
+    if user.role != "clerk" or not user.department:
+        raise Forbidden("只有部门窗口人员可以办理", "Only a department clerk may do this")
+    return user.department
+
+
+def load_case_item(session: Session, *, item_id: int, user: User) -> CaseItem:
+    """An item of the clerk's own department; other departments' items do not exist for them."""
+    department = _require_clerk(user)
+    row = session.get(CaseItem, item_id)
+    if row is None or row.department != department:
+        raise NotFound("待办事项不存在", "No such task in your department")
+    return row
+
+
+def decide(
+    session: Session,
+    rt: Runtime,
+    *,
+    user: User,
+    item_id: int,
+    decision: str,
+    comment: str = "",
+) -> CaseItem:
+    """Approve or reject a department's item; completes its process task and, if last, the case."""
+    if decision not in DECISIONS:
+        raise InvalidInput("decision", "请选择“通过”或“不予办理”", "Choose approve or reject")
+    comment = (comment or "").strip()
+    if decision == "rejected" and not comment:
+        raise InvalidInput("comment", "不予办理时必须说明理由", "A rejection needs a reason")
+    if len(comment) > 500:
+        raise InvalidInput("comment", "意见不能超过500字", "At most 500 characters")
+    for _attempt in range(MAX_RETRIES):
+        try:
+            row = _decide_once(session, rt, user, item_id, decision, comment)
+            session.commit()
+            return row
+        except (StaleInstance, IntegrityError, OperationalError):
+            session.rollback()
+    raise Conflict("办件正被其他部门同时更新，请稍后重试", "The case is busy, please retry")
+
+
+def _decide_once(
+    session: Session, rt: Runtime, user: User, item_id: int, decision: str, comment: str
+) -> CaseItem:
+    row = load_case_item(session, item_id=item_id, user=user)
+    if row.status != "processing":
+        raise Conflict(
+            "该事项已由他人办理，请刷新待办列表", "This task was already decided by someone else"
+        )
+    case = session.get(Case, row.case_id)
+    instance, spec, workflow = store.load_workflow(session, rt.specs, case.instance_id)
+    try:
+        runner.complete(
+            workflow,
+            row.task_id,
+            {f"decision_{row.item_code}": decision, f"comment_{row.item_code}": comment},
+        )
+    except runner.TaskNotReady:
+        raise Conflict("该事项已由他人办理", "This task was already decided") from None
+    _opened, _closed = store.save_instance(session, spec, instance, workflow)
+    now = utcnow()
+    row.status = decision
+    row.comment = comment or None
+    row.clerk_user_id = user.id
+    row.decided_at = now
+    if decision == "approved":
+        row.result_number = f"{case.number}-{row.id:04d}"
+    session.add(row)
+    item = rt.catalog.items[row.item_code]
+    verb = "办结" if decision == "approved" else "不予办理"
+    note = f"（{comment}）" if comment else ""
+    _event(
+        session,
+        case,
+        user,
+        decision,
+        f"{_department_name(rt, row.department)}{verb}：{item.name}{note}",
+    )
+    session.flush()
+    _open_items(session, rt, case, _opened, local_date(now))
+    case.updated_at = now
+    if runner.is_completed(workflow):
+        _finish(session, case)
+    session.add(case)
+    return row

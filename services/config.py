@@ -1,0 +1,39 @@
+"""Settings, read once from the environment (prefix ONETHING_)."""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ONETHING_")
+
+    data_dir: Path = PROJECT_DIR / "data"
+    database_url: str | None = None
+    bpmn_dir: Path = PROJECT_DIR / "bpmn"
+    registry_people: int = 20000
+    session_hours: int = 8
+    secure_cookies: bool = False
+    upload_limit_bytes: int = 10 * 1024 * 1024
+
+    @property
+    def db_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'onething.sqlite'}"
+
+    @property
+    def registry_path(self) -> Path:
+        return self.data_dir / "registry.sqlite"
+
+    @property
+    def upload_dir(self) -> Path:
+        return self.data_dir / "uploads"
+
+
+@cache
+def get_settings() -> Settings:
+    return Settings()

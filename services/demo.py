@@ -1,0 +1,94 @@
+"""Demo data: the synthetic registries and the demo accounts (citizens, one clerk per department, admin)."""
+
+from __future__ import annotations
+
+from datetime import date
+from functools import cache
+
+from sqlmodel import Session, select
+
+from services.accounts.models import User
+from services.accounts.service import create_user, hash_password
+from services.registries.demo_people import DEMO_PEOPLE
+from services.registries.generate import generate_dataset
+from services.runtime import Runtime
+
+DEMO_PASSWORD = "onething123"
+
+
+def ensure_registry(rt: Runtime, *, today: date | None = None, force: bool = False) -> bool:
+    """Generate the embedded registry dataset if it is missing; True when it was generated."""
+    path = rt.settings.registry_path
+    if path.exists() and not force:
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    generate_dataset(path, people=rt.settings.registry_people, today=today or date.today())
+    return True
+
+
+def demo_accounts(rt: Runtime) -> list[dict[str, str]]:
+    """The demo accounts to create: (username, display name, role, department)."""
+    accounts = [
+        {
+            "username": p.id_number,
+            "name": p.name,
+            "role": "citizen",
+            "department": "",
+            "note": p.situation_zh,
+        }
+        for p in DEMO_PEOPLE
+        if p.login
+    ]
+    for code, department in rt.catalog.departments.items():
+        accounts.append(
+            {
+                "username": f"{code}01",
+                "name": f"{department.name}窗口",
+                "role": "clerk",
+                "department": code,
+                "note": department.name_en,
+            }
+        )
+    accounts.append(
+        {
+            "username": "admin",
+            "name": "系统管理员",
+            "role": "admin",
+            "department": "",
+            "note": "Administrator",
+        }
+    )
+    return accounts
+
+
+@cache
+def _demo_password_hash() -> str:
+    """One argon2 hash of the shared demo password (hashing is slow by design; do it once)."""
+    return hash_password(DEMO_PASSWORD)
+
+
+def seed_demo(
+    rt: Runtime, *, today: date | None = None, registry: bool = True
+) -> list[dict[str, str]]:
+    """Create the registry data (unless `registry` is False) and the missing demo accounts."""
+    if registry:
+        ensure_registry(rt, today=today)
+    accounts = demo_accounts(rt)
+    password_hash = _demo_password_hash()
+    with Session(rt.db) as session:
+        existing = set(session.exec(select(User.username)).all())
+        for account in accounts:
+            if account["username"] in existing:
+                continue
+            create_user(
+                session,
+                username=account["username"],
+                display_name=account["name"],
+                role=account["role"],
+                password=DEMO_PASSWORD,
+                department=account["department"] or None,
+                id_number=account["username"] if account["role"] == "citizen" else None,
+                password_hash=password_hash,
+            )
+        session.commit()
+    return accounts

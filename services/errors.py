@@ -1,0 +1,35 @@
+"""Domain errors raised by services; `web` turns each into one HTTP status in one place."""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    status = 400
+
+    def __init__(self, message: str, message_en: str = ""):
+        self.message = message
+        self.message_en = message_en or message
+        super().__init__(self.message_en)
+
+
+class NotFound(DomainError):
+    status = 404
+
+
+class Forbidden(DomainError):
+    status = 403
+
+
+class Conflict(DomainError):
+    status = 409
+
+
+class InvalidInput(DomainError):
+    """Bad input for one field (or several: `fields` maps keys to (zh, en) messages)."""
+
+    status = 422
+
+    def __init__(self, field: str, message: str, message_en: str = "", fields=None):
+        super().__init__(message, message_en)
+        self.field = field
+        self.fields = fields or {field: (message, message_en or message)}

@@ -1,0 +1,1 @@
+"""Shared-data registries (共享数据库): typed records, the embedded demo registry, prefill."""

@@ -1,0 +1,42 @@
+"""What a running OneThing needs, built once per process: settings, database, catalog, specs, registry."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.engine import Engine
+
+from engine.specs import ProcessSpec, SpecCache
+from forms.catalog import Catalog, Matter, default_catalog
+from services.config import Settings, get_settings
+from services.db import create_schema, make_engine
+from services.registries.embedded import EmbeddedRegistry
+from services.registries.records import Registry
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    db: Engine
+    catalog: Catalog
+    specs: SpecCache
+    registry: Registry
+
+    def spec_for(self, matter: Matter) -> ProcessSpec:
+        """The matter's current process spec (parsed once per distinct file content)."""
+        return self.specs.load_file(self.settings.bpmn_dir / matter.bpmn, matter.process_id)
+
+
+def build_runtime(settings: Settings | None = None, registry: Registry | None = None) -> Runtime:
+    """Connect to the database (creating the schema), load the catalog and open the registry."""
+    settings = settings or get_settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    db = make_engine(settings.db_url)
+    create_schema(db)
+    return Runtime(
+        settings=settings,
+        db=db,
+        catalog=default_catalog(),
+        specs=SpecCache(),
+        registry=registry or EmbeddedRegistry(settings.registry_path),
+    )

@@ -1,0 +1,100 @@
+"""A real browser (Debian chromium via Playwright) through the newborn matter:
+the citizen submits the one form, each department's clerk approves, the citizen sees it done."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import uvicorn
+
+from services.demo import DEMO_PASSWORD
+from tests.web.conftest import MOTHER, NEWBORN_DEPARTMENTS
+from web.app import create_app
+
+CHROMIUM = os.environ.get("ONETHING_CHROMIUM", "/usr/bin/chromium")
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+
+pytestmark = pytest.mark.browser
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def server(rt):
+    port = _free_port()
+    config = uvicorn.Config(create_app(rt), host="127.0.0.1", port=port, log_level="warning")
+    srv = uvicorn.Server(config)
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not srv.started:
+        if time.monotonic() > deadline:
+            raise RuntimeError("the test server did not start")
+        time.sleep(0.02)
+    yield f"http://127.0.0.1:{port}"
+    srv.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield browser
+        browser.close()
+
+
+def sign_in(chromium, base: str, username: str):
+    context = chromium.new_context(locale="zh-CN")
+    page = context.new_page()
+    page.goto(f"{base}/login")
+    page.fill("#username", username)
+    page.fill("#password", DEMO_PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_load_state()
+    return page
+
+
+def test_newborn_in_a_real_browser(chromium, server):
+    citizen = sign_in(chromium, server, MOTHER)
+    citizen.click("a[href='/matters/newborn/apply']")
+    assert citizen.locator("[data-fact=mother_name]").inner_text() == "王芳"
+    citizen.select_option("#f_household_parent", "mother")
+    citizen.fill("#f_applicant_phone", "13812345678")
+    citizen.select_option("#f_delivery_method", "online")
+    citizen.fill("#f_bank_name", "中国工商银行")
+    citizen.fill("#f_bank_card_number", "6222020200112233446")
+    citizen.click("#submit")
+    citizen.wait_for_selector("#case-number")
+    case_number = citizen.inner_text("#case-number")
+    assert citizen.get_attribute("#case-status", "data-status") == "processing"
+    case_url = citizen.url
+
+    for department in NEWBORN_DEPARTMENTS:
+        clerk = sign_in(chromium, server, f"{department}01")
+        while clerk.locator(f"#queue tr[data-case='{case_number}'] a").count():
+            clerk.locator(f"#queue tr[data-case='{case_number}'] a").first.click()
+            clerk.fill("#comment", "材料齐全，准予办理")
+            clerk.click("#approve")
+            clerk.wait_for_selector(".notice.ok")
+        clerk.context.close()
+
+    citizen.goto(case_url)
+    citizen.wait_for_selector("#case-status[data-status=completed]")
+    assert citizen.locator("td.status[data-status=approved]").count() == 6
+    with citizen.expect_download() as download:
+        citizen.locator("a[href*='/result']").first.click()
+    assert download.value.suggested_filename.startswith(case_number)

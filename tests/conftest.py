@@ -1,0 +1,91 @@
+"""Shared fixtures: a runtime on a real database (SQLite file and PostgreSQL), the demo registry.
+
+Every database test runs once per backend in ONETHING_TEST_DATABASES (default "sqlite,postgresql").
+PostgreSQL is reached at ONETHING_TEST_PG_URL (default: the local server, database onething_test),
+and a fresh schema is created per test so tests never see each other's rows.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+
+import pytest
+from services.registries.embedded import EmbeddedRegistry
+from services.registries.generate import generate_dataset
+from sqlalchemy import create_engine, text
+from sqlmodel import Session, select
+
+from services.accounts.models import User
+from services.config import Settings
+from services.demo import seed_demo
+from services.runtime import Runtime, build_runtime
+
+TODAY = date(2026, 11, 23)
+BACKENDS = [
+    b for b in os.environ.get("ONETHING_TEST_DATABASES", "sqlite,postgresql").split(",") if b
+]
+PG_URL = os.environ.get(
+    "ONETHING_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/onething_test"
+)
+
+
+@pytest.fixture(scope="session")
+def registry_path(tmp_path_factory) -> Path:
+    """The demo registry, generated once for the whole test run (small, deterministic)."""
+    path = tmp_path_factory.mktemp("registry") / "registry.sqlite"
+    generate_dataset(path, people=600, today=TODAY)
+    return path
+
+
+def _ensure_pg_database() -> None:
+    base, name = PG_URL.rsplit("/", 1)
+    admin = create_engine(f"{base}/postgres", isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        exists = conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name})
+        if exists.scalar() is None:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request, tmp_path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'onething.sqlite'}"
+        return
+    _ensure_pg_database()
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    engine = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    separator = "&" if "?" in PG_URL else "?"
+    yield f"{PG_URL}{separator}options=-csearch_path%3D{schema}"
+    with engine.connect() as conn:
+        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    engine.dispose()
+
+
+@pytest.fixture
+def rt(database_url, registry_path, tmp_path) -> Iterator[Runtime]:
+    """A runtime on a fresh database with the demo accounts seeded."""
+    settings = Settings(data_dir=tmp_path / "data", database_url=database_url)
+    runtime = build_runtime(settings, registry=EmbeddedRegistry(registry_path))
+    seed_demo(runtime, today=TODAY, registry=False)
+    yield runtime
+    runtime.db.dispose()
+
+
+@pytest.fixture
+def user_of(rt):
+    """Look up a seeded account by username."""
+
+    def find(username: str) -> User:
+        with Session(rt.db) as session:
+            user = session.exec(select(User).where(User.username == username)).one()
+            session.expunge(user)
+            return user
+
+    return find

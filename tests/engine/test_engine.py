@@ -1,0 +1,125 @@
+"""The engine adapter: spec cache, running the newborn process, persistence and its version check."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlmodel import Session, SQLModel, create_engine, select
+
+from engine import cases, store
+from engine.sandbox import SandboxError, check_expression, check_script, evaluate
+from engine.specs import SpecCache, SpecError
+
+NEWBORN = Path(__file__).resolve().parents[2] / "bpmn" / "newborn.bpmn"
+DEPARTMENTS = {"health", "police", "medical", "hrss", "cdc"}
+
+
+def test_spec_is_parsed_once_per_content():
+    specs = SpecCache()
+    first = specs.load_file(NEWBORN, "newborn")
+    second = specs.load_file(NEWBORN, "newborn")
+    assert first is second
+    assert len(specs) == 1
+    changed = NEWBORN.read_bytes().replace("一次办好".encode(), "办结".encode())
+    third = specs.load(changed, "newborn")
+    assert third is not first and third.key != first.key
+
+
+def test_user_tasks_carry_lane_and_item():
+    spec = SpecCache().load_file(NEWBORN, "newborn")
+    lanes = {info.lane for info in spec.user_tasks.values()}
+    assert lanes == DEPARTMENTS
+    assert all(info.item for info in spec.user_tasks.values())
+
+
+def test_invalid_bpmn_is_refused_with_message():
+    with pytest.raises(SpecError, match="broken.bpmn"):
+        SpecCache().load(b"<definitions>not bpmn", None, "broken.bpmn")
+
+
+def _run_all(spec, workflow, completed_items):
+    while ready := cases.ready_tasks(spec, workflow):
+        task = ready[0]
+        completed_items.append(task.item)
+        cases.complete(workflow, task.task_id, {f"decision_{task.item}": "approved"})
+        workflow = cases.restore(cases.dump(workflow))
+    return workflow
+
+
+@pytest.mark.parametrize(("maternity", "expected"), [(True, 6), (False, 5)])
+def test_newborn_routes_in_parallel_and_gateway_follows_data(maternity, expected):
+    spec = SpecCache().load_file(NEWBORN, "newborn")
+    workflow = cases.start(spec, {"mother_maternity_insurance": maternity})
+    ready = cases.ready_tasks(spec, workflow)
+    assert len(ready) == expected
+    assert {t.lane for t in ready} == DEPARTMENTS
+    assert ("medical_maternity_allowance" in {t.item for t in ready}) is maternity
+    done: list[str] = []
+    workflow = _run_all(spec, workflow, done)
+    assert cases.is_completed(workflow)
+    assert len(done) == expected
+
+
+def test_completing_a_task_twice_is_refused():
+    spec = SpecCache().load_file(NEWBORN, "newborn")
+    workflow = cases.start(spec, {"mother_maternity_insurance": False})
+    task = cases.ready_tasks(spec, workflow)[0]
+    cases.complete(workflow, task.task_id, {})
+    with pytest.raises(cases.TaskNotReady):
+        cases.complete(workflow, task.task_id, {})
+    with pytest.raises(cases.TaskNotReady):
+        cases.complete(workflow, "not-a-uuid", {})
+
+
+def test_store_saves_state_tasks_and_detects_a_stale_writer(tmp_path):
+    db = create_engine(f"sqlite:///{tmp_path / 'engine.sqlite'}")
+    SQLModel.metadata.create_all(db)
+    specs = SpecCache()
+    spec = specs.load_file(NEWBORN, "newborn")
+    with Session(db) as session:
+        workflow = cases.start(spec, {"mother_maternity_insurance": False})
+        instance, opened = store.create_instance(session, spec, workflow, "newborn.bpmn")
+        session.commit()
+        instance_id = instance.id
+    assert len(opened) == 5
+
+    # A fresh cache (as after a restart) restores the spec from the stored definition.
+    fresh = SpecCache()
+    with Session(db) as first, Session(db) as second:
+        inst1, spec1, wf1 = store.load_workflow(first, fresh, instance_id)
+        inst2, spec2, wf2 = store.load_workflow(second, fresh, instance_id)
+        task_id = cases.ready_tasks(spec1, wf1)[0].task_id
+        cases.complete(wf1, task_id, {})
+        opened, closed = store.save_instance(first, spec1, inst1, wf1)
+        first.commit()
+        assert [row.id for row in closed] == [task_id]
+        cases.complete(wf2, cases.ready_tasks(spec2, wf2)[1].task_id, {})
+        with pytest.raises(store.StaleInstance):
+            store.save_instance(second, spec2, inst2, wf2)
+        second.rollback()
+    with Session(db) as session:
+        states = session.exec(select(store.HumanTask.state)).all()
+        assert sorted(states) == ["completed", "ready", "ready", "ready", "ready"]
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "__import__('os').system('true')",
+        "().__class__.__bases__[0].__subclasses__()",
+        "open('/etc/passwd').read()",
+        "getattr(x, '__globals__')",
+        "eval('1')",
+    ],
+)
+def test_sandbox_refuses_escapes(source):
+    assert check_expression(source)
+    with pytest.raises(SandboxError):
+        evaluate(source, {"x": 1})
+
+
+def test_sandbox_refuses_import_in_scripts_and_evaluates_plain_conditions():
+    assert check_script("import os\nos.system('true')")
+    assert evaluate("mother_maternity_insurance == True", {"mother_maternity_insurance": True})
+    assert evaluate("len(items) > 1 and 'a' in items", {"items": ["a", "b"]})

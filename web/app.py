@@ -1,0 +1,49 @@
+"""The FastAPI application: pages for citizens and clerks, a JSON API, one error handler."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
+
+from services.errors import DomainError, InvalidInput
+from services.runtime import Runtime, build_runtime
+from web.deps import NotSignedIn
+from web.rendering import render
+from web.routes import api, auth, citizen, clerk
+
+
+def _wants_json(request: Request) -> bool:
+    return request.url.path.startswith("/api/")
+
+
+def _error_body(exc: DomainError) -> dict:
+    body = {"detail": exc.message, "detail_en": exc.message_en}
+    if isinstance(exc, InvalidInput):
+        body["fields"] = {key: {"zh": zh, "en": en} for key, (zh, en) in exc.fields.items()}
+    return body
+
+
+def create_app(runtime: Runtime | None = None) -> FastAPI:
+    app = FastAPI(
+        title="OneThing 一件事一次办",
+        description="Combined government services: one form, one set of materials, "
+        "routed in parallel to every department.",
+        version="0.1.0",
+    )
+    app.state.runtime = runtime or build_runtime()
+    app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
+    for router in (auth.router, citizen.router, clerk.router, api.router):
+        app.include_router(router)
+
+    @app.exception_handler(DomainError)
+    async def domain_error(request: Request, exc: DomainError):
+        if _wants_json(request):
+            return JSONResponse(_error_body(exc), status_code=exc.status)
+        if isinstance(exc, NotSignedIn):
+            return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
+        return render(request, "error.html", status_code=exc.status, error=exc)
+
+    return app

@@ -1,0 +1,100 @@
+"""Request dependencies: the runtime, one DB session per request, the signed-in user, CSRF."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+from sqlmodel import Session
+
+from services.accounts import service as accounts
+from services.accounts.models import LoginSession, User
+from services.errors import DomainError, Forbidden
+from services.runtime import Runtime
+
+COOKIE = "onething_session"
+
+
+class NotSignedIn(DomainError):
+    status = 401
+
+
+def get_runtime(request: Request) -> Runtime:
+    return request.app.state.runtime
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+def get_session(rt: RuntimeDep) -> Iterator[Session]:
+    with Session(rt.db, expire_on_commit=False) as session:
+        yield session
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+
+
+def _token(request: Request, authorization: str | None) -> str | None:
+    if authorization and authorization.lower().startswith("bearer "):
+        return authorization[7:].strip()
+    return request.cookies.get(COOKIE)
+
+
+def get_login(
+    request: Request,
+    session: SessionDep,
+    authorization: Annotated[str | None, Header()] = None,
+) -> tuple[User, LoginSession] | None:
+    token = _token(request, authorization)
+    found = accounts.session_user(session, token=token) if token else None
+    if found is not None:
+        request.state.login = found
+        request.state.bearer = bool(authorization)
+    return found
+
+
+LoginDep = Annotated[tuple[User, LoginSession] | None, Depends(get_login)]
+
+
+def current_user(login: LoginDep) -> User:
+    if login is None:
+        raise NotSignedIn("请先登录", "Please sign in")
+    return login[0]
+
+
+CurrentUser = Annotated[User, Depends(current_user)]
+
+
+def _role(*roles: str):
+    def check(user: CurrentUser) -> User:
+        if user.role not in roles:
+            raise Forbidden("您的账号无权访问此页面", "Your account may not open this page")
+        return user
+
+    return Depends(check)
+
+
+CitizenUser = Annotated[User, _role("citizen")]
+ClerkUser = Annotated[User, _role("clerk")]
+AdminUser = Annotated[User, _role("admin")]
+
+
+async def check_csrf(request: Request, login: LoginDep) -> None:
+    """State-changing requests from a browser session must carry the session's CSRF token."""
+    if login is None or getattr(request.state, "bearer", False):
+        return
+    sent = request.headers.get("x-csrf-token")
+    if sent is None and request.headers.get("content-type", "").startswith(
+        ("application/x-www-form-urlencoded", "multipart/form-data")
+    ):
+        sent = (await request.form()).get("csrf_token")
+    if not sent or not secrets.compare_digest(str(sent), login[1].csrf_token):
+        raise Forbidden(
+            "页面已过期，请刷新后重试（安全校验未通过）",
+            "The page expired: reload it and try again (security token mismatch)",
+        )
+
+
+CsrfChecked = Depends(check_csrf)

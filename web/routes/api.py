@@ -1,0 +1,122 @@
+"""The JSON API, for departmental systems and scripts (documented at /docs)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from services.accounts import service as accounts
+from services.cases import service as cases
+from services.cases.models import Case
+from services.cases.schemas import (
+    CaseCreate,
+    CasePublic,
+    Decision,
+    ItemStatus,
+    LoginRequest,
+    LoginResult,
+    TaskPublic,
+)
+from web.deps import CitizenUser, ClerkUser, CsrfChecked, CurrentUser, RuntimeDep, SessionDep
+
+router = APIRouter(prefix="/api", tags=["api"])
+
+
+def _case_public(session, rt, case: Case) -> CasePublic:
+    items = [
+        ItemStatus(
+            id=view.row.id if view.row else None,
+            item=view.item.code,
+            name=view.item.name,
+            department=view.item.department,
+            status=view.status,
+            status_label=view.status_label,
+            due_date=view.row.due_date if view.row else None,
+            decided_at=view.row.decided_at if view.row else None,
+            comment=view.row.comment if view.row else None,
+            result_number=view.row.result_number if view.row else None,
+        )
+        for view in cases.item_views(session, rt, case)
+    ]
+    return CasePublic(**case.model_dump(include=set(CasePublic.model_fields)), items=items)
+
+
+@router.post("/login", response_model=LoginResult)
+def login(body: LoginRequest, session: SessionDep, rt: RuntimeDep):
+    """Sign in and get a bearer token."""
+    user = accounts.authenticate(session, username=body.username, password=body.password)
+    token, _row = accounts.open_session(session, user=user, hours=rt.settings.session_hours)
+    session.commit()
+    return LoginResult(
+        token=token, role=user.role, department=user.department, display_name=user.display_name
+    )
+
+
+@router.post("/cases", response_model=CasePublic, status_code=201, dependencies=[CsrfChecked])
+def start_case(body: CaseCreate, user: CitizenUser, session: SessionDep, rt: RuntimeDep):
+    """Submit a combined application; registry facts are fetched on the server."""
+    case = cases.submit_application(
+        session, rt, user=user, matter_code=body.matter, answers=body.answers
+    )
+    return _case_public(session, rt, case)
+
+
+@router.get("/cases", response_model=list[CasePublic])
+def my_cases(
+    user: CitizenUser, session: SessionDep, rt: RuntimeDep, limit: int = 50, offset: int = 0
+):
+    """The signed-in citizen's cases, newest first."""
+    found = cases.cases_of(session, user=user, limit=min(max(limit, 1), 200), offset=max(offset, 0))
+    return [_case_public(session, rt, case) for case in found]
+
+
+@router.get("/cases/{case_id}", response_model=CasePublic)
+def get_case(case_id: int, user: CurrentUser, session: SessionDep, rt: RuntimeDep):
+    """A case with each department's status."""
+    return _case_public(session, rt, cases.load_case(session, case_id=case_id, user=user))
+
+
+@router.get("/tasks", response_model=list[TaskPublic])
+def department_tasks(
+    user: ClerkUser, session: SessionDep, rt: RuntimeDep, limit: int = 50, offset: int = 0
+):
+    """The ready tasks of the signed-in clerk's department, oldest due first."""
+    rows = cases.department_queue(
+        session, rt, user=user, limit=min(max(limit, 1), 200), offset=max(offset, 0)
+    )
+    return [
+        TaskPublic(
+            id=row.item.id,
+            case_id=row.case.id,
+            case_number=row.case.number,
+            matter=row.case.matter,
+            item=row.item.item_code,
+            name=row.item_name,
+            applicant=row.masked_id,
+            due_date=row.item.due_date,
+            created_at=row.item.created_at,
+        )
+        for row in rows
+    ]
+
+
+@router.post("/tasks/{task_id}/complete", response_model=ItemStatus, dependencies=[CsrfChecked])
+def complete_task(
+    task_id: int, body: Decision, user: ClerkUser, session: SessionDep, rt: RuntimeDep
+):
+    """Approve or reject a task of the clerk's department."""
+    row = cases.decide(
+        session, rt, user=user, item_id=task_id, decision=body.decision, comment=body.comment
+    )
+    item = rt.catalog.items[row.item_code]
+    return ItemStatus(
+        id=row.id,
+        item=row.item_code,
+        name=item.name,
+        department=row.department,
+        status=row.status,
+        status_label=cases.ITEM_STATUS[row.status][0],
+        due_date=row.due_date,
+        decided_at=row.decided_at,
+        comment=row.comment,
+        result_number=row.result_number,
+    )

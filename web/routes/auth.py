@@ -1,0 +1,67 @@
+"""Sign in and out."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import RedirectResponse
+
+from services.accounts import service as accounts
+from services.errors import Forbidden
+from web.deps import COOKIE, CsrfChecked, LoginDep, RuntimeDep, SessionDep
+from web.rendering import render
+
+router = APIRouter(tags=["pages: sign-in"])
+
+
+def _safe_next(target: str | None) -> str:
+    return target if target and target.startswith("/") and not target.startswith("//") else "/"
+
+
+@router.get("/login")
+def login_page(request: Request, login: LoginDep, next: str | None = None):
+    return render(request, "login.html", next=_safe_next(next))
+
+
+@router.post("/login")
+def login(
+    request: Request,
+    session: SessionDep,
+    rt: RuntimeDep,
+    username: Annotated[str, Form()] = "",
+    password: Annotated[str, Form()] = "",
+    next: Annotated[str, Form()] = "/",
+):
+    try:
+        user = accounts.authenticate(session, username=username, password=password)
+    except Forbidden as exc:
+        return render(
+            request, "login.html", status_code=401, error=exc, username=username, next=next
+        )
+    token, _row = accounts.open_session(session, user=user, hours=rt.settings.session_hours)
+    session.commit()
+    target = _safe_next(next)
+    if target == "/" and user.role == "clerk":
+        target = "/clerk"
+    response = RedirectResponse(target, status_code=303)
+    response.set_cookie(
+        COOKIE,
+        token,
+        httponly=True,
+        samesite="lax",
+        secure=rt.settings.secure_cookies,
+        max_age=rt.settings.session_hours * 3600,
+    )
+    return response
+
+
+@router.post("/logout", dependencies=[CsrfChecked])
+def logout(request: Request, session: SessionDep):
+    token = request.cookies.get(COOKIE)
+    if token:
+        accounts.close_session(session, token=token)
+        session.commit()
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(COOKIE)
+    return response

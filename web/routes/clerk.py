@@ -1,0 +1,69 @@
+"""Pages for department clerks: the queue of their own department, the case view, decisions."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import RedirectResponse
+
+from services.cases import service as cases
+from services.cases.models import Case
+from web.deps import ClerkUser, CsrfChecked, RuntimeDep, SessionDep
+from web.rendering import render
+
+router = APIRouter(prefix="/clerk", tags=["pages: clerk"])
+
+
+@router.get("")
+def queue(
+    request: Request,
+    user: ClerkUser,
+    session: SessionDep,
+    rt: RuntimeDep,
+    status: str = "processing",
+    page: int = 1,
+):
+    page = max(page, 1)
+    status = status if status in cases.ITEM_STATUS else "processing"
+    rows = cases.department_queue(
+        session, rt, user=user, status=status, limit=50, offset=(page - 1) * 50
+    )
+    return render(
+        request,
+        "clerk/queue.html",
+        rows=rows,
+        status=status,
+        page=page,
+        counts=cases.queue_counts(session, user=user),
+        department=rt.catalog.departments[user.department],
+    )
+
+
+@router.get("/items/{item_id}")
+def item_page(request: Request, item_id: int, user: ClerkUser, session: SessionDep, rt: RuntimeDep):
+    row = cases.load_case_item(session, item_id=item_id, user=user)
+    case = session.get(Case, row.case_id)
+    return render(
+        request,
+        "clerk/item.html",
+        row=row,
+        item=rt.catalog.items[row.item_code],
+        case=case,
+        items=cases.item_views(session, rt, case),
+        events=cases.events_of(session, case=case),
+        uploads=cases.uploads_of(session, case=case),
+    )
+
+
+@router.post("/items/{item_id}/decision", dependencies=[CsrfChecked])
+def decide(
+    item_id: int,
+    user: ClerkUser,
+    session: SessionDep,
+    rt: RuntimeDep,
+    decision: Annotated[str, Form()] = "",
+    comment: Annotated[str, Form()] = "",
+):
+    cases.decide(session, rt, user=user, item_id=item_id, decision=decision, comment=comment)
+    return RedirectResponse("/clerk?decided=1", status_code=303)
