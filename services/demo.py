@@ -9,6 +9,7 @@ from sqlmodel import Session, select
 
 from services.accounts.models import User
 from services.accounts.service import create_user, hash_password
+from services.config import Settings
 from services.registries.demo_people import DEMO_PEOPLE
 from services.registries.generate import generate_dataset
 from services.runtime import Runtime
@@ -16,13 +17,13 @@ from services.runtime import Runtime
 DEMO_PASSWORD = "onething123"
 
 
-def ensure_registry(rt: Runtime, *, today: date | None = None, force: bool = False) -> bool:
+def ensure_registry(settings: Settings, *, today: date | None = None) -> bool:
     """Generate the embedded registry dataset if it is missing; True when it was generated."""
-    path = rt.settings.registry_path
-    if path.exists() and not force:
+    path = settings.registry_path
+    if path.exists():
         return False
     path.parent.mkdir(parents=True, exist_ok=True)
-    generate_dataset(path, people=rt.settings.registry_people, today=today or date.today())
+    generate_dataset(path, people=settings.registry_people, today=today or date.today())
     return True
 
 
@@ -67,12 +68,8 @@ def _demo_password_hash() -> str:
     return hash_password(DEMO_PASSWORD)
 
 
-def seed_demo(
-    rt: Runtime, *, today: date | None = None, registry: bool = True
-) -> list[dict[str, str]]:
-    """Create the registry data (unless `registry` is False) and the missing demo accounts."""
-    if registry:
-        ensure_registry(rt, today=today)
+def seed_demo(rt: Runtime) -> list[dict[str, str]]:
+    """Create the demo accounts that do not exist yet; returns all demo accounts."""
     accounts = demo_accounts(rt)
     password_hash = _demo_password_hash()
     with Session(rt.db) as session:

@@ -14,14 +14,14 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from services.registries.embedded import EmbeddedRegistry
-from services.registries.generate import generate_dataset
 from sqlalchemy import create_engine, text
 from sqlmodel import Session, select
 
 from services.accounts.models import User
 from services.config import Settings
 from services.demo import seed_demo
+from services.registries.embedded import EmbeddedRegistry
+from services.registries.generate import generate_dataset
 from services.runtime import Runtime, build_runtime
 
 TODAY = date(2026, 11, 23)
@@ -73,7 +73,7 @@ def rt(database_url, registry_path, tmp_path) -> Iterator[Runtime]:
     """A runtime on a fresh database with the demo accounts seeded."""
     settings = Settings(data_dir=tmp_path / "data", database_url=database_url)
     runtime = build_runtime(settings, registry=EmbeddedRegistry(registry_path))
-    seed_demo(runtime, today=TODAY, registry=False)
+    seed_demo(runtime)
     yield runtime
     runtime.db.dispose()
 

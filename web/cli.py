@@ -11,11 +11,19 @@ from services.demo import DEMO_PASSWORD
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from services.demo import seed_demo
+    from services.config import get_settings
+    from services.demo import ensure_registry, seed_demo
     from services.runtime import build_runtime
     from web.app import create_app
 
-    runtime = build_runtime()
+    settings = get_settings()
+    if args.demo and ensure_registry(settings):
+        print(f"Generated the demo registries: {settings.registry_path}")
+    try:
+        runtime = build_runtime(settings)
+    except FileNotFoundError as exc:
+        print(f"onething: {exc}\n(or run `onething serve --demo` to generate demo data)")
+        return 2
     if args.demo:
         seed_demo(runtime)
     print(f"OneThing on http://{args.host}:{args.port}  (database: {runtime.settings.db_url})")
@@ -24,10 +32,13 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _demo(_args: argparse.Namespace) -> int:
-    from services.demo import seed_demo
+    from services.config import get_settings
+    from services.demo import ensure_registry, seed_demo
     from services.runtime import build_runtime
 
-    accounts = seed_demo(build_runtime())
+    settings = get_settings()
+    ensure_registry(settings)
+    accounts = seed_demo(build_runtime(settings))
     print(f"Demo accounts (password for all: {DEMO_PASSWORD}):")
     for account in accounts:
         print(
