@@ -110,6 +110,7 @@ class Item:
     facts_if: tuple[ConditionalFacts, ...] = ()
     materials: tuple[Material, ...] = ()
     when: str | None = None
+    in_person: bool = False  # needs the applicant present even in the combined application
     source_file: str = ""
 
 
@@ -255,6 +256,7 @@ def _load_item(catalog: Catalog, data: dict, source: str, problems: list[str]) -
         facts_if=conditional,
         materials=tuple(materials),
         when=data.get("when"),
+        in_person=bool(data.get("in_person", False)),
         source_file=source,
     )
 

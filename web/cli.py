@@ -47,6 +47,34 @@ def _demo(_args: argparse.Namespace) -> int:
     return 0
 
 
+def _matters_report(_args: argparse.Namespace) -> int:
+    from forms.burden import averages, burden_report
+    from forms.catalog import default_catalog
+
+    rows = burden_report(default_catalog())
+    header = (
+        f"{'matter':22} {'depts':>5} {'items':>5} {'facts alone/one form/auto':>26} "
+        f"{'materials alone/one/exempt':>27} {'trips':>7} {'steps':>7} {'days':>7}"
+    )
+    print(header)
+    for r in rows:
+        print(
+            f"{r.matter:22} {r.departments:5} {r.items:5} "
+            f"{f'{r.facts_separately}/{r.facts_combined}/{r.facts_autofilled}':>26} "
+            f"{f'{r.materials_separately}/{r.materials_combined}/{r.materials_exempt}':>27} "
+            f"{f'{r.trips_separately}->{r.trips_combined}':>7} "
+            f"{f'{r.steps_separately}->{r.steps_combined}':>7} "
+            f"{f'{r.time_limit_separately}->{r.time_limit_combined}':>7}"
+        )
+    avg = averages(rows)
+    print(
+        f"average per matter in the combined application: {avg['materials']:.2f} materials to "
+        f"upload, {avg['facts']:.2f} facts to type, {avg['steps']:.2f} steps, "
+        f"{avg['trips']:.2f} trips"
+    )
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="onething", description="OneThing 一件事一次办")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -57,6 +85,10 @@ def main(argv: list[str] | None = None) -> int:
     serve.set_defaults(run=_serve)
     demo = commands.add_parser("demo", help="seed the demo registries and accounts")
     demo.set_defaults(run=_demo)
+    matters = commands.add_parser("matters", help="the matters in the catalog")
+    matters_commands = matters.add_subparsers(dest="matters_command", required=True)
+    report = matters_commands.add_parser("report", help="burden figures computed from the catalog")
+    report.set_defaults(run=_matters_report)
     args = parser.parse_args(argv)
     return args.run(args)
 

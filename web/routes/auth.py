@@ -42,8 +42,8 @@ def login(
     token, _row = accounts.open_session(session, user=user, hours=rt.settings.session_hours)
     session.commit()
     target = _safe_next(next)
-    if target == "/" and user.role == "clerk":
-        target = "/clerk"
+    if target == "/" and user.role in ("clerk", "admin"):
+        target = f"/{user.role}"
     response = RedirectResponse(target, status_code=303)
     response.set_cookie(
         COOKIE,
