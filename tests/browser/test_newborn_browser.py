@@ -92,8 +92,9 @@ def test_newborn_in_a_real_browser(chromium, server):
             clerk.wait_for_selector(".notice.ok")
         clerk.context.close()
 
-    citizen.goto(case_url)
-    citizen.wait_for_selector("#case-status[data-status=completed]")
+    # The open case page follows the departments live (it polls and reloads on a change).
+    citizen.wait_for_selector("#case-status[data-status=completed]", timeout=20000)
+    assert citizen.url == case_url
     assert citizen.locator("td.status[data-status=approved]").count() == 6
     with citizen.expect_download() as download:
         citizen.locator("a[href*='/result']").first.click()

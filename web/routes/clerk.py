@@ -9,6 +9,7 @@ from fastapi.responses import RedirectResponse
 
 from services.cases import service as cases
 from services.cases.models import Case
+from services.errors import InvalidInput
 from web.deps import ClerkUser, CsrfChecked, RuntimeDep, SessionDep
 from web.rendering import render
 
@@ -40,24 +41,32 @@ def queue(
     )
 
 
-@router.get("/items/{item_id}")
-def item_page(request: Request, item_id: int, user: ClerkUser, session: SessionDep, rt: RuntimeDep):
+def _item_page(request, session, rt, user, item_id: int, error=None, comment: str = ""):
     row = cases.load_case_item(session, item_id=item_id, user=user)
     case = session.get(Case, row.case_id)
     return render(
         request,
         "clerk/item.html",
+        status_code=422 if error else 200,
         row=row,
         item=rt.catalog.items[row.item_code],
         case=case,
         items=cases.item_views(session, rt, case),
         events=cases.events_of(session, case=case),
         uploads=cases.uploads_of(session, case=case),
+        error=error,
+        comment=comment,
     )
+
+
+@router.get("/items/{item_id}")
+def item_page(request: Request, item_id: int, user: ClerkUser, session: SessionDep, rt: RuntimeDep):
+    return _item_page(request, session, rt, user, item_id)
 
 
 @router.post("/items/{item_id}/decision", dependencies=[CsrfChecked])
 def decide(
+    request: Request,
     item_id: int,
     user: ClerkUser,
     session: SessionDep,
@@ -65,5 +74,8 @@ def decide(
     decision: Annotated[str, Form()] = "",
     comment: Annotated[str, Form()] = "",
 ):
-    cases.decide(session, rt, user=user, item_id=item_id, decision=decision, comment=comment)
+    try:
+        cases.decide(session, rt, user=user, item_id=item_id, decision=decision, comment=comment)
+    except InvalidInput as exc:
+        return _item_page(request, session, rt, user, item_id, error=exc, comment=comment)
     return RedirectResponse("/clerk?decided=1", status_code=303)
