@@ -35,7 +35,15 @@ async def apply(
     request: Request, code: str, user: CitizenUser, session: SessionDep, rt: RuntimeDep
 ):
     submitted = await request.form()
-    answers = {k: v for k, v in submitted.items() if isinstance(v, str) and k != "csrf_token"}
+    answers = {
+        k: v
+        for k, v in submitted.items()
+        if isinstance(v, str) and k not in ("csrf_token", "refresh")
+    }
+    if submitted.get("refresh"):
+        # "Update the form": apply the answers to conditional sections, store nothing.
+        form = cases.prepare_form(session, rt, user=user, matter_code=code, answers=answers)
+        return render(request, "citizen/apply.html", form=form, errors={})
     uploads = []
     for key, value in submitted.multi_items():
         if key.startswith("material_") and isinstance(value, UploadFile) and value.filename:
