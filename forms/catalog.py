@@ -12,6 +12,7 @@ from functools import cache
 from pathlib import Path
 
 from engine.sandbox import check_expression
+from forms.sources import REGISTRIES
 
 CATALOG_DIR = Path(__file__).parent / "catalog"
 
@@ -184,6 +185,8 @@ def _load_dictionary(catalog: Catalog, path: Path, problems: list[str]) -> None:
         if data["type"] == "enum" and not options:
             problems.append(f"{where}: an enum needs options")
         _check_expr(where, data.get("required_if"), problems)
+        if data.get("source") and data["source"] not in REGISTRIES:
+            problems.append(f"{where}: unknown source registry {data['source']!r}")
         catalog.facts[key] = Fact(
             key=key,
             subject=data["subject"],
@@ -226,6 +229,8 @@ def _load_item(catalog: Catalog, data: dict, source: str, problems: list[str]) -
         for key in evidence:
             if key not in catalog.facts:
                 problems.append(f"{where}: material {m.get('code')}: unknown evidence {key!r}")
+        if m.get("source") and m["source"] not in REGISTRIES:
+            problems.append(f"{where}: material {m.get('code')}: unknown source {m['source']!r}")
         if m.get("source") and not evidence:
             problems.append(f"{where}: material {m.get('code')}: a sourced material needs evidence")
         _check_expr(where, m.get("when"), problems)

@@ -14,22 +14,8 @@ from typing import Any
 
 from engine.sandbox import evaluate
 from forms.catalog import Catalog, Fact, Item, Matter
+from forms.sources import registry_name
 from forms.values import FieldError, InvalidValue, parse_value
-
-REGISTRY_NAMES = {
-    "population": "人口库",
-    "marriage": "婚姻登记库",
-    "birth": "出生医学信息库",
-    "death": "死亡医学信息库",
-    "medical_insurance": "医疗保障信息库",
-    "social_insurance": "社会保险信息库",
-    "housing_fund": "住房公积金信息库",
-    "real_estate": "不动产登记库",
-    "legal_person": "法人库",
-    "education": "学籍库",
-    "veterans": "退役军人信息库",
-    "certificates": "电子证照库",
-}
 
 
 @dataclass(frozen=True)
@@ -43,7 +29,7 @@ class Known:
 
     @property
     def registry_name(self) -> str:
-        return REGISTRY_NAMES.get(self.registry, self.registry)
+        return registry_name(self.registry)
 
 
 @dataclass
@@ -146,7 +132,7 @@ def _checklist(items: list[Item], known: Mapping[str, Known], scope) -> list[Che
                 )
                 continue
             fetched = material.source is not None and all(key in known for key in material.evidence)
-            source_name = REGISTRY_NAMES.get(material.source or "", "")
+            source_name = registry_name(material.source or "")
             if fetched:
                 status = "exempt"
                 reason = f"已通过{source_name}共享获取，免于提交"

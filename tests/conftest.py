@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
@@ -72,7 +72,11 @@ def database_url(request, tmp_path) -> Iterator[str]:
 def rt(database_url, registry_path, tmp_path) -> Iterator[Runtime]:
     """A runtime on a fresh database with the demo accounts seeded."""
     settings = Settings(data_dir=tmp_path / "data", database_url=database_url)
-    runtime = build_runtime(settings, registry=EmbeddedRegistry(registry_path))
+    # The registry's clock stands still at the day the data was generated: tests do not age.
+    registry = EmbeddedRegistry(
+        registry_path, clock=lambda: datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
+    )
+    runtime = build_runtime(settings, registry=registry)
     seed_demo(runtime)
     yield runtime
     runtime.db.dispose()

@@ -63,6 +63,7 @@ class Lookup:
 
 
 Resolver = Callable[[Lookup], None]
+NEWBORN_DAYS = 365
 RESOLVERS: dict[str, Resolver] = {}
 
 
@@ -90,11 +91,16 @@ def _applicant(lookup: Lookup) -> None:
 
 
 def _latest_birth(lookup: Lookup):
+    """The applicant's newest birth record, if the child is still a newborn (under a year)."""
     if "birth" not in lookup.found:
         births = lookup.registry.births_to(lookup.applicant_id_number)
-        lookup.found["birth"] = births[0] if births else None
-        if births:
-            lookup.note(births[0].source, lookup.applicant_id_number)
+        newest = births[0] if births else None
+        if newest is not None:
+            lookup.note(newest.source, lookup.applicant_id_number)
+            age = newest.source.retrieved_at.date() - newest.birth_date
+            if age.days > NEWBORN_DAYS:
+                newest = None
+        lookup.found["birth"] = newest
     return lookup.found["birth"]
 
 

@@ -202,3 +202,12 @@ def test_json_api_lifecycle_with_bearer_tokens(app):
         statuses = {i["item"]: i["status"] for i in final["items"]}
         assert statuses["medical_maternity_allowance"] == "not_applicable"
         assert client.get("/api/cases", headers=mother).json()[0]["id"] == case["id"]
+
+
+def test_an_older_childs_birth_record_is_not_taken_for_a_newborn(browser, rt):
+    # 李明's only birth record is his six-year-old's: the newborn form must not prefill it.
+    births = rt.registry.births_to(OTHER_CITIZEN)
+    assert births and (births[0].source.retrieved_at.date() - births[0].birth_date).days > 365
+    page = browser(OTHER_CITIZEN).get("/matters/newborn/apply").text
+    assert 'data-fact="child_birth_cert_number"' not in page
+    assert 'name="child_birth_date"' in page
