@@ -11,6 +11,7 @@ from services.demo import DEMO_PASSWORD
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from forms.catalog import CatalogError
     from services.config import get_settings
     from services.demo import ensure_registry, seed_demo
     from services.runtime import build_runtime
@@ -23,6 +24,11 @@ def _serve(args: argparse.Namespace) -> int:
         runtime = build_runtime(settings)
     except FileNotFoundError as exc:
         print(f"onething: {exc}\n(or run `onething serve --demo` to generate demo data)")
+        return 2
+    except CatalogError as exc:
+        print(
+            f"onething: the catalog in forms/catalog/ has errors; fix them and start again:\n{exc}"
+        )
         return 2
     if args.demo:
         seed_demo(runtime)
