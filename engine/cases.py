@@ -62,6 +62,40 @@ def ready_tasks(spec: ProcessSpec, workflow: BpmnWorkflow) -> list[ReadyTask]:
     return found
 
 
+@dataclass(frozen=True)
+class CheckResult:
+    """An automatic check (a DMN business-rule task bound to an item) that has run."""
+
+    task_id: str
+    bpmn_id: str
+    lane: str | None
+    item: str
+    decision: str  # "approved" (instant approval, 秒批) or "review" (findings for the clerk)
+    finding: str
+
+
+def finished_checks(spec: ProcessSpec, workflow: BpmnWorkflow) -> list[CheckResult]:
+    """Every automatic check of the instance that has completed, with its decision and finding."""
+    found = []
+    if not spec.checks:
+        return found
+    for task in workflow.get_tasks(state=TaskState.COMPLETED):
+        info = spec.checks.get(task.task_spec.bpmn_id)
+        if info is None:
+            continue
+        found.append(
+            CheckResult(
+                task_id=str(task.id),
+                bpmn_id=info.bpmn_id,
+                lane=info.lane,
+                item=info.item,
+                decision=str(task.data.get("check_decision") or "review"),
+                finding=str(task.data.get("check_finding") or ""),
+            )
+        )
+    return found
+
+
 def complete(workflow: BpmnWorkflow, task_id: str, data: dict[str, Any]) -> None:
     """Complete a ready human task with `data` and run the instance to its next wait."""
     try:

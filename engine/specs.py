@@ -14,7 +14,7 @@ from lxml import etree
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.bpmn.specs.bpmn_process_spec import BpmnProcessSpec
 from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser
-from SpiffWorkflow.spiff.specs.defaults import UserTask
+from SpiffWorkflow.spiff.specs.defaults import BusinessRuleTask, UserTask
 
 
 class SpecError(Exception):
@@ -40,16 +40,29 @@ class ProcessSpec:
     subprocess_specs: dict
     lanes: tuple[str, ...]
     user_tasks: dict[str, UserTaskInfo]
+    checks: dict[str, UserTaskInfo]
     content: bytes
+    decisions: tuple[tuple[str, bytes], ...] = ()
 
 
-def content_key(content: bytes) -> str:
-    return hashlib.sha256(content).hexdigest()
+Decisions = tuple[tuple[str, bytes], ...]
 
 
-def _parse(content: bytes, process_id: str | None, filename: str) -> ProcessSpec:
+def content_key(content: bytes, decisions: Decisions = ()) -> str:
+    """The version key of a process: the hash of its BPMN and of the DMN files it uses."""
+    digest = hashlib.sha256(content)
+    for name, text in sorted(decisions):
+        digest.update(b"\0" + name.encode() + b"\0" + text)
+    return digest.hexdigest()
+
+
+def _parse(
+    content: bytes, process_id: str | None, filename: str, decisions: Decisions
+) -> ProcessSpec:
     parser = SpiffBpmnParser()
     try:
+        for name, text in decisions:
+            parser.add_dmn_str(text, filename=name)
         parser.add_bpmn_str(content, filename=filename)
         ids = parser.get_process_ids()
         if process_id is None:
@@ -62,29 +75,37 @@ def _parse(content: bytes, process_id: str | None, filename: str) -> ProcessSpec
         subprocess_specs = parser.get_subprocess_specs(process_id)
     except (ValidationException, etree.XMLSyntaxError) as exc:
         raise SpecError(f"{filename}: {exc}") from exc
+    except Exception as exc:  # SpiffWorkflow raises bare exceptions for unknown decisions etc.
+        raise SpecError(f"{filename}: {type(exc).__name__}: {exc}") from exc
     user_tasks = {}
+    checks = {}
     lanes: list[str] = []
     for task_spec in spec.task_specs.values():
         lane = getattr(task_spec, "lane", None)
         if lane and lane not in lanes:
             lanes.append(lane)
+        properties = (getattr(task_spec, "extensions", None) or {}).get("properties", {})
+        info = UserTaskInfo(
+            task_spec.bpmn_id,
+            task_spec.bpmn_name or task_spec.bpmn_id,
+            lane,
+            properties.get("item"),
+        )
         if isinstance(task_spec, UserTask):
-            properties = (task_spec.extensions or {}).get("properties", {})
-            user_tasks[task_spec.bpmn_id] = UserTaskInfo(
-                task_spec.bpmn_id,
-                task_spec.bpmn_name or task_spec.bpmn_id,
-                lane,
-                properties.get("item"),
-            )
+            user_tasks[task_spec.bpmn_id] = info
+        elif isinstance(task_spec, BusinessRuleTask) and info.item:
+            checks[task_spec.bpmn_id] = info
     return ProcessSpec(
-        key=content_key(content),
+        key=content_key(content, decisions),
         process_id=process_id,
         name=spec.description or process_id,
         spec=spec,
         subprocess_specs=subprocess_specs,
         lanes=tuple(lanes),
         user_tasks=user_tasks,
+        checks=checks,
         content=content,
+        decisions=decisions,
     )
 
 
@@ -95,17 +116,26 @@ class SpecCache:
         self._specs: dict[tuple[str, str | None], ProcessSpec] = {}
         self._lock = threading.Lock()
 
-    def load(self, content: bytes, process_id: str | None = None, filename: str = "<bpmn>"):
-        key = (content_key(content), process_id)
+    def load(
+        self,
+        content: bytes,
+        process_id: str | None = None,
+        filename: str = "<bpmn>",
+        decisions: Decisions = (),
+    ) -> ProcessSpec:
+        key = (content_key(content, decisions), process_id)
         spec = self._specs.get(key)
         if spec is None:
-            spec = _parse(content, process_id, filename)
+            spec = _parse(content, process_id, filename, decisions)
             with self._lock:
                 spec = self._specs.setdefault(key, spec)
         return spec
 
     def load_file(self, path: Path, process_id: str | None = None) -> ProcessSpec:
-        return self.load(path.read_bytes(), process_id, path.name)
+        """A `.bpmn` file, with the decision tables of the `.dmn` file of the same name if any."""
+        dmn = path.with_suffix(".dmn")
+        decisions = ((dmn.name, dmn.read_bytes()),) if dmn.exists() else ()
+        return self.load(path.read_bytes(), process_id, path.name, decisions)
 
     def get(self, key: str, process_id: str | None) -> ProcessSpec | None:
         return self._specs.get((key, process_id))

@@ -8,10 +8,11 @@ and a save that finds another writer got there first raises `StaleInstance`.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from SpiffWorkflow.bpmn import BpmnWorkflow
-from sqlalchemy import Column, LargeBinary, Text, update
+from sqlalchemy import JSON, Column, LargeBinary, Text, update
 from sqlmodel import Field, Session, SQLModel, select
 
 from engine import cases
@@ -34,6 +35,7 @@ class ProcessDefinition(SQLModel, table=True):
     process_id: str = Field(primary_key=True, max_length=200)
     filename: str = Field(max_length=200)
     content: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    decisions: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     created_at: datetime = Field(default_factory=utcnow)
 
 
@@ -50,7 +52,8 @@ class ProcessInstance(SQLModel, table=True):
 
 
 class HumanTask(SQLModel, table=True):
-    """Read model of a human task: which lane it waits in, without restoring the instance."""
+    """Read model of a human task (which lane it waits in, without restoring the instance),
+    and of the automatic checks that ran (kind "check", with their decision and finding)."""
 
     __tablename__ = "human_task"
     id: str = Field(primary_key=True, max_length=36)
@@ -60,8 +63,20 @@ class HumanTask(SQLModel, table=True):
     lane: str | None = Field(default=None, max_length=64, index=True)
     item: str | None = Field(default=None, max_length=100)
     state: str = Field(default="ready", max_length=16, index=True)  # ready | completed
+    kind: str = Field(default="user", max_length=8)  # user | check
+    decision: str | None = Field(default=None, max_length=16)
+    finding: str | None = Field(default=None, max_length=500)
     created_at: datetime = Field(default_factory=utcnow)
     completed_at: datetime | None = None
+
+
+@dataclass
+class Changes:
+    """What a save changed: human tasks opened and closed, automatic checks that ran."""
+
+    opened: list[HumanTask] = field(default_factory=list)
+    closed: list[HumanTask] = field(default_factory=list)
+    checked: list[HumanTask] = field(default_factory=list)
 
 
 def ensure_definition(session: Session, spec: ProcessSpec, filename: str) -> None:
@@ -69,7 +84,11 @@ def ensure_definition(session: Session, spec: ProcessSpec, filename: str) -> Non
     if session.get(ProcessDefinition, (spec.key, spec.process_id)) is None:
         session.add(
             ProcessDefinition(
-                key=spec.key, process_id=spec.process_id, filename=filename, content=spec.content
+                key=spec.key,
+                process_id=spec.process_id,
+                filename=filename,
+                content=spec.content,
+                decisions={name: text.decode() for name, text in spec.decisions},
             )
         )
 
@@ -81,27 +100,56 @@ def spec_for(session: Session, specs: SpecCache, instance: ProcessInstance) -> P
         definition = session.get(ProcessDefinition, (instance.definition_key, instance.process_id))
         if definition is None:
             raise LookupError(f"process definition {instance.definition_key} is missing")
-        spec = specs.load(definition.content, instance.process_id, definition.filename)
+        decisions = tuple((name, text.encode()) for name, text in definition.decisions.items())
+        spec = specs.load(definition.content, instance.process_id, definition.filename, decisions)
     return spec
 
 
 def _sync_tasks(
-    session: Session, instance_id: int, ready: list[cases.ReadyTask], now: datetime
-) -> tuple[list[HumanTask], list[HumanTask]]:
-    """Insert rows for newly ready tasks and close rows no longer ready: (opened, closed)."""
+    session: Session, spec: ProcessSpec, instance_id: int, workflow: BpmnWorkflow, now: datetime
+) -> Changes:
+    """Insert rows for newly ready tasks and new check results, close rows no longer ready."""
+    changes = Changes()
+    ready = cases.ready_tasks(spec, workflow)
     open_rows = session.exec(
         select(HumanTask).where(HumanTask.instance_id == instance_id, HumanTask.state == "ready")
     ).all()
     by_id = {row.id: row for row in open_rows}
     ready_ids = {task.task_id for task in ready}
-    closed = []
     for row in open_rows:
         if row.id not in ready_ids:
             row.state = "completed"
             row.completed_at = now
             session.add(row)
-            closed.append(row)
-    opened = []
+            changes.closed.append(row)
+    checks = cases.finished_checks(spec, workflow)
+    if checks:
+        seen = set(
+            session.exec(
+                select(HumanTask.id).where(
+                    HumanTask.instance_id == instance_id, HumanTask.kind == "check"
+                )
+            ).all()
+        )
+        for check in checks:
+            if check.task_id in seen:
+                continue
+            row = HumanTask(
+                id=check.task_id,
+                instance_id=instance_id,
+                bpmn_id=check.bpmn_id,
+                name=check.bpmn_id,
+                lane=check.lane,
+                item=check.item,
+                state="completed",
+                kind="check",
+                decision=check.decision,
+                finding=check.finding[:500],
+                created_at=now,
+                completed_at=now,
+            )
+            session.add(row)
+            changes.checked.append(row)
     for task in ready:
         if task.task_id not in by_id:
             row = HumanTask(
@@ -114,14 +162,14 @@ def _sync_tasks(
                 created_at=now,
             )
             session.add(row)
-            opened.append(row)
-    return opened, closed
+            changes.opened.append(row)
+    return changes
 
 
 def create_instance(
     session: Session, spec: ProcessSpec, workflow: BpmnWorkflow, filename: str
-) -> tuple[ProcessInstance, list[HumanTask]]:
-    """Insert a new instance and its ready task rows; returns the instance and opened tasks."""
+) -> tuple[ProcessInstance, Changes]:
+    """Insert a new instance and its task rows; returns the instance and what opened."""
     ensure_definition(session, spec, filename)
     now = utcnow()
     instance = ProcessInstance(
@@ -134,14 +182,13 @@ def create_instance(
     )
     session.add(instance)
     session.flush()
-    opened, _ = _sync_tasks(session, instance.id, cases.ready_tasks(spec, workflow), now)
-    return instance, opened
+    return instance, _sync_tasks(session, spec, instance.id, workflow, now)
 
 
 def save_instance(
     session: Session, spec: ProcessSpec, instance: ProcessInstance, workflow: BpmnWorkflow
-) -> tuple[list[HumanTask], list[HumanTask]]:
-    """Write the new state if nobody else did since it was read; returns (opened, closed)."""
+) -> Changes:
+    """Write the new state if nobody else did since it was read; returns what changed."""
     now = utcnow()
     completed = cases.is_completed(workflow)
     result = session.execute(
@@ -158,7 +205,7 @@ def save_instance(
     if result.rowcount != 1:
         raise StaleInstance(instance.id)
     session.expire(instance)
-    return _sync_tasks(session, instance.id, cases.ready_tasks(spec, workflow), now)
+    return _sync_tasks(session, spec, instance.id, workflow, now)
 
 
 def load_workflow(

@@ -17,6 +17,14 @@ from forms.catalog import Catalog, Fact, Item, Matter
 from forms.sources import registry_name
 from forms.values import FieldError, InvalidValue, parse_value
 
+# Variables a process sees besides the dictionary facts (BPMN and DMN conditions may use them).
+PROCESS_VARIABLES = {
+    "matter": "the matter's code",
+    "prefilled": "keys of the facts verified from registries (not typed by the applicant)",
+    "check_decision": "outcome of the latest automatic check: 'approved' (秒批) or 'review'",
+    "check_finding": "what the latest automatic check found, for the clerk",
+}
+
 
 @dataclass(frozen=True)
 class Known:
@@ -225,3 +233,16 @@ def compile_form(
         values={key: value for key, value in values.items() if key in asked},
         errors=[e for e in errors if e.key in asked],
     )
+
+
+def process_data(
+    catalog: Catalog, form: CompiledForm, known: Mapping[str, Known]
+) -> dict[str, Any]:
+    """The data a case's process starts with: every dictionary fact (None when unknown), the
+    registry facts, the applicant's answers, and which facts were verified from registries."""
+    data: dict[str, Any] = dict.fromkeys(catalog.facts)
+    data.update({key: k.value for key, k in known.items()})
+    data.update(form.values)
+    data["matter"] = form.matter.code
+    data["prefilled"] = sorted(key for key, k in known.items() if k.value is not None)
+    return data

@@ -46,6 +46,8 @@ class CaseItem(SQLModel, table=True):
     status: str = Field(default="processing", max_length=16)  # processing|approved|rejected
     clerk_user_id: int | None = Field(default=None, foreign_key="user_account.id")
     comment: str | None = Field(default=None, max_length=500)
+    auto: bool = False  # decided by an automatic check (秒批)
+    finding: str | None = Field(default=None, max_length=500)  # the automatic check's finding
     due_date: date
     decided_at: datetime | None = None
     result_number: str | None = Field(default=None, max_length=40)

@@ -38,6 +38,8 @@ class ItemStatus(BaseModel):
     decided_at: datetime | None
     comment: str | None
     result_number: str | None
+    auto: bool = Field(default=False, description="Decided by an automatic check (秒批)")
+    finding: str | None = Field(default=None, description="The automatic check's finding")
 
 
 class CasePublic(BaseModel):

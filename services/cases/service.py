@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
-from datetime import date
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -20,7 +20,7 @@ from engine import store
 from engine.sandbox import evaluate
 from engine.store import HumanTask, StaleInstance, utcnow
 from forms.catalog import Item, Matter
-from forms.compiler import CompiledForm, Known, compile_form
+from forms.compiler import CompiledForm, Known, compile_form, process_data
 from forms.values import mask_id
 from services.accounts.models import User
 from services.calendar import add_working_days, local_date
@@ -149,18 +149,45 @@ def _event(session: Session, case: Case, user: User | None, kind: str, message: 
 
 
 def _open_items(
-    session: Session, rt: Runtime, case: Case, opened: list[HumanTask], today: date
+    session: Session, rt: Runtime, case: Case, changes: store.Changes, now: datetime
 ) -> None:
-    for task in opened:
-        item = rt.catalog.items.get(task.item or "")
-        if item is None:
-            raise LookupError(f"user task {task.bpmn_id} is bound to unknown item {task.item!r}")
+    """Turn what the process did into case items: instant approvals and newly routed tasks."""
+    today = local_date(now)
+    findings = {}
+    for check in changes.checked:
+        item = _catalog_item(rt, check)
+        findings[item.code] = check.finding
+        if check.decision != "approved":
+            continue
+        row = CaseItem(
+            case_id=case.id,
+            item_code=item.code,
+            department=check.lane or item.department,
+            status="approved",
+            auto=True,
+            finding=check.finding or None,
+            due_date=today,
+            decided_at=now,
+        )
+        session.add(row)
+        session.flush()
+        row.result_number = f"{case.number}-{row.id:04d}"
+        _event(
+            session,
+            case,
+            None,
+            "approved",
+            f"{_department_name(rt, row.department)}自动核验通过，即时办结（秒批）：{item.name}",
+        )
+    for task in changes.opened:
+        item = _catalog_item(rt, task)
         session.add(
             CaseItem(
                 case_id=case.id,
                 item_code=item.code,
                 department=task.lane or item.department,
                 task_id=task.id,
+                finding=findings.get(item.code) or None,
                 due_date=add_working_days(today, item.time_limit_days),
             )
         )
@@ -171,6 +198,13 @@ def _open_items(
             "routed",
             f"已分送{_department_name(rt, item.department)}：{item.name}",
         )
+
+
+def _catalog_item(rt: Runtime, task: HumanTask) -> Item:
+    item = rt.catalog.items.get(task.item or "")
+    if item is None:
+        raise LookupError(f"task {task.bpmn_id} is bound to unknown item {task.item!r}")
+    return item
 
 
 def _department_name(rt: Runtime, code: str) -> str:
@@ -239,13 +273,8 @@ def submit_application(
         {"code": e.code, "name": e.name, "status": e.status, "reason": e.reason}
         for e in form.checklist
     ]
-    # Gateways may test any dictionary fact: unknown ones are None, registry facts are all passed.
-    process_data = dict.fromkeys(rt.catalog.facts)
-    process_data.update({key: k.value for key, k in lookup.facts.items()})
-    process_data.update(data)
-    process_data["matter"] = matter.code
-    workflow = runner.start(spec, process_data)
-    instance, opened = store.create_instance(session, spec, workflow, matter.bpmn)
+    workflow = runner.start(spec, process_data(rt.catalog, form, lookup.facts))
+    instance, changes = store.create_instance(session, spec, workflow, matter.bpmn)
     now = utcnow()
     case.instance_id = instance.id
     case.number = f"YJS{local_date(now):%Y%m%d}{case.id:06d}"
@@ -253,7 +282,7 @@ def submit_application(
     _event(
         session, case, user, "submitted", f"提交《{matter.name}》一表申请，办件编号{case.number}"
     )
-    _open_items(session, rt, case, opened, local_date(now))
+    _open_items(session, rt, case, changes, now)
     if runner.is_completed(workflow):
         _finish(session, case)
     session.commit()
@@ -469,7 +498,7 @@ def _decide_once(
         )
     except runner.TaskNotReady:
         raise Conflict("该事项已由他人办理", "This task was already decided") from None
-    _opened, _closed = store.save_instance(session, spec, instance, workflow)
+    changes = store.save_instance(session, spec, instance, workflow)
     now = utcnow()
     row.status = decision
     row.comment = comment or None
@@ -489,7 +518,7 @@ def _decide_once(
         f"{_department_name(rt, row.department)}{verb}：{item.name}{note}",
     )
     session.flush()
-    _open_items(session, rt, case, _opened, local_date(now))
+    _open_items(session, rt, case, changes, now)
     case.updated_at = now
     if runner.is_completed(workflow):
         _finish(session, case)

@@ -15,6 +15,15 @@ NEWBORN = Path(__file__).resolve().parents[2] / "bpmn" / "newborn.bpmn"
 DEPARTMENTS = {"health", "police", "medical", "hrss", "cdc"}
 
 
+def start_data(maternity: bool, *, verified: bool = False) -> dict:
+    """Process data as a submission gives it; `verified`: the birth certificate came from a registry."""
+    return {
+        "mother_maternity_insurance": maternity,
+        "household_parent": "mother",
+        "prefilled": ["child_birth_cert_number"] if verified else [],
+    }
+
+
 def test_spec_is_parsed_once_per_content():
     specs = SpecCache()
     first = specs.load_file(NEWBORN, "newborn")
@@ -22,7 +31,7 @@ def test_spec_is_parsed_once_per_content():
     assert first is second
     assert len(specs) == 1
     changed = NEWBORN.read_bytes().replace("一次办好".encode(), "办结".encode())
-    third = specs.load(changed, "newborn")
+    third = specs.load(changed, "newborn", "newborn.bpmn", first.decisions)
     assert third is not first and third.key != first.key
 
 
@@ -50,7 +59,7 @@ def _run_all(spec, workflow, completed_items):
 @pytest.mark.parametrize(("maternity", "expected"), [(True, 6), (False, 5)])
 def test_newborn_routes_in_parallel_and_gateway_follows_data(maternity, expected):
     spec = SpecCache().load_file(NEWBORN, "newborn")
-    workflow = cases.start(spec, {"mother_maternity_insurance": maternity})
+    workflow = cases.start(spec, start_data(maternity))
     ready = cases.ready_tasks(spec, workflow)
     assert len(ready) == expected
     assert {t.lane for t in ready} == DEPARTMENTS
@@ -63,7 +72,7 @@ def test_newborn_routes_in_parallel_and_gateway_follows_data(maternity, expected
 
 def test_completing_a_task_twice_is_refused():
     spec = SpecCache().load_file(NEWBORN, "newborn")
-    workflow = cases.start(spec, {"mother_maternity_insurance": False})
+    workflow = cases.start(spec, start_data(False))
     task = cases.ready_tasks(spec, workflow)[0]
     cases.complete(workflow, task.task_id, {})
     with pytest.raises(cases.TaskNotReady):
@@ -78,11 +87,11 @@ def test_store_saves_state_tasks_and_detects_a_stale_writer(tmp_path):
     specs = SpecCache()
     spec = specs.load_file(NEWBORN, "newborn")
     with Session(db) as session:
-        workflow = cases.start(spec, {"mother_maternity_insurance": False})
-        instance, opened = store.create_instance(session, spec, workflow, "newborn.bpmn")
+        workflow = cases.start(spec, start_data(False))
+        instance, changes = store.create_instance(session, spec, workflow, "newborn.bpmn")
         session.commit()
         instance_id = instance.id
-    assert len(opened) == 5
+    assert len(changes.opened) == 5
 
     # A fresh cache (as after a restart) restores the spec from the stored definition.
     fresh = SpecCache()
@@ -91,15 +100,17 @@ def test_store_saves_state_tasks_and_detects_a_stale_writer(tmp_path):
         inst2, spec2, wf2 = store.load_workflow(second, fresh, instance_id)
         task_id = cases.ready_tasks(spec1, wf1)[0].task_id
         cases.complete(wf1, task_id, {})
-        opened, closed = store.save_instance(first, spec1, inst1, wf1)
+        changes = store.save_instance(first, spec1, inst1, wf1)
         first.commit()
-        assert [row.id for row in closed] == [task_id]
+        assert [row.id for row in changes.closed] == [task_id]
         cases.complete(wf2, cases.ready_tasks(spec2, wf2)[1].task_id, {})
         with pytest.raises(store.StaleInstance):
             store.save_instance(second, spec2, inst2, wf2)
         second.rollback()
     with Session(db) as session:
-        states = session.exec(select(store.HumanTask.state)).all()
+        states = session.exec(
+            select(store.HumanTask.state).where(store.HumanTask.kind == "user")
+        ).all()
         assert sorted(states) == ["completed", "ready", "ready", "ready", "ready"]
 
 
@@ -123,3 +134,16 @@ def test_sandbox_refuses_import_in_scripts_and_evaluates_plain_conditions():
     assert check_script("import os\nos.system('true')")
     assert evaluate("mother_maternity_insurance == True", {"mother_maternity_insurance": True})
     assert evaluate("len(items) > 1 and 'a' in items", {"items": ["a", "b"]})
+
+
+def test_dmn_check_approves_instantly_or_passes_its_finding_to_the_clerk():
+    spec = SpecCache().load_file(NEWBORN, "newborn")
+    assert [c.item for c in spec.checks.values()] == ["medical_resident_enrollment"]
+    instant = cases.start(spec, start_data(False, verified=True))
+    assert "medical_resident_enrollment" not in {t.item for t in cases.ready_tasks(spec, instant)}
+    [check] = cases.finished_checks(spec, instant)
+    assert check.decision == "approved" and "即时办结" in check.finding
+    review = cases.start(spec, start_data(False, verified=False))
+    assert "medical_resident_enrollment" in {t.item for t in cases.ready_tasks(spec, review)}
+    [check] = cases.finished_checks(spec, review)
+    assert check.decision == "review" and "未能通过电子证照库核验" in check.finding

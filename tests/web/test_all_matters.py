@@ -7,7 +7,15 @@ from sqlmodel import Session, select
 
 from services.cases.models import CaseItem
 from services.cases.service import prepare_form
-from tests.forms.test_matters import APPLICATIONS, COMMON, FIRST_ROUTED, LOGINS, PDF, _sample
+from tests.forms.test_matters import (
+    APPLICATIONS,
+    COMMON,
+    FIRST_ROUTED,
+    INSTANT,
+    LOGINS,
+    PDF,
+    _sample,
+)
 
 
 def _as_form_value(value) -> str:
@@ -48,8 +56,8 @@ def test_demo_citizen_submits_the_html_form(browser, rt, user_of, code, role, an
     case_id = int(response.headers["location"].rsplit("/", 1)[1])
     with Session(rt.db) as session:
         routed = session.exec(select(CaseItem).where(CaseItem.case_id == case_id)).all()
-    assert {row.item_code for row in routed} == FIRST_ROUTED.get(code, expected)
-    assert {row.department for row in routed} == {
-        rt.catalog.items[c].department for c in FIRST_ROUTED.get(code, expected)
-    }
+    first = FIRST_ROUTED.get(code, expected)
+    assert {row.item_code for row in routed} == first
+    assert {row.department for row in routed} == {rt.catalog.items[c].department for c in first}
+    assert {row.item_code for row in routed if row.auto} == INSTANT.get(code, set())
     assert citizen.get(f"/cases/{case_id}").status_code == 200

@@ -187,7 +187,10 @@ def test_json_api_lifecycle_with_bearer_tokens(app):
         )
         assert created.status_code == 201, created.text
         case = created.json()
-        assert len([i for i in case["items"] if i["status"] == "processing"]) == 5
+        assert len([i for i in case["items"] if i["status"] == "processing"]) == 4
+        enrollment = next(i for i in case["items"] if i["item"] == "medical_resident_enrollment")
+        assert enrollment["status"] == "approved" and enrollment["auto"]  # 秒批 by the DMN rule
+        assert "即时办结" in enrollment["finding"]
         for department in NEWBORN_DEPARTMENTS:
             clerk = token(f"{department}01")
             for task in client.get("/api/tasks", headers=clerk).json():

@@ -34,6 +34,8 @@ def _case_public(session, rt, case: Case) -> CasePublic:
             decided_at=view.row.decided_at if view.row else None,
             comment=view.row.comment if view.row else None,
             result_number=view.row.result_number if view.row else None,
+            auto=view.row.auto if view.row else False,
+            finding=view.row.finding if view.row else None,
         )
         for view in cases.item_views(session, rt, case)
     ]
@@ -119,4 +121,6 @@ def complete_task(
         decided_at=row.decided_at,
         comment=row.comment,
         result_number=row.result_number,
+        auto=row.auto,
+        finding=row.finding,
     )
