@@ -89,6 +89,7 @@ class CompiledForm:
     checklist: list[ChecklistEntry]
     values: dict[str, Any]
     errors: list[FieldError] = field(default_factory=list)
+    notices: list[tuple[str, str]] = field(default_factory=list)  # (zh, en) for the applicant
 
     @property
     def fields(self) -> list[FormField]:

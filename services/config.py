@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import cache
 from pathlib import Path
 
+from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -20,6 +21,11 @@ class Settings(BaseSettings):
     session_hours: int = 8
     secure_cookies: bool = False
     upload_limit_bytes: int = 10 * 1024 * 1024
+    # The data-exchange platform; unset: the embedded demo registry in the data directory.
+    exchange_url: str | None = None
+    exchange_client_id: str = ""
+    exchange_client_secret: SecretStr = SecretStr("")
+    exchange_timeout: float = 2.0
 
     @property
     def db_url(self) -> str:

@@ -11,6 +11,7 @@ from forms.catalog import Catalog, Matter, default_catalog
 from services.config import Settings, get_settings
 from services.db import create_schema, make_engine
 from services.registries.embedded import EmbeddedRegistry
+from services.registries.http import HttpRegistry
 from services.registries.records import Registry
 
 
@@ -38,5 +39,17 @@ def build_runtime(settings: Settings | None = None, registry: Registry | None = 
         db=db,
         catalog=default_catalog(),
         specs=SpecCache(),
-        registry=registry or EmbeddedRegistry(settings.registry_path),
+        registry=registry or open_registry(settings),
     )
+
+
+def open_registry(settings: Settings) -> Registry:
+    """The exchange platform over HTTP when configured, else the embedded demo registry."""
+    if settings.exchange_url:
+        return HttpRegistry(
+            settings.exchange_url,
+            client_id=settings.exchange_client_id,
+            client_secret=settings.exchange_client_secret.get_secret_value(),
+            timeout=settings.exchange_timeout,
+        )
+    return EmbeddedRegistry(settings.registry_path)

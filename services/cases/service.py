@@ -100,7 +100,9 @@ def prepare_form(
         purpose=f"预填《{matter.name}》申请表",
     )
     session.commit()
-    return compile_form(rt.catalog, matter, lookup.facts, answers)
+    form = compile_form(rt.catalog, matter, lookup.facts, answers)
+    form.notices = [(e.message, e.message_en) for e in lookup.unavailable.values()]
+    return form
 
 
 def _store_upload(rt: Runtime, case_id: int, upload: UploadedFile) -> Upload:
@@ -282,6 +284,8 @@ def submit_application(
     _event(
         session, case, user, "submitted", f"提交《{matter.name}》一表申请，办件编号{case.number}"
     )
+    for error in lookup.unavailable.values():
+        _event(session, case, None, "degraded", f"{error.message}（相关信息由申请人填写或上传）")
     _open_items(session, rt, case, changes, now)
     if runner.is_completed(workflow):
         _finish(session, case)

@@ -20,6 +20,7 @@ from services.registries.records import (
     Person,
     RealEstate,
     Registry,
+    RegistryUnavailable,
     SocialInsurance,
     Source,
 )
@@ -43,6 +44,7 @@ class Lookup:
     facts: dict[str, Known] = field(default_factory=dict)
     reads: list[Read] = field(default_factory=list)
     found: dict[str, Any] = field(default_factory=dict)  # resolved records by subject
+    unavailable: dict[str, RegistryUnavailable] = field(default_factory=dict)  # by registry
 
     def note(self, source: Source, subject_id_number: str) -> None:
         read = Read(source.registry, source.record_id, subject_id_number)
@@ -497,6 +499,11 @@ def prefill(registry: Registry, applicant_id_number: str, subjects: tuple[str, .
     lookup = Lookup(registry, applicant_id_number)
     for subject in subjects:
         resolve = RESOLVERS.get(subject)
-        if resolve is not None:
+        if resolve is None:
+            continue
+        try:
             resolve(lookup)
+        except RegistryUnavailable as error:
+            # Degraded mode: what this registry would supply is asked of the applicant instead.
+            lookup.unavailable.setdefault(error.registry, error)
     return lookup

@@ -12,6 +12,7 @@ from datetime import date, datetime
 from typing import Protocol
 
 from forms.sources import registry_name
+from services.errors import DomainError
 
 
 @dataclass(frozen=True)
@@ -172,8 +173,41 @@ class Certificate:
     details: dict[str, str] = field(default_factory=dict)
 
 
+class RegistryUnavailable(DomainError):
+    """A registry could not answer; the citizen should fill in its facts by hand.
+
+    `registry` is the registry code; `reason` is one of "unreachable" (network, timeouts, 5xx),
+    "circuit_open" (failing fast), "bad_response" (unreadable answer), "configuration" (401, 403
+    or a wrong URL) or "rejected" (another 4xx). `detail` is for operators and names no person.
+    """
+
+    status = 503
+
+    def __init__(self, registry: str, *, reason: str = "unreachable", detail: str = "") -> None:
+        zh, en = registry_name(registry), registry_name(registry, "en")
+        if reason == "configuration":
+            message = f"{zh}暂时无法访问（数据共享交换平台的接入配置有误），请手动填写相关信息。"
+            message_en = (
+                f"The {en} is temporarily unavailable (the data-exchange platform's connection "
+                "configuration is wrong); please fill in the details yourself."
+            )
+        else:
+            message = f"{zh}暂时无法访问，请手动填写相关信息。"
+            message_en = (
+                f"The {en} is temporarily unavailable; please fill in the details yourself."
+            )
+        super().__init__(message, message_en)
+        self.registry = registry
+        self.reason = reason
+        self.detail = detail
+
+    def __str__(self) -> str:
+        return f"{self.registry} unavailable ({self.reason}): {self.detail or self.message_en}"
+
+
 class Registry(Protocol):
-    """What a shared-data exchange offers. Every method returns records or empty results."""
+    """What a shared-data exchange offers. Every method returns records or empty results, and
+    raises `RegistryUnavailable` when the registry cannot answer at all."""
 
     def person(self, id_number: str) -> Person | None: ...
 

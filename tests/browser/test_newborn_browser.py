@@ -4,15 +4,12 @@ the citizen submits the one form, each department's clerk approves, the citizen 
 from __future__ import annotations
 
 import os
-import socket
-import threading
-import time
 from pathlib import Path
 
 import pytest
-import uvicorn
 
 from services.demo import DEMO_PASSWORD
+from tests.live import serve
 from tests.web.conftest import MOTHER, NEWBORN_DEPARTMENTS
 from web.app import create_app
 
@@ -22,27 +19,10 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-net
 pytestmark = pytest.mark.browser
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def server(rt):
-    port = _free_port()
-    config = uvicorn.Config(create_app(rt), host="127.0.0.1", port=port, log_level="warning")
-    srv = uvicorn.Server(config)
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not srv.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("the test server did not start")
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join(timeout=10)
+    with serve(create_app(rt)) as base:
+        yield base
 
 
 @pytest.fixture(scope="module")
