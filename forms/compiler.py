@@ -247,3 +247,19 @@ def process_data(
     data["matter"] = form.matter.code
     data["prefilled"] = sorted(key for key, k in known.items() if k.value is not None)
     return data
+
+
+def lookups_of(catalog: Catalog, matter: Matter) -> dict[str, list[Fact]]:
+    """The registries the matter's prefill may read, each with the facts it would supply:
+    what the applicant is asked to authorize (and can refuse, filling them in instead)."""
+    found: dict[str, list[Fact]] = {}
+    for item in catalog.items_of(matter):
+        keys = list(item.facts) + [k for group in item.facts_if for k in group.facts]
+        for key in keys:
+            fact = catalog.facts[key]
+            if fact.source and fact not in found.setdefault(fact.source, []):
+                found[fact.source].append(fact)
+        for material in item.materials:
+            if material.source:
+                found.setdefault(material.source, [])
+    return found

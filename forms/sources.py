@@ -16,6 +16,7 @@ REGISTRIES: dict[str, tuple[str, str]] = {
     "education": ("学籍库（教育）", "Student registry"),
     "veterans": ("退役军人信息库", "Veterans registry"),
     "certificates": ("电子证照库", "Electronic certificate library"),
+    "onething": ("一件事办件系统（办件查阅）", "OneThing case files (case viewed)"),
 }
 
 

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 from fastapi import Request
 from fastapi.templating import Jinja2Templates
 
+from forms.sources import registry_name
 from forms.values import mask_id
 from services.cases.service import CASE_STATUS, ITEM_STATUS
 from web.i18n import language, translator
@@ -43,6 +44,7 @@ def render(request: Request, name: str, status_code: int = 200, **context: Any):
         lang=lang,
         t=translator(lang),
         catalog=runtime.catalog,
+        registry_label=lambda code: registry_name(code, lang),
     )
     response = templates.TemplateResponse(request, name, context, status_code=status_code)
     if request.query_params.get("lang") in ("zh", "en"):

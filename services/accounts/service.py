@@ -102,3 +102,12 @@ def close_session(session: Session, *, token: str) -> None:
     row = session.get(LoginSession, _token_hash(token))
     if row is not None:
         session.delete(row)
+
+
+def actor_names(session: Session, rows) -> dict[int, str]:
+    """Display names (with department or role) of the users named by `rows[*].actor_user_id`."""
+    ids = {row.actor_user_id for row in rows if row.actor_user_id}
+    if not ids:
+        return {}
+    users = session.exec(select(User).where(User.id.in_(ids))).all()  # type: ignore[union-attr]
+    return {user.id: user.display_name for user in users}

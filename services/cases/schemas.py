@@ -25,6 +25,11 @@ class CaseCreate(BaseModel):
     answers: dict[str, Any] = Field(
         default_factory=dict, description="Facts the registries do not hold, by dictionary key"
     )
+    consent: bool = Field(
+        default=False,
+        description="The applicant authorizes the matter's registry lookups; without it every "
+        "fact must be in `answers` (and materials are uploaded through the pages)",
+    )
 
 
 class ItemStatus(BaseModel):

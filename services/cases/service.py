@@ -26,7 +26,8 @@ from services.accounts.models import User
 from services.calendar import add_working_days, local_date
 from services.cases.models import Case, CaseEvent, CaseItem, Upload
 from services.errors import Conflict, Forbidden, InvalidInput, NotFound
-from services.registries.service import lookup_for_matter
+from services.registries.prefill import Lookup
+from services.registries.service import log_case_view, lookup_for_matter
 from services.runtime import Runtime
 
 DECISIONS = ("approved", "rejected")
@@ -88,21 +89,40 @@ def prepare_form(
     user: User,
     matter_code: str,
     answers: dict[str, Any] | None = None,
+    consented: bool = False,
 ) -> CompiledForm:
-    """The combined form for the applicant, prefilled from the registries (reads are logged)."""
+    """The combined form for the applicant, prefilled from the registries if the applicant
+    authorized the lookups (every read is logged); otherwise everything is asked."""
     matter = _matter(rt, matter_code)
-    lookup = lookup_for_matter(
-        session,
-        registry=rt.registry,
-        applicant_id_number=_require_citizen(user),
-        subjects=matter.subjects,
-        actor_user_id=user.id,
-        purpose=f"预填《{matter.name}》申请表",
-    )
+    lookup = _lookup(session, rt, user, matter, consented, f"预填《{matter.name}》申请表")
     session.commit()
     form = compile_form(rt.catalog, matter, lookup.facts, answers)
     form.notices = [(e.message, e.message_en) for e in lookup.unavailable.values()]
     return form
+
+
+def _lookup(
+    session: Session,
+    rt: Runtime,
+    user: User,
+    matter: Matter,
+    consented: bool,
+    purpose: str,
+    case_id: int | None = None,
+) -> Lookup:
+    """Registry facts for the applicant, only with their authorization."""
+    applicant_id = _require_citizen(user)
+    if not consented:
+        return Lookup(rt.registry, applicant_id)
+    return lookup_for_matter(
+        session,
+        registry=rt.registry,
+        applicant_id_number=applicant_id,
+        subjects=matter.subjects,
+        actor_user_id=user.id,
+        purpose=purpose,
+        case_id=case_id,
+    )
 
 
 def _store_upload(rt: Runtime, case_id: int, upload: UploadedFile) -> Upload:
@@ -223,6 +243,7 @@ def submit_application(
     answers: dict[str, Any],
     uploads: list[UploadedFile] = (),
     channel: str = "online",
+    consented: bool = False,
 ) -> Case:
     """Validate the combined form, start the case's process and route its items, in one commit.
 
@@ -240,15 +261,8 @@ def submit_application(
     )
     session.add(case)
     session.flush()
-    lookup = lookup_for_matter(
-        session,
-        registry=rt.registry,
-        applicant_id_number=applicant_id,
-        subjects=matter.subjects,
-        actor_user_id=user.id,
-        purpose=f"受理《{matter.name}》核验申请信息",
-        case_id=case.id,
-    )
+    purpose = f"受理《{matter.name}》核验申请信息"
+    lookup = _lookup(session, rt, user, matter, consented, purpose, case.id)
     form = compile_form(rt.catalog, matter, lookup.facts, answers, validate=True)
     fields = {e.key: (e.message, e.message_en) for e in form.errors}
     provided = {u.material_code for u in uploads if u.content}
@@ -262,7 +276,9 @@ def submit_application(
         session.rollback()
         first = next(iter(fields))
         raise InvalidInput(first, fields[first][0], fields[first][1], fields=fields)
-    needed = {entry.code for entry in form.uploads}
+    # Any material of the checklist may be uploaded: one the registries supply too, when the
+    # applicant prefers their own copy to the fetched evidence.
+    needed = {entry.code for entry in form.checklist}
     for upload in uploads:
         if upload.material_code in needed and upload.content:
             session.add(_store_upload(rt, case.id, upload))
@@ -446,6 +462,23 @@ def _require_clerk(user: User) -> str:
     if user.role != "clerk" or not user.department:
         raise Forbidden("只有部门窗口人员可以办理", "Only a department clerk may do this")
     return user.department
+
+
+def review_case_item(session: Session, *, item_id: int, user: User) -> tuple[CaseItem, Case]:
+    """A clerk opens an item of their department with the full application: logged for the
+    applicant's "who looked at my data" page."""
+    row = load_case_item(session, item_id=item_id, user=user)
+    case = session.get(Case, row.case_id)
+    log_case_view(
+        session,
+        actor_user_id=user.id,
+        subject_id_number=case.applicant_id_number,
+        case_id=case.id,
+        case_number=case.number or "",
+        purpose=f"{user.display_name}审核办件（{row.item_code}）",
+    )
+    session.commit()
+    return row, case
 
 
 def load_case_item(session: Session, *, item_id: int, user: User) -> CaseItem:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from sqlalchemy import JSON, Column
 from sqlmodel import Field, SQLModel
 
 from engine.store import utcnow
@@ -19,3 +20,17 @@ class DataAccess(SQLModel, table=True):
     record_id: str = Field(max_length=64)
     case_id: int | None = Field(default=None, index=True)
     purpose: str = Field(max_length=200)
+
+
+class Consent(SQLModel, table=True):
+    """An applicant's authorization to look up their records for one matter (EU once-only model:
+    evidence is fetched only at the user's explicit request)."""
+
+    __tablename__ = "consent"
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="user_account.id", index=True)
+    matter: str = Field(max_length=64)
+    registries: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    granted_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime
+    withdrawn_at: datetime | None = None

@@ -51,6 +51,8 @@ def sign_in(chromium, base: str, username: str):
 def test_newborn_in_a_real_browser(chromium, server):
     citizen = sign_in(chromium, server, MOTHER)
     citizen.click("a[href='/matters/newborn/apply']")
+    assert citizen.locator("#lookups tr[data-registry=marriage]").count() == 1
+    citizen.click("#consent")
     assert citizen.locator("[data-fact=mother_name]").inner_text() == "王芳"
     citizen.select_option("#f_household_parent", "mother")
     citizen.fill("#f_applicant_phone", "13812345678")

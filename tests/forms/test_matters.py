@@ -378,7 +378,9 @@ def test_demo_citizen_application_reaches_the_right_departments(
     filled = {**COMMON, **answers}
     for _round in range(3):  # answers may switch on conditional items that ask more
         with Session(rt.db) as session:
-            form = prepare_form(session, rt, user=citizen, matter_code=code, answers=filled)
+            form = prepare_form(
+                session, rt, user=citizen, matter_code=code, answers=filled, consented=True
+            )
         missing = [f for f in form.fields if f.known is None and f.required and f.key not in filled]
         filled.update({f.key: _sample(f.fact) for f in missing})
     assert not missing
@@ -386,7 +388,13 @@ def test_demo_citizen_application_reaches_the_right_departments(
     uploads = [UploadedFile(entry.code, f"{entry.code}.pdf", PDF) for entry in form.uploads]
     with Session(rt.db) as session:
         case = submit_application(
-            session, rt, user=citizen, matter_code=code, answers=filled, uploads=uploads
+            session,
+            rt,
+            user=citizen,
+            matter_code=code,
+            answers=filled,
+            uploads=uploads,
+            consented=True,
         )
         case_id = case.id
     for decided_round in range(10):

@@ -35,6 +35,12 @@ class Browser:
     def post(self, url: str, data: dict | None = None, **kwargs):
         return self.client.post(url, data={**(data or {}), "csrf_token": self.csrf}, **kwargs)
 
+    def consent(self, matter: str) -> None:
+        """Authorize the matter's registry lookups, as the consent page asks first."""
+        page = self.get(f"/matters/{matter}/apply")
+        assert 'id="consent"' in page.text
+        assert self.post(f"/matters/{matter}/consent").status_code == 303
+
 
 @pytest.fixture
 def app(rt):

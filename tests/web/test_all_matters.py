@@ -34,13 +34,19 @@ def test_demo_citizen_submits_the_html_form(browser, rt, user_of, code, role, an
     for _round in range(3):
         with Session(rt.db) as session:
             form = prepare_form(
-                session, rt, user=user_of(person.id_number), matter_code=code, answers=filled
+                session,
+                rt,
+                user=user_of(person.id_number),
+                matter_code=code,
+                answers=filled,
+                consented=True,
             )
         filled.update(
             {f.key: _sample(f.fact) for f in form.fields if not f.known and f.key not in filled}
         )
     data = {key: _as_form_value(value) for key, value in filled.items()}
     citizen = browser(person.id_number)
+    citizen.consent(code)
     assert citizen.get(f"/matters/{code}/apply").status_code == 200
     # "Update the form" applies the answers: conditional items and their materials appear.
     page = citizen.post(f"/matters/{code}/apply", data={**data, "refresh": "1"})

@@ -25,6 +25,7 @@ class MarriageRegistryDown:
 def test_unavailable_registry_turns_its_facts_into_questions_and_uploads(browser, rt):
     rt.registry = MarriageRegistryDown(rt.registry)
     citizen = browser(FATHER)
+    citizen.consent("newborn")
     page = citizen.get("/matters/newborn/apply").text
     assert "婚姻登记库（民政）暂时无法访问，请手动填写相关信息" in page
     assert 'name="marriage_cert_number"' in page  # asked, no longer prefilled

@@ -36,7 +36,7 @@ def test_case_prefilled_through_the_exchange_platform(database_url, registry_pat
             headers = {"Authorization": f"Bearer {token}"}
             created = client.post(
                 "/api/cases",
-                json={"matter": "newborn", "answers": NEWBORN_ANSWERS},
+                json={"matter": "newborn", "answers": NEWBORN_ANSWERS, "consent": True},
                 headers=headers,
             )
         rt.registry.close()

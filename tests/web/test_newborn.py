@@ -13,6 +13,7 @@ from tests.web.conftest import FATHER, MOTHER, NEWBORN_ANSWERS, NEWBORN_DEPARTME
 
 def submit_newborn(browser_, applicant=MOTHER, answers=NEWBORN_ANSWERS):
     citizen = browser_(applicant)
+    citizen.consent("newborn")
     form = citizen.get("/matters/newborn/apply")
     assert form.status_code == 200
     response = citizen.post("/matters/newborn/apply", data=answers)
@@ -22,7 +23,9 @@ def submit_newborn(browser_, applicant=MOTHER, answers=NEWBORN_ANSWERS):
 
 
 def test_form_shows_registry_facts_read_only_with_their_source(browser):
-    page = browser(MOTHER).get("/matters/newborn/apply").text
+    mother = browser(MOTHER)
+    mother.consent("newborn")
+    page = mother.get("/matters/newborn/apply").text
     # Facts from the birth record, the population and marriage registries are shown, not asked.
     assert 'data-fact="child_hospital"' in page
     assert 'data-fact="mother_name"' in page and "王芳" in page
@@ -37,13 +40,16 @@ def test_form_shows_registry_facts_read_only_with_their_source(browser):
 
 
 def test_father_without_maternity_insurance_gets_five_items_and_names_the_child(browser):
-    page = browser(FATHER).get("/matters/newborn/apply").text
+    father = browser(FATHER)
+    father.consent("newborn")
+    page = father.get("/matters/newborn/apply").text
     assert 'name="child_name"' in page  # no name in the birth record yet
     assert "根据您的情况无需办理" in page and 'name="bank_card_number"' not in page
 
 
 def test_invalid_input_gets_field_messages_and_nothing_is_stored(browser, rt):
     citizen = browser(MOTHER)
+    citizen.consent("newborn")
     citizen.get("/matters/newborn/apply")
     bad = {**NEWBORN_ANSWERS, "applicant_phone": "12345", "bank_card_number": "6222020200112233442"}
     bad.pop("household_parent")
@@ -178,11 +184,17 @@ def test_json_api_lifecycle_with_bearer_tokens(app):
             client.post("/api/login", json={"username": MOTHER, "password": "x"}).status_code == 403
         )
         mother = token(FATHER)
-        bad = client.post("/api/cases", json={"matter": "newborn", "answers": {}}, headers=mother)
+        bad = client.post(
+            "/api/cases", json={"matter": "newborn", "answers": {}, "consent": True}, headers=mother
+        )
         assert bad.status_code == 422 and "household_parent" in bad.json()["fields"]
         created = client.post(
             "/api/cases",
-            json={"matter": "newborn", "answers": {**NEWBORN_ANSWERS, "delivery_method": "online"}},
+            json={
+                "matter": "newborn",
+                "answers": {**NEWBORN_ANSWERS, "delivery_method": "online"},
+                "consent": True,
+            },
             headers=mother,
         )
         assert created.status_code == 201, created.text
@@ -211,6 +223,8 @@ def test_an_older_childs_birth_record_is_not_taken_for_a_newborn(browser, rt):
     # 李明's only birth record is his six-year-old's: the newborn form must not prefill it.
     births = rt.registry.births_to(OTHER_CITIZEN)
     assert births and (births[0].source.retrieved_at.date() - births[0].birth_date).days > 365
-    page = browser(OTHER_CITIZEN).get("/matters/newborn/apply").text
+    citizen = browser(OTHER_CITIZEN)
+    citizen.consent("newborn")
+    page = citizen.get("/matters/newborn/apply").text
     assert 'data-fact="child_birth_cert_number"' not in page
     assert 'name="child_birth_date"' in page

@@ -29,7 +29,11 @@ def test_restart_mid_case_resumes_from_the_database(rt):
     first = TestClient(create_app(rt))
     citizen = _token(first, FATHER)
     answers = {**NEWBORN_ANSWERS, "delivery_method": "window"}
-    case = first.post("/api/cases", json={"matter": "newborn", "answers": answers}, headers=citizen)
+    case = first.post(
+        "/api/cases",
+        json={"matter": "newborn", "answers": answers, "consent": True},
+        headers=citizen,
+    )
     assert case.status_code == 201
     case_id = case.json()["id"]
     assert _approve_all(first, "health") == 1

@@ -6,7 +6,9 @@ from fastapi import APIRouter, Request
 from sqlmodel import func, select
 
 from forms.burden import averages, burden_report
+from services.accounts.service import actor_names
 from services.cases.models import Case
+from services.registries.service import all_accesses
 from web.deps import AdminUser, RuntimeDep, SessionDep
 from web.rendering import render
 
@@ -22,3 +24,20 @@ def matters(request: Request, user: AdminUser, session: SessionDep, rt: RuntimeD
     ).all():
         counts.setdefault(matter, {})[status] = count
     return render(request, "admin/matters.html", rows=rows, averages=averages(rows), counts=counts)
+
+
+@router.get("/data-access")
+def data_access(
+    request: Request, user: AdminUser, session: SessionDep, page: int = 1, registry: str = ""
+):
+    """Every registry lookup and case view, newest first (the administrators' data tracker)."""
+    page = max(page, 1)
+    rows = all_accesses(session, limit=100, offset=(page - 1) * 100, registry=registry or None)
+    return render(
+        request,
+        "admin/data_access.html",
+        accesses=rows,
+        actors=actor_names(session, rows),
+        page=page,
+        registry=registry,
+    )

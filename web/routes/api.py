@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from forms.compiler import lookups_of
 from services.accounts import service as accounts
 from services.cases import service as cases
 from services.cases.models import Case
@@ -16,6 +17,7 @@ from services.cases.schemas import (
     LoginResult,
     TaskPublic,
 )
+from services.registries.service import grant_consent
 from web.deps import CitizenUser, ClerkUser, CsrfChecked, CurrentUser, RuntimeDep, SessionDep
 
 router = APIRouter(prefix="/api", tags=["api"])
@@ -55,9 +57,19 @@ def login(body: LoginRequest, session: SessionDep, rt: RuntimeDep):
 
 @router.post("/cases", response_model=CasePublic, status_code=201, dependencies=[CsrfChecked])
 def start_case(body: CaseCreate, user: CitizenUser, session: SessionDep, rt: RuntimeDep):
-    """Submit a combined application; registry facts are fetched on the server."""
+    """Submit a combined application; with `consent`, registry facts are fetched on the server."""
+    if body.consent:
+        matter = rt.catalog.matters.get(body.matter)
+        if matter is not None:
+            registries = list(lookups_of(rt.catalog, matter))
+            grant_consent(session, user_id=user.id, matter=matter.code, registries=registries)
     case = cases.submit_application(
-        session, rt, user=user, matter_code=body.matter, answers=body.answers
+        session,
+        rt,
+        user=user,
+        matter_code=body.matter,
+        answers=body.answers,
+        consented=body.consent,
     )
     return _case_public(session, rt, case)
 

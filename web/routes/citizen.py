@@ -6,10 +6,12 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from starlette.datastructures import UploadFile
 
+from forms.compiler import lookups_of
+from services.accounts.service import actor_names
 from services.cases import service as cases
 from services.cases.results import result_document
-from services.errors import InvalidInput
-from services.registries.service import accesses_to
+from services.errors import InvalidInput, NotFound
+from services.registries.service import accesses_to, current_consent, grant_consent
 from web.deps import CitizenUser, CsrfChecked, CurrentUser, LoginDep, RuntimeDep, SessionDep
 from web.rendering import render
 
@@ -24,10 +26,41 @@ def home(request: Request, login: LoginDep, rt: RuntimeDep):
     return render(request, "citizen/home.html", matters=matters)
 
 
+def _consented(session, user, code: str, manual: bool) -> bool:
+    return not manual and current_consent(session, user_id=user.id, matter=code) is not None
+
+
 @router.get("/matters/{code}/apply")
-def apply_page(request: Request, code: str, user: CitizenUser, session: SessionDep, rt: RuntimeDep):
-    form = cases.prepare_form(session, rt, user=user, matter_code=code)
-    return render(request, "citizen/apply.html", form=form, errors={})
+def apply_page(
+    request: Request,
+    code: str,
+    user: CitizenUser,
+    session: SessionDep,
+    rt: RuntimeDep,
+    manual: bool = False,
+):
+    """The one form; first, the applicant authorizes the lookups or chooses to fill in everything."""
+    matter = rt.catalog.matters.get(code)
+    if matter is None or not matter.published:
+        raise NotFound("没有这项“一件事”服务", f"No matter {code!r}")
+    consented = _consented(session, user, code, manual)
+    if not consented and not manual:
+        return render(
+            request, "citizen/consent.html", matter=matter, lookups=lookups_of(rt.catalog, matter)
+        )
+    form = cases.prepare_form(session, rt, user=user, matter_code=code, consented=consented)
+    return render(request, "citizen/apply.html", form=form, errors={}, manual=manual)
+
+
+@router.post("/matters/{code}/consent", dependencies=[CsrfChecked])
+def consent(code: str, user: CitizenUser, session: SessionDep, rt: RuntimeDep):
+    matter = rt.catalog.matters.get(code)
+    if matter is None:
+        raise NotFound("没有这项“一件事”服务", f"No matter {code!r}")
+    registries = list(lookups_of(rt.catalog, matter))
+    grant_consent(session, user_id=user.id, matter=code, registries=registries)
+    session.commit()
+    return RedirectResponse(f"/matters/{code}/apply", status_code=303)
 
 
 @router.post("/matters/{code}/apply", dependencies=[CsrfChecked])
@@ -38,12 +71,16 @@ async def apply(
     answers = {
         k: v
         for k, v in submitted.items()
-        if isinstance(v, str) and k not in ("csrf_token", "refresh")
+        if isinstance(v, str) and k not in ("csrf_token", "refresh", "manual")
     }
+    manual = submitted.get("manual") == "1"
+    consented = _consented(session, user, code, manual)
     if submitted.get("refresh"):
         # "Update the form": apply the answers to conditional sections, store nothing.
-        form = cases.prepare_form(session, rt, user=user, matter_code=code, answers=answers)
-        return render(request, "citizen/apply.html", form=form, errors={})
+        form = cases.prepare_form(
+            session, rt, user=user, matter_code=code, answers=answers, consented=consented
+        )
+        return render(request, "citizen/apply.html", form=form, errors={}, manual=manual)
     uploads = []
     for key, value in submitted.multi_items():
         if key.startswith("material_") and isinstance(value, UploadFile) and value.filename:
@@ -53,11 +90,26 @@ async def apply(
             )
     try:
         case = cases.submit_application(
-            session, rt, user=user, matter_code=code, answers=answers, uploads=uploads
+            session,
+            rt,
+            user=user,
+            matter_code=code,
+            answers=answers,
+            uploads=uploads,
+            consented=consented,
         )
     except InvalidInput as exc:
-        form = cases.prepare_form(session, rt, user=user, matter_code=code, answers=answers)
-        return render(request, "citizen/apply.html", status_code=422, form=form, errors=exc.fields)
+        form = cases.prepare_form(
+            session, rt, user=user, matter_code=code, answers=answers, consented=consented
+        )
+        return render(
+            request,
+            "citizen/apply.html",
+            status_code=422,
+            form=form,
+            errors=exc.fields,
+            manual=manual,
+        )
     return RedirectResponse(f"/cases/{case.id}", status_code=303)
 
 
@@ -92,6 +144,11 @@ def download_result(
 
 @router.get("/my-data-access")
 def data_access(request: Request, user: CitizenUser, session: SessionDep):
+    """Every read of the citizen's records: registry lookups and clerks opening their cases."""
+    accesses = accesses_to(session, id_number=user.id_number)
     return render(
-        request, "citizen/data_access.html", accesses=accesses_to(session, id_number=user.id_number)
+        request,
+        "citizen/data_access.html",
+        accesses=accesses,
+        actors=actor_names(session, accesses),
     )

@@ -8,7 +8,6 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse
 
 from services.cases import service as cases
-from services.cases.models import Case
 from services.errors import InvalidInput
 from web.deps import ClerkUser, CsrfChecked, RuntimeDep, SessionDep
 from web.rendering import render
@@ -42,8 +41,7 @@ def queue(
 
 
 def _item_page(request, session, rt, user, item_id: int, error=None, comment: str = ""):
-    row = cases.load_case_item(session, item_id=item_id, user=user)
-    case = session.get(Case, row.case_id)
+    row, case = cases.review_case_item(session, item_id=item_id, user=user)
     return render(
         request,
         "clerk/item.html",
