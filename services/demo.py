@@ -50,6 +50,15 @@ def demo_accounts(rt: Runtime) -> list[dict[str, str]]:
                 "note": department.name_en,
             }
         )
+        accounts.append(
+            {
+                "username": f"{code}-system",
+                "name": f"{department.name}业务系统",
+                "role": "system",
+                "department": code,
+                "note": f"{department.name_en}: its own system, over the external-task API",
+            }
+        )
     accounts.append(
         {
             "username": "admin",

@@ -78,6 +78,7 @@ def _role(*roles: str):
 
 CitizenUser = Annotated[User, _role("citizen")]
 ClerkUser = Annotated[User, _role("clerk")]
+DepartmentUser = Annotated[User, _role("clerk", "system")]  # a clerk or a department's system
 AdminUser = Annotated[User, _role("admin")]
 
 

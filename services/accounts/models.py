@@ -8,7 +8,7 @@ from sqlmodel import Field, SQLModel
 
 from engine.store import utcnow
 
-ROLES = ("citizen", "clerk", "admin")
+ROLES = ("citizen", "clerk", "system", "admin")  # system: a department's own software
 
 
 class User(SQLModel, table=True):

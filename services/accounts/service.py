@@ -43,7 +43,7 @@ def create_user(
         raise InvalidInput(
             "role", f"角色必须是{'、'.join(ROLES)}之一", f"role must be one of {ROLES}"
         )
-    if role == "clerk" and not department:
+    if role in ("clerk", "system") and not department:
         raise InvalidInput("department", "窗口人员必须属于一个部门", "a clerk needs a department")
     if len(password) < 8:
         raise InvalidInput("password", "密码至少8位", "a password has at least 8 characters")

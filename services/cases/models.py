@@ -48,6 +48,12 @@ class CaseItem(SQLModel, table=True):
     comment: str | None = Field(default=None, max_length=500)
     auto: bool = False  # decided by an automatic check (秒批)
     finding: str | None = Field(default=None, max_length=500)  # the automatic check's finding
+    # A department's own system works the item through the external-task API (fetch-and-lock).
+    locked_by: str | None = Field(default=None, max_length=64)
+    lock_expires_at: datetime | None = None
+    retries: int | None = None
+    incident: str | None = Field(default=None, max_length=500)
+    result: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     due_date: date
     decided_at: datetime | None = None
     result_number: str | None = Field(default=None, max_length=40)

@@ -45,6 +45,7 @@ class ItemStatus(BaseModel):
     result_number: str | None
     auto: bool = Field(default=False, description="Decided by an automatic check (秒批)")
     finding: str | None = Field(default=None, description="The automatic check's finding")
+    incident: str | None = Field(default=None, description="A department system's last failure")
 
 
 class CasePublic(BaseModel):
@@ -73,3 +74,39 @@ class TaskPublic(BaseModel):
 class Decision(BaseModel):
     decision: str = Field(pattern="^(approved|rejected)$")
     comment: str = Field(default="", max_length=500)
+
+
+class FetchAndLock(BaseModel):
+    worker_id: str = Field(min_length=1, max_length=64, description="Names the worker process")
+    max_tasks: int = Field(default=10, ge=1, le=100)
+    lock_seconds: int = Field(default=300, ge=1, le=3600)
+
+
+class ExternalTask(BaseModel):
+    id: int
+    case_id: int
+    case_number: str | None
+    matter: str
+    item: str
+    name: str
+    due_date: date
+    lock_expires_at: datetime | None
+    retries: int | None
+    facts: dict[str, Any] = Field(description="The application's facts this item needs")
+    provenance: dict[str, Any] = Field(description="Registry and record of each verified fact")
+    uploads: list[dict[str, Any]]
+    finding: str | None
+
+
+class ExternalComplete(BaseModel):
+    worker_id: str = Field(min_length=1, max_length=64)
+    decision: str = Field(pattern="^(approved|rejected)$")
+    comment: str = Field(default="", max_length=500)
+    result: dict[str, Any] = Field(default_factory=dict, description="Result data to keep")
+
+
+class ExternalFailure(BaseModel):
+    worker_id: str = Field(min_length=1, max_length=64)
+    error_message: str = Field(max_length=500)
+    retries: int = Field(ge=0, le=100, description="Retries left; 0 raises an incident")
+    retry_seconds: int = Field(default=60, ge=0, le=3600)

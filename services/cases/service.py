@@ -433,7 +433,7 @@ def department_queue(
     offset: int = 0,
 ) -> list[QueueRow]:
     """The clerk's own department's items, oldest due first; paged in SQL."""
-    department = _require_clerk(user)
+    department = require_department(user)
     query = (
         select(CaseItem, Case)
         .join(Case, col(Case.id) == CaseItem.case_id)
@@ -449,7 +449,7 @@ def department_queue(
 
 
 def queue_counts(session: Session, *, user: User) -> dict[str, int]:
-    department = _require_clerk(user)
+    department = require_department(user)
     rows = session.exec(
         select(CaseItem.status, func.count())
         .where(CaseItem.department == department)
@@ -458,8 +458,9 @@ def queue_counts(session: Session, *, user: User) -> dict[str, int]:
     return dict(rows)
 
 
-def _require_clerk(user: User) -> str:
-    if user.role != "clerk" or not user.department:
+def require_department(user: User) -> str:
+    """The department of a clerk or of a department's own system; others may not work tasks."""
+    if user.role not in ("clerk", "system") or not user.department:
         raise Forbidden("只有部门窗口人员可以办理", "Only a department clerk may do this")
     return user.department
 
@@ -483,7 +484,7 @@ def review_case_item(session: Session, *, item_id: int, user: User) -> tuple[Cas
 
 def load_case_item(session: Session, *, item_id: int, user: User) -> CaseItem:
     """An item of the clerk's own department; other departments' items do not exist for them."""
-    department = _require_clerk(user)
+    department = require_department(user)
     row = session.get(CaseItem, item_id)
     if row is None or row.department != department:
         raise NotFound("待办事项不存在", "No such task in your department")
@@ -498,8 +499,13 @@ def decide(
     item_id: int,
     decision: str,
     comment: str = "",
+    worker_id: str | None = None,
+    result: dict[str, Any] | None = None,
 ) -> CaseItem:
-    """Approve or reject a department's item; completes its process task and, if last, the case."""
+    """Approve or reject a department's item; completes its process task and, if last, the case.
+
+    A department system that fetched and locked the item passes its `worker_id` (and may attach
+    `result` data); while the lock holds, nobody else may decide the item."""
     if decision not in DECISIONS:
         raise InvalidInput("decision", "请选择“通过”或“不予办理”", "Choose approve or reject")
     comment = (comment or "").strip()
@@ -509,7 +515,10 @@ def decide(
         raise InvalidInput("comment", "意见不能超过500字", "At most 500 characters")
     for _attempt in range(MAX_RETRIES):
         try:
-            row = _decide_once(session, rt, user, item_id, decision, comment)
+            row = _decide_once(session, rt, user, item_id, decision, comment, worker_id)
+            if result:
+                row.result = dict(result)
+                session.add(row)
             session.commit()
             return row
         except (StaleInstance, IntegrityError, OperationalError):
@@ -518,12 +527,27 @@ def decide(
 
 
 def _decide_once(
-    session: Session, rt: Runtime, user: User, item_id: int, decision: str, comment: str
+    session: Session,
+    rt: Runtime,
+    user: User,
+    item_id: int,
+    decision: str,
+    comment: str,
+    worker_id: str | None,
 ) -> CaseItem:
     row = load_case_item(session, item_id=item_id, user=user)
     if row.status != "processing":
         raise Conflict(
             "该事项已由他人办理，请刷新待办列表", "This task was already decided by someone else"
+        )
+    locked = row.locked_by is not None and row.lock_expires_at and row.lock_expires_at > utcnow()
+    if worker_id is not None and (not locked or row.locked_by != worker_id):
+        raise Conflict(
+            "该任务未被本系统锁定或锁定已过期，请重新获取", "The task is not locked by this worker"
+        )
+    if worker_id is None and locked:
+        raise Conflict(
+            "该事项正由部门业务系统处理，请稍后再试", "A department system is working this task"
         )
     case = session.get(Case, row.case_id)
     instance, spec, workflow = store.load_workflow(session, rt.specs, case.instance_id)
@@ -539,6 +563,8 @@ def _decide_once(
     now = utcnow()
     row.status = decision
     row.comment = comment or None
+    row.locked_by = None
+    row.lock_expires_at = None
     row.clerk_user_id = user.id
     row.decided_at = now
     if decision == "approved":

@@ -6,19 +6,32 @@ from fastapi import APIRouter
 
 from forms.compiler import lookups_of
 from services.accounts import service as accounts
+from services.cases import external
 from services.cases import service as cases
 from services.cases.models import Case
 from services.cases.schemas import (
     CaseCreate,
     CasePublic,
     Decision,
+    ExternalComplete,
+    ExternalFailure,
+    ExternalTask,
+    FetchAndLock,
     ItemStatus,
     LoginRequest,
     LoginResult,
     TaskPublic,
 )
 from services.registries.service import grant_consent
-from web.deps import CitizenUser, ClerkUser, CsrfChecked, CurrentUser, RuntimeDep, SessionDep
+from web.deps import (
+    CitizenUser,
+    ClerkUser,
+    CsrfChecked,
+    CurrentUser,
+    DepartmentUser,
+    RuntimeDep,
+    SessionDep,
+)
 
 router = APIRouter(prefix="/api", tags=["api"])
 
@@ -38,6 +51,7 @@ def _case_public(session, rt, case: Case) -> CasePublic:
             result_number=view.row.result_number if view.row else None,
             auto=view.row.auto if view.row else False,
             finding=view.row.finding if view.row else None,
+            incident=view.row.incident if view.row else None,
         )
         for view in cases.item_views(session, rt, case)
     ]
@@ -121,6 +135,84 @@ def complete_task(
     row = cases.decide(
         session, rt, user=user, item_id=task_id, decision=body.decision, comment=body.comment
     )
+    return _item_status(rt, row)
+
+
+@router.post("/external-tasks/fetch-and-lock", response_model=list[ExternalTask])
+def fetch_and_lock(body: FetchAndLock, user: DepartmentUser, session: SessionDep, rt: RuntimeDep):
+    """For a department's own system: lock a batch of its department's open tasks."""
+    locked = external.fetch_and_lock(
+        session,
+        rt,
+        user=user,
+        worker_id=body.worker_id,
+        max_tasks=body.max_tasks,
+        lock_seconds=body.lock_seconds,
+    )
+    return [
+        ExternalTask(
+            id=task.item.id,
+            case_id=task.case.id,
+            case_number=task.case.number,
+            matter=task.case.matter,
+            item=task.item.item_code,
+            name=rt.catalog.items[task.item.item_code].name,
+            due_date=task.item.due_date,
+            lock_expires_at=task.item.lock_expires_at,
+            retries=task.item.retries,
+            facts=task.facts,
+            provenance=task.provenance,
+            uploads=task.uploads,
+            finding=task.item.finding,
+        )
+        for task in locked
+    ]
+
+
+@router.post("/external-tasks/{task_id}/complete", response_model=ItemStatus)
+def complete_external_task(
+    task_id: int, body: ExternalComplete, user: DepartmentUser, session: SessionDep, rt: RuntimeDep
+):
+    """Complete a locked task with a decision and result data."""
+    row = cases.decide(
+        session,
+        rt,
+        user=user,
+        item_id=task_id,
+        decision=body.decision,
+        comment=body.comment,
+        worker_id=body.worker_id,
+        result=body.result,
+    )
+    return _item_status(rt, row)
+
+
+@router.post("/external-tasks/{task_id}/failure", response_model=ItemStatus)
+def external_task_failure(
+    task_id: int, body: ExternalFailure, user: DepartmentUser, session: SessionDep, rt: RuntimeDep
+):
+    """Report that a locked task failed; with no retries left it becomes an incident."""
+    row = external.report_failure(
+        session,
+        user=user,
+        item_id=task_id,
+        worker_id=body.worker_id,
+        message=body.error_message,
+        retries=body.retries,
+        retry_seconds=body.retry_seconds,
+    )
+    return _item_status(rt, row)
+
+
+@router.post(
+    "/external-tasks/{task_id}/resolve", response_model=ItemStatus, dependencies=[CsrfChecked]
+)
+def resolve_incident(task_id: int, user: ClerkUser, session: SessionDep, rt: RuntimeDep):
+    """A clerk clears an incident: the department system may fetch the task again."""
+    return _item_status(rt, external.resolve_incident(session, user=user, item_id=task_id))
+
+
+def _item_status(rt, row) -> ItemStatus:
     item = rt.catalog.items[row.item_code]
     return ItemStatus(
         id=row.id,
@@ -135,4 +227,5 @@ def complete_task(
         result_number=row.result_number,
         auto=row.auto,
         finding=row.finding,
+        incident=row.incident,
     )

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse
 
+from services.cases import external
 from services.cases import service as cases
 from services.errors import InvalidInput
 from web.deps import ClerkUser, CsrfChecked, RuntimeDep, SessionDep
@@ -77,3 +78,10 @@ def decide(
     except InvalidInput as exc:
         return _item_page(request, session, rt, user, item_id, error=exc, comment=comment)
     return RedirectResponse("/clerk?decided=1", status_code=303)
+
+
+@router.post("/items/{item_id}/resolve", dependencies=[CsrfChecked])
+def resolve(item_id: int, user: ClerkUser, session: SessionDep):
+    """The incident is fixed: the department's system may fetch the item again."""
+    external.resolve_incident(session, user=user, item_id=item_id)
+    return RedirectResponse(f"/clerk/items/{item_id}", status_code=303)

@@ -1,0 +1,169 @@
+"""External tasks: departments that keep their own systems (自建系统) work their items over the
+API, Camunda-style: fetch and lock a batch, complete each with result data, or report a failure;
+after the last retry a failure becomes an incident that people see and resolve.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import or_, update
+from sqlmodel import Session, col, select
+
+from engine.store import utcnow
+from services.accounts.models import User
+from services.cases.models import Case, CaseEvent, CaseItem, Upload
+from services.cases.service import load_case_item, require_department
+from services.errors import Conflict, InvalidInput
+from services.runtime import Runtime
+
+MAX_LOCK_SECONDS = 3600
+MAX_BATCH = 100
+
+
+@dataclass(frozen=True)
+class LockedTask:
+    """What a department system gets for one locked item: enough to decide without asking."""
+
+    item: CaseItem
+    case: Case
+    facts: dict[str, Any]
+    provenance: dict[str, Any]
+    uploads: list[dict[str, Any]]
+
+
+def _available(department: str, now):
+    return (
+        (CaseItem.department == department)
+        & (CaseItem.status == "processing")
+        & col(CaseItem.incident).is_(None)
+        & or_(col(CaseItem.lock_expires_at).is_(None), col(CaseItem.lock_expires_at) < now)
+    )
+
+
+def fetch_and_lock(
+    session: Session,
+    rt: Runtime,
+    *,
+    user: User,
+    worker_id: str,
+    max_tasks: int = 10,
+    lock_seconds: int = 300,
+) -> list[LockedTask]:
+    """Lock up to `max_tasks` open items of the caller's department for `lock_seconds`.
+
+    Each lock is taken by a conditional UPDATE, so two workers never get the same item, on
+    SQLite and PostgreSQL alike; an expired lock (a crashed worker) is taken over."""
+    department = require_department(user)
+    worker_id = (worker_id or "").strip()
+    if not worker_id or len(worker_id) > 64:
+        raise InvalidInput(
+            "worker_id", "请提供1至64个字符的worker_id", "worker_id: 1-64 characters"
+        )
+    if not 1 <= lock_seconds <= MAX_LOCK_SECONDS:
+        raise InvalidInput(
+            "lock_seconds", f"锁定时长应在1至{MAX_LOCK_SECONDS}秒之间", "lock_seconds out of range"
+        )
+    max_tasks = min(max(max_tasks, 1), MAX_BATCH)
+    now = utcnow()
+    expires = now + timedelta(seconds=lock_seconds)
+    candidates = session.exec(
+        select(CaseItem.id)
+        .where(_available(department, now))
+        .order_by(col(CaseItem.due_date), col(CaseItem.id))
+        .limit(max_tasks * 2)
+    ).all()
+    locked_ids = []
+    for item_id in candidates:
+        result = session.execute(
+            update(CaseItem)
+            .where((CaseItem.id == item_id) & _available(department, now))
+            .values(locked_by=worker_id, lock_expires_at=expires)
+            .execution_options(synchronize_session=False)
+        )
+        if result.rowcount == 1:
+            locked_ids.append(item_id)
+        if len(locked_ids) == max_tasks:
+            break
+    session.commit()
+    return [_locked_task(session, rt, item_id) for item_id in locked_ids]
+
+
+def _locked_task(session: Session, rt: Runtime, item_id: int) -> LockedTask:
+    item = session.get(CaseItem, item_id)
+    session.refresh(item)
+    case = session.get(Case, item.case_id)
+    needed = set(rt.catalog.items[item.item_code].facts)
+    uploads = session.exec(select(Upload).where(Upload.case_id == case.id)).all()
+    return LockedTask(
+        item=item,
+        case=case,
+        facts={key: value for key, value in case.data.items() if key in needed},
+        provenance={key: value for key, value in case.provenance.items() if key in needed},
+        uploads=[
+            {"id": u.id, "material": u.material_code, "filename": u.filename, "size": u.size}
+            for u in uploads
+        ],
+    )
+
+
+def report_failure(
+    session: Session,
+    *,
+    user: User,
+    item_id: int,
+    worker_id: str,
+    message: str,
+    retries: int,
+    retry_seconds: int = 60,
+) -> CaseItem:
+    """A worker could not handle its locked item. With retries left, the item is offered again
+    after `retry_seconds`; with none left it becomes an incident shown to clerks and admins."""
+    item = load_case_item(session, item_id=item_id, user=user)
+    now = utcnow()
+    if item.locked_by != worker_id or not item.lock_expires_at or item.lock_expires_at < now:
+        raise Conflict("该任务未被本系统锁定或锁定已过期", "The task is not locked by this worker")
+    message = (message or "").strip()[:500] or "unknown error"
+    item.locked_by = None
+    item.retries = max(retries, 0)
+    if item.retries == 0:
+        item.incident = message
+        item.lock_expires_at = None
+        session.add(
+            CaseEvent(
+                case_id=item.case_id,
+                actor_user_id=user.id,
+                actor=user.display_name,
+                kind="incident",
+                message=f"部门业务系统处理失败，已转人工：{message}",
+            )
+        )
+    else:
+        item.lock_expires_at = now + timedelta(seconds=min(max(retry_seconds, 0), MAX_LOCK_SECONDS))
+    session.add(item)
+    session.commit()
+    return item
+
+
+def resolve_incident(session: Session, *, user: User, item_id: int, retries: int = 1) -> CaseItem:
+    """Clear an incident so the department system may fetch the item again."""
+    item = load_case_item(session, item_id=item_id, user=user)
+    if item.incident is None:
+        raise Conflict("该事项没有待处理的故障", "This task has no incident")
+    item.incident = None
+    item.retries = max(retries, 1)
+    item.lock_expires_at = None
+    session.add(item)
+    session.add(
+        CaseEvent(
+            case_id=item.case_id,
+            actor_user_id=user.id,
+            actor=user.display_name,
+            kind="incident_resolved",
+            message="故障已处理，任务重新交部门业务系统办理",
+        )
+    )
+    session.commit()
+    return item

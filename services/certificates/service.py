@@ -1,0 +1,190 @@
+"""Issue, look up, verify and revoke certificates.
+
+A certificate's signature covers `signed_payload(sha256, number, public_id)`: the SHA-256 of
+the PDF as issued, the result number and the public id in its verification URL. Whoever holds
+the PDF can check it against the stored hash; the signature shows the hash is ours.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from sqlmodel import Session, select
+
+from engine.store import utcnow
+from forms.catalog import Item
+from forms.values import mask_id
+from services.cases.models import Case, CaseItem
+from services.certificates import signing
+from services.certificates.models import Certificate
+from services.certificates.pdf import china_time, render_certificate
+from services.errors import Conflict, NotFound
+
+SIGNATURE_CONTEXT = "onething-certificate-v1"
+
+
+def signed_payload(*, sha256: str, number: str, public_id: str) -> bytes:
+    """What a certificate's signature signs: UTF-8 of the context, the PDF's lowercase hex
+    SHA-256, the result number and the public id, joined by line feeds (none ends in one)."""
+    return "\n".join((SIGNATURE_CONTEXT, sha256, number, public_id)).encode("utf-8")
+
+
+def verification_url(base_url: str, public_id: str) -> str:
+    """The public page that verifies the certificate `public_id`; printed as the QR code."""
+    return f"{base_url.rstrip('/')}/verify/{public_id}"
+
+
+def mask_name(name: str) -> str:
+    """A holder's name for a public page: 张* / 张*明 / 欧**明."""
+    if len(name) <= 1:
+        return name
+    if len(name) == 2:
+        return f"{name[0]}*"
+    return name[0] + "*" * (len(name) - 2) + name[-1]
+
+
+def issue_certificate(
+    session: Session,
+    *,
+    case: Case,
+    case_item: CaseItem,
+    item: Item,
+    department_name: str,
+    key: Ed25519PrivateKey,
+    base_url: str,
+    issued_at: datetime | None = None,
+) -> Certificate:
+    """Render, hash and sign the certificate of an approved item and add it to `session`
+    (flushed, not committed). An item has at most one certificate."""
+    if case_item.case_id != case.id or case_item.item_code != item.code:
+        raise ValueError(f"case item {case_item.id} is not item {item.code} of case {case.id}")
+    if case_item.status != "approved" or not case_item.result_number:
+        raise Conflict(
+            "该事项尚未准予办理，不能出具电子证照",
+            "This item has not been approved, so no certificate can be issued",
+        )
+    existing = session.exec(
+        select(Certificate.id).where(Certificate.case_item_id == case_item.id)
+    ).first()
+    if existing is not None:
+        raise Conflict("该事项已出具电子证照", "This item already has a certificate")
+
+    issued_at = issued_at or utcnow()
+    public_id = secrets.token_urlsafe(16)
+    decision = f"准予办理。{case_item.comment or ''}"
+    pdf = render_certificate(
+        title=item.name,
+        number=case_item.result_number,
+        case_number=case.number or "",
+        holder_name=case.applicant_name,
+        holder_id_number=case.applicant_id_number,
+        decision=decision,
+        department_name=department_name,
+        issued_at=issued_at,
+        legal_basis=item.legal_basis,
+        verification_url=verification_url(base_url, public_id),
+    )
+    digest = hashlib.sha256(pdf).hexdigest()
+    payload = signed_payload(sha256=digest, number=case_item.result_number, public_id=public_id)
+    certificate = Certificate(
+        public_id=public_id,
+        case_id=case.id,
+        case_item_id=case_item.id,
+        number=case_item.result_number,
+        item_code=item.code,
+        item_name=item.name,
+        holder_name=case.applicant_name,
+        holder_id_number=case.applicant_id_number,
+        issuer=case_item.department,
+        issuer_name=department_name,
+        issued_at=issued_at,
+        sha256=digest,
+        signature=signing.sign(key, payload),
+        key_id=signing.key_id(key.public_key()),
+        pdf=pdf,
+    )
+    session.add(certificate)
+    session.flush()
+    return certificate
+
+
+def get_certificate(session: Session, *, public_id: str) -> Certificate:
+    """The certificate with `public_id`; NotFound if there is none."""
+    certificate = None
+    if len(public_id) <= 32:
+        certificate = session.exec(
+            select(Certificate).where(Certificate.public_id == public_id)
+        ).first()
+    if certificate is None:
+        raise NotFound("未找到该电子证照", "No such certificate")
+    return certificate
+
+
+def certificates_of(session: Session, *, case_id: int) -> list[Certificate]:
+    """The certificates issued for a case, in the order issued."""
+    statement = select(Certificate).where(Certificate.case_id == case_id).order_by(Certificate.id)
+    return list(session.exec(statement).all())
+
+
+def revoke_certificate(session: Session, *, public_id: str) -> Certificate:
+    """Mark a certificate revoked (in the caller's transaction); verification will say so."""
+    certificate = get_certificate(session, public_id=public_id)
+    certificate.revoked = True
+    session.add(certificate)
+    return certificate
+
+
+@dataclass(frozen=True)
+class Verification:
+    """What verifying a certificate found, and the facts a public page may show."""
+
+    genuine: bool  # our signature holds over the stored hash, and the stored PDF has that hash
+    unaltered: bool | None  # the presented PDF is the one signed; None when none was presented
+    revoked: bool
+    number: str
+    item_code: str
+    item_name: str
+    holder_name: str  # masked
+    holder_id_number: str  # masked
+    issuer: str
+    issuer_name: str
+    issued_on: date  # China time
+    key_id: str
+
+    @property
+    def valid(self) -> bool:
+        """Genuine, in force, and (if a PDF was presented) that very PDF."""
+        return self.genuine and not self.revoked and self.unaltered is not False
+
+
+def verify_certificate(
+    session: Session, *, public_id: str, pdf: bytes | None, public_key: Ed25519PublicKey
+) -> Verification:
+    """Check the certificate `public_id` (and the PDF presented, if any) against our key."""
+    certificate = get_certificate(session, public_id=public_id)
+    payload = signed_payload(
+        sha256=certificate.sha256, number=certificate.number, public_id=certificate.public_id
+    )
+    signed = signing.verify(public_key, payload, certificate.signature)
+    stored_intact = hashlib.sha256(certificate.pdf).hexdigest() == certificate.sha256
+    unaltered = None
+    if pdf is not None:
+        unaltered = signed and hashlib.sha256(pdf).hexdigest() == certificate.sha256
+    return Verification(
+        genuine=signed and stored_intact,
+        unaltered=unaltered,
+        revoked=certificate.revoked,
+        number=certificate.number,
+        item_code=certificate.item_code,
+        item_name=certificate.item_name,
+        holder_name=mask_name(certificate.holder_name),
+        holder_id_number=mask_id(certificate.holder_id_number),
+        issuer=certificate.issuer,
+        issuer_name=certificate.issuer_name,
+        issued_on=china_time(certificate.issued_at).date(),
+        key_id=certificate.key_id,
+    )
