@@ -5,10 +5,17 @@ from __future__ import annotations
 from functools import cache
 from pathlib import Path
 
-from pydantic import SecretStr
+from pydantic import BaseModel, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
+
+
+class WebhookTarget(BaseModel):
+    """Where a department wants its pushes, and the secret that signs them."""
+
+    url: str
+    secret: str
 
 
 class Settings(BaseSettings):
@@ -26,6 +33,8 @@ class Settings(BaseSettings):
     exchange_client_id: str = ""
     exchange_client_secret: SecretStr = SecretStr("")
     exchange_timeout: float = 2.0
+    # Departments that want pushes, as JSON: {"police": {"url": "...", "secret": "..."}}
+    webhooks: dict[str, WebhookTarget] = {}
 
     @property
     def db_url(self) -> str:

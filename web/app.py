@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
+from services.departments.webhooks import WebhookSender
 from services.errors import DomainError, InvalidInput
 from services.runtime import Runtime, build_runtime
 from web.deps import NotSignedIn
@@ -27,13 +29,26 @@ def _error_body(exc: DomainError) -> dict:
 
 
 def create_app(runtime: Runtime | None = None) -> FastAPI:
+    runtime = runtime or build_runtime()
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI):
+        sender = None
+        if runtime.settings.webhooks:
+            sender = WebhookSender(runtime.db, runtime.settings.webhooks)
+            sender.start()
+        yield
+        if sender is not None:
+            sender.stop()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="OneThing 一件事一次办",
         description="Combined government services: one form, one set of materials, "
         "routed in parallel to every department.",
         version="0.1.0",
     )
-    app.state.runtime = runtime or build_runtime()
+    app.state.runtime = runtime
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
     for router in (auth.router, citizen.router, clerk.router, admin.router, api.router):
         app.include_router(router)

@@ -25,6 +25,7 @@ from forms.values import mask_id
 from services.accounts.models import User
 from services.calendar import add_working_days, local_date
 from services.cases.models import Case, CaseEvent, CaseItem, Upload
+from services.departments import webhooks
 from services.errors import Conflict, Forbidden, InvalidInput, NotFound
 from services.registries.prefill import Lookup
 from services.registries.service import log_case_view, lookup_for_matter
@@ -203,16 +204,29 @@ def _open_items(
         )
     for task in changes.opened:
         item = _catalog_item(rt, task)
-        session.add(
-            CaseItem(
-                case_id=case.id,
-                item_code=item.code,
-                department=task.lane or item.department,
-                task_id=task.id,
-                finding=findings.get(item.code) or None,
-                due_date=add_working_days(today, item.time_limit_days),
-            )
+        row = CaseItem(
+            case_id=case.id,
+            item_code=item.code,
+            department=task.lane or item.department,
+            task_id=task.id,
+            finding=findings.get(item.code) or None,
+            due_date=add_working_days(today, item.time_limit_days),
         )
+        session.add(row)
+        if row.department in rt.settings.webhooks:
+            session.flush()
+            webhooks.enqueue(
+                session,
+                department=row.department,
+                event="task.created",
+                payload={
+                    "task_id": row.id,
+                    "case_number": case.number,
+                    "matter": case.matter,
+                    "item": item.code,
+                    "due_date": row.due_date.isoformat(),
+                },
+            )
         _event(
             session,
             case,
