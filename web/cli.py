@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from services.demo import DEMO_PASSWORD
 
@@ -81,6 +82,25 @@ def _matters_report(_args: argparse.Namespace) -> int:
     return 0
 
 
+def _registry_generate(args: argparse.Namespace) -> int:
+    import time
+    from datetime import date
+
+    from services.config import get_settings
+    from services.registries.generate import generate_dataset
+
+    path = args.path or get_settings().registry_path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    today = date.fromisoformat(args.today) if args.today else date.today()
+    started = time.perf_counter()
+    counts = generate_dataset(path, people=args.people, seed=args.seed, today=today)
+    elapsed = time.perf_counter() - started
+    print(f"{path}: generated in {elapsed:.1f} s")
+    for table, count in counts.items():
+        print(f"  {table:20} {count:>9}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="onething", description="OneThing 一件事一次办")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -95,6 +115,16 @@ def main(argv: list[str] | None = None) -> int:
     matters_commands = matters.add_subparsers(dest="matters_command", required=True)
     report = matters_commands.add_parser("report", help="burden figures computed from the catalog")
     report.set_defaults(run=_matters_report)
+    registry = commands.add_parser("registry", help="the embedded demo registries")
+    registry_commands = registry.add_subparsers(dest="registry_command", required=True)
+    generate = registry_commands.add_parser(
+        "generate", help="generate the synthetic registry dataset (deterministic)"
+    )
+    generate.add_argument("--people", type=int, default=100_000)
+    generate.add_argument("--seed", type=int, default=20261123)
+    generate.add_argument("--today", help="the dataset's reference date, YYYY-MM-DD")
+    generate.add_argument("--path", type=Path, help="default: registry.sqlite in the data dir")
+    generate.set_defaults(run=_registry_generate)
     args = parser.parse_args(argv)
     return args.run(args)
 

@@ -30,3 +30,10 @@ def test_serve_without_registry_explains_how_to_create_it(tmp_path, monkeypatch,
     finally:
         get_settings.cache_clear()
     assert "onething serve --demo" in capsys.readouterr().out
+
+
+def test_registry_generate_command_writes_a_dataset(tmp_path, capsys):
+    path = tmp_path / "r.sqlite"
+    args = ["registry", "generate", "--people", "300", "--path", str(path), "--today", "2026-11-23"]
+    assert main(args) == 0
+    assert path.exists() and "person" in capsys.readouterr().out
