@@ -35,3 +35,30 @@ def add_working_days(start: date, days: int) -> date:
         if is_working_day(current):
             remaining -= 1
     return current
+
+
+def months_after(day: date, months: int) -> date:
+    """The same day `months` later, clamped to the end of a shorter month."""
+    index = day.year * 12 + day.month - 1 + months
+    year, month = divmod(index, 12)
+    for candidate in (day.day, 30, 29, 28):
+        try:
+            return date(year, month + 1, candidate)
+        except ValueError:
+            continue
+    raise AssertionError("unreachable")
+
+
+def statutory_retirement_date(sex: str, birth_date: date, *, female_cadre: bool) -> date:
+    """Statutory retirement date under the gradual retirement-age rules in force from 2025."""
+    if sex == "M":
+        base, first_born, step, cap = 60, 1965, 4, 36
+    elif female_cadre:
+        base, first_born, step, cap = 55, 1970, 4, 36
+    else:
+        base, first_born, step, cap = 50, 1975, 2, 60
+    months = base * 12
+    born_index = (birth_date.year - first_born) * 12 + birth_date.month - 1
+    if born_index >= 0:
+        months += min(cap, born_index // step + 1)
+    return months_after(birth_date, months)

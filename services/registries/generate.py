@@ -22,6 +22,7 @@ from faker import Faker
 from stdnum.cn import ric
 from stdnum.cn import uscc as uscc_code
 
+from services.calendar import statutory_retirement_date
 from services.registries.demo_people import (
     DEMO_COMPANIES,
     DEMO_HOUSEHOLDS,
@@ -316,21 +317,6 @@ def _months_between(start: date, end: date) -> int:
 def _age(birth_date: date, today: date) -> int:
     before_birthday = (today.month, today.day) < (birth_date.month, birth_date.day)
     return today.year - birth_date.year - before_birthday
-
-
-def statutory_retirement_date(sex: str, birth_date: date, *, female_cadre: bool) -> date:
-    """Statutory retirement date under the gradual retirement-age rules in force from 2025."""
-    if sex == "M":
-        base, first_born, step, cap = 60, 1965, 4, 36
-    elif female_cadre:
-        base, first_born, step, cap = 55, 1970, 4, 36
-    else:
-        base, first_born, step, cap = 50, 1975, 2, 60
-    months = base * 12
-    born_index = (birth_date.year - first_born) * 12 + birth_date.month - 1
-    if born_index >= 0:
-        months += min(cap, born_index // step + 1)
-    return _months_after(birth_date, months)
 
 
 def _school_grade(birth_date: date, today: date) -> str | None:

@@ -13,6 +13,7 @@ from datetime import date
 from typing import Any
 
 from forms.compiler import Known
+from services.calendar import statutory_retirement_date
 from services.registries.records import (
     HousingFund,
     Marriage,
@@ -241,6 +242,9 @@ def _applicant_details(lookup: Lookup) -> None:
         return
     lookup.put("applicant_sex", person.sex, person.source)
     lookup.put("applicant_birth_date", person.birth_date.isoformat(), person.source)
+    # Derived from the registry's birth date and sex (enterprise workers' statutory age).
+    retires = statutory_retirement_date(person.sex, person.birth_date, female_cadre=False)
+    lookup.put("applicant_statutory_retirement_date", retires.isoformat(), person.source)
 
 
 @resolver("spouse")

@@ -147,3 +147,18 @@ def test_dmn_check_approves_instantly_or_passes_its_finding_to_the_clerk():
     assert "medical_resident_enrollment" in {t.item for t in cases.ready_tasks(spec, review)}
     [check] = cases.finished_checks(spec, review)
     assert check.decision == "review" and "未能通过电子证照库核验" in check.finding
+
+
+def test_retirement_check_hands_its_findings_to_the_clerk():
+    spec = SpecCache().load_file(NEWBORN.parent / "retirement.bpmn", "retirement")
+    base = {"applicant_statutory_retirement_date": "2026-12-15", "retirement_date": "2026-12-15"}
+    eligible = cases.start(spec, {**base, "pension_contribution_months": 460})
+    [check] = cases.finished_checks(spec, eligible)
+    assert check.decision == "review" and "累计缴费460个月，满15年" in check.finding
+    assert [t.item for t in cases.ready_tasks(spec, eligible)] == ["hrss_pension_claim"]
+    short = cases.start(spec, {**base, "pension_contribution_months": 150})
+    assert "不足15年" in cases.finished_checks(spec, short)[0].finding
+    early = cases.start(
+        spec, {**base, "retirement_date": "2026-06-01", "pension_contribution_months": 200}
+    )
+    assert "早于法定退休日期" in cases.finished_checks(spec, early)[0].finding
