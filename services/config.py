@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     exchange_client_id: str = ""
     exchange_client_secret: SecretStr = SecretStr("")
     exchange_timeout: float = 2.0
+    # Results: the Ed25519 key that signs certificates, and the public address in their QR codes.
+    certificate_key_path: Path | None = None
+    public_base_url: str = "http://127.0.0.1:8000"
     # Departments that want pushes, as JSON: {"police": {"url": "...", "secret": "..."}}
     webhooks: dict[str, WebhookTarget] = {}
 
@@ -43,6 +46,10 @@ class Settings(BaseSettings):
     @property
     def registry_path(self) -> Path:
         return self.data_dir / "registry.sqlite"
+
+    @property
+    def signing_key_path(self) -> Path:
+        return self.certificate_key_path or self.data_dir / "keys" / "certificate-ed25519.pem"
 
     @property
     def upload_dir(self) -> Path:

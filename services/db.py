@@ -9,6 +9,7 @@ from sqlmodel import SQLModel, create_engine
 import engine.store  # noqa: F401 - registers the engine's tables
 import services.accounts.models  # noqa: F401
 import services.cases.models  # noqa: F401
+import services.certificates.models  # noqa: F401
 import services.departments.models  # noqa: F401
 import services.registries.models  # noqa: F401
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy.engine import Engine
 
 from engine.specs import ProcessSpec, SpecCache
 from forms.catalog import Catalog, Matter, default_catalog
+from services.certificates.signing import load_or_create_key
 from services.config import Settings, get_settings
 from services.db import create_schema, make_engine
 from services.registries.embedded import EmbeddedRegistry
@@ -22,6 +24,7 @@ class Runtime:
     catalog: Catalog
     specs: SpecCache
     registry: Registry
+    signing_key: Ed25519PrivateKey
 
     def spec_for(self, matter: Matter) -> ProcessSpec:
         """The matter's current process spec (parsed once per distinct file content)."""
@@ -40,6 +43,7 @@ def build_runtime(settings: Settings | None = None, registry: Registry | None = 
         catalog=default_catalog(),
         specs=SpecCache(),
         registry=registry or open_registry(settings),
+        signing_key=load_or_create_key(settings.signing_key_path),
     )
 
 

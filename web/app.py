@@ -14,7 +14,7 @@ from services.errors import DomainError, InvalidInput
 from services.runtime import Runtime, build_runtime
 from web.deps import NotSignedIn
 from web.rendering import render
-from web.routes import admin, api, auth, citizen, clerk
+from web.routes import admin, api, auth, citizen, clerk, verify
 
 
 def _wants_json(request: Request) -> bool:
@@ -50,7 +50,14 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
     )
     app.state.runtime = runtime
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
-    for router in (auth.router, citizen.router, clerk.router, admin.router, api.router):
+    for router in (
+        auth.router,
+        citizen.router,
+        clerk.router,
+        admin.router,
+        verify.router,
+        api.router,
+    ):
         app.include_router(router)
 
     @app.exception_handler(DomainError)

@@ -12,6 +12,7 @@ from fastapi.templating import Jinja2Templates
 
 from forms.sources import registry_name
 from forms.values import mask_id
+from services.cases.results import DELIVERY_STATUS
 from services.cases.service import CASE_STATUS, ITEM_STATUS
 from web.i18n import language, translator
 
@@ -32,6 +33,7 @@ templates.env.filters["mask"] = mask_id
 templates.env.filters["local"] = local_time
 templates.env.globals["ITEM_STATUS"] = ITEM_STATUS
 templates.env.globals["CASE_STATUS"] = CASE_STATUS
+templates.env.globals["DELIVERY_STATUS"] = DELIVERY_STATUS
 
 
 def render(request: Request, name: str, status_code: int = 200, **context: Any):

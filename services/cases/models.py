@@ -86,3 +86,16 @@ class Upload(SQLModel, table=True):
     size: int
     sha256: str = Field(max_length=64)
     uploaded_at: datetime = Field(default_factory=utcnow)
+
+
+class Delivery(SQLModel, table=True):
+    """Postal delivery of a case's results (统一出件, 邮寄送达), tracked step by step."""
+
+    __tablename__ = "delivery"
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="case_file.id", unique=True)
+    address: str = Field(max_length=200)
+    status: str = Field(default="preparing", max_length=16, index=True)
+    tracking_number: str | None = Field(default=None, max_length=40)
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)

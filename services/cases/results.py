@@ -1,44 +1,127 @@
-"""Result documents (办理结果) of approved items: a simple, self-contained HTML document for now."""
+"""Results of a case: each approved item's signed electronic certificate, one archive of all of
+them, and postal delivery when the applicant chose it."""
 
 from __future__ import annotations
 
-from html import escape
+import io
+import zipfile
 
-from sqlmodel import Session
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
 
-from services.calendar import local_date
-from services.cases.models import Case, CaseItem
-from services.errors import NotFound
+from engine.store import utcnow
+from services.cases.models import Case, CaseEvent, CaseItem, Delivery
+from services.certificates.models import Certificate
+from services.certificates.service import issue_certificate
+from services.errors import Conflict, InvalidInput, NotFound
 from services.runtime import Runtime
 
+DELIVERY_STATUS = {
+    "preparing": ("待寄出", "Being prepared"),
+    "shipped": ("已寄出", "Shipped"),
+    "delivered": ("已签收", "Delivered"),
+}
 
-def result_document(session: Session, rt: Runtime, *, case: Case, item_id: int) -> tuple[str, str]:
-    """(file name, HTML) of the result of an approved item of `case`."""
+
+def certificate_for(session: Session, rt: Runtime, *, case: Case, item_id: int) -> Certificate:
+    """The certificate of an approved item of `case`, issued (rendered, signed, stored) the
+    first time it is asked for; its issue time is the time of the decision."""
     row = session.get(CaseItem, item_id)
     if row is None or row.case_id != case.id or row.status != "approved":
         raise NotFound("该事项尚无办理结果", "This item has no result yet")
-    item = rt.catalog.items[row.item_code]
+    found = session.exec(select(Certificate).where(Certificate.case_item_id == row.id)).first()
+    if found is not None:
+        return found
     department = rt.catalog.departments[row.department]
-    facts = rt.catalog.facts
-    lines = "".join(
-        f"<tr><th>{escape(facts[key].label)}</th><td>{escape(facts[key].option_label(value))}</td></tr>"
-        for key, value in case.data.items()
-        if key in item.facts and value not in (None, "") and not key.endswith("bank_card_number")
+    try:
+        certificate = issue_certificate(
+            session,
+            case=case,
+            case_item=row,
+            item=rt.catalog.items[row.item_code],
+            department_name=department.name,
+            key=rt.signing_key,
+            base_url=rt.settings.public_base_url,
+            issued_at=row.decided_at,
+        )
+        session.commit()
+        return certificate
+    except (IntegrityError, Conflict):  # issued meanwhile by a parallel request
+        session.rollback()
+        return session.exec(select(Certificate).where(Certificate.case_item_id == row.id)).one()
+
+
+def results_archive(session: Session, rt: Runtime, *, case: Case) -> bytes:
+    """A ZIP of every certificate of the case (issuing those not issued yet)."""
+    approved = session.exec(
+        select(CaseItem.id)
+        .where(CaseItem.case_id == case.id, CaseItem.status == "approved")
+        .order_by(col(CaseItem.id))
+    ).all()
+    if not approved:
+        raise NotFound("该办件尚无办理结果", "This case has no results yet")
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for item_id in approved:
+            certificate = certificate_for(session, rt, case=case, item_id=item_id)
+            archive.writestr(f"{certificate.number}.pdf", certificate.pdf)
+    return buffer.getvalue()
+
+
+def open_delivery(session: Session, *, case: Case) -> None:
+    """When a case completes and its applicant chose post, the results wait to be shipped."""
+    if case.data.get("delivery_method") != "post" or not case.data.get("delivery_address"):
+        return
+    session.add(Delivery(case_id=case.id, address=case.data["delivery_address"]))
+
+
+def delivery_of(session: Session, *, case: Case) -> Delivery | None:
+    return session.exec(select(Delivery).where(Delivery.case_id == case.id)).first()
+
+
+def deliveries(session: Session, *, status: str, limit: int = 50, offset: int = 0):
+    """Deliveries with their cases, for the service centre's window (paged in SQL)."""
+    query = (
+        select(Delivery, Case)
+        .join(Case, col(Case.id) == Delivery.case_id)
+        .where(Delivery.status == status)
+        .order_by(col(Delivery.id))
+        .offset(offset)
+        .limit(limit)
     )
-    decided = f"{local_date(row.decided_at):%Y年%m月%d日}" if row.decided_at else ""
-    html = f"""<!doctype html>
-<html lang="zh-CN"><head><meta charset="utf-8"><title>{escape(item.name)} {row.result_number}</title>
-<style>body{{font-family:sans-serif;max-width:40em;margin:2em auto}}th{{text-align:left;padding-right:1em}}</style>
-</head><body>
-<h1>{escape(item.name)}</h1>
-<p>结果编号 Result number: <strong>{escape(row.result_number or "")}</strong></p>
-<p>办件编号 Case number: {escape(case.number or "")}</p>
-<p>办理部门 Department: {escape(department.name)} ({escape(department.name_en)})</p>
-<p>申请人 Applicant: {escape(case.applicant_name)}</p>
-<table>{lines}</table>
-<p>办理结论：准予办理。{escape(row.comment or "")}</p>
-<p>{escape(department.name)}　{decided}</p>
-<p><small>依据：{escape(item.legal_basis)}</small></p>
-</body></html>
-"""
-    return f"{row.result_number}.html", html
+    return list(session.exec(query).all())
+
+
+def update_delivery(
+    session: Session, *, delivery_id: int, status: str, tracking_number: str = "", actor
+) -> Delivery:
+    """The centre ships (with a tracking number) or confirms delivery of a case's results."""
+    if actor.role != "clerk" or actor.department != "center":
+        raise NotFound("没有该寄递记录", "No such delivery")
+    delivery = session.get(Delivery, delivery_id)
+    if delivery is None:
+        raise NotFound("没有该寄递记录", "No such delivery")
+    order = list(DELIVERY_STATUS)
+    if status not in DELIVERY_STATUS or order.index(status) != order.index(delivery.status) + 1:
+        raise Conflict("寄递状态只能依次更新", "Delivery status moves one step at a time")
+    tracking_number = tracking_number.strip()
+    if status == "shipped":
+        if not tracking_number or len(tracking_number) > 40:
+            raise InvalidInput("tracking_number", "请填写快递单号", "Enter the tracking number")
+        delivery.tracking_number = tracking_number
+    delivery.status = status
+    delivery.updated_at = utcnow()
+    session.add(delivery)
+    label = DELIVERY_STATUS[status][0]
+    note = f"，快递单号{delivery.tracking_number}" if status == "shipped" else ""
+    session.add(
+        CaseEvent(
+            case_id=delivery.case_id,
+            actor_user_id=actor.id,
+            actor=actor.display_name,
+            kind=f"delivery_{status}",
+            message=f"办理结果{label}{note}",
+        )
+    )
+    session.commit()
+    return delivery

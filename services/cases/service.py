@@ -25,6 +25,7 @@ from forms.values import mask_id
 from services.accounts.models import User
 from services.calendar import add_working_days, local_date
 from services.cases.models import Case, CaseEvent, CaseItem, Upload
+from services.cases.results import open_delivery
 from services.departments import webhooks
 from services.errors import Conflict, Forbidden, InvalidInput, NotFound
 from services.registries.prefill import Lookup
@@ -348,6 +349,7 @@ def _finish(session: Session, case: Case) -> None:
     else:
         case.outcome = "approved"
     _event(session, case, None, "completed", "全部事项办结，统一出件")
+    open_delivery(session, case=case)
 
 
 def load_case(session: Session, *, case_id: int, user: User) -> Case:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import RedirectResponse, Response
 from starlette.datastructures import UploadFile
 
 from forms.compiler import lookups_of
 from services.accounts.service import actor_names
 from services.cases import service as cases
-from services.cases.results import result_document
+from services.cases.results import certificate_for, delivery_of, results_archive
 from services.errors import InvalidInput, NotFound
 from services.registries.service import accesses_to, current_consent, grant_consent
 from web.deps import CitizenUser, CsrfChecked, CurrentUser, LoginDep, RuntimeDep, SessionDep
@@ -130,16 +130,33 @@ def case_page(
         items=cases.item_views(session, rt, case),
         events=cases.events_of(session, case=case),
         uploads=cases.uploads_of(session, case=case),
+        delivery=delivery_of(session, case=case),
     )
 
 
-@router.get("/cases/{case_id}/items/{item_id}/result", response_class=HTMLResponse)
+@router.get("/cases/{case_id}/items/{item_id}/result")
 def download_result(
     case_id: int, item_id: int, user: CurrentUser, session: SessionDep, rt: RuntimeDep
 ):
+    """An approved item's signed electronic certificate (PDF)."""
     case = cases.load_case(session, case_id=case_id, user=user)
-    name, html = result_document(session, rt, case=case, item_id=item_id)
-    return HTMLResponse(html, headers={"Content-Disposition": f'attachment; filename="{name}"'})
+    certificate = certificate_for(session, rt, case=case, item_id=item_id)
+    return Response(
+        certificate.pdf,
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'attachment; filename="{certificate.number}.pdf"'},
+    )
+
+
+@router.get("/cases/{case_id}/results.zip")
+def download_results(case_id: int, user: CurrentUser, session: SessionDep, rt: RuntimeDep):
+    """Every result of the case in one archive."""
+    case = cases.load_case(session, case_id=case_id, user=user)
+    return Response(
+        results_archive(session, rt, case=case),
+        media_type="application/zip",
+        headers={"Content-Disposition": f'attachment; filename="{case.number}.zip"'},
+    )
 
 
 @router.get("/my-data-access")

@@ -7,9 +7,10 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse
 
-from services.cases import external
+from services.cases import external, results
 from services.cases import service as cases
-from services.errors import InvalidInput
+from services.cases.results import DELIVERY_STATUS
+from services.errors import InvalidInput, NotFound
 from web.deps import ClerkUser, CsrfChecked, RuntimeDep, SessionDep
 from web.rendering import render
 
@@ -85,3 +86,31 @@ def resolve(item_id: int, user: ClerkUser, session: SessionDep):
     """The incident is fixed: the department's system may fetch the item again."""
     external.resolve_incident(session, user=user, item_id=item_id)
     return RedirectResponse(f"/clerk/items/{item_id}", status_code=303)
+
+
+@router.get("/deliveries")
+def deliveries(request: Request, user: ClerkUser, session: SessionDep, status: str = "preparing"):
+    """The service centre's window: results to post and their tracking."""
+    if user.department != "center":
+        raise NotFound("只有政务服务中心负责统一寄递", "Only the service centre posts results")
+    status = status if status in DELIVERY_STATUS else "preparing"
+    return render(
+        request,
+        "clerk/deliveries.html",
+        rows=results.deliveries(session, status=status),
+        status=status,
+    )
+
+
+@router.post("/deliveries/{delivery_id}", dependencies=[CsrfChecked])
+def update_delivery(
+    delivery_id: int,
+    user: ClerkUser,
+    session: SessionDep,
+    status: Annotated[str, Form()] = "",
+    tracking_number: Annotated[str, Form()] = "",
+):
+    results.update_delivery(
+        session, delivery_id=delivery_id, status=status, tracking_number=tracking_number, actor=user
+    )
+    return RedirectResponse("/clerk/deliveries", status_code=303)

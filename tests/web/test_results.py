@@ -1,0 +1,83 @@
+"""Results: signed certificates verified publicly, tampering detected, one archive, postal delivery."""
+
+from __future__ import annotations
+
+import io
+import re
+import zipfile
+
+from sqlmodel import Session, select
+
+from services.certificates.models import Certificate
+from tests.web.conftest import FATHER, MOTHER, NEWBORN_ANSWERS, NEWBORN_DEPARTMENTS
+
+
+def _complete_case(browser, applicant=MOTHER, answers=NEWBORN_ANSWERS):
+    citizen = browser(applicant)
+    citizen.consent("newborn")
+    citizen.get("/matters/newborn/apply")
+    response = citizen.post("/matters/newborn/apply", data=answers)
+    assert response.status_code == 303, response.text[:500]
+    case_id = int(response.headers["location"].rsplit("/", 1)[1])
+    for department in NEWBORN_DEPARTMENTS:
+        clerk = browser(f"{department}01")
+        for task in clerk.client.get("/api/tasks").json():
+            clerk.get(f"/clerk/items/{task['id']}")
+            clerk.post(f"/clerk/items/{task['id']}/decision", data={"decision": "approved"})
+    return citizen, case_id
+
+
+def test_certificate_verifies_publicly_and_a_tampered_copy_fails(browser, rt, app):
+    citizen, case_id = _complete_case(browser)
+    page = citizen.get(f"/cases/{case_id}").text
+    link = re.search(r'href="(/cases/\d+/items/\d+/result)"', page).group(1)
+    pdf = citizen.get(link).content
+    assert citizen.get(link).content == pdf  # issued once, the same document every time
+    with Session(rt.db) as session:
+        certificate = session.exec(select(Certificate)).one()
+    assert certificate.holder_id_number == MOTHER
+
+    from fastapi.testclient import TestClient
+
+    with TestClient(app) as anyone:  # no sign-in: the QR code opens this page
+        shown = anyone.get(f"/verify/{certificate.public_id}").text
+        assert 'data-valid="true"' in shown and MOTHER not in shown
+        original = ("c.pdf", pdf, "application/pdf")
+        same = anyone.post(f"/verify/{certificate.public_id}", files={"file": original})
+        assert 'data-valid="true"' in same.text and "未被篡改" in same.text
+        tampered = pdf.replace(b"YJS", b"YJT", 1)
+        altered = ("c.pdf", tampered, "application/pdf")
+        refused = anyone.post(f"/verify/{certificate.public_id}", files={"file": altered})
+        assert 'data-valid="false"' in refused.text and "可能已被篡改" in refused.text
+        api = anyone.get(f"/api/certificates/{certificate.public_id}/verification").json()
+        assert api["valid"] and api["holder_id_number"] == "310105********028X"
+        assert anyone.get("/verify/no-such-certificate").status_code == 404
+
+
+def test_all_results_download_as_one_archive(browser):
+    citizen, case_id = _complete_case(browser)
+    response = citizen.get(f"/cases/{case_id}/results.zip")
+    assert response.status_code == 200
+    names = zipfile.ZipFile(io.BytesIO(response.content)).namelist()
+    assert len(names) == 6 and all(name.endswith(".pdf") for name in names)
+    assert browser(FATHER).get(f"/cases/{case_id}/results.zip").status_code == 404
+
+
+def test_postal_delivery_is_tracked_to_the_citizen(browser):
+    citizen, case_id = _complete_case(browser)  # NEWBORN_ANSWERS chose post
+    center = browser("center01")
+    listing = center.get("/clerk/deliveries").text
+    number = re.search(r'data-case="(YJS\d+)"', listing).group(1)
+    delivery_id = re.search(r'action="/clerk/deliveries/(\d+)"', listing).group(1)
+    bad = center.post(f"/clerk/deliveries/{delivery_id}", data={"status": "shipped"})
+    assert bad.status_code == 422
+    center.post(
+        f"/clerk/deliveries/{delivery_id}",
+        data={"status": "shipped", "tracking_number": "SF1234567890"},
+    )
+    page = citizen.get(f"/cases/{case_id}").text
+    assert 'data-status="shipped"' in page and "SF1234567890" in page and number in page
+    center.get("/clerk/deliveries?status=shipped")
+    center.post(f"/clerk/deliveries/{delivery_id}", data={"status": "delivered"})
+    assert 'id="delivery" data-status="delivered"' in citizen.get(f"/cases/{case_id}").text
+    assert browser("police01").get("/clerk/deliveries").status_code == 404

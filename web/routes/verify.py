@@ -1,0 +1,53 @@
+"""Public verification of electronic certificates: anyone holding one can check it is genuine."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, UploadFile
+
+from services.certificates.service import verify_certificate
+from web.deps import RuntimeDep, SessionDep
+from web.rendering import render
+
+router = APIRouter(tags=["verification"])
+MAX_PDF = 5 * 1024 * 1024
+
+
+def _verify(session, rt, public_id: str, pdf: bytes | None):
+    return verify_certificate(
+        session, public_id=public_id, pdf=pdf, public_key=rt.signing_key.public_key()
+    )
+
+
+@router.get("/verify/{public_id}")
+def verify_page(request: Request, public_id: str, session: SessionDep, rt: RuntimeDep):
+    """What the QR code opens: is this certificate genuine, and what does it certify?"""
+    result = _verify(session, rt, public_id, None)
+    return render(request, "verify.html", result=result, public_id=public_id)
+
+
+@router.post("/verify/{public_id}")
+async def verify_upload(
+    request: Request, public_id: str, file: UploadFile, session: SessionDep, rt: RuntimeDep
+):
+    """Check that a PDF someone was given is this certificate, unaltered."""
+    pdf = await file.read(MAX_PDF + 1)
+    result = _verify(session, rt, public_id, pdf[:MAX_PDF])
+    return render(request, "verify.html", result=result, public_id=public_id, checked=True)
+
+
+@router.get("/api/certificates/{public_id}/verification")
+def verify_api(public_id: str, session: SessionDep, rt: RuntimeDep) -> dict:
+    """The same check as JSON (masked facts only)."""
+    result = _verify(session, rt, public_id, None)
+    return {
+        "valid": result.valid,
+        "genuine": result.genuine,
+        "revoked": result.revoked,
+        "number": result.number,
+        "item": result.item_name,
+        "holder": result.holder_name,
+        "holder_id_number": result.holder_id_number,
+        "issuer": result.issuer_name,
+        "issued_on": result.issued_on.isoformat(),
+        "key_id": result.key_id,
+    }
