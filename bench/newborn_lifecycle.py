@@ -1,0 +1,1320 @@
+"""Benchmark: one newborn case's whole lifecycle, from the engine floor to the full HTTP stack.
+
+A lifecycle: the father (five department items) submits the combined application, then each
+department's clerk lists its queue and approves the case's task, until the case is completed.
+
+ (1) the engine floor: SpiffWorkflow alone (engine.cases start/complete/ready_tasks), the state
+     dumped to JSON and restored at every step as the server does, on the exact start data
+     submit_application passes; plus a what-if with only the data keys the BPMN reads;
+ (2) the full stack: a real uvicorn server (one worker, configured as `onething serve` runs it)
+     on a fresh data directory, on SQLite and on a fresh PostgreSQL database, driven by a
+     sequential httpx.Client with keep-alive; tokens are obtained once (argon2 logins are not
+     part of the lifecycle). For reference, the same app in process (httpx.ASGITransport, the
+     threadpool run inline): the difference splits the server's overhead from the app's work.
+     The configurations of (1) and (2) run round-robin, one case each in turn, so that they all
+     see the same load on a shared machine;
+ (3) a per-phase profile of the HTTP path in process on SQLite (and the phase timers on
+     PostgreSQL): exclusive time per phase from timers wrapped around the project's steps, SQL
+     statement counts, and cProfile's top functions (project and libraries).
+
+The server runs `create_app` behind a pass-through ASGI wrapper that adds a `Server-Timing`
+header (time inside the app until the response starts), so client time splits into app time
+and uvicorn + TCP + client time.
+
+Run: `.venv/bin/python bench/newborn_lifecycle.py [--cases N]` (see --help).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import asyncio
+import cProfile
+import functools
+import os
+import platform
+import pstats
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from datetime import date
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy import create_engine, event, text
+from sqlalchemy.pool import NullPool
+
+from engine import cases as runner
+from engine.specs import ProcessSpec
+from services.config import Settings
+from services.demo import DEMO_PASSWORD, seed_demo
+from services.registries.embedded import EmbeddedRegistry
+from services.registries.generate import generate_dataset
+from services.runtime import Runtime, build_runtime
+
+TODAY = date(2026, 11, 23)
+FATHER = "310104199511020172"  # 张磊: child not named yet, wife on resident insurance
+DEPARTMENTS = ("health", "police", "medical", "hrss", "cdc")
+ANSWERS = {
+    "child_name": "张小满",
+    "household_parent": "father",
+    "applicant_phone": "13812345678",
+    "delivery_method": "online",
+    "bank_name": "中国工商银行",
+    "bank_card_number": "6222020200112233446",
+}
+# `consent` authorizes the registry lookups (older versions of the API ignore the field)
+CASE_BODY = {"matter": "newborn", "answers": ANSWERS, "consent": True}
+APPROVE = {"decision": "approved"}
+PG_BASE = "postgresql+psycopg://postgres@127.0.0.1:5432"
+PROJECT_DIR = Path(runner.__file__).resolve().parent.parent  # the tree actually imported
+TARGET_MS = 35.0  # the full stack's target per case, and its throughput's share of the floor's
+TARGET_SHARE = 0.70
+PLUMBING = 0.6  # the profile's tables skip functions that wrap more than this share of the run
+CHAIN = 0.9  # ... and leave a callee taking this share of a listed caller's time to the caller
+REQUEST_KINDS = ("POST /api/cases", "GET /api/tasks", "POST /api/tasks/{id}/complete")
+
+
+# --- small helpers ---------------------------------------------------------------------------
+
+
+def p99(samples: list[float]) -> float:
+    return statistics.quantiles(samples, n=100)[98] if len(samples) > 1 else samples[0]
+
+
+def machine() -> str:
+    def version(name: str) -> str:
+        try:
+            return metadata.version(name)
+        except metadata.PackageNotFoundError:
+            return "-"
+
+    http = "httptools" if version("httptools") != "-" else "h11"
+    loop = "uvloop" if version("uvloop") != "-" else "asyncio"
+    try:
+        commit = subprocess.run(
+            ["git", "-C", str(PROJECT_DIR), "describe", "--always", "--dirty"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        commit = ""
+    return (
+        f"machine: {os.cpu_count()} CPUs (nproc {len(os.sched_getaffinity(0))}), "
+        f"{platform.python_implementation()} {platform.python_version()}, "
+        f"{platform.system()} {platform.release()}, load average {load_average()}\n"
+        f"project: {PROJECT_DIR} ({commit or 'not a git checkout'})\n"
+        f"versions: SpiffWorkflow {version('SpiffWorkflow')}, FastAPI {version('fastapi')}, "
+        f"Starlette {version('starlette')}, SQLAlchemy {version('SQLAlchemy')}, "
+        f"pydantic {version('pydantic')}, uvicorn {version('uvicorn')} ({http}, {loop} loop), "
+        f"httpx {version('httpx')}, psycopg {version('psycopg')}"
+    )
+
+
+def fresh_runtime(folder: Path, registry_path: Path, database_url: str | None = None) -> Runtime:
+    """A runtime on a new data directory (SQLite unless `database_url`), demo accounts seeded."""
+    settings = Settings(data_dir=folder, database_url=database_url)
+    rt = build_runtime(settings, registry=EmbeddedRegistry(registry_path))
+    seed_demo(rt)
+    return rt
+
+
+def load_average() -> str:
+    return ", ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def proc_cpu(pid: int) -> float:
+    """CPU seconds (user + system, all threads) a process has used so far; 0 if it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+CpuProbe = Callable[[], dict[int, float]]  # CPU seconds so far, by process id
+
+
+# --- (1) the engine floor --------------------------------------------------------------------
+
+
+def captured_start(subject: ApiSubject) -> tuple[ProcessSpec, dict[str, Any]]:
+    """The spec and exact start data the server hands the engine, spied on one API lifecycle."""
+    captured: list[tuple[ProcessSpec, dict[str, Any]]] = []
+    original = runner.start
+
+    def spy(spec: ProcessSpec, data: dict[str, Any]):
+        captured.append((spec, dict(data)))
+        return original(spec, data)
+
+    runner.start = spy
+    try:
+        subject.run(record=False)
+    finally:
+        runner.start = original
+    if len(captured) != 1:
+        raise RuntimeError(f"expected one process start per case, saw {len(captured)}")
+    return captured[0]
+
+
+def names_read_by(spec: ProcessSpec) -> set[str]:
+    """Every name the process's conditions, scripts and DMN decision tables could read."""
+    sources = []
+    for task_spec in spec.spec.task_specs.values():
+        for condition, _target in getattr(task_spec, "cond_task_specs", None) or ():
+            if condition is not None:
+                sources.append(condition.args[0])
+        for attribute in ("script", "prescript", "postscript"):
+            if getattr(task_spec, attribute, None):
+                sources.append(getattr(task_spec, attribute))
+        table = getattr(getattr(task_spec, "dmnEngine", None), "decision_table", None)
+        if table is not None:
+            sources += [item.expression or "" for item in table.inputs]
+            for rule in table.rules:
+                sources += [lhs for entry in rule.inputEntries for lhs in entry.lhs]
+                sources += [entry.text or "" for entry in rule.outputEntries]
+    names = set()
+    for source in sources:
+        if not isinstance(source, str):
+            continue
+        try:
+            names |= {n.id for n in ast.walk(ast.parse(source)) if isinstance(n, ast.Name)}
+        except SyntaxError:  # not Python: take every identifier-like word
+            names |= set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", source))
+    return names
+
+
+def floor_case(spec: ProcessSpec, data: dict[str, Any], steps: dict[str, float]) -> str:
+    """Start, then complete the lanes' tasks in department order, dumping/restoring each step."""
+    clock = time.perf_counter
+    t0 = clock()
+    workflow = runner.start(spec, data)
+    t1 = clock()
+    state = runner.dump(workflow)
+    t2 = clock()
+    steps["start"] += t1 - t0
+    steps["dump"] += t2 - t1
+    order = {department: n for n, department in enumerate(DEPARTMENTS)}
+    for _ in range(3 * len(DEPARTMENTS)):  # bounded: the newborn process has five human tasks
+        t0 = clock()
+        workflow = runner.restore(state)
+        t1 = clock()
+        ready = runner.ready_tasks(spec, workflow)
+        if not ready:
+            break
+        task = min(ready, key=lambda task: order.get(task.lane or "", len(order)))
+        t2 = clock()
+        decision = {f"decision_{task.item}": "approved", f"comment_{task.item}": ""}
+        runner.complete(workflow, task.task_id, decision)
+        t3 = clock()
+        state = runner.dump(workflow)
+        t4 = clock()
+        steps["restore"] += t1 - t0
+        steps["ready_tasks"] += t2 - t1
+        steps["complete"] += t3 - t2
+        steps["dump"] += t4 - t3
+    if not runner.is_completed(workflow):
+        raise RuntimeError("the floor's workflow did not complete")
+    return state
+
+
+# --- the lifecycle through the JSON API ------------------------------------------------------
+
+
+class Requests:
+    """Client-side and server-side (Server-Timing) milliseconds per request kind."""
+
+    def __init__(self) -> None:
+        self.client: dict[str, list[float]] = defaultdict(list)
+        self.server: dict[str, list[float]] = defaultdict(list)
+        self.case_server: list[float] = []
+
+
+def _call(client, kind: str, method: str, url: str, log: Requests | None, **kwargs):
+    t0 = time.perf_counter()
+    response = client.request(method, url, **kwargs)
+    elapsed = (time.perf_counter() - t0) * 1000
+    if log is not None:
+        log.client[kind].append(elapsed)
+        timing = response.headers.get("server-timing", "")
+        if timing.startswith("app;dur="):
+            log.server[kind].append(float(timing[8:]))
+    return response
+
+
+def _expect(response: httpx.Response, status: int) -> httpx.Response:
+    if response.status_code != status:
+        raise RuntimeError(
+            f"{response.request.method} {response.request.url.path}: "
+            f"{response.status_code} {response.text[:500]}"
+        )
+    return response
+
+
+def lifecycle(client, tokens: dict[str, dict[str, str]], log: Requests | None = None) -> int:
+    """One case: submit as the citizen, then each department lists its queue and approves."""
+    served_before = sum(map(sum, log.server.values())) if log else 0.0
+    response = _call(
+        client,
+        REQUEST_KINDS[0],
+        "POST",
+        "/api/cases",
+        log,
+        json=CASE_BODY,
+        headers=tokens["citizen"],
+    )
+    case_id = _expect(response, 201).json()["id"]
+    for department in DEPARTMENTS:
+        headers = tokens[department]
+        queue = _expect(
+            _call(client, REQUEST_KINDS[1], "GET", "/api/tasks", log, headers=headers), 200
+        )
+        task = next((t for t in queue.json() if t["case_id"] == case_id), None)
+        if task is None:  # decided without a clerk (an automatic check); verify() checks the end
+            continue
+        url = f"/api/tasks/{task['id']}/complete"
+        _expect(
+            _call(client, REQUEST_KINDS[2], "POST", url, log, json=APPROVE, headers=headers), 200
+        )
+    if log is not None and log.server:
+        log.case_server.append(sum(map(sum, log.server.values())) - served_before)
+    return case_id
+
+
+def login_all(client) -> dict[str, dict[str, str]]:
+    tokens = {}
+    for key, username in [("citizen", FATHER)] + [(d, f"{d}01") for d in DEPARTMENTS]:
+        body = {"username": username, "password": DEMO_PASSWORD}
+        token = _expect(client.request("POST", "/api/login", json=body), 200).json()["token"]
+        tokens[key] = {"Authorization": f"Bearer {token}"}
+    return tokens
+
+
+# --- the configurations, measured round-robin ---------------------------------------------------
+
+
+class Subject:
+    """A configuration that runs one newborn lifecycle per `run()`."""
+
+    name = ""
+
+    def __init__(self) -> None:
+        self.samples: list[float] = []  # ms per case
+        self.thread_cpu = 0.0  # seconds of this process's main thread
+        self.probes: dict[str, CpuProbe] = {}
+        self.cpu: dict[str, float] = {}  # ms per case, by process group
+
+    def run(self, record: bool) -> None:
+        raise NotImplementedError
+
+    def verify(self) -> None:
+        """Check, after the timed cases, that every case really went through."""
+
+    @property
+    def throughput(self) -> float:
+        """Cases per second for a sequential client: 1 / mean latency."""
+        return 1000 / statistics.mean(self.samples)
+
+
+class FloorSubject(Subject):
+    def __init__(self, name: str, spec: ProcessSpec, data: dict[str, Any]) -> None:
+        super().__init__()
+        self.name = name
+        self.spec = spec
+        self.data = data
+        self.steps: dict[str, float] = defaultdict(float)
+        self.state = ""
+
+    def run(self, record: bool) -> None:
+        self.state = floor_case(self.spec, self.data, self.steps if record else defaultdict(float))
+
+
+class ApiSubject(Subject):
+    """The lifecycle through the JSON API, over HTTP or in process."""
+
+    def __init__(self, name: str, client, probes: dict[str, CpuProbe] | None = None) -> None:
+        super().__init__()
+        self.name = name
+        self.client = client
+        self.tokens = login_all(client)
+        self.log = Requests()
+        self.probes = probes or {}
+        self.last = 0
+
+    def run(self, record: bool) -> None:
+        self.last = lifecycle(self.client, self.tokens, self.log if record else None)
+
+    def verify(self) -> None:
+        """The last case is completed and every department's queue is empty."""
+        headers = self.tokens["citizen"]
+        case = _expect(self.client.request("GET", f"/api/cases/{self.last}", headers=headers), 200)
+        if case.json()["status"] != "completed":
+            raise RuntimeError(f"{self.name}: case {self.last} is {case.json()['status']}")
+        for department in DEPARTMENTS:
+            queue = self.client.request("GET", "/api/tasks", headers=self.tokens[department])
+            if _expect(queue, 200).json():
+                raise RuntimeError(f"{self.name}: {department} has tasks left")
+
+
+def round_robin(subjects: list[Subject], cases: int, warmup: int) -> None:
+    """Warm each subject up, then run one case of each in turn, `cases` times."""
+    for subject in subjects:
+        for _ in range(warmup):
+            subject.run(record=False)
+    before = {s.name: {n: probe() for n, probe in s.probes.items()} for s in subjects}
+    clock, cpu_clock = time.perf_counter, time.thread_time
+    for _ in range(cases):
+        for subject in subjects:
+            cpu0, t0 = cpu_clock(), clock()
+            subject.run(record=True)
+            subject.samples.append((clock() - t0) * 1000)
+            subject.thread_cpu += cpu_clock() - cpu0
+    for subject in subjects:
+        subject.cpu["this process"] = subject.thread_cpu * 1000 / cases
+        for name, probe in subject.probes.items():
+            start, after = before[subject.name][name], probe()
+            used = sum(seconds - start.get(pid, 0.0) for pid, seconds in after.items())
+            subject.cpu[name] = used * 1000 / cases
+
+
+# --- (2) the uvicorn server, in a child process ------------------------------------------------
+
+
+class ServerTiming:
+    """Pass-through ASGI wrapper adding `Server-Timing: app;dur=<ms>` (time to response start)."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        start = time.perf_counter()
+
+        async def timed_send(message):
+            if message["type"] == "http.response.start":
+                ms = (time.perf_counter() - start) * 1000
+                headers = [
+                    *message.get("headers", ()),
+                    (b"server-timing", f"app;dur={ms:.3f}".encode()),
+                ]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, timed_send)
+
+
+def serve_child(args: argparse.Namespace) -> None:
+    """The child process: what `onething serve` runs (uvicorn, log_level info), on our socket."""
+    import uvicorn
+
+    if args.serve_prototypes:  # --what-if only: prototypes of the proposed fixes
+        async_dependencies()
+    from web.app import create_app
+
+    settings = Settings(data_dir=Path(args.serve_data_dir), database_url=args.serve_db)
+    rt = build_runtime(settings, registry=EmbeddedRegistry(Path(args.serve_registry)))
+    app = create_app(rt)
+    if args.serve_prototypes == "all":
+        read = names_read_by(rt.spec_for(rt.catalog.matters["newborn"]))
+        Prototypes(read).flags = {*PROTOTYPES}
+    config = uvicorn.Config(ServerTiming(app), log_level="info")
+    uvicorn.Server(config).run(sockets=[socket.socket(fileno=args.serve_fd)])
+
+
+@contextmanager
+def uvicorn_server(
+    folder: Path, registry_path: Path, database_url: str, prototypes: str = ""
+) -> Iterator[tuple[str, int]]:
+    """A uvicorn child process on a free 127.0.0.1 port; yields its base URL and process id."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(128)
+    listener.set_inheritable(True)
+    port = listener.getsockname()[1]
+    log_path = folder / "uvicorn.log"
+    command = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--serve-fd",
+        str(listener.fileno()),
+        "--serve-data-dir",
+        str(folder),
+        "--serve-db",
+        database_url,
+        "--serve-registry",
+        str(registry_path),
+        "--serve-prototypes",
+        prototypes,
+    ]
+    with open(log_path, "wb") as log:
+        child = subprocess.Popen(
+            command, pass_fds=(listener.fileno(),), stdout=log, stderr=subprocess.STDOUT
+        )
+    listener.close()
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):  # up to ~30 s for the child to import and build its runtime
+            if child.poll() is not None:
+                raise RuntimeError(f"uvicorn exited early:\n{log_path.read_text()[-2000:]}")
+            try:
+                httpx.get(f"{base}/api/tasks", timeout=1.0, trust_env=False)
+                break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        else:
+            raise RuntimeError(f"uvicorn did not answer:\n{log_path.read_text()[-2000:]}")
+        yield base, child.pid
+    finally:
+        child.terminate()
+        try:
+            child.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait(timeout=5)
+
+
+def postgres_backends(database_url: str) -> CpuProbe:
+    """A probe of the CPU used by the server processes serving `database_url`'s database."""
+    base, name = database_url.rsplit("/", 1)
+    admin = create_engine(f"{base}/postgres", poolclass=NullPool)
+
+    def probe() -> dict[int, float]:
+        query = text("SELECT pid FROM pg_stat_activity WHERE datname = :name")
+        with admin.connect() as conn:
+            pids = [row[0] for row in conn.execute(query, {"name": name})]
+        return {pid: proc_cpu(pid) for pid in pids}
+
+    return probe
+
+
+@contextmanager
+def postgres_database(base: str) -> Iterator[str | None]:
+    """A fresh database on the local PostgreSQL, dropped afterwards; None if it is unreachable."""
+    name = f"onething_bench_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(
+        f"{base}/postgres", isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3}
+    )
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:  # no server, no rights: report and skip
+        print(f"  PostgreSQL at {base} is not usable ({type(exc).__name__}): skipped")
+        admin.dispose()
+        yield None
+        return
+    try:
+        yield f"{base}/{name}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+# --- in process ---------------------------------------------------------------------------------
+
+
+class AsgiClient:
+    """A synchronous facade over httpx.AsyncClient + ASGITransport, on this thread's loop."""
+
+    def __init__(self, app) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.client = httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://bench"
+        )
+
+    def request(self, method: str, url: str, **kwargs) -> httpx.Response:
+        return self.loop.run_until_complete(self.client.request(method, url, **kwargs))
+
+    def close(self) -> None:
+        self.loop.run_until_complete(self.client.aclose())
+        self.loop.close()
+
+
+@contextmanager
+def inline_threadpool(hops: list[int]) -> Iterator[None]:
+    """Run FastAPI's sync endpoints and dependencies on the event loop's thread (profilable).
+
+    `hops[0]` counts the calls that would have gone to a worker thread.
+    """
+    import anyio.to_thread
+
+    original = anyio.to_thread.run_sync
+
+    async def run_inline(func, *args, **_options):
+        hops[0] += 1
+        return func(*args)
+
+    anyio.to_thread.run_sync = run_inline
+    try:
+        yield
+    finally:
+        anyio.to_thread.run_sync = original
+
+
+# --- (3) the profile ---------------------------------------------------------------------------
+
+
+class PhaseTimer:
+    """Exclusive wall time per phase path; phases are entered and left by wrapped functions."""
+
+    def __init__(self) -> None:
+        self.stack: list[str] = []
+        self.totals: dict[tuple[str, ...], float] = defaultdict(float)
+        self.statements: dict[str, int] = defaultdict(int)  # SQL statements by request kind
+        self.mark = time.perf_counter()
+
+    def _switch(self) -> None:
+        now = time.perf_counter()
+        if self.stack:
+            path: list[str] = []
+            for label in self.stack:
+                if not path or path[-1] != label:
+                    path.append(label)
+            self.totals[tuple(path)] += now - self.mark
+        self.mark = now
+
+    def enter(self, label: str) -> None:
+        self._switch()
+        self.stack.append(label)
+
+    def leave(self) -> None:
+        self._switch()
+        self.stack.pop()
+
+
+class PhaseApp:
+    """ASGI wrapper naming the request's phase by method and route."""
+
+    def __init__(self, app, timer: PhaseTimer) -> None:
+        self.app = app
+        self.timer = timer
+
+    async def __call__(self, scope, receive, send):
+        path = scope.get("path", "")
+        kind = path
+        if path.startswith("/api/tasks/"):
+            kind = "/api/tasks/{id}/complete"
+        elif path.startswith("/api/cases/"):
+            kind = "/api/cases/{id}"
+        self.timer.enter(f"{scope.get('method', '')} {kind}")
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.timer.leave()
+
+
+def _timed(timer: PhaseTimer, label: str, func: Callable) -> Callable:
+    if asyncio.iscoroutinefunction(func):
+
+        @functools.wraps(func)
+        async def async_wrapper(*args, **kwargs):
+            timer.enter(label)
+            try:
+                return await func(*args, **kwargs)
+            finally:
+                timer.leave()
+
+        return async_wrapper
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        timer.enter(label)
+        try:
+            return func(*args, **kwargs)
+        finally:
+            timer.leave()
+
+    return wrapper
+
+
+def phase_targets() -> list[tuple[object, str, str]]:
+    """(owner, attribute, label): the steps timed by the phase profile."""
+    import fastapi.routing
+    import sqlalchemy.orm
+    import starlette.responses
+
+    import engine.store
+    import services.accounts.service
+    import services.cases.service
+    import services.registries.service
+    import web.routes.api
+
+    sa_session = sqlalchemy.orm.Session
+    return [
+        (fastapi.routing, "solve_dependencies", "FastAPI dependencies (body, DB session, auth)"),
+        (fastapi.routing, "serialize_response", "response model validate + serialize (pydantic)"),
+        (starlette.responses.JSONResponse, "render", "JSON encode response"),
+        (services.accounts.service, "session_user", "auth: bearer token -> session, user"),
+        (services.cases.service, "submit_application", "submit_application"),
+        (services.cases.service, "department_queue", "department_queue"),
+        (services.cases.service, "decide", "decide"),
+        (web.routes.api, "_case_public", "case view for the response (item_views)"),
+        (services.cases.service, "lookup_for_matter", "registry prefill + access log"),
+        (services.registries.service, "prefill", "registry reads (embedded SQLite registry)"),
+        (services.cases.service, "compile_form", "form compile + validation"),
+        (services.cases.service, "_open_items", "open items (rows, due dates, events)"),
+        (services.cases.service, "add_working_days", "working-day calendar"),
+        (engine.store, "_sync_tasks", "human-task read model sync"),
+        (runner, "start", "SpiffWorkflow start/complete"),
+        (runner, "complete", "SpiffWorkflow start/complete"),
+        (runner, "ready_tasks", "SpiffWorkflow ready_tasks"),
+        (runner, "dump", "state dump (SpiffWorkflow serializer + JSON)"),
+        (runner, "restore", "state restore (SpiffWorkflow serializer + JSON)"),
+        (sa_session, "execute", "SQL query (ORM)"),
+        (sa_session, "get", "SQL query (ORM)"),
+        (sa_session, "flush", "ORM flush / commit"),
+        (sa_session, "commit", "ORM flush / commit"),
+        (sa_session, "close", "DB session close (rollback, return connection)"),
+    ]
+
+
+@contextmanager
+def timed_phases(timer: PhaseTimer, db) -> Iterator[None]:
+    originals = []
+    for owner, attribute, label in phase_targets():
+        original = (
+            owner.__dict__[attribute] if isinstance(owner, type) else getattr(owner, attribute)
+        )
+        originals.append((owner, attribute, original))
+        setattr(owner, attribute, _timed(timer, label, original))
+
+    def before(*_args):
+        timer.statements[timer.stack[0] if timer.stack else "-"] += 1
+        timer.enter("DB driver (cursor.execute)")
+
+    def after(*_args):
+        timer.leave()
+
+    db.connect = _timed(timer, "DB connection checkout (pool, pre-ping)", db.connect)
+    event.listen(db, "before_cursor_execute", before)
+    event.listen(db, "after_cursor_execute", after)
+    try:
+        yield
+    finally:
+        event.remove(db, "before_cursor_execute", before)
+        event.remove(db, "after_cursor_execute", after)
+        del db.connect
+        for owner, attribute, original in reversed(originals):
+            setattr(owner, attribute, original)
+
+
+def print_phases(timer: PhaseTimer, cases: int, case_ms: float, tree: bool = True) -> None:
+    inclusive: dict[tuple[str, ...], float] = defaultdict(float)
+    by_label: dict[str, float] = defaultdict(float)
+    for path, seconds in timer.totals.items():
+        for depth in range(1, len(path) + 1):
+            inclusive[path[:depth]] += seconds
+        by_label[path[-1]] += seconds
+    total = sum(timer.totals.values()) * 1000 / cases
+    print(
+        f"  of the {case_ms:.1f} ms in-process case, {case_ms - total:.1f} ms is the httpx client"
+        " and the ASGI transport, outside the app"
+    )
+    if tree:
+        print("  phase tree (inclusive ms per case, share of the case):")
+
+    def walk(prefix: tuple[str, ...]) -> None:
+        children = [p for p in inclusive if len(p) == len(prefix) + 1 and p[:-1] == prefix]
+        for path in sorted(children, key=inclusive.get, reverse=True):
+            ms = inclusive[path] * 1000 / cases
+            if ms < 0.1:
+                continue
+            label = "  " * len(prefix) + path[-1]
+            print(f"    {label:66} {ms:7.2f} ms  {ms / case_ms:5.1%}")
+            walk(path)
+
+    if tree:
+        walk(())
+    counts = ", ".join(f"{kind} {n / cases:.0f}" for kind, n in timer.statements.items())
+    statements = sum(timer.statements.values()) / cases
+    print(
+        f"  SQL statements per case (cursor executes; COMMITs not counted): {statements:.0f}"
+        f" ({counts})"
+    )
+    print("  exclusive time by phase, all requests together (where the time goes):")
+    for label, seconds in sorted(by_label.items(), key=lambda kv: kv[1], reverse=True):
+        ms = seconds * 1000 / cases
+        if ms >= 0.05:
+            print(f"    {label:66} {ms:7.2f} ms  {ms / case_ms:5.1%}")
+
+
+def _package(filename: str) -> str:
+    if filename == "~":
+        return "~"
+    if "site-packages/" in filename:
+        return filename.split("site-packages/", 1)[1].split("/", 1)[0].removesuffix(".py")
+    if not filename.startswith("/"):
+        return "builtins" if filename.startswith("<") else filename
+    path = Path(filename)
+    if path.name == Path(__file__).name:
+        return "bench (this script's wrappers)"
+    try:
+        relative = path.resolve().relative_to(PROJECT_DIR)
+        return f"project {relative.parts[0]}/"
+    except ValueError:
+        pass
+    if "/lib/python3" in filename:
+        tail = filename.split("/lib/python3", 1)[1].split("/", 2)
+        return f"stdlib {tail[1].removesuffix('.py')}" if len(tail) > 1 else "stdlib"
+    return filename
+
+
+def _builtin_package(name: str) -> str | None:
+    for marker, package in (
+        ("sqlite3", "sqlite3 (C driver)"),
+        ("psycopg", "psycopg"),
+        ("_json", "stdlib json"),
+        ("pydantic_core", "pydantic_core"),
+        ("argon2", "argon2"),
+        ("lxml", "lxml"),
+    ):
+        if marker in name:
+            return package
+    return None
+
+
+def print_profile(profile: cProfile.Profile, cases: int, top: int) -> None:
+    stats = pstats.Stats(profile).stats  # {(file, line, name): (cc, nc, tt, ct, callers)}
+    total = sum(entry[2] for entry in stats.values())
+    # Self time by package; C built-ins count for the package that called them.
+    by_package: dict[str, float] = defaultdict(float)
+    for (filename, _line, name), (_cc, _nc, tt, _ct, callers) in stats.items():
+        if filename != "~":
+            by_package[_package(filename)] += tt
+            continue
+        package = _builtin_package(name)
+        if package or not callers:
+            by_package[package or "builtins"] += tt
+            continue
+        for caller, (_ccc, _cnc, caller_tt, _cct) in callers.items():
+            by_package[_package(caller[0])] += caller_tt
+    print(f"  self time by package under cProfile ({total * 1000 / cases:.1f} ms per case):")
+    shown = sorted(by_package.items(), key=lambda kv: kv[1], reverse=True)
+    for package, seconds in shown[:16]:
+        print(f"    {package:40} {seconds * 1000 / cases:7.2f} ms  {seconds / total:5.1%}")
+
+    def table(title: str, keep: Callable[[str], bool]) -> None:
+        rows = [
+            (key, entry)
+            for key, entry in stats.items()
+            if keep(key[0]) and entry[3] < PLUMBING * total and key[2] != "<module>"
+        ]
+        rows.sort(key=lambda row: row[1][3], reverse=True)
+        print(
+            f"  {title} (cumulative; request plumbing over {PLUMBING:.0%} of the run left out; "
+            f"a function spending {CHAIN:.0%}+ of a listed caller's time is left to its caller):"
+        )
+        print(f"    {'ms/case':>8} {'share':>6} {'calls/case':>10} {'self ms':>8}  function")
+        represented: set[tuple] = set()
+        shown = 0
+        for key, (_cc, nc, tt, ct, callers) in rows:
+            chained = any(
+                caller in represented and via[3] >= CHAIN * stats[caller][3]
+                for caller, via in callers.items()
+            )
+            represented.add(key)
+            if chained:
+                continue
+            filename, line, name = key
+            print(
+                f"    {ct * 1000 / cases:8.2f} {ct / total:6.1%} {nc / cases:10.1f} "
+                f"{tt * 1000 / cases:8.2f}  {_location(filename)}:{line}({name})"
+            )
+            shown += 1
+            if shown == top:
+                break
+
+    def is_project(filename: str) -> bool:
+        return _package(filename).startswith("project ")
+
+    table(f"top {top} project functions", is_project)
+    table(
+        f"top {top} library functions",
+        lambda f: f != "~" and not is_project(f) and not _package(f).startswith("bench"),
+    )
+
+
+def _location(filename: str) -> str:
+    if "site-packages/" in filename:
+        return filename.split("site-packages/", 1)[1]
+    try:
+        return str(Path(filename).resolve().relative_to(PROJECT_DIR))
+    except ValueError:
+        return filename.split("/lib/python3.11/", 1)[-1]
+
+
+def bench_profile(
+    folder: Path,
+    registry_path: Path,
+    cases: int,
+    warmup: int,
+    top: int,
+    database_url: str | None = None,
+) -> None:
+    """In process, threadpool inline: phase timers, then (SQLite only) cProfile."""
+    from web.app import create_app
+
+    full = database_url is None
+    rt = fresh_runtime(folder, registry_path, database_url)
+    timer = PhaseTimer()
+    client = AsgiClient(PhaseApp(create_app(rt), timer))
+    try:
+        with inline_threadpool([0]):
+            subject = ApiSubject("profile", client)
+            for _ in range(warmup):
+                subject.run(record=False)
+            timer.totals.clear()
+            with timed_phases(timer, rt.db):
+                for _ in range(cases):
+                    t0 = time.perf_counter()
+                    subject.run(record=False)
+                    subject.samples.append((time.perf_counter() - t0) * 1000)
+            print_phases(timer, cases, statistics.mean(subject.samples), tree=full)
+            if full:
+                profile = cProfile.Profile()
+                start = time.perf_counter()
+                profile.enable()
+                for _ in range(cases):
+                    subject.run(record=False)
+                profile.disable()
+                elapsed = (time.perf_counter() - start) * 1000 / cases
+                print(
+                    f"  under cProfile: {elapsed:.1f} ms per case (profiling inflates call-heavy "
+                    "code such as the ORM and SpiffWorkflow: compare shares, not times)"
+                )
+                print_profile(profile, cases, top)
+            subject.verify()
+    finally:
+        client.close()
+        rt.db.dispose()
+
+
+# --- (4) what-ifs: the proposed fixes prototyped as runtime patches (--what-if) -----------------
+
+
+PROTOTYPES = ("auth cache", "workflow cache", "slim start data")
+
+
+class Prototypes:
+    """Runtime patches prototyping three proposed fixes; `flags` switches them per case.
+
+    auth cache: the bearer token's (user, session) kept 60 s in process (no SELECTs);
+    workflow cache: the live workflow kept by (instance id, version), so a decision restores
+    nothing when the row's version matches (taken out of the cache while in use);
+    slim start data: the process starts with only the names its BPMN reads (and `matter`).
+    """
+
+    def __init__(self, read: set[str]) -> None:
+        import engine.store as store
+        import services.accounts.service as accounts
+
+        self.flags: set[str] = set()
+        self.read = read | {"matter"}
+        auth: dict[str, tuple[float, Any]] = {}
+        workflows: dict[int, tuple[int, Any]] = {}
+        session_user, load, save = accounts.session_user, store.load_workflow, store.save_instance
+        start = runner.start
+
+        def cached_session_user(session, *, token):
+            if "auth cache" not in self.flags:
+                return session_user(session, token=token)
+            hit = auth.get(token)
+            if hit is not None and hit[0] > time.monotonic():
+                return hit[1]
+            found = session_user(session, token=token)
+            if found is not None:
+                auth[token] = (time.monotonic() + 60, found)
+            return found
+
+        def cached_load(session, specs, instance_id):
+            if "workflow cache" in self.flags:
+                instance = session.get(store.ProcessInstance, instance_id)
+                hit = workflows.pop(instance_id, None)
+                if instance is not None and hit is not None and hit[0] == instance.version:
+                    return instance, store.spec_for(session, specs, instance), hit[1]
+            return load(session, specs, instance_id)
+
+        def caching_save(session, spec, instance, workflow):
+            instance_id, version = instance.id, instance.version + 1
+            result = save(session, spec, instance, workflow)
+            if "workflow cache" in self.flags:
+                workflows[instance_id] = (version, workflow)
+            return result
+
+        def slim_start(spec, data):
+            if "slim start data" in self.flags:
+                data = {key: value for key, value in data.items() if key in self.read}
+            return start(spec, data)
+
+        self.patches = [
+            (accounts, "session_user", session_user, cached_session_user),
+            (store, "load_workflow", load, cached_load),
+            (store, "save_instance", save, caching_save),
+            (runner, "start", start, slim_start),
+        ]
+        for owner, name, _original, patched in self.patches:
+            setattr(owner, name, patched)
+
+    def close(self) -> None:
+        for owner, name, original, _patched in self.patches:
+            setattr(owner, name, original)
+
+
+def async_dependencies() -> None:
+    """Swap web.deps' CPU-only sync dependencies for async twins: no threadpool hand-off.
+
+    get_runtime, get_session (a Session does no I/O until used; closing it after a commit is
+    cheap), current_user and the role checks; get_login (two SELECTs) stays in the threadpool.
+    The `Depends` markers in web.deps are repointed before the routes are imported (FastAPI's
+    dependency_overrides would rebuild every dependency on every request, which costs more).
+    """
+    import typing
+
+    from fastapi import Request
+    from sqlmodel import Session
+
+    if any(name.startswith("web.routes") for name in sys.modules):
+        raise RuntimeError("async_dependencies() must run before web.routes is imported")
+    import web.deps as deps
+
+    async def get_runtime(request):
+        return request.app.state.runtime
+
+    async def get_session(rt):
+        with Session(rt.db, expire_on_commit=False) as session:
+            yield session
+
+    async def current_user(login):
+        return deps.current_user(login)
+
+    def twin_of(check):
+        async def twin(user):
+            return check(user)
+
+        twin.__annotations__ = {"user": deps.CurrentUser}
+        return twin
+
+    # Real objects, not strings: this module's annotations are postponed.
+    get_runtime.__annotations__ = {"request": Request}
+    get_session.__annotations__ = {"rt": deps.RuntimeDep}
+    current_user.__annotations__ = {"login": deps.LoginDep}
+    twins = [
+        (deps.CitizenUser, None),
+        (deps.ClerkUser, None),
+        (deps.AdminUser, None),
+        (deps.CurrentUser, current_user),
+        (deps.SessionDep, get_session),
+        (deps.RuntimeDep, get_runtime),
+    ]
+    for alias, twin in twins:
+        marker = typing.get_args(alias)[1]
+        object.__setattr__(marker, "dependency", twin or twin_of(marker.dependency))
+
+
+def bench_what_if(root: Path, registry_path: Path, cases: int, warmup: int) -> None:
+    from web.app import create_app
+
+    rt = fresh_runtime(root / "what-if", registry_path)
+    read = names_read_by(rt.spec_for(rt.catalog.matters["newborn"]))
+    prototypes = Prototypes(read)
+    client = AsgiClient(create_app(rt))
+    configs = {"as is": set(), **{name: {name} for name in PROTOTYPES}, "all three": {*PROTOTYPES}}
+    times: dict[str, list[float]] = defaultdict(list)
+    try:
+        with inline_threadpool([0]):
+            subject = ApiSubject("what-if", client)
+            for _ in range(warmup):
+                for flags in configs.values():
+                    prototypes.flags = flags
+                    subject.run(record=False)
+            for _ in range(cases):
+                for name, flags in configs.items():
+                    prototypes.flags = flags
+                    t0 = time.perf_counter()
+                    subject.run(record=False)
+                    times[name].append((time.perf_counter() - t0) * 1000)
+            prototypes.flags = set()
+            subject.verify()
+    finally:
+        prototypes.close()
+        client.close()
+        rt.db.dispose()
+    print(f"  in process (threadpool inline), SQLite, {cases} cases each, round-robin:")
+    base = statistics.median(times["as is"])
+    for name, samples in times.items():
+        ms = statistics.median(samples)
+        print(f"    {name:30} median {ms:7.2f} ms per case  ({ms - base:+7.2f} ms)")
+
+    with ExitStack() as stack:
+        subjects = []
+        for name, option in (
+            ("as served", ""),
+            ("async dependencies", "async-deps"),
+            ("async deps + the three above", "all"),
+        ):
+            folder = root / f"what-if-{option or 'none'}"
+            server_rt = fresh_runtime(folder, registry_path)
+            url = server_rt.settings.db_url
+            server_rt.db.dispose()
+            base_url, pid = stack.enter_context(
+                uvicorn_server(folder, registry_path, url, prototypes=option)
+            )
+            client = stack.enter_context(
+                httpx.Client(base_url=base_url, timeout=30.0, trust_env=False)
+            )
+            subjects.append(ApiSubject(name, client))
+        round_robin(subjects, cases, warmup)
+        for subject in subjects:
+            subject.verify()
+    print(f"  served (uvicorn + SQLite), {cases} cases each, round-robin:")
+    base = statistics.median(subjects[0].samples)
+    for subject in subjects:
+        ms = statistics.median(subject.samples)
+        print(
+            f"    {subject.name:30} median {ms:7.2f} ms per case  ({ms - base:+7.2f} ms), "
+            f"app {app_ms(subject):6.2f} ms, {subject.throughput:5.1f} cases/s"
+        )
+
+
+# --- reporting ---------------------------------------------------------------------------------
+
+
+def describe(samples: list[float]) -> str:
+    return (
+        f"median {statistics.median(samples):6.2f} ms  mean {statistics.mean(samples):6.2f} ms"
+        f"  p99 {p99(samples):6.2f} ms"
+    )
+
+
+def print_floor(subject: FloorSubject, cases: int) -> None:
+    steps = "  ".join(f"{k} {v * 1000 / cases:.2f}" for k, v in subject.steps.items())
+    print(
+        f"  {subject.name:36} {describe(subject.samples)}  {subject.throughput:5.1f} cases/s"
+        f"  CPU {subject.cpu['this process']:5.1f} ms"
+    )
+    print(
+        f"  {'':36} final state {len(subject.state.encode()) / 1024:.0f} KiB; ms per case: {steps}"
+    )
+
+
+def app_ms(subject: ApiSubject) -> float:
+    """Median time per case inside the ASGI app (sum of its requests' Server-Timing)."""
+    return statistics.median(subject.log.case_server)
+
+
+def print_api(subject: ApiSubject, floor: FloorSubject) -> None:
+    ms = statistics.median(subject.samples)
+    print(f"  {subject.name:36} {describe(subject.samples)}  {subject.throughput:5.1f} cases/s")
+    print(
+        f"  {'':36} floor/full stack: {statistics.median(floor.samples) / ms:.0%} by median; "
+        f"throughput {subject.throughput / floor.throughput:.0%} of the floor's "
+        f"{floor.throughput:.1f} cases/s"
+    )
+    app = app_ms(subject)
+    print(
+        f"  {'':36} per case {app:6.2f} ms inside the app, {ms - app:6.2f} ms around it "
+        f"(server, transport, client)"
+    )
+    cpu = ", ".join(f"{name} {value:.1f} ms" for name, value in subject.cpu.items())
+    print(f"  {'':36} CPU per case: {cpu}")
+    if "uvicorn" in subject.cpu:
+        print(
+            f"  {'':36} one worker's CPU-bound ceiling, whatever the client: "
+            f"{1000 / subject.cpu['uvicorn']:.1f} cases/s"
+        )
+    for kind in REQUEST_KINDS:
+        client = subject.log.client[kind]
+        server = subject.log.server[kind]
+        print(
+            f"  {'':38}{kind:29} x{len(client) // len(subject.samples)}/case  "
+            f"median {statistics.median(client):6.2f} ms  p99 {p99(client):6.2f} ms  "
+            f"(app {statistics.median(server):6.2f} ms)"
+        )
+
+
+def print_split(floor: FloorSubject, inline: ApiSubject, served: ApiSubject, hops: float) -> None:
+    """Where the served SQLite case's time goes, from the round-robin medians."""
+    floor_ms = statistics.median(floor.samples)
+    inline_app, served_app = app_ms(inline), app_ms(served)
+    served_ms = statistics.median(served.samples)
+    print(f"  split of the served SQLite case ({served_ms:.1f} ms, medians):")
+    client_cpu = served.cpu["this process"]
+    rows = [
+        ("engine floor (SpiffWorkflow + state dump/restore)", floor_ms),
+        ("rest of the app's work in process (SQL, ORM, auth, framework)", inline_app - floor_ms),
+        (f"threadpool hand-offs in the server ({hops:.0f} per case)", served_app - inline_app),
+        ("uvicorn (h11, asyncio, access log) and TCP", served_ms - served_app - client_cpu),
+        ("the benchmark's httpx.Client (its CPU time)", client_cpu),
+    ]
+    for label, value in rows:
+        print(f"    {label:66} {value:7.2f} ms  {value / served_ms:5.1%}")
+    print(
+        f"    (in process the httpx client + ASGITransport cost "
+        f"{statistics.median(inline.samples) - inline_app:.2f} ms per case)"
+    )
+
+
+def summary(floor: FloorSubject, served: list[ApiSubject]) -> None:
+    floor_ms = statistics.median(floor.samples)
+    print(
+        f"\nsummary: targets full stack <= {TARGET_MS:.0f} ms per case and >= {TARGET_SHARE:.0%} "
+        f"of the floor's throughput, one worker; floor {floor_ms:.1f} ms, "
+        f"{floor.throughput:.1f} cases/s"
+    )
+    for subject in served:
+        ms = statistics.median(subject.samples)
+        share = subject.throughput / floor.throughput
+        verdict = "meets" if ms <= TARGET_MS and share >= TARGET_SHARE else "misses"
+        print(
+            f"  {subject.name:24} {ms:6.1f} ms per case ({ms / TARGET_MS:.1f}x the target), "
+            f"{subject.throughput:5.1f} cases/s = {share:.0%} of the floor: {verdict} the target"
+        )
+        print(
+            f"  {'':24} server side only (without the client's CPU): "
+            f"{ms - subject.cpu['this process']:.1f} ms per case"
+        )
+
+
+# --- main ----------------------------------------------------------------------------------------
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--cases", type=int, default=100, help="timed cases per configuration")
+    parser.add_argument("--warmup", type=int, default=5, help="untimed cases first, each")
+    parser.add_argument("--profile-cases", type=int, default=50, help="cases per profile run")
+    parser.add_argument("--people", type=int, default=2000, help="size of the demo registry")
+    parser.add_argument("--pg-url", default=PG_BASE, help="PostgreSQL server, without database")
+    parser.add_argument("--no-postgres", action="store_true")
+    parser.add_argument("--no-profile", action="store_true")
+    parser.add_argument("--top", type=int, default=15, help="rows in the cProfile tables")
+    parser.add_argument(
+        "--what-if",
+        action="store_true",
+        help="also measure prototypes of the proposed fixes (runtime patches), SQLite",
+    )
+    child = (
+        "--serve-fd",
+        "--serve-data-dir",
+        "--serve-db",
+        "--serve-registry",
+        "--serve-prototypes",
+    )
+    for hidden in child:  # the uvicorn child's options
+        parser.add_argument(hidden, help=argparse.SUPPRESS, type=int if "fd" in hidden else str)
+    args = parser.parse_args()
+    if args.serve_fd is not None:
+        serve_child(args)
+        return
+    if args.cases < 2 or args.profile_cases < 2:
+        parser.error("--cases and --profile-cases must be at least 2")
+
+    from web.app import create_app
+
+    print(machine())
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="onething-bench-") as tmp, ExitStack() as stack:
+        root = Path(tmp)
+        registry_path = root / "registry.sqlite"
+        generate_dataset(registry_path, people=args.people, today=TODAY)
+
+        inline_rt = fresh_runtime(root / "in-process", registry_path)
+        stack.callback(inline_rt.db.dispose)
+        asgi = AsgiClient(ServerTiming(create_app(inline_rt)))
+        stack.callback(asgi.close)
+        hops = [0]
+        stack.enter_context(inline_threadpool(hops))
+        inline = ApiSubject("in process, SQLite (reference)", asgi)
+
+        spec, data = captured_start(inline)
+        read = names_read_by(spec)
+        slim = {key: value for key, value in data.items() if key in read}
+        slim["matter"] = data["matter"]
+        floor = FloorSubject(f"as served ({len(data)} start-data keys)", spec, data)
+        what_if: FloorSubject | None = None
+        try:
+            floor_case(spec, slim, defaultdict(float))
+            what_if = FloorSubject(f"what-if: only the {len(slim)} keys BPMN reads", spec, slim)
+        except Exception as exc:  # the process reads data this script cannot see statically
+            print(f"what-if floor skipped: {type(exc).__name__}: {str(exc)[:200]}")
+
+        def served(name: str, folder: Path, database_url: str | None) -> ApiSubject:
+            server_rt = fresh_runtime(folder, registry_path, database_url)
+            url = server_rt.settings.db_url
+            server_rt.db.dispose()
+            base, pid = stack.enter_context(uvicorn_server(folder, registry_path, url))
+            client = stack.enter_context(httpx.Client(base_url=base, timeout=30.0, trust_env=False))
+            probes = {"uvicorn": lambda: {pid: proc_cpu(pid)}}
+            if database_url is not None:
+                probes["PostgreSQL backends"] = postgres_backends(database_url)
+            return ApiSubject(name, client, probes)
+
+        subjects: list[Subject] = [floor, *([what_if] if what_if else []), inline]
+        servers = [served("uvicorn + SQLite", root / "sqlite", None)]
+        if not args.no_postgres:
+            url = stack.enter_context(postgres_database(args.pg_url))
+            if url is not None:
+                servers.append(served("uvicorn + PostgreSQL", root / "postgresql", url))
+        subjects += servers
+        names = ", ".join(s.name.split(" (")[0] for s in subjects)
+        print(
+            f"\nround-robin: {args.cases} cases of each configuration in turn ({names}), "
+            f"after {args.warmup} warm-up cases each; load average before {load_average()}"
+        )
+        hops[0] = 0
+        round_robin(subjects, args.cases, args.warmup)
+        hops_per_case = hops[0] / (args.cases + args.warmup)
+        for subject in subjects:
+            subject.verify()
+        print(f"load average after: {load_average()}")
+
+        print(
+            "\n(1) engine floor: SpiffWorkflow in process, newborn lifecycle, state JSON each step"
+        )
+        print_floor(floor, args.cases)
+        if what_if is not None:
+            print_floor(what_if, args.cases)
+
+        print("\n(2) full stack: uvicorn, one worker, sequential httpx.Client with keep-alive")
+        for subject in servers:
+            print_api(subject, floor)
+        print_api(inline, floor)
+        print_split(floor, inline, servers[0], hops_per_case)
+        stack.close()
+
+        if not args.no_profile:
+            print(
+                f"\n(3) per-phase profile of the HTTP path, in process (httpx.ASGITransport, "
+                f"threadpool inline), SQLite, {args.profile_cases} cases per run"
+            )
+            bench_profile(root / "profile", registry_path, args.profile_cases, 2, args.top)
+            if len(servers) > 1:
+                with postgres_database(args.pg_url) as url:
+                    if url is not None:
+                        pg_cases = max(2, args.profile_cases // 2)  # keeps the run ~2 min
+                        print(f"\n(3b) the phase timers on PostgreSQL, {pg_cases} cases")
+                        bench_profile(root / "profile-pg", registry_path, pg_cases, 2, 0, url)
+        if args.what_if:
+            print(f"\n(4) what-ifs: prototypes of the proposed fixes, {args.profile_cases} cases")
+            bench_what_if(root, registry_path, args.profile_cases, 2)
+        summary(floor, servers)
+    print(f"total bench time {time.perf_counter() - started:.0f} s, load average {load_average()}")
+
+
+if __name__ == "__main__":
+    main()
