@@ -5,6 +5,8 @@ A spec is parsed once per content and shared, read-only, by every case that runs
 
 from __future__ import annotations
 
+import ast
+import builtins
 import hashlib
 import threading
 from dataclasses import dataclass
@@ -43,6 +45,12 @@ class ProcessSpec:
     checks: dict[str, UserTaskInfo]
     content: bytes
     decisions: tuple[tuple[str, bytes], ...] = ()
+    variables: frozenset[str] = frozenset()
+
+    def inputs(self, data: dict) -> dict:
+        """The part of `data` the process reads (its conditions, scripts and decision tables),
+        missing names as None: instance state stays small, so saving and restoring stay cheap."""
+        return {name: data.get(name) for name in self.variables}
 
 
 Decisions = tuple[tuple[str, bytes], ...]
@@ -54,6 +62,40 @@ def content_key(content: bytes, decisions: Decisions = ()) -> str:
     for name, text in sorted(decisions):
         digest.update(b"\0" + name.encode() + b"\0" + text)
     return digest.hexdigest()
+
+
+CODE_TAGS = {
+    "conditionExpression",
+    "script",
+    "preScript",
+    "postScript",
+    "text",  # DMN input expressions and entries
+}
+DMN_PLACEHOLDER = "dmninputexpr"
+
+
+def _names_in(source: str) -> set[str]:
+    source = source.strip().replace("?", DMN_PLACEHOLDER)
+    if not source:
+        return set()
+    for mode, text in (("eval", source), ("exec", source), ("eval", f"{DMN_PLACEHOLDER} {source}")):
+        try:
+            tree = ast.parse(text, mode=mode)
+        except SyntaxError:
+            continue
+        return {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
+    return set()
+
+
+def read_variables(content: bytes, decisions: Decisions) -> frozenset[str]:
+    """Every name the process's conditions, scripts and decision tables read."""
+    names: set[str] = set()
+    for document in (content, *(text for _name, text in decisions)):
+        root = etree.fromstring(document)
+        for element in root.iter():
+            if isinstance(element.tag, str) and etree.QName(element).localname in CODE_TAGS:
+                names |= _names_in(element.text or "")
+    return frozenset(names - set(dir(builtins)) - {DMN_PLACEHOLDER})
 
 
 def _parse(
@@ -106,6 +148,7 @@ def _parse(
         checks=checks,
         content=content,
         decisions=decisions,
+        variables=read_variables(content, decisions),
     )
 
 

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from sqlalchemy import JSON, Column, LargeBinary, Text, update
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Field, Session, SQLModel, select
 
 from engine import cases
@@ -204,7 +205,13 @@ def save_instance(
     )
     if result.rowcount != 1:
         raise StaleInstance(instance.id)
-    session.expire(instance)
+    # The row now holds what we wrote: tell the identity map without reading it back.
+    for name, value in (
+        ("version", instance.version + 1),
+        ("completed", completed),
+        ("updated_at", now),
+    ):
+        set_committed_value(instance, name, value)
     return _sync_tasks(session, spec, instance.id, workflow, now)
 
 

@@ -7,6 +7,7 @@ yet, Saturdays and Sundays are the only rest days until the schedule is publishe
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 import chinese_calendar
@@ -26,6 +27,7 @@ def is_working_day(day: date) -> bool:
         return day.weekday() < 5
 
 
+@lru_cache(maxsize=4096)
 def add_working_days(start: date, days: int) -> date:
     """The date `days` working days after `start` (the day of acceptance does not count)."""
     current = start

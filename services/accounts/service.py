@@ -89,13 +89,14 @@ def open_session(session: Session, *, user: User, hours: int) -> tuple[str, Logi
 
 def session_user(session: Session, *, token: str) -> tuple[User, LoginSession] | None:
     """The user and session behind a cookie token, if it is valid and not expired."""
-    row = session.get(LoginSession, _token_hash(token))
-    if row is None or row.expires_at < utcnow():
+    found = session.exec(
+        select(User, LoginSession)
+        .join(LoginSession, LoginSession.user_id == User.id)
+        .where(LoginSession.token_hash == _token_hash(token), LoginSession.expires_at > utcnow())
+    ).first()
+    if found is None or not found[0].active:
         return None
-    user = session.get(User, row.user_id)
-    if user is None or not user.active:
-        return None
-    return user, row
+    return found
 
 
 def close_session(session: Session, *, token: str) -> None:

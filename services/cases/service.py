@@ -306,7 +306,7 @@ def submit_application(
         {"code": e.code, "name": e.name, "status": e.status, "reason": e.reason}
         for e in form.checklist
     ]
-    workflow = runner.start(spec, process_data(rt.catalog, form, lookup.facts))
+    workflow = runner.start(spec, spec.inputs(process_data(rt.catalog, form, lookup.facts)))
     instance, changes = store.create_instance(session, spec, workflow, matter.bpmn)
     now = utcnow()
     case.instance_id = instance.id
