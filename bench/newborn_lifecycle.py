@@ -1244,7 +1244,7 @@ def main() -> None:
         spec, data = captured_start(inline)
         read = names_read_by(spec)
         slim = {key: value for key, value in data.items() if key in read}
-        slim["matter"] = data["matter"]
+        slim["matter"] = data.get("matter")
         floor = FloorSubject(f"as served ({len(data)} start-data keys)", spec, data)
         what_if: FloorSubject | None = None
         try:
