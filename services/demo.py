@@ -52,6 +52,25 @@ def demo_accounts(rt: Runtime) -> list[dict[str, str]]:
         )
         accounts.append(
             {
+                "username": f"{code}02",
+                "name": f"{department.name}窗口二",
+                "role": "clerk",
+                "department": code,
+                "note": f"{department.name_en}, a second clerk",
+            }
+        )
+        accounts.append(
+            {
+                "username": f"{code}-lead",
+                "name": f"{department.name}科长",
+                "role": "clerk",
+                "department": code,
+                "supervisor": True,
+                "note": f"{department.name_en}: supervisor (reassigns, gets escalations)",
+            }
+        )
+        accounts.append(
+            {
                 "username": f"{code}-system",
                 "name": f"{department.name}业务系统",
                 "role": "system",
@@ -95,6 +114,7 @@ def seed_demo(rt: Runtime) -> list[dict[str, str]]:
                 department=account["department"] or None,
                 id_number=account["username"] if account["role"] == "citizen" else None,
                 password_hash=password_hash,
+                supervisor=bool(account.get("supervisor")),
             )
         session.commit()
     return accounts

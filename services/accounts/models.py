@@ -18,6 +18,7 @@ class User(SQLModel, table=True):
     display_name: str = Field(max_length=64)
     role: str = Field(max_length=16)
     department: str | None = Field(default=None, max_length=32)
+    supervisor: bool = False  # a department's supervisor: reassigns, receives escalations
     id_number: str | None = Field(default=None, max_length=18, index=True)
     password_hash: str = Field(max_length=200)
     active: bool = True

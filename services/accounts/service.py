@@ -37,6 +37,7 @@ def create_user(
     department: str | None = None,
     id_number: str | None = None,
     password_hash: str | None = None,
+    supervisor: bool = False,
 ) -> User:
     """A new account; `password_hash` lets seeding reuse a hash already computed for `password`."""
     if role not in ROLES:
@@ -53,6 +54,7 @@ def create_user(
         role=role,
         department=department,
         id_number=id_number,
+        supervisor=supervisor,
         password_hash=password_hash or hash_password(password),
     )
     session.add(user)
