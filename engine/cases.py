@@ -6,6 +6,7 @@ These functions work on live `BpmnWorkflow` objects; `engine.store` persists the
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
@@ -34,13 +35,27 @@ class ReadyTask:
     name: str
     lane: str | None
     item: str | None
+    kind: str | None = None  # "correction": the applicant's task of sending back corrections
+
+
+@dataclass(frozen=True)
+class Timer:
+    """A statutory-deadline timer (a BPMN boundary timer) waiting on a human task."""
+
+    task_id: str
+    bpmn_id: str
+    item: str | None
+    deadline: str  # "warning" or "overdue"
+    due_at: datetime
 
 
 def start(spec: ProcessSpec, data: dict[str, Any]) -> BpmnWorkflow:
-    """Create an instance with `data` as its start data and run it to its first wait."""
+    """Create an instance with `data` as its start data and run it to its first wait; every
+    variable the process reads and `data` does not give starts as None."""
     workflow = BpmnWorkflow(spec.spec, spec.subprocess_specs, script_engine=_SCRIPT_ENGINE)
+    start_data = {**spec.inputs({}), **data}
     for task in workflow.get_tasks(state=TaskState.READY):
-        task.data.update(data)
+        task.data.update(start_data)
     workflow.do_engine_steps()
     return workflow
 
@@ -57,9 +72,57 @@ def ready_tasks(spec: ProcessSpec, workflow: BpmnWorkflow) -> list[ReadyTask]:
                 name=task.task_spec.bpmn_name or task.task_spec.bpmn_id,
                 lane=task.task_spec.lane,
                 item=info.item if info else None,
+                kind=info.kind if info else None,
             )
         )
     return found
+
+
+def pending_timers(spec: ProcessSpec, workflow: BpmnWorkflow) -> list[Timer]:
+    """Deadline timers waiting to fire, with the moment each is due."""
+    found = []
+    if not spec.timers:
+        return found
+    for task in workflow.get_tasks(state=TaskState.WAITING):
+        info = spec.timers.get(task.task_spec.bpmn_id)
+        due = task._get_internal_data("event_value")
+        if info is None or due is None:
+            continue
+        moment = datetime.fromisoformat(str(due))
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        found.append(Timer(str(task.id), info.bpmn_id, info.item, info.kind or "", moment))
+    return found
+
+
+def fired_timers(spec: ProcessSpec, workflow: BpmnWorkflow) -> list[Timer]:
+    """Deadline timers that have fired (their boundary events completed)."""
+    found = []
+    if not spec.timers:
+        return found
+    for task in workflow.get_tasks(state=TaskState.COMPLETED):
+        info = spec.timers.get(task.task_spec.bpmn_id)
+        if info is None:
+            continue
+        due = task._get_internal_data("event_value")
+        moment = datetime.fromisoformat(str(due)) if due else datetime.now(UTC)
+        found.append(Timer(str(task.id), info.bpmn_id, info.item, info.kind or "", moment))
+    return found
+
+
+def fire_timer(workflow: BpmnWorkflow, task_id: str) -> bool:
+    """Fire a waiting timer now (the scheduler decides when it is due, on its own clock) and run
+    the instance on; False when the timer no longer waits (its task finished meanwhile)."""
+    try:
+        task = workflow.get_task_from_id(UUID(task_id))
+    except Exception:
+        return False
+    if task.state != TaskState.WAITING:
+        return False
+    task._set_internal_data(event_fired=True)
+    workflow.refresh_timers()
+    workflow.do_engine_steps()
+    return True
 
 
 @dataclass(frozen=True)

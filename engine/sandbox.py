@@ -49,6 +49,16 @@ SAFE_BUILTINS: dict[str, Any] = {
     ]
 }
 SAFE_GLOBALS: dict[str, Any] = {"datetime": datetime}
+# Functions the application offers to conditions and timers (e.g. working-day deadlines);
+# they come after the data in scope, so process data can never shadow them.
+FUNCTIONS: dict[str, Any] = {}
+
+
+def register_function(name: str, function: Any) -> None:
+    """Offer `function` to every condition, script and timer expression as `name`."""
+    FUNCTIONS[name] = function
+
+
 FORBIDDEN_NAMES = frozenset(
     [
         "eval",
@@ -152,7 +162,7 @@ def _compiled(source: str, mode: str) -> CodeType:
 
 
 def _scope(context: Mapping[str, Any]) -> dict[str, Any]:
-    return {"__builtins__": SAFE_BUILTINS, **SAFE_GLOBALS, **context}
+    return {"__builtins__": SAFE_BUILTINS, **context, **SAFE_GLOBALS, **FUNCTIONS}
 
 
 def evaluate(source: str, context: Mapping[str, Any]) -> Any:
@@ -171,7 +181,7 @@ class SandboxEnvironment(TaskDataEnvironment):
         code = _compiled(script, "exec")
         scope = _scope({**context, **(external_context or {})})
         exec(code, scope)  # noqa: S102 - checked tree
-        for name in ("__builtins__", *SAFE_GLOBALS, *(external_context or {})):
+        for name in ("__builtins__", *SAFE_GLOBALS, *FUNCTIONS, *(external_context or {})):
             scope.pop(name, None)
         context.clear()
         context.update(scope)

@@ -15,8 +15,11 @@ from pathlib import Path
 from lxml import etree
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.bpmn.specs.bpmn_process_spec import BpmnProcessSpec
+from SpiffWorkflow.bpmn.specs.mixins.events.intermediate_event import BoundaryEvent
 from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser
 from SpiffWorkflow.spiff.specs.defaults import BusinessRuleTask, UserTask
+
+from engine.sandbox import FUNCTIONS
 
 
 class SpecError(Exception):
@@ -31,6 +34,7 @@ class UserTaskInfo:
     name: str
     lane: str | None
     item: str | None
+    kind: str | None = None  # "correction": the applicant's task; for timers, the deadline kind
 
 
 @dataclass(frozen=True)
@@ -43,6 +47,7 @@ class ProcessSpec:
     lanes: tuple[str, ...]
     user_tasks: dict[str, UserTaskInfo]
     checks: dict[str, UserTaskInfo]
+    timers: dict[str, UserTaskInfo]
     content: bytes
     decisions: tuple[tuple[str, bytes], ...] = ()
     variables: frozenset[str] = frozenset()
@@ -50,7 +55,7 @@ class ProcessSpec:
     def inputs(self, data: dict) -> dict:
         """The part of `data` the process reads (its conditions, scripts and decision tables),
         missing names as None: instance state stays small, so saving and restoring stay cheap."""
-        return {name: data.get(name) for name in self.variables}
+        return {name: data.get(name) for name in self.variables if name not in FUNCTIONS}
 
 
 Decisions = tuple[tuple[str, bytes], ...]
@@ -66,6 +71,9 @@ def content_key(content: bytes, decisions: Decisions = ()) -> str:
 
 CODE_TAGS = {
     "conditionExpression",
+    "timeDate",
+    "timeDuration",
+    "timeCycle",
     "script",
     "preScript",
     "postScript",
@@ -121,6 +129,7 @@ def _parse(
         raise SpecError(f"{filename}: {type(exc).__name__}: {exc}") from exc
     user_tasks = {}
     checks = {}
+    timers = {}
     lanes: list[str] = []
     for task_spec in spec.task_specs.values():
         lane = getattr(task_spec, "lane", None)
@@ -132,11 +141,14 @@ def _parse(
             task_spec.bpmn_name or task_spec.bpmn_id,
             lane,
             properties.get("item"),
+            properties.get("kind") or properties.get("deadline"),
         )
         if isinstance(task_spec, UserTask):
             user_tasks[task_spec.bpmn_id] = info
         elif isinstance(task_spec, BusinessRuleTask) and info.item:
             checks[task_spec.bpmn_id] = info
+        elif isinstance(task_spec, BoundaryEvent) and properties.get("deadline"):
+            timers[task_spec.bpmn_id] = info
     return ProcessSpec(
         key=content_key(content, decisions),
         process_id=process_id,
@@ -146,6 +158,7 @@ def _parse(
         lanes=tuple(lanes),
         user_tasks=user_tasks,
         checks=checks,
+        timers=timers,
         content=content,
         decisions=decisions,
         variables=read_variables(content, decisions),

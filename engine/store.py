@@ -9,19 +9,19 @@ and a save that finds another writer got there first raises `StaleInstance`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 
 from SpiffWorkflow.bpmn import BpmnWorkflow
-from sqlalchemy import JSON, Column, LargeBinary, Text, update
+from sqlalchemy import JSON, Column, Index, LargeBinary, Text, update
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Field, Session, SQLModel, select
 
-from engine import cases
+from engine import cases, clock
 from engine.specs import ProcessSpec, SpecCache
 
 
 def utcnow() -> datetime:
-    return datetime.now(UTC)
+    return clock.utcnow()
 
 
 class StaleInstance(Exception):
@@ -64,20 +64,41 @@ class HumanTask(SQLModel, table=True):
     lane: str | None = Field(default=None, max_length=64, index=True)
     item: str | None = Field(default=None, max_length=100)
     state: str = Field(default="ready", max_length=16, index=True)  # ready | completed
-    kind: str = Field(default="user", max_length=8)  # user | check
+    kind: str = Field(default="user", max_length=12)  # user | correction | check | timer
     decision: str | None = Field(default=None, max_length=16)
     finding: str | None = Field(default=None, max_length=500)
     created_at: datetime = Field(default_factory=utcnow)
     completed_at: datetime | None = None
 
 
+class TimerJob(SQLModel, table=True):
+    """A deadline timer due at a moment: the scheduler acquires due jobs in batches, with a lock
+    owner and expiry (a crashed process's jobs are taken over), and completes each in the same
+    transaction as the case step it runs."""
+
+    __tablename__ = "timer_job"
+    __table_args__ = (Index("ix_timer_job_due", "status", "due_at"),)
+    id: str = Field(primary_key=True, max_length=36)  # the timer task's id
+    instance_id: int = Field(foreign_key="process_instance.id", index=True)
+    item: str | None = Field(default=None, max_length=100)
+    deadline: str = Field(max_length=16)
+    due_at: datetime
+    status: str = Field(default="pending", max_length=12)  # pending | done | void
+    locked_by: str | None = Field(default=None, max_length=64)
+    lock_expires_at: datetime | None = None
+    attempts: int = 0
+    last_error: str | None = Field(default=None, max_length=500)
+
+
 @dataclass
 class Changes:
-    """What a save changed: human tasks opened and closed, automatic checks that ran."""
+    """What a save changed: human tasks opened and closed, automatic checks that ran, deadline
+    timers that fired."""
 
     opened: list[HumanTask] = field(default_factory=list)
     closed: list[HumanTask] = field(default_factory=list)
     checked: list[HumanTask] = field(default_factory=list)
+    fired: list[HumanTask] = field(default_factory=list)
 
 
 def ensure_definition(session: Session, spec: ProcessSpec, filename: str) -> None:
@@ -151,6 +172,7 @@ def _sync_tasks(
             )
             session.add(row)
             changes.checked.append(row)
+    _sync_timers(session, spec, instance_id, workflow, now, changes)
     for task in ready:
         if task.task_id not in by_id:
             row = HumanTask(
@@ -160,11 +182,70 @@ def _sync_tasks(
                 name=task.name,
                 lane=task.lane,
                 item=task.item,
+                kind=task.kind or "user",
                 created_at=now,
             )
             session.add(row)
             changes.opened.append(row)
     return changes
+
+
+def _sync_timers(
+    session: Session,
+    spec: ProcessSpec,
+    instance_id: int,
+    workflow: BpmnWorkflow,
+    now: datetime,
+    changes: Changes,
+) -> None:
+    """Schedule new deadline timers, void those whose task finished, record those that fired."""
+    if not spec.timers:
+        return
+    pending = {timer.task_id: timer for timer in cases.pending_timers(spec, workflow)}
+    fired = {timer.task_id: timer for timer in cases.fired_timers(spec, workflow)}
+    jobs = {
+        job.id: job
+        for job in session.exec(select(TimerJob).where(TimerJob.instance_id == instance_id)).all()
+    }
+    for task_id, timer in pending.items():
+        if task_id not in jobs:
+            session.add(
+                TimerJob(
+                    id=task_id,
+                    instance_id=instance_id,
+                    item=timer.item,
+                    deadline=timer.deadline,
+                    due_at=timer.due_at,
+                )
+            )
+    for job in jobs.values():
+        if job.status == "pending" and job.id not in pending:
+            job.status = "done" if job.id in fired else "void"
+            session.add(job)
+    recorded = set(
+        session.exec(
+            select(HumanTask.id).where(
+                HumanTask.instance_id == instance_id, HumanTask.kind == "timer"
+            )
+        ).all()
+    )
+    for task_id, timer in fired.items():
+        if task_id in recorded:
+            continue
+        row = HumanTask(
+            id=task_id,
+            instance_id=instance_id,
+            bpmn_id=timer.bpmn_id,
+            name=timer.bpmn_id,
+            item=timer.item,
+            state="completed",
+            kind="timer",
+            decision=timer.deadline,
+            created_at=now,
+            completed_at=now,
+        )
+        session.add(row)
+        changes.fired.append(row)
 
 
 def create_instance(

@@ -23,6 +23,9 @@ PROCESS_VARIABLES = {
     "prefilled": "keys of the facts verified from registries (not typed by the applicant)",
     "check_decision": "outcome of the latest automatic check: 'approved' (秒批) or 'review'",
     "check_finding": "what the latest automatic check found, for the clerk",
+    "time_limits": "each item's statutory time limit in working days, for the deadline timers",
+    "due_in_working_days": "function: the end of the n-th working day from today (China time)",
+    # and, per item, decision_<item code>: "approved", "rejected" or "correction" (补正)
 }
 
 
@@ -246,6 +249,9 @@ def process_data(
     data.update(form.values)
     data["matter"] = form.matter.code
     data["prefilled"] = sorted(key for key, k in known.items() if k.value is not None)
+    data["time_limits"] = {
+        item.code: item.time_limit_days for item in catalog.items_of(form.matter)
+    }
     return data
 
 

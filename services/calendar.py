@@ -6,7 +6,7 @@ yet, Saturdays and Sundays are the only rest days until the schedule is publishe
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
@@ -64,3 +64,11 @@ def statutory_retirement_date(sex: str, birth_date: date, *, female_cadre: bool)
     if born_index >= 0:
         months += min(cap, born_index // step + 1)
     return months_after(birth_date, months)
+
+
+def end_of_working_day(days: int, now: datetime) -> str:
+    """The end (23:59:59 China time) of the `days`-th working day after `now`'s date (0: today),
+    as an ISO datetime: what a statutory-deadline timer waits for."""
+    day = add_working_days(local_date(now), max(int(days), 0))
+    end = datetime.combine(day, time(23, 59, 59), CHINA)
+    return end.isoformat()

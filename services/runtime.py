@@ -7,8 +7,11 @@ from dataclasses import dataclass
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy.engine import Engine
 
+from engine.sandbox import register_function
 from engine.specs import ProcessSpec, SpecCache
+from engine.store import utcnow
 from forms.catalog import Catalog, Matter, default_catalog
+from services.calendar import end_of_working_day
 from services.certificates.signing import load_or_create_key
 from services.config import Settings, get_settings
 from services.db import create_schema, make_engine
@@ -31,9 +34,15 @@ class Runtime:
         return self.specs.load_file(self.settings.bpmn_dir / matter.bpmn, matter.process_id)
 
 
+def register_process_functions() -> None:
+    """What BPMN expressions may call besides the data: the deadline arithmetic."""
+    register_function("due_in_working_days", lambda days: end_of_working_day(days, utcnow()))
+
+
 def build_runtime(settings: Settings | None = None, registry: Registry | None = None) -> Runtime:
     """Connect to the database (creating the schema), load the catalog and open the registry."""
     settings = settings or get_settings()
+    register_process_functions()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     db = make_engine(settings.db_url)
     create_schema(db)

@@ -17,12 +17,13 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlmodel import Session, select
 
+from engine import clock
 from services.accounts.models import User
 from services.config import Settings
 from services.demo import seed_demo
 from services.registries.embedded import EmbeddedRegistry
 from services.registries.generate import generate_dataset
-from services.runtime import Runtime, build_runtime
+from services.runtime import Runtime, build_runtime, register_process_functions
 
 TODAY = date(2026, 11, 23)
 BACKENDS = [
@@ -31,6 +32,19 @@ BACKENDS = [
 PG_URL = os.environ.get(
     "ONETHING_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/onething_test"
 )
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _process_functions() -> None:
+    """Deadline arithmetic for process expressions, as the runtime registers it."""
+    register_process_functions()
+
+
+@pytest.fixture(autouse=True)
+def _real_time() -> Iterator[None]:
+    """Tests that move the clock put it back."""
+    yield
+    clock.reset()
 
 
 @pytest.fixture(scope="session")

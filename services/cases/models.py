@@ -45,6 +45,8 @@ class CaseItem(SQLModel, table=True):
     task_id: str | None = Field(default=None, max_length=36, index=True)
     status: str = Field(default="processing", max_length=16)  # processing|approved|rejected
     clerk_user_id: int | None = Field(default=None, foreign_key="user_account.id")
+    claimed_by: int | None = Field(default=None, foreign_key="user_account.id", index=True)
+    claimed_at: datetime | None = None
     comment: str | None = Field(default=None, max_length=500)
     auto: bool = False  # decided by an automatic check (秒批)
     finding: str | None = Field(default=None, max_length=500)  # the automatic check's finding
@@ -54,6 +56,12 @@ class CaseItem(SQLModel, table=True):
     retries: int | None = None
     incident: str | None = Field(default=None, max_length=500)
     result: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    # Correction (补正): what the clerk reopened ({"facts": [...], "materials": [...], "note": ""})
+    correction: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    corrections: int = 0  # rounds of correction so far
+    # Statutory deadline: "warning" when it nears, "overdue" past it (escalated to supervisors)
+    deadline_flag: str | None = Field(default=None, max_length=12)
+    escalated_at: datetime | None = None
     due_date: date
     decided_at: datetime | None = None
     result_number: str | None = Field(default=None, max_length=40)

@@ -21,7 +21,7 @@ from engine.sandbox import evaluate
 from engine.store import HumanTask, StaleInstance, utcnow
 from forms.catalog import Item, Matter
 from forms.compiler import CompiledForm, Known, compile_form, process_data
-from forms.values import mask_id
+from forms.values import InvalidValue, mask_id, parse_value
 from services.accounts.models import User
 from services.calendar import add_working_days, local_date
 from services.cases.models import Case, CaseEvent, CaseItem, Upload
@@ -32,14 +32,19 @@ from services.registries.prefill import Lookup
 from services.registries.service import log_case_view, lookup_for_matter
 from services.runtime import Runtime
 
-DECISIONS = ("approved", "rejected")
+DECISIONS = ("approved", "rejected", "correction")
 ITEM_STATUS = {
     "processing": ("办理中", "In progress"),
+    "correction": ("待补正", "Awaiting correction"),
     "approved": ("已办结", "Approved"),
     "rejected": ("不予办理", "Rejected"),
     "not_applicable": ("无需办理", "Not applicable"),
 }
-CASE_STATUS = {"processing": ("办理中", "In progress"), "completed": ("已办结", "Completed")}
+CASE_STATUS = {
+    "processing": ("办理中", "In progress"),
+    "correction": ("待补正", "Correction needed"),
+    "completed": ("已办结", "Completed"),
+}
 SNIFFED_TYPES = {
     b"%PDF-": "application/pdf",
     b"\x89PNG\r\n\x1a\n": "image/png",
@@ -205,6 +210,27 @@ def _open_items(
         )
     for task in changes.opened:
         item = _catalog_item(rt, task)
+        if task.kind == "correction":
+            _event(session, case, None, "correction_requested", f"请补正：{item.name}")
+            case.status = "correction"
+            continue
+        row = session.exec(
+            select(CaseItem).where(
+                CaseItem.case_id == case.id,
+                CaseItem.item_code == item.code,
+                CaseItem.status == "correction",
+            )
+        ).first()
+        if row is not None:  # corrected: the same item resumes, its time limit starts again
+            row.status = "processing"
+            row.task_id = task.id
+            row.due_date = add_working_days(today, item.time_limit_days)
+            row.deadline_flag = None
+            row.escalated_at = None
+            session.add(row)
+            dept = _department_name(rt, row.department)
+            _event(session, case, None, "resumed", f"补正材料已提交，{dept}继续办理：{item.name}")
+            continue
         row = CaseItem(
             case_id=case.id,
             item_code=item.code,
@@ -235,6 +261,27 @@ def _open_items(
             "routed",
             f"已分送{_department_name(rt, item.department)}：{item.name}",
         )
+    for timer in changes.fired:
+        row = session.exec(
+            select(CaseItem).where(
+                CaseItem.case_id == case.id,
+                CaseItem.item_code == timer.item,
+                CaseItem.status == "processing",
+            )
+        ).first()
+        if row is None:
+            continue
+        item = rt.catalog.items[row.item_code]
+        dept = _department_name(rt, row.department)
+        if timer.decision == "overdue":
+            row.deadline_flag = "overdue"
+            row.escalated_at = now
+            message = f"{dept}办理“{item.name}”已超过法定时限，已提请科室负责人督办"
+            _event(session, case, None, "escalated", message)
+        elif row.deadline_flag is None:
+            row.deadline_flag = "warning"
+            _event(session, case, None, "deadline_warning", f"{dept}办理“{item.name}”临近办结时限")
+        session.add(row)
 
 
 def _catalog_item(rt: Runtime, task: HumanTask) -> Item:
@@ -517,21 +564,32 @@ def decide(
     comment: str = "",
     worker_id: str | None = None,
     result: dict[str, Any] | None = None,
+    reopen: list[str] | None = None,
 ) -> CaseItem:
-    """Approve or reject a department's item; completes its process task and, if last, the case.
+    """Approve, reject, or send back for correction a department's item; completes its process
+    task and, if last, the case. For a correction, `reopen` names the facts and materials
+    (`material_<code>`) of the item the applicant must correct; only they are reopened.
 
     A department system that fetched and locked the item passes its `worker_id` (and may attach
     `result` data); while the lock holds, nobody else may decide the item."""
     if decision not in DECISIONS:
-        raise InvalidInput("decision", "请选择“通过”或“不予办理”", "Choose approve or reject")
+        raise InvalidInput(
+            "decision", "请选择“通过”“退回补正”或“不予办理”", "Choose approve, correction or reject"
+        )
     comment = (comment or "").strip()
     if decision == "rejected" and not comment:
         raise InvalidInput("comment", "不予办理时必须说明理由", "A rejection needs a reason")
+    if decision == "correction" and not comment:
+        raise InvalidInput(
+            "comment", "退回补正时请说明需要补正的内容", "Say what must be corrected"
+        )
     if len(comment) > 500:
         raise InvalidInput("comment", "意见不能超过500字", "At most 500 characters")
     for _attempt in range(MAX_RETRIES):
         try:
-            row = _decide_once(session, rt, user, item_id, decision, comment, worker_id)
+            row = _decide_once(
+                session, rt, user, item_id, decision, comment, worker_id, reopen or []
+            )
             if result:
                 row.result = dict(result)
                 session.add(row)
@@ -550,8 +608,10 @@ def _decide_once(
     decision: str,
     comment: str,
     worker_id: str | None,
+    reopen: list[str],
 ) -> CaseItem:
     row = load_case_item(session, item_id=item_id, user=user)
+    correction = _correction_request(rt, row, reopen, comment) if decision == "correction" else {}
     if row.status != "processing":
         raise Conflict(
             "该事项已由他人办理，请刷新待办列表", "This task was already decided by someone else"
@@ -579,6 +639,8 @@ def _decide_once(
     now = utcnow()
     row.status = decision
     row.comment = comment or None
+    row.correction = correction
+    row.corrections += 1 if decision == "correction" else 0
     row.locked_by = None
     row.lock_expires_at = None
     row.clerk_user_id = user.id
@@ -587,7 +649,7 @@ def _decide_once(
         row.result_number = f"{case.number}-{row.id:04d}"
     session.add(row)
     item = rt.catalog.items[row.item_code]
-    verb = "办结" if decision == "approved" else "不予办理"
+    verb = {"approved": "办结", "rejected": "不予办理", "correction": "退回补正"}[decision]
     note = f"（{comment}）" if comment else ""
     _event(
         session,
@@ -603,3 +665,108 @@ def _decide_once(
         _finish(session, case)
     session.add(case)
     return row
+
+
+def _correction_request(rt: Runtime, row: CaseItem, reopen: list[str], note: str) -> dict:
+    """What the applicant must correct: facts and materials of this item only."""
+    item = rt.catalog.items[row.item_code]
+    allowed_facts = set(item.facts) | {k for group in item.facts_if for k in group.facts}
+    allowed_materials = {m.code for m in item.materials}
+    facts = [key for key in reopen if key in allowed_facts]
+    materials = [
+        key.removeprefix("material_")
+        for key in reopen
+        if key.startswith("material_") and key.removeprefix("material_") in allowed_materials
+    ]
+    if not facts and not materials or len(facts) + len(materials) != len(set(reopen)):
+        raise InvalidInput(
+            "reopen",
+            "请勾选本事项中需要补正的信息或材料",
+            "Mark the facts or materials of this item that must be corrected",
+        )
+    return {"facts": facts, "materials": materials, "note": note}
+
+
+def submit_correction(
+    session: Session,
+    rt: Runtime,
+    *,
+    user: User,
+    case_id: int,
+    item_id: int,
+    answers: dict[str, Any],
+    uploads: list[UploadedFile] = (),
+) -> CaseItem:
+    """The applicant sends back what one department asked to correct: only those facts and
+    materials change, and only that department's item resumes (the process loops back)."""
+    case = load_case(session, case_id=case_id, user=user)
+    row = session.get(CaseItem, item_id)
+    if case.applicant_user_id != user.id or row is None or row.case_id != case.id:
+        raise NotFound("待补正事项不存在", "No such correction request")
+    if row.status != "correction":
+        raise Conflict("该事项无需补正或已提交补正", "This item awaits no correction")
+    request = row.correction or {}
+    fields: dict[str, tuple[str, str]] = {}
+    values: dict[str, Any] = {}
+    for key in request.get("facts", []):
+        fact = rt.catalog.facts[key]
+        try:
+            value = parse_value(fact, answers.get(key))
+        except InvalidValue as exc:
+            fields[key] = (f"{fact.label}：{exc.message}", exc.message_en)
+            continue
+        if value is None:
+            fields[key] = (f"请填写{fact.label}", f"{fact.label_en} is required")
+        values[key] = value
+    provided = {u.material_code: u for u in uploads if u.content}
+    for code in request.get("materials", []):
+        if code not in provided:
+            fields[f"material_{code}"] = ("请上传补正材料", "Please upload the corrected material")
+    if fields:
+        first = next(iter(fields))
+        raise InvalidInput(first, fields[first][0], fields[first][1], fields=fields)
+    for _attempt in range(MAX_RETRIES):
+        try:
+            _apply_correction(session, rt, user, case, row, values, provided, request)
+            session.commit()
+            return row
+        except (StaleInstance, IntegrityError, OperationalError):
+            session.rollback()
+            case = session.get(Case, case_id)
+            row = session.get(CaseItem, item_id)
+    raise Conflict("办件正被其他部门同时更新，请稍后重试", "The case is busy, please retry")
+
+
+def _apply_correction(session, rt, user, case, row, values, provided, request) -> None:
+    for code in request.get("materials", []):
+        session.add(_store_upload(rt, case.id, provided[code]))
+    data = dict(case.data)
+    data.update(values)
+    case.data = data
+    case.provenance = {k: v for k, v in case.provenance.items() if k not in values}
+    instance, spec, workflow = store.load_workflow(session, rt.specs, case.instance_id)
+    task = session.exec(
+        select(HumanTask).where(
+            HumanTask.instance_id == instance.id,
+            HumanTask.state == "ready",
+            HumanTask.kind == "correction",
+            HumanTask.item == row.item_code,
+        )
+    ).first()
+    if task is None:
+        raise Conflict("该事项无需补正", "This item awaits no correction")
+    runner.complete(workflow, task.id, {f"decision_{row.item_code}": None, **spec.inputs(values)})
+    changes = store.save_instance(session, spec, instance, workflow)
+    now = utcnow()
+    item = rt.catalog.items[row.item_code]
+    _event(session, case, user, "corrected", f"提交补正：{item.name}")
+    _open_items(session, rt, case, changes, now)
+    still = session.exec(
+        select(CaseItem.id).where(
+            CaseItem.case_id == case.id, CaseItem.status == "correction", CaseItem.id != row.id
+        )
+    ).first()
+    if case.status == "correction" and still is None:
+        case.status = "processing"
+    case.updated_at = now
+    session.add(case)

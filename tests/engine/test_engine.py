@@ -21,6 +21,9 @@ def start_data(maternity: bool, *, verified: bool = False) -> dict:
         "mother_maternity_insurance": maternity,
         "household_parent": "mother",
         "prefilled": ["child_birth_cert_number"] if verified else [],
+        "time_limits": dict.fromkeys(
+            (info.item for info in SpecCache().load_file(NEWBORN).user_tasks.values()), 5
+        ),
     }
 
 
@@ -37,8 +40,10 @@ def test_spec_is_parsed_once_per_content():
 
 def test_user_tasks_carry_lane_and_item():
     spec = SpecCache().load_file(NEWBORN, "newborn")
-    lanes = {info.lane for info in spec.user_tasks.values()}
+    lanes = {info.lane for info in spec.user_tasks.values() if info.kind != "correction"}
     assert lanes == DEPARTMENTS
+    corrections = [info for info in spec.user_tasks.values() if info.kind == "correction"]
+    assert corrections and {info.lane for info in corrections} == {"applicant"}
     assert all(info.item for info in spec.user_tasks.values())
 
 
@@ -151,7 +156,11 @@ def test_dmn_check_approves_instantly_or_passes_its_finding_to_the_clerk():
 
 def test_retirement_check_hands_its_findings_to_the_clerk():
     spec = SpecCache().load_file(NEWBORN.parent / "retirement.bpmn", "retirement")
-    base = {"applicant_statutory_retirement_date": "2026-12-15", "retirement_date": "2026-12-15"}
+    base = {
+        "applicant_statutory_retirement_date": "2026-12-15",
+        "retirement_date": "2026-12-15",
+        "time_limits": dict.fromkeys((i.item for i in spec.user_tasks.values()), 20),
+    }
     eligible = cases.start(spec, {**base, "pension_contribution_months": 460})
     [check] = cases.finished_checks(spec, eligible)
     assert check.decision == "review" and "累计缴费460个月，满15年" in check.finding

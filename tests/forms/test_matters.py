@@ -31,6 +31,9 @@ CATALOG = default_catalog()
 MATTERS = sorted(CATALOG.matters)
 PDF = b"%PDF-1.4\n% test upload\n"
 CONSTANTS = {"True", "False", "None"}
+# What clerks decide is process data too: decision_<item> ("approved", "rejected", "correction").
+DECISIONS = {f"decision_{code}" for code in CATALOG.items}
+SYSTEM = PROCESS_VARIABLES.keys() | DECISIONS
 
 
 def _spec(matter: Matter) -> ProcessSpec:
@@ -90,11 +93,24 @@ def test_matter_process_parses_and_is_named_by_the_catalog(code):
 def test_every_user_task_is_a_matter_item_in_its_departments_lane(code):
     matter = CATALOG.matter(code)
     spec = _spec(matter)
-    bound = [info.item for info in spec.user_tasks.values()]
+    departmental = [i for i in spec.user_tasks.values() if i.kind != "correction"]
+    corrections = [i for i in spec.user_tasks.values() if i.kind == "correction"]
+    bound = [info.item for info in departmental]
     assert sorted(bound) == sorted(matter.items), "each item exactly once as a user task"
-    for info in spec.user_tasks.values():
+    for info in departmental:
         assert info.lane in CATALOG.departments and info.lane != "center", info
         assert CATALOG.items[info.item].department == info.lane, info
+    # every item can be sent back to the applicant for correction (补正), in the applicant's lane
+    assert sorted(i.item for i in corrections) == sorted(matter.items)
+    assert {i.lane for i in corrections} == {"applicant"}
+    # and carries its statutory deadline timers
+    assert sorted(i.item for i in spec.timers.values()) == sorted(matter.items * 2)
+
+
+def test_no_bpmn_file_repeats_an_id():
+    for path in BPMN_DIR.glob("*.bpmn"):
+        ids = [el.get("id") for el in etree.parse(str(path)).getroot().iter() if el.get("id")]
+        assert len(ids) == len(set(ids)), path.name
 
 
 @pytest.mark.parametrize("code", MATTERS)
@@ -127,7 +143,7 @@ def test_every_catalog_condition_compiles_in_the_sandbox():
     assert len(expressions) > 30
     for expression in expressions:
         assert check_expression(expression) == [], expression
-        assert _names(expression) <= CATALOG.facts.keys() | PROCESS_VARIABLES.keys(), expression
+        assert _names(expression) <= CATALOG.facts.keys() | SYSTEM, expression
 
 
 @pytest.mark.parametrize("code", MATTERS)
@@ -139,7 +155,7 @@ def test_branches_turn_on_facts_that_are_asked_or_come_from_a_registry(code):
     conditions += [item.when for item in CATALOG.items_of(matter) if item.when]
     assert conditions, "every matter has at least one data-driven branch"
     for expression in conditions:
-        for key in _names(expression) - asked - PROCESS_VARIABLES.keys():
+        for key in _names(expression) - asked - SYSTEM:
             assert CATALOG.facts[key].source, f"{expression}: {key} is never asked"
 
 

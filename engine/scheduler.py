@@ -1,0 +1,101 @@
+"""The timer job executor (after Camunda's): due timer jobs are acquired in batches by a lock
+owner for a while; each is then run in its own transaction together with the case step it
+causes, so a timer fires exactly once even with several server processes, and the jobs of a
+process that crashed are taken over when its locks expire.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+
+from sqlalchemy import or_, update
+from sqlmodel import Session, col, select
+
+from engine import cases, store
+from engine.specs import SpecCache
+from engine.store import Changes, ProcessInstance, StaleInstance, TimerJob, utcnow
+
+
+def _due(now):
+    return (
+        (TimerJob.status == "pending")
+        & (col(TimerJob.due_at) <= now)
+        & or_(col(TimerJob.lock_expires_at).is_(None), col(TimerJob.lock_expires_at) < now)
+    )
+
+
+def acquire(session: Session, *, owner: str, batch: int = 20, lock_seconds: int = 60) -> list[str]:
+    """Lock up to `batch` due jobs for `owner`; returns their ids (committed)."""
+    now = utcnow()
+    query = select(TimerJob.id).where(_due(now)).order_by(col(TimerJob.due_at)).limit(batch)
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    ids = list(session.exec(query).all())
+    taken = []
+    for job_id in ids:
+        result = session.execute(
+            update(TimerJob)
+            .where((TimerJob.id == job_id) & _due(now))
+            .values(locked_by=owner, lock_expires_at=now + timedelta(seconds=lock_seconds))
+            .execution_options(synchronize_session=False)
+        )
+        if result.rowcount == 1:
+            taken.append(job_id)
+    session.commit()
+    return taken
+
+
+OnFired = Callable[[Session, ProcessInstance, Changes], None]
+
+
+def run(session: Session, specs: SpecCache, *, job_id: str, owner: str, on_fired: OnFired) -> bool:
+    """Fire one acquired job's timer and run its case on, all in one transaction; `on_fired`
+    writes the application's side of the step (flags, notices) in the same transaction.
+    Returns whether the timer fired (False: its task had finished, the job is void)."""
+    job = session.get(TimerJob, job_id)
+    if job is None or job.status != "pending" or job.locked_by != owner:
+        session.rollback()
+        return False
+    instance, spec, workflow = store.load_workflow(session, specs, job.instance_id)
+    fired = cases.fire_timer(workflow, job.id)
+    job.attempts += 1
+    if not fired:
+        job.status = "void"
+        session.add(job)
+        session.commit()
+        return False
+    try:
+        changes = store.save_instance(session, spec, instance, workflow)
+    except StaleInstance:
+        session.rollback()  # the case moved meanwhile: the lock expires and the job runs again
+        return False
+    job.status = "done"
+    job.locked_by = None
+    session.add(job)
+    on_fired(session, instance, changes)
+    session.commit()
+    return True
+
+
+def run_due(
+    session: Session, specs: SpecCache, *, owner: str, on_fired: OnFired, batch: int = 20
+) -> int:
+    """Acquire and run every due job, batch by batch; returns how many timers fired."""
+    fired = 0
+    while job_ids := acquire(session, owner=owner, batch=batch):
+        for job_id in job_ids:
+            try:
+                fired += run(session, specs, job_id=job_id, owner=owner, on_fired=on_fired)
+            except Exception as exc:
+                session.rollback()
+                job = session.get(TimerJob, job_id)
+                if job is not None:
+                    job.last_error = f"{type(exc).__name__}: {exc}"[:500]
+                    job.attempts += 1
+                    session.add(job)
+                    session.commit()
+                raise
+        if len(job_ids) < batch:
+            break
+    return fired
