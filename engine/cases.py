@@ -12,11 +12,26 @@ from uuid import UUID
 
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
+from SpiffWorkflow.bpmn.specs.event_definitions import timer as spiff_timers
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 from SpiffWorkflow.util.task import TaskState
 
+from engine import clock
 from engine.sandbox import sandboxed_script_engine
 from engine.specs import ProcessSpec
+
+
+class _ClockTime(datetime):
+    """datetime whose now() reads the engine's clock: SpiffWorkflow's timers then agree with
+    the scheduler (and with tests that move the clock)."""
+
+    @classmethod
+    def now(cls, tz=None):
+        moment = clock.utcnow()
+        return moment.astimezone(tz) if tz is not None else moment.replace(tzinfo=None)
+
+
+spiff_timers.datetime = _ClockTime
 
 _SERIALIZER = BpmnWorkflowSerializer(BpmnWorkflowSerializer.configure(SPIFF_CONFIG))
 _SCRIPT_ENGINE = sandboxed_script_engine()

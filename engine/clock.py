@@ -21,6 +21,13 @@ def advance(delta: timedelta) -> None:
         _offset += delta
 
 
+def travel_to(moment: datetime) -> None:
+    """Set the clock to `moment` from now on (tests and demos only)."""
+    global _offset
+    with _lock:
+        _offset = moment - datetime.now(UTC)
+
+
 def reset() -> None:
     global _offset
     with _lock:

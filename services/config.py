@@ -36,6 +36,8 @@ class Settings(BaseSettings):
     # Results: the Ed25519 key that signs certificates, and the public address in their QR codes.
     certificate_key_path: Path | None = None
     public_base_url: str = "http://127.0.0.1:8000"
+    # Seconds between runs of the deadline-timer scheduler (0: off, e.g. for a web-only process)
+    deadline_interval: float = 30.0
     # Departments that want pushes, as JSON: {"police": {"url": "...", "secret": "..."}}
     webhooks: dict[str, WebhookTarget] = {}
 

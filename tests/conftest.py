@@ -40,9 +40,14 @@ def _process_functions() -> None:
     register_process_functions()
 
 
+START = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)  # a Monday, 10:00 in China
+
+
 @pytest.fixture(autouse=True)
-def _real_time() -> Iterator[None]:
-    """Tests that move the clock put it back."""
+def _fixed_time() -> Iterator[None]:
+    """Every test starts at the same moment, so working days and deadlines are deterministic;
+    tests move the clock explicitly, never sleep."""
+    clock.travel_to(START)
     yield
     clock.reset()
 
@@ -85,7 +90,7 @@ def database_url(request, tmp_path) -> Iterator[str]:
 @pytest.fixture
 def rt(database_url, registry_path, tmp_path) -> Iterator[Runtime]:
     """A runtime on a fresh database with the demo accounts seeded."""
-    settings = Settings(data_dir=tmp_path / "data", database_url=database_url)
+    settings = Settings(data_dir=tmp_path / "data", database_url=database_url, deadline_interval=0)
     # The registry's clock stands still at the day the data was generated: tests do not age.
     registry = EmbeddedRegistry(
         registry_path, clock=lambda: datetime(2026, 11, 23, 2, 0, tzinfo=UTC)

@@ -9,6 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
+from services.cases.deadlines import DeadlineScheduler
 from services.departments.webhooks import WebhookSender
 from services.errors import DomainError, InvalidInput
 from services.runtime import Runtime, build_runtime
@@ -33,13 +34,16 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
-        sender = None
+        workers = []
         if runtime.settings.webhooks:
-            sender = WebhookSender(runtime.db, runtime.settings.webhooks)
-            sender.start()
+            workers.append(WebhookSender(runtime.db, runtime.settings.webhooks))
+        if runtime.settings.deadline_interval > 0:
+            workers.append(DeadlineScheduler(runtime, runtime.settings.deadline_interval))
+        for worker in workers:
+            worker.start()
         yield
-        if sender is not None:
-            sender.stop()
+        for worker in workers:
+            worker.stop()
 
     app = FastAPI(
         lifespan=lifespan,

@@ -20,7 +20,7 @@ from engine import store
 from engine.sandbox import evaluate
 from engine.store import HumanTask, StaleInstance, utcnow
 from forms.catalog import Item, Matter
-from forms.compiler import CompiledForm, Known, compile_form, process_data
+from forms.compiler import CompiledForm, FormField, Known, compile_form, process_data
 from forms.values import InvalidValue, mask_id, parse_value
 from services.accounts.models import User
 from services.calendar import add_working_days, local_date
@@ -177,7 +177,7 @@ def _event(session: Session, case: Case, user: User | None, kind: str, message: 
     )
 
 
-def _open_items(
+def apply_changes(
     session: Session, rt: Runtime, case: Case, changes: store.Changes, now: datetime
 ) -> None:
     """Turn what the process did into case items: instant approvals and newly routed tasks."""
@@ -364,7 +364,7 @@ def submit_application(
     )
     for error in lookup.unavailable.values():
         _event(session, case, None, "degraded", f"{error.message}（相关信息由申请人填写或上传）")
-    _open_items(session, rt, case, changes, now)
+    apply_changes(session, rt, case, changes, now)
     if runner.is_completed(workflow):
         _finish(session, case)
     session.commit()
@@ -659,7 +659,7 @@ def _decide_once(
         f"{_department_name(rt, row.department)}{verb}：{item.name}{note}",
     )
     session.flush()
-    _open_items(session, rt, case, changes, now)
+    apply_changes(session, rt, case, changes, now)
     case.updated_at = now
     if runner.is_completed(workflow):
         _finish(session, case)
@@ -755,12 +755,13 @@ def _apply_correction(session, rt, user, case, row, values, provided, request) -
     ).first()
     if task is None:
         raise Conflict("该事项无需补正", "This item awaits no correction")
-    runner.complete(workflow, task.id, {f"decision_{row.item_code}": None, **spec.inputs(values)})
+    read = {key: value for key, value in values.items() if key in spec.variables}
+    runner.complete(workflow, task.id, {f"decision_{row.item_code}": None, **read})
     changes = store.save_instance(session, spec, instance, workflow)
     now = utcnow()
     item = rt.catalog.items[row.item_code]
     _event(session, case, user, "corrected", f"提交补正：{item.name}")
-    _open_items(session, rt, case, changes, now)
+    apply_changes(session, rt, case, changes, now)
     still = session.exec(
         select(CaseItem.id).where(
             CaseItem.case_id == case.id, CaseItem.status == "correction", CaseItem.id != row.id
@@ -770,3 +771,21 @@ def _apply_correction(session, rt, user, case, row, values, provided, request) -
         case.status = "processing"
     case.updated_at = now
     session.add(case)
+
+
+def correction_form(rt: Runtime, *, case: Case, row: CaseItem) -> tuple[list[FormField], list]:
+    """The fields and materials a department reopened, for the applicant's correction form."""
+    request = row.correction or {}
+    item = rt.catalog.items[row.item_code]
+    fields = [
+        FormField(
+            fact=rt.catalog.facts[key],
+            value=case.data.get(key),
+            known=None,
+            required=True,
+            items=[item.name],
+        )
+        for key in request.get("facts", [])
+    ]
+    materials = [m for m in item.materials if m.code in request.get("materials", [])]
+    return fields, materials

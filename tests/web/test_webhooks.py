@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hmac
-import time
 from datetime import timedelta
 
 import httpx
@@ -32,7 +31,7 @@ def receiver(received: list, *, fail: bool = False) -> FastAPI:
         stamp = request.headers["x-onething-timestamp"]
         expected = signature(SECRET, stamp, body)
         genuine = hmac.compare_digest(expected, request.headers["x-onething-signature"])
-        fresh = abs(time.time() - int(stamp)) < 300
+        fresh = abs(utcnow().timestamp() - int(stamp)) < 300
         received.append({"json": await request.json(), "genuine": genuine and fresh})
         return {"ok": True} if not fail else _fail()
 

@@ -81,13 +81,7 @@ async def apply(
             session, rt, user=user, matter_code=code, answers=answers, consented=consented
         )
         return render(request, "citizen/apply.html", form=form, errors={}, manual=manual)
-    uploads = []
-    for key, value in submitted.multi_items():
-        if key.startswith("material_") and isinstance(value, UploadFile) and value.filename:
-            content = await value.read(rt.settings.upload_limit_bytes + 1)
-            uploads.append(
-                cases.UploadedFile(key.removeprefix("material_"), value.filename, content)
-            )
+    uploads = await _uploads(submitted, rt)
     try:
         case = cases.submit_application(
             session,
@@ -118,20 +112,75 @@ def my_cases(request: Request, user: CitizenUser, session: SessionDep):
     return render(request, "citizen/cases.html", cases=cases.cases_of(session, user=user))
 
 
+def _case_page(request, session, rt, user, case, errors=None, status_code=200):
+    items = cases.item_views(session, rt, case)
+    corrections = {}
+    if user.role == "citizen":
+        corrections = {
+            view.row.id: cases.correction_form(rt, case=case, row=view.row)
+            for view in items
+            if view.status == "correction" and view.row
+        }
+    return render(
+        request,
+        "citizen/case.html",
+        status_code=status_code,
+        case=case,
+        items=items,
+        events=cases.events_of(session, case=case),
+        uploads=cases.uploads_of(session, case=case),
+        delivery=delivery_of(session, case=case),
+        corrections=corrections,
+        correction_errors=errors or {},
+    )
+
+
 @router.get("/cases/{case_id}")
 def case_page(
     request: Request, case_id: int, user: CurrentUser, session: SessionDep, rt: RuntimeDep
 ):
     case = cases.load_case(session, case_id=case_id, user=user)
-    return render(
-        request,
-        "citizen/case.html",
-        case=case,
-        items=cases.item_views(session, rt, case),
-        events=cases.events_of(session, case=case),
-        uploads=cases.uploads_of(session, case=case),
-        delivery=delivery_of(session, case=case),
-    )
+    return _case_page(request, session, rt, user, case)
+
+
+@router.post("/cases/{case_id}/items/{item_id}/correction", dependencies=[CsrfChecked])
+async def correct(
+    request: Request,
+    case_id: int,
+    item_id: int,
+    user: CitizenUser,
+    session: SessionDep,
+    rt: RuntimeDep,
+):
+    """The applicant sends back what a department reopened; only that department resumes."""
+    submitted = await request.form()
+    answers = {k: v for k, v in submitted.items() if isinstance(v, str) and k != "csrf_token"}
+    uploads = await _uploads(submitted, rt)
+    try:
+        cases.submit_correction(
+            session,
+            rt,
+            user=user,
+            case_id=case_id,
+            item_id=item_id,
+            answers=answers,
+            uploads=uploads,
+        )
+    except InvalidInput as exc:
+        case = cases.load_case(session, case_id=case_id, user=user)
+        return _case_page(request, session, rt, user, case, {item_id: exc.fields}, 422)
+    return RedirectResponse(f"/cases/{case_id}", status_code=303)
+
+
+async def _uploads(submitted, rt) -> list[cases.UploadedFile]:
+    uploads = []
+    for key, value in submitted.multi_items():
+        if key.startswith("material_") and isinstance(value, UploadFile) and value.filename:
+            content = await value.read(rt.settings.upload_limit_bytes + 1)
+            uploads.append(
+                cases.UploadedFile(key.removeprefix("material_"), value.filename, content)
+            )
+    return uploads
 
 
 @router.get("/cases/{case_id}/items/{item_id}/result")
