@@ -11,6 +11,8 @@ import services.accounts.models  # noqa: F401
 import services.cases.models  # noqa: F401
 import services.certificates.models  # noqa: F401
 import services.departments.models  # noqa: F401
+import services.evaluations.models  # noqa: F401
+import services.notifications.models  # noqa: F401
 import services.registries.models  # noqa: F401
 
 

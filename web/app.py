@@ -15,7 +15,17 @@ from services.errors import DomainError, InvalidInput
 from services.runtime import Runtime, build_runtime
 from web.deps import NotSignedIn
 from web.rendering import render
-from web.routes import admin, api, auth, citizen, clerk, verify
+from web.routes import (
+    admin,
+    api,
+    auth,
+    citizen,
+    clerk,
+    evaluations,
+    frontdesk,
+    inbox,
+    verify,
+)
 
 
 def _wants_json(request: Request) -> bool:
@@ -58,6 +68,9 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
         auth.router,
         citizen.router,
         clerk.router,
+        frontdesk.router,
+        inbox.router,
+        evaluations.router,
         admin.router,
         verify.router,
         api.router,

@@ -14,6 +14,7 @@ from forms.sources import registry_name
 from forms.values import mask_id
 from services.cases.results import DELIVERY_STATUS
 from services.cases.service import CASE_STATUS, ITEM_STATUS
+from services.evaluations.service import LEVELS
 from web.i18n import language, translator
 
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
@@ -34,6 +35,7 @@ templates.env.filters["local"] = local_time
 templates.env.globals["ITEM_STATUS"] = ITEM_STATUS
 templates.env.globals["CASE_STATUS"] = CASE_STATUS
 templates.env.globals["DELIVERY_STATUS"] = DELIVERY_STATUS
+templates.env.globals["EVALUATION_LEVELS"] = LEVELS
 
 
 def render(request: Request, name: str, status_code: int = 200, **context: Any):

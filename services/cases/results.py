@@ -14,6 +14,8 @@ from services.cases.models import Case, CaseEvent, CaseItem, Delivery
 from services.certificates.models import Certificate
 from services.certificates.service import issue_certificate
 from services.errors import Conflict, InvalidInput, NotFound
+from services.notifications.case_notifications import on_case_event
+from services.notifications.senders import default_sender
 from services.runtime import Runtime
 
 DELIVERY_STATUS = {
@@ -122,6 +124,13 @@ def update_delivery(
             kind=f"delivery_{status}",
             message=f"办理结果{label}{note}",
         )
+    )
+    on_case_event(
+        session,
+        case=session.get(Case, delivery.case_id),
+        kind=f"delivery_{status}",
+        message=f"办理结果{label}{note}",
+        sender=default_sender(),
     )
     session.commit()
     return delivery

@@ -28,6 +28,8 @@ from services.cases.models import Case, CaseEvent, CaseItem, Upload
 from services.cases.results import open_delivery
 from services.departments import webhooks
 from services.errors import Conflict, Forbidden, InvalidInput, NotFound
+from services.notifications.case_notifications import on_case_event
+from services.notifications.senders import default_sender
 from services.registries.prefill import Lookup
 from services.registries.service import log_case_view, lookup_for_matter
 from services.runtime import Runtime
@@ -97,11 +99,14 @@ def prepare_form(
     matter_code: str,
     answers: dict[str, Any] | None = None,
     consented: bool = False,
+    actor: User | None = None,
 ) -> CompiledForm:
     """The combined form for the applicant, prefilled from the registries if the applicant
-    authorized the lookups (every read is logged); otherwise everything is asked."""
+    authorized the lookups (every read is logged, with `actor`: a front-desk clerk filling the
+    form with a walk-in applicant); otherwise everything is asked."""
     matter = _matter(rt, matter_code)
-    lookup = _lookup(session, rt, user, matter, consented, f"预填《{matter.name}》申请表")
+    purpose = f"预填《{matter.name}》申请表"
+    lookup = _lookup(session, rt, user, matter, consented, purpose, actor=actor)
     session.commit()
     form = compile_form(rt.catalog, matter, lookup.facts, answers)
     form.notices = [(e.message, e.message_en) for e in lookup.unavailable.values()]
@@ -116,6 +121,7 @@ def _lookup(
     consented: bool,
     purpose: str,
     case_id: int | None = None,
+    actor: User | None = None,
 ) -> Lookup:
     """Registry facts for the applicant, only with their authorization."""
     applicant_id = _require_citizen(user)
@@ -126,7 +132,7 @@ def _lookup(
         registry=rt.registry,
         applicant_id_number=applicant_id,
         subjects=matter.subjects,
-        actor_user_id=user.id,
+        actor_user_id=(actor or user).id,
         purpose=purpose,
         case_id=case_id,
     )
@@ -175,6 +181,7 @@ def _event(session: Session, case: Case, user: User | None, kind: str, message: 
             message=message,
         )
     )
+    on_case_event(session, case=case, kind=kind, message=message, sender=default_sender())
 
 
 def apply_changes(
@@ -306,6 +313,7 @@ def submit_application(
     uploads: list[UploadedFile] = (),
     channel: str = "online",
     consented: bool = False,
+    actor: User | None = None,
 ) -> Case:
     """Validate the combined form, start the case's process and route its items, in one commit.
 
@@ -324,7 +332,7 @@ def submit_application(
     session.add(case)
     session.flush()
     purpose = f"受理《{matter.name}》核验申请信息"
-    lookup = _lookup(session, rt, user, matter, consented, purpose, case.id)
+    lookup = _lookup(session, rt, user, matter, consented, purpose, case.id, actor)
     form = compile_form(rt.catalog, matter, lookup.facts, answers, validate=True)
     fields = {e.key: (e.message, e.message_en) for e in form.errors}
     provided = {u.material_code for u in uploads if u.content}
@@ -359,9 +367,13 @@ def submit_application(
     case.instance_id = instance.id
     case.number = f"YJS{local_date(now):%Y%m%d}{case.id:06d}"
     case.created_at = now
-    _event(
-        session, case, user, "submitted", f"提交《{matter.name}》一表申请，办件编号{case.number}"
-    )
+    if actor is None:
+        message = f"提交《{matter.name}》一表申请，办件编号{case.number}"
+    else:
+        message = (
+            f"综合窗口受理《{matter.name}》一表申请（{actor.display_name}），办件编号{case.number}"
+        )
+    _event(session, case, actor or user, "submitted", message)
     for error in lookup.unavailable.values():
         _event(session, case, None, "degraded", f"{error.message}（相关信息由申请人填写或上传）")
     apply_changes(session, rt, case, changes, now)

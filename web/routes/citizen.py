@@ -11,6 +11,7 @@ from services.accounts.service import actor_names
 from services.cases import service as cases
 from services.cases.results import certificate_for, delivery_of, results_archive
 from services.errors import InvalidInput, NotFound
+from services.evaluations.service import REASONS, evaluation_of
 from services.registries.service import accesses_to, current_consent, grant_consent
 from web.deps import CitizenUser, CsrfChecked, CurrentUser, LoginDep, RuntimeDep, SessionDep
 from web.rendering import render
@@ -132,6 +133,8 @@ def _case_page(request, session, rt, user, case, errors=None, status_code=200):
         delivery=delivery_of(session, case=case),
         corrections=corrections,
         correction_errors=errors or {},
+        evaluation=evaluation_of(session, case=case),
+        reasons=REASONS,
     )
 
 

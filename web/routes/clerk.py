@@ -3,42 +3,56 @@
 from __future__ import annotations
 
 from typing import Annotated
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse
 
-from services.cases import external, results
+from services.cases import external, results, workbench
 from services.cases import service as cases
 from services.cases.results import DELIVERY_STATUS
 from services.errors import InvalidInput, NotFound
 from web.deps import ClerkUser, CsrfChecked, RuntimeDep, SessionDep
 from web.rendering import render
+from web.routes.workbench_api import QueueQuery
 
 router = APIRouter(prefix="/clerk", tags=["pages: clerk"])
 
 
 @router.get("")
 def queue(
-    request: Request,
-    user: ClerkUser,
-    session: SessionDep,
-    rt: RuntimeDep,
-    status: str = "processing",
-    page: int = 1,
+    request: Request, user: ClerkUser, session: SessionDep, rt: RuntimeDep, query: QueueQuery
 ):
-    page = max(page, 1)
-    status = status if status in cases.ITEM_STATUS else "processing"
-    rows = cases.department_queue(
-        session, rt, user=user, status=status, limit=50, offset=(page - 1) * 50
+    """The workbench: the department's tasks, filtered, sorted and paged by the address (plain
+    links and a GET form, so it works without JavaScript and any view can be bookmarked)."""
+    error = None
+    try:
+        wanted = workbench.normalize_filter(query)
+    except InvalidInput as exc:
+        error, wanted = exc, query
+    if error is None and wanted.search != query.search:
+        # A full citizen ID typed into the search box is kept out of the address: only its mask.
+        return RedirectResponse(f"/clerk?{urlencode(wanted.params())}", status_code=303)
+    if error is None:
+        found = workbench.search_queue(session, rt, user=user, filter=wanted)
+    else:
+        found = workbench.QueuePage(rows=[], total=0, filter=wanted)
+    matters, items = workbench.queue_choices(rt, department=user.department)
+    clerks = (
+        workbench.department_clerks(session, department=user.department) if user.supervisor else []
     )
     return render(
         request,
         "clerk/queue.html",
-        rows=rows,
-        status=status,
-        page=page,
-        counts=cases.queue_counts(session, user=user),
+        status_code=error.status if error else 200,
+        error=error,
+        found=found,
+        counts=workbench.status_counts(session, user=user),
+        statuses=workbench.STATUSES,
         department=rt.catalog.departments[user.department],
+        matters=matters,
+        items=items,
+        clerks=clerks,
     )
 
 
@@ -73,9 +87,18 @@ def decide(
     rt: RuntimeDep,
     decision: Annotated[str, Form()] = "",
     comment: Annotated[str, Form()] = "",
+    reopen: Annotated[list[str], Form()] = [],  # noqa: B006 - FastAPI reads the default
 ):
     try:
-        cases.decide(session, rt, user=user, item_id=item_id, decision=decision, comment=comment)
+        cases.decide(
+            session,
+            rt,
+            user=user,
+            item_id=item_id,
+            decision=decision,
+            comment=comment,
+            reopen=reopen,
+        )
     except InvalidInput as exc:
         return _item_page(request, session, rt, user, item_id, error=exc, comment=comment)
     return RedirectResponse("/clerk?decided=1", status_code=303)
@@ -114,3 +137,42 @@ def update_delivery(
         session, delivery_id=delivery_id, status=status, tracking_number=tracking_number, actor=user
     )
     return RedirectResponse("/clerk/deliveries", status_code=303)
+
+
+def _back(to: str, notice: str) -> str:
+    """Where a workbench action returns: a clerk page of this site (never elsewhere), with a
+    notice of what was done."""
+    parts = urlsplit(to)
+    if parts.scheme or parts.netloc or not parts.path.startswith("/clerk"):
+        parts = urlsplit("/clerk")
+    query = [(k, v) for k, v in parse_qsl(parts.query) if k not in ("notice", "decided")]
+    return f"{parts.path}?{urlencode([*query, ('notice', notice)])}"
+
+
+@router.post("/items/{item_id}/claim", dependencies=[CsrfChecked])
+def claim(item_id: int, user: ClerkUser, session: SessionDep, back: Annotated[str, Form()] = ""):
+    """Claim a task, so no other clerk works it; 409 names who was first."""
+    workbench.claim(session, user=user, item_id=item_id)
+    return RedirectResponse(_back(back, "claimed"), status_code=303)
+
+
+@router.post("/items/{item_id}/release", dependencies=[CsrfChecked])
+def release(item_id: int, user: ClerkUser, session: SessionDep, back: Annotated[str, Form()] = ""):
+    """Give a claimed task back to the department's queue (its holder or a supervisor)."""
+    workbench.release(session, user=user, item_id=item_id)
+    return RedirectResponse(_back(back, "released"), status_code=303)
+
+
+@router.post("/items/{item_id}/reassign", dependencies=[CsrfChecked])
+def reassign(
+    item_id: int,
+    user: ClerkUser,
+    session: SessionDep,
+    to_user_id: Annotated[str, Form()] = "",
+    back: Annotated[str, Form()] = "",
+):
+    """A supervisor gives a task to a clerk of the department."""
+    if not to_user_id.strip().isdigit():
+        raise InvalidInput("to_user_id", "请选择改派给哪位窗口人员", "Choose the clerk to assign")
+    workbench.reassign(session, user=user, item_id=item_id, to_user_id=int(to_user_id))
+    return RedirectResponse(_back(back, "reassigned"), status_code=303)

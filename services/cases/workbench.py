@@ -1,0 +1,487 @@
+"""The window clerk's workbench (工作台): the department queue with filters, sorting, paging and
+search, all in SQL, and claiming tasks (认领) so that two clerks never work the same one.
+
+A claim is taken by a conditional UPDATE (only while nobody holds the task), so of two clerks
+claiming at once exactly one wins, on SQLite and PostgreSQL alike; each claim, release and
+reassignment is recorded in the case's history in the same commit.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, fields, replace
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, func, literal_column, update
+from sqlalchemy import case as case_when
+from sqlalchemy.orm import aliased, object_session
+from sqlmodel import Session, col, select
+
+from engine.store import utcnow
+from forms.catalog import Item, Matter
+from forms.values import mask_id
+from services.accounts.models import User
+from services.calendar import local_date
+from services.cases import service as cases  # a module import: service.py may import us back
+from services.cases.models import Case, CaseEvent, CaseItem
+from services.errors import Conflict, Forbidden, InvalidInput
+from services.runtime import Runtime
+
+STATUSES = ("processing", "correction", "approved", "rejected")
+SORTS = ("due", "received", "case")
+MAX_PER_PAGE = 100
+DEFAULT_PER_PAGE = 20
+
+_CASE_NUMBER = re.compile(r"YJS\d*")
+_FULL_ID = re.compile(r"(\d{6})\d{8}(\d{3}[\dX])")
+_MASKED_ID = re.compile(r"(\d{6})\*+(\d{3}[\dX])")
+_LAST4 = re.compile(r"\d{3}[\dX]")
+# The characters of case numbers and citizen IDs, in the order C, ICU and glibc collations agree on.
+_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+@dataclass(frozen=True)
+class QueueFilter:
+    """What the clerk asked the queue for; every field narrows the department's items."""
+
+    status: str | None = "processing"  # None: every status
+    matter: str = ""
+    item: str = ""
+    due_before: date | None = None  # due on or before this day
+    overdue: bool = False
+    search: str = ""  # case number (prefix), masked citizen ID, or its last 4 characters
+    mine: bool = False  # claimed by me
+    unclaimed: bool = False
+    sort: str = "due"  # due | received | case
+    desc: bool = False
+    page: int = 1
+    per_page: int = DEFAULT_PER_PAGE
+
+    def params(self, **changes: Any) -> dict[str, str]:
+        """The filter as query parameters (only what differs from the defaults), for links."""
+        changed = replace(self, **changes)
+        out = {}
+        for f in fields(self):
+            value = getattr(changed, f.name)
+            if value == f.default:
+                continue
+            if f.name == "status" and value is None:
+                out["status"] = "all"
+            elif isinstance(value, bool):
+                out[f.name] = "1"
+            else:
+                out[f.name] = str(value)
+        return out
+
+
+@dataclass(frozen=True)
+class SearchTerm:
+    """A parsed search: a case-number prefix, or a citizen ID's first six and/or last four."""
+
+    case_prefix: str = ""
+    id_prefix: str = ""
+    id_last4: str = ""
+
+    @property
+    def text(self) -> str:
+        """The search as shown back to the clerk: never a full citizen ID."""
+        if self.case_prefix:
+            return self.case_prefix
+        if self.id_prefix:
+            return f"{self.id_prefix}********{self.id_last4}"
+        return self.id_last4
+
+
+@dataclass(frozen=True)
+class QueueRow:
+    """One task of the queue with what the table shows."""
+
+    item: CaseItem
+    case: Case
+    item_name: str
+    item_name_en: str
+    claimed_by_name: str | None
+    overdue: bool
+
+    @property
+    def masked_id(self) -> str:
+        return mask_id(self.case.applicant_id_number)
+
+
+@dataclass(frozen=True)
+class QueuePage:
+    rows: list[QueueRow]
+    total: int
+    filter: QueueFilter
+
+    @property
+    def page(self) -> int:
+        return self.filter.page
+
+    @property
+    def per_page(self) -> int:
+        return self.filter.per_page
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.per_page))
+
+    @property
+    def has_previous(self) -> bool:
+        return self.page > 1
+
+    @property
+    def has_next(self) -> bool:
+        return self.page < self.pages
+
+
+def parse_search(text: str) -> SearchTerm | None:
+    """A case number or its beginning (YJS…), a masked citizen ID (310105********028X; a full
+    ID is treated as its mask), or an ID's last four characters; nothing for an empty box."""
+    text = re.sub(r"\s+", "", text or "").upper().replace("＊", "*")
+    if not text:
+        return None
+    if _CASE_NUMBER.fullmatch(text):
+        return SearchTerm(case_prefix=text)
+    found = _MASKED_ID.fullmatch(text) or _FULL_ID.fullmatch(text)
+    if found:
+        return SearchTerm(id_prefix=found.group(1), id_last4=found.group(2))
+    if _LAST4.fullmatch(text):
+        return SearchTerm(id_last4=text)
+    raise InvalidInput(
+        "search",
+        "请输入办件编号（YJS开头）、掩码证件号（如110101********1234）或证件号后4位",
+        "Enter a case number (YJS…), a masked citizen ID (110101********1234) or its last 4",
+    )
+
+
+def normalize_filter(wanted: QueueFilter) -> QueueFilter:
+    """The filter checked and tidied: known status and sort, page within bounds, the search
+    in its shown form (so a full citizen ID typed in is kept only as its mask)."""
+    if wanted.status is not None and wanted.status not in STATUSES:
+        raise InvalidInput("status", "未知的办理状态", f"Unknown status {wanted.status!r}")
+    if wanted.sort not in SORTS:
+        raise InvalidInput("sort", "未知的排序方式", f"Unknown sort {wanted.sort!r}")
+    term = parse_search(wanted.search)
+    return replace(
+        wanted,
+        matter=wanted.matter.strip(),
+        item=wanted.item.strip(),
+        search=term.text if term else "",
+        page=max(wanted.page, 1),
+        per_page=min(max(wanted.per_page, 1), MAX_PER_PAGE),
+    )
+
+
+def _upper_bound(prefix: str) -> str | None:
+    """The least string above every string that starts with `prefix` (over _ALPHABET)."""
+    chars = list(prefix)
+    while chars:
+        position = _ALPHABET.find(chars.pop())
+        if 0 <= position < len(_ALPHABET) - 1:
+            return "".join(chars) + _ALPHABET[position + 1]
+    return None
+
+
+def _starts_with(column: Any, prefix: str) -> list[ColumnElement[bool]]:
+    """`column` starts with `prefix`, as a range an ordinary B-tree index serves on SQLite and
+    PostgreSQL in any collation (LIKE 'x%' does not)."""
+    conditions = [column >= prefix]
+    upper = _upper_bound(prefix)
+    if upper is not None:
+        conditions.append(column < upper)
+    return conditions
+
+
+def _id_last4() -> ColumnElement[str]:
+    """The last four characters of an 18-character citizen ID, with the numbers written inline
+    so that the database matches it to an expression index on the same expression."""
+    return func.substr(col(Case.applicant_id_number), literal_column("15"), literal_column("4"))
+
+
+def _today() -> date:
+    return local_date(utcnow())
+
+
+def _conditions(wanted: QueueFilter, department: str, user: User) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = [col(CaseItem.department) == department]
+    if wanted.status is not None:
+        conditions.append(col(CaseItem.status) == wanted.status)
+    if wanted.matter:
+        conditions.append(col(Case.matter) == wanted.matter)
+    if wanted.item:
+        conditions.append(col(CaseItem.item_code) == wanted.item)
+    if wanted.due_before is not None:
+        conditions.append(col(CaseItem.due_date) <= wanted.due_before)
+    if wanted.overdue:
+        conditions += [col(CaseItem.status) == "processing", col(CaseItem.due_date) < _today()]
+    if wanted.mine:
+        conditions.append(col(CaseItem.claimed_by) == user.id)
+    if wanted.unclaimed:
+        conditions.append(col(CaseItem.claimed_by).is_(None))
+    term = parse_search(wanted.search)
+    if term is not None and term.case_prefix:
+        conditions += _starts_with(col(Case.number), term.case_prefix)
+    if term is not None and term.id_last4:
+        conditions.append(_id_last4() == term.id_last4)
+    if term is not None and term.id_prefix:
+        conditions += _starts_with(col(Case.applicant_id_number), term.id_prefix)
+    return conditions
+
+
+_SORT_COLUMNS = {
+    "due": CaseItem.due_date,
+    "received": CaseItem.created_at,
+    "case": CaseItem.case_id,  # case numbers are issued in the order of case ids
+}
+
+
+def search_queue(session: Session, rt: Runtime, *, user: User, filter: QueueFilter) -> QueuePage:
+    """One page of the clerk's own department's tasks matching `filter`; filtered, sorted,
+    counted and paged in SQL."""
+    department = cases.require_department(user)
+    wanted = normalize_filter(filter)
+    conditions = _conditions(wanted, department, user)
+    total = session.exec(
+        select(func.count())
+        .select_from(CaseItem)
+        .join(Case, col(Case.id) == CaseItem.case_id)
+        .where(*conditions)
+    ).one()
+    holder = aliased(User)
+    order = [col(_SORT_COLUMNS[wanted.sort]), col(CaseItem.id)]
+    query = (
+        select(CaseItem, Case, holder.display_name)
+        .join(Case, col(Case.id) == CaseItem.case_id)
+        .outerjoin(holder, col(holder.id) == CaseItem.claimed_by)
+        .where(*conditions)
+        .order_by(*[c.desc() if wanted.desc else c.asc() for c in order])
+        .offset((wanted.page - 1) * wanted.per_page)
+        .limit(wanted.per_page)
+    )
+    today = _today()
+    rows = []
+    for item, case_, holder_name in session.exec(query).all():
+        entry = rt.catalog.items.get(item.item_code)
+        rows.append(
+            QueueRow(
+                item=item,
+                case=case_,
+                item_name=entry.name if entry else item.item_code,
+                item_name_en=entry.name_en if entry else item.item_code,
+                claimed_by_name=holder_name,
+                overdue=item.status == "processing" and item.due_date < today,
+            )
+        )
+    return QueuePage(rows=rows, total=total, filter=wanted)
+
+
+def status_counts(session: Session, *, user: User) -> dict[str, int]:
+    """Tasks of the clerk's department per status, and of the open ones: overdue, claimed by
+    me, unclaimed."""
+    department = cases.require_department(user)
+    open_ = col(CaseItem.status) == "processing"
+    rows = session.exec(
+        select(
+            CaseItem.status,
+            func.count(),
+            func.sum(case_when((open_ & (col(CaseItem.due_date) < _today()), 1), else_=0)),
+            func.sum(case_when((open_ & (col(CaseItem.claimed_by) == user.id), 1), else_=0)),
+            func.sum(case_when((open_ & col(CaseItem.claimed_by).is_(None), 1), else_=0)),
+        )
+        .where(col(CaseItem.department) == department)
+        .group_by(CaseItem.status)
+    ).all()
+    counts = dict.fromkeys((*STATUSES, "overdue", "mine", "unclaimed"), 0)
+    for status, count, overdue, mine, unclaimed in rows:
+        counts[status] = int(count)
+        counts["overdue"] += int(overdue or 0)
+        counts["mine"] += int(mine or 0)
+        counts["unclaimed"] += int(unclaimed or 0)
+    return counts
+
+
+def queue_choices(rt: Runtime, *, department: str) -> tuple[list[Matter], list[Item]]:
+    """The matters and items a department's queue can hold, for the filter's selects."""
+    items = [item for item in rt.catalog.items.values() if item.department == department]
+    codes = {item.code for item in items}
+    matters = [m for m in rt.catalog.matters.values() if codes.intersection(m.items)]
+    return matters, items
+
+
+def department_clerks(session: Session, *, department: str) -> list[User]:
+    """The active window clerks of a department: whom a supervisor may reassign tasks to."""
+    return list(
+        session.exec(
+            select(User)
+            .where(
+                User.role == "clerk",
+                User.department == department,
+                col(User.active).is_(True),
+            )
+            .order_by(col(User.username))
+        ).all()
+    )
+
+
+def holder_name(session: Session, row: CaseItem) -> str | None:
+    """The display name of whoever holds the task, if anyone."""
+    if row.claimed_by is None:
+        return None
+    holder = session.get(User, row.claimed_by)
+    return holder.display_name if holder else str(row.claimed_by)
+
+
+def _require_clerk(user: User) -> str:
+    department = cases.require_department(user)
+    if user.role != "clerk":
+        raise Forbidden("只有窗口人员可以认领待办", "Only a window clerk may claim tasks")
+    return department
+
+
+def _require_open(row: CaseItem) -> None:
+    if row.status != "processing":
+        raise Conflict("该事项不在办理中，无需认领", "This task is not open any more")
+
+
+def _claimed_by_other(session: Session | None, row: CaseItem) -> Conflict:
+    name = holder_name(session, row) if session is not None else None
+    name = name or "其他窗口人员"
+    return Conflict(
+        f"该待办已由{name}认领，请选择其他待办，或请认领人释放、科长改派",
+        f"This task is already claimed by {name}: pick another, or ask them to release it "
+        "or a supervisor to reassign it",
+    )
+
+
+def _event(session: Session, row: CaseItem, user: User, kind: str, message: str) -> None:
+    session.add(
+        CaseEvent(
+            case_id=row.case_id,
+            actor_user_id=user.id,
+            actor=user.display_name,
+            kind=kind,
+            message=message,
+        )
+    )
+
+
+def _move_claim(
+    session: Session, row: CaseItem, *, holder: int | None, to: int | None, now: datetime
+) -> bool:
+    """Give the open task to `to` if `holder` still holds it: one conditional UPDATE."""
+    held = (
+        col(CaseItem.claimed_by).is_(None) if holder is None else col(CaseItem.claimed_by) == holder
+    )
+    result = session.execute(
+        update(CaseItem)
+        .where(
+            col(CaseItem.id) == row.id,
+            col(CaseItem.department) == row.department,
+            col(CaseItem.status) == "processing",
+            held,
+        )
+        .values(claimed_by=to, claimed_at=now if to is not None else None)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1
+
+
+def _as_it_is_now(session: Session, row: CaseItem) -> None:
+    """After a conditional UPDATE that changed nothing: read the task as another clerk left it
+    (PostgreSQL's UPDATE waited for their commit; SQLite's write began after it) and end the
+    transaction. Not a rollback: that would also expire the signed-in user the error page shows."""
+    session.refresh(row)
+    session.commit()
+
+
+def _committed(session: Session, row: CaseItem) -> CaseItem:
+    session.commit()
+    session.refresh(row)
+    return row
+
+
+def claim(session: Session, *, user: User, item_id: int) -> CaseItem:
+    """The clerk takes an open task of their department. Of two clerks claiming at once exactly
+    one wins; the other learns who holds it. Claiming one's own task again changes nothing."""
+    _require_clerk(user)
+    row = cases.load_case_item(session, item_id=item_id, user=user)
+    if row.claimed_by == user.id and row.status == "processing":
+        return row
+    _require_open(row)
+    if row.claimed_by is not None:
+        raise _claimed_by_other(session, row)
+    if not _move_claim(session, row, holder=None, to=user.id, now=utcnow()):
+        _as_it_is_now(session, row)
+        if row.claimed_by == user.id and row.status == "processing":
+            return row
+        _require_open(row)
+        raise _claimed_by_other(session, row)
+    _event(session, row, user, "claim", f"认领待办（{row.item_code}）")
+    return _committed(session, row)
+
+
+def release(session: Session, *, user: User, item_id: int) -> CaseItem:
+    """Give a claimed task back to the department's queue: its holder or a supervisor."""
+    _require_clerk(user)
+    row = cases.load_case_item(session, item_id=item_id, user=user)
+    _require_open(row)
+    holder = row.claimed_by
+    if holder is None:
+        return row
+    name = holder_name(session, row)
+    if holder != user.id and not user.supervisor:
+        raise Forbidden(
+            f"该待办由{name}认领，只有认领人或科长可以释放",
+            f"Claimed by {name}: only they or a supervisor may release it",
+        )
+    if not _move_claim(session, row, holder=holder, to=None, now=utcnow()):
+        _as_it_is_now(session, row)
+        raise Conflict("该待办的认领情况刚刚有变化，请刷新后重试", "The claim just changed: reload")
+    note = "" if holder == user.id else f"（原认领人：{name}）"
+    _event(session, row, user, "release", f"释放待办（{row.item_code}）{note}")
+    return _committed(session, row)
+
+
+def reassign(session: Session, *, user: User, item_id: int, to_user_id: int) -> CaseItem:
+    """A supervisor gives an open task (claimed or not) to a clerk of the same department."""
+    department = _require_clerk(user)
+    if not user.supervisor:
+        raise Forbidden("只有科长可以改派待办", "Only a supervisor may reassign tasks")
+    row = cases.load_case_item(session, item_id=item_id, user=user)
+    _require_open(row)
+    target = session.get(User, to_user_id)
+    if (
+        target is None
+        or target.role != "clerk"
+        or target.department != department
+        or not target.active
+    ):
+        raise Forbidden(
+            "只能改派给本部门的窗口人员", "Tasks can only go to a clerk of your department"
+        )
+    holder = row.claimed_by
+    if holder == target.id:
+        return row
+    name = holder_name(session, row)
+    if not _move_claim(session, row, holder=holder, to=target.id, now=utcnow()):
+        _as_it_is_now(session, row)
+        raise Conflict("该待办的认领情况刚刚有变化，请刷新后重试", "The claim just changed: reload")
+    note = f"（原认领人：{name}）" if name else ""
+    _event(
+        session,
+        row,
+        user,
+        "reassign",
+        f"将待办（{row.item_code}）改派给{target.display_name}{note}",
+    )
+    return _committed(session, row)
+
+
+def check_can_decide(row: CaseItem, user: User) -> None:
+    """Nobody decides a task another clerk holds; an unclaimed task may be decided by any clerk
+    of the department (deciding claims it implicitly)."""
+    if row.claimed_by is None or row.claimed_by == user.id:
+        return
+    raise _claimed_by_other(object_session(row), row)

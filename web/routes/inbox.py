@@ -1,0 +1,57 @@
+"""The inbox of any signed-in user: messages about their cases (or their department's follow-ups)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse
+
+from services.notifications import service as notifications
+from services.notifications.schemas import InboxPublic, NotificationPublic
+from web.deps import CsrfChecked, CurrentUser, SessionDep
+from web.rendering import render
+
+router = APIRouter(tags=["inbox"])
+PAGE = 50
+
+
+@router.get("/inbox")
+def inbox_page(request: Request, user: CurrentUser, session: SessionDep, page: int = 1):
+    page = max(page, 1)
+    rows = notifications.inbox(session, user=user, limit=PAGE, offset=(page - 1) * PAGE)
+    return render(
+        request,
+        "inbox.html",
+        rows=rows,
+        unread=notifications.unread_count(session, user=user),
+        kinds=notifications.KINDS,
+        page=page,
+        page_size=PAGE,
+    )
+
+
+@router.post("/inbox/read-all", dependencies=[CsrfChecked])
+def read_all(user: CurrentUser, session: SessionDep):
+    notifications.mark_all_read(session, user=user)
+    return RedirectResponse("/inbox", status_code=303)
+
+
+@router.post("/inbox/{notification_id}/read", dependencies=[CsrfChecked])
+def read(notification_id: int, user: CurrentUser, session: SessionDep):
+    notifications.mark_read(session, user=user, notification_id=notification_id)
+    return RedirectResponse("/inbox", status_code=303)
+
+
+@router.get("/api/inbox", response_model=InboxPublic, tags=["api"])
+def inbox_api(user: CurrentUser, session: SessionDep, limit: int = 50, offset: int = 0):
+    """The signed-in user's messages, newest first, with the unread count."""
+    rows = notifications.inbox(session, user=user, limit=limit, offset=offset)
+    return InboxPublic(
+        unread=notifications.unread_count(session, user=user),
+        items=[
+            NotificationPublic(
+                **row.model_dump(include=set(NotificationPublic.model_fields)),
+                title_en=notifications.KINDS.get(row.kind, ("", row.title))[1],
+            )
+            for row in rows
+        ],
+    )

@@ -1,0 +1,163 @@
+"""The clerk's workbench over JSON: the department queue with its filters, and claiming tasks."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
+from pydantic import BaseModel, Field
+
+from services.cases import workbench
+from services.cases.models import CaseItem
+from services.errors import InvalidInput
+from web.deps import ClerkUser, CsrfChecked, RuntimeDep, SessionDep
+
+router = APIRouter(prefix="/api", tags=["api: workbench"])
+
+
+def queue_filter(
+    status: str = "processing",
+    matter: str = "",
+    item: str = "",
+    due_before: str = "",
+    overdue: bool = False,
+    search: str = "",
+    mine: bool = False,
+    unclaimed: bool = False,
+    sort: str = "due",
+    desc: bool = False,
+    page: int = 1,
+    per_page: int = workbench.DEFAULT_PER_PAGE,
+) -> workbench.QueueFilter:
+    """The queue's query parameters (shared by the page and the API): `status=all` for every
+    status; `due_before` is a date (YYYY-MM-DD), inclusive; `search` a case number or its
+    beginning, a masked citizen ID such as 310105********028X, or an ID's last 4 characters."""
+    day = None
+    if due_before.strip():
+        try:
+            day = date.fromisoformat(due_before.strip())
+        except ValueError:
+            raise InvalidInput(
+                "due_before", "日期格式应为年-月-日", "Use a date like 2026-11-30"
+            ) from None
+    return workbench.QueueFilter(
+        status=None if status in ("", "all") else status,
+        matter=matter,
+        item=item,
+        due_before=day,
+        overdue=overdue,
+        search=search,
+        mine=mine,
+        unclaimed=unclaimed,
+        sort=sort,
+        desc=desc,
+        page=page,
+        per_page=per_page,
+    )
+
+
+QueueQuery = Annotated[workbench.QueueFilter, Depends(queue_filter)]
+
+
+class QueueTask(BaseModel):
+    id: int
+    case_id: int
+    case_number: str | None
+    matter: str
+    item: str
+    name: str
+    applicant_name: str
+    applicant: str = Field(description="Masked citizen ID of the applicant")
+    status: str
+    due_date: date
+    overdue: bool
+    created_at: datetime
+    claimed_by: int | None
+    claimed_by_name: str | None
+    claimed_at: datetime | None
+
+
+class QueuePublic(BaseModel):
+    total: int
+    page: int
+    per_page: int
+    pages: int
+    counts: dict[str, int] = Field(
+        description="Per status, and of the open tasks: overdue, mine (claimed by me), unclaimed"
+    )
+    tasks: list[QueueTask]
+
+
+class ClaimPublic(BaseModel):
+    id: int
+    status: str
+    claimed_by: int | None
+    claimed_by_name: str | None
+    claimed_at: datetime | None
+
+
+class Reassign(BaseModel):
+    to_user_id: int = Field(description="A clerk of the same department")
+
+
+@router.get("/queue", response_model=QueuePublic)
+def queue(user: ClerkUser, session: SessionDep, rt: RuntimeDep, query: QueueQuery):
+    """The signed-in clerk's department queue, filtered, sorted and paged."""
+    found = workbench.search_queue(session, rt, user=user, filter=query)
+    return QueuePublic(
+        total=found.total,
+        page=found.page,
+        per_page=found.per_page,
+        pages=found.pages,
+        counts=workbench.status_counts(session, user=user),
+        tasks=[
+            QueueTask(
+                id=row.item.id,
+                case_id=row.case.id,
+                case_number=row.case.number,
+                matter=row.case.matter,
+                item=row.item.item_code,
+                name=row.item_name,
+                applicant_name=row.case.applicant_name,
+                applicant=row.masked_id,
+                status=row.item.status,
+                due_date=row.item.due_date,
+                overdue=row.overdue,
+                created_at=row.item.created_at,
+                claimed_by=row.item.claimed_by,
+                claimed_by_name=row.claimed_by_name,
+                claimed_at=row.item.claimed_at,
+            )
+            for row in found.rows
+        ],
+    )
+
+
+def _claim_public(session, row: CaseItem) -> ClaimPublic:
+    return ClaimPublic(
+        id=row.id,
+        status=row.status,
+        claimed_by=row.claimed_by,
+        claimed_by_name=workbench.holder_name(session, row),
+        claimed_at=row.claimed_at,
+    )
+
+
+@router.post("/tasks/{task_id}/claim", response_model=ClaimPublic, dependencies=[CsrfChecked])
+def claim(task_id: int, user: ClerkUser, session: SessionDep):
+    """Claim an open task; 409 names who holds it if another clerk was first."""
+    return _claim_public(session, workbench.claim(session, user=user, item_id=task_id))
+
+
+@router.post("/tasks/{task_id}/release", response_model=ClaimPublic, dependencies=[CsrfChecked])
+def release(task_id: int, user: ClerkUser, session: SessionDep):
+    """Give a task back to the queue (its holder, or a supervisor)."""
+    return _claim_public(session, workbench.release(session, user=user, item_id=task_id))
+
+
+@router.post("/tasks/{task_id}/reassign", response_model=ClaimPublic, dependencies=[CsrfChecked])
+def reassign(task_id: int, body: Reassign, user: ClerkUser, session: SessionDep):
+    """A supervisor gives a task to a clerk of the department."""
+    row = workbench.reassign(session, user=user, item_id=task_id, to_user_id=body.to_user_id)
+    return _claim_public(session, row)
