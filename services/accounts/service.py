@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerifyMismatchError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from engine.store import utcnow
 from services.accounts.models import ROLES, LoginSession, User
@@ -114,3 +114,14 @@ def actor_names(session: Session, rows) -> dict[int, str]:
         return {}
     users = session.exec(select(User).where(User.id.in_(ids))).all()  # type: ignore[union-attr]
     return {user.id: user.display_name for user in users}
+
+
+def supervisors_of(session: Session, *, department: str) -> list[User]:
+    """The active supervisors of a department, who work its follow-ups."""
+    query = select(User).where(
+        User.department == department,
+        User.role == "clerk",
+        col(User.supervisor).is_(True),
+        col(User.active).is_(True),
+    )
+    return list(session.exec(query).all())

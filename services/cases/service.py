@@ -23,6 +23,7 @@ from forms.catalog import Item, Matter
 from forms.compiler import CompiledForm, FormField, Known, compile_form, process_data
 from forms.values import InvalidValue, mask_id, parse_value
 from services.accounts.models import User
+from services.accounts.service import supervisors_of
 from services.calendar import add_working_days, local_date
 from services.cases.models import Case, CaseEvent, CaseItem, Upload
 from services.cases.results import open_delivery
@@ -30,6 +31,7 @@ from services.departments import webhooks
 from services.errors import Conflict, Forbidden, InvalidInput, NotFound
 from services.notifications.case_notifications import on_case_event
 from services.notifications.senders import default_sender
+from services.notifications.service import notify
 from services.registries.prefill import Lookup
 from services.registries.service import log_case_view, lookup_for_matter
 from services.runtime import Runtime
@@ -285,6 +287,15 @@ def apply_changes(
             row.escalated_at = now
             message = f"{dept}办理“{item.name}”已超过法定时限，已提请科室负责人督办"
             _event(session, case, None, "escalated", message)
+            for supervisor in supervisors_of(session, department=row.department):
+                notify(
+                    session,
+                    user_id=supervisor.id,
+                    case_id=case.id,
+                    kind="escalated",
+                    title=f"超期督办：{case.number}",
+                    body=f"{item.name}已超过{item.time_limit_days}个工作日的法定时限，请督办。",
+                )
         elif row.deadline_flag is None:
             row.deadline_flag = "warning"
             _event(session, case, None, "deadline_warning", f"{dept}办理“{item.name}”临近办结时限")

@@ -21,6 +21,7 @@ from sqlmodel import Session, col, select
 from engine.store import utcnow
 from forms.catalog import Catalog, default_catalog
 from services.accounts.models import User
+from services.accounts.service import supervisors_of
 from services.calendar import add_working_days, local_date
 from services.cases.models import Case, CaseEvent, CaseItem
 from services.errors import Conflict, Forbidden, InvalidInput, NotFound
@@ -231,17 +232,6 @@ def _open_follow_ups(
     session.add_all(rows)
     session.flush()
     return rows
-
-
-def supervisors_of(session: Session, *, department: str) -> list[User]:
-    """The active supervisors of a department, who work its follow-ups."""
-    query = select(User).where(
-        User.department == department,
-        User.role == "clerk",
-        col(User.supervisor).is_(True),
-        col(User.active).is_(True),
-    )
-    return list(session.exec(query).all())
 
 
 def _tell_supervisors(

@@ -11,9 +11,11 @@ from sqlmodel import Session, select
 
 from engine import clock
 from engine.store import TimerJob
+from services.accounts.models import User
 from services.cases.deadlines import run_deadlines
 from services.cases.models import CaseEvent, CaseItem
 from services.demo import DEMO_PASSWORD
+from services.notifications.models import Notification
 from tests.web.conftest import MOTHER, NEWBORN_ANSWERS
 from web.app import create_app
 
@@ -61,6 +63,14 @@ def test_item_is_flagged_near_its_limit_and_escalated_past_it(rt):
     assert _events(rt, case_id, "escalated") == 5  # every open item is past its limit by now
     assert run_deadlines(rt) == 0  # fired once; nothing left to fire
     assert _events(rt, case_id, "escalated") == 5
+    with Session(rt.db) as session:  # the police supervisor is told, once
+        lead = session.exec(select(User).where(User.username == "police-lead")).one()
+        notices = session.exec(
+            select(Notification).where(
+                Notification.user_id == lead.id, Notification.kind == "escalated"
+            )
+        ).all()
+    assert len(notices) == 1 and notices[0].case_id == case_id
 
 
 def test_two_schedulers_fire_each_timer_exactly_once(rt):
