@@ -6,6 +6,7 @@ process that crashed are taken over when its locks expire.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from datetime import timedelta
 
@@ -46,6 +47,7 @@ def acquire(session: Session, *, owner: str, batch: int = 20, lock_seconds: int 
     return taken
 
 
+log = logging.getLogger(__name__)
 OnFired = Callable[[Session, ProcessInstance, Changes], None]
 
 
@@ -59,17 +61,18 @@ def run(session: Session, specs: SpecCache, *, job_id: str, owner: str, on_fired
         return False
     instance, spec, workflow = store.load_workflow(session, specs, job.instance_id)
     fired = cases.fire_timer(workflow, job.id)
-    job.attempts += 1
     if not fired:
         job.status = "void"
         session.add(job)
         session.commit()
         return False
+    # The instance row is written first: runs on the same case queue behind it, in one order.
     try:
         changes = store.save_instance(session, spec, instance, workflow)
     except StaleInstance:
         session.rollback()  # the case moved meanwhile: the lock expires and the job runs again
         return False
+    job.attempts += 1
     job.status = "done"
     job.locked_by = None
     session.add(job)
@@ -87,15 +90,15 @@ def run_due(
         for job_id in job_ids:
             try:
                 fired += run(session, specs, job_id=job_id, owner=owner, on_fired=on_fired)
-            except Exception as exc:
+            except Exception as exc:  # e.g. a deadlock: the job stays pending, its lock expires
                 session.rollback()
+                log.warning("timer job %s failed: %s", job_id, exc)
                 job = session.get(TimerJob, job_id)
                 if job is not None:
                     job.last_error = f"{type(exc).__name__}: {exc}"[:500]
                     job.attempts += 1
                     session.add(job)
                     session.commit()
-                raise
         if len(job_ids) < batch:
             break
     return fired

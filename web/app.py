@@ -25,6 +25,7 @@ from web.routes import (
     frontdesk,
     inbox,
     verify,
+    workbench_api,
 )
 
 
@@ -73,6 +74,7 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
         evaluations.router,
         admin.router,
         verify.router,
+        workbench_api.router,
         api.router,
     ):
         app.include_router(router)

@@ -39,6 +39,7 @@ def _available(department: str, now):
         (CaseItem.department == department)
         & (CaseItem.status == "processing")
         & col(CaseItem.incident).is_(None)
+        & col(CaseItem.claimed_by).is_(None)  # a clerk holds it: not for the system
         & or_(col(CaseItem.lock_expires_at).is_(None), col(CaseItem.lock_expires_at) < now)
     )
 

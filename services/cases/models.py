@@ -37,7 +37,11 @@ class CaseItem(SQLModel, table=True):
     """A departmental item of a case, routed to its department's queue by the process."""
 
     __tablename__ = "case_item"
-    __table_args__ = (Index("ix_case_item_queue", "department", "status", "due_date"),)
+    __table_args__ = (
+        Index("ix_case_item_queue", "department", "status", "due_date"),
+        Index("ix_case_item_item", "department", "item_code", "status"),
+        Index("ix_case_item_received", "department", "status", "created_at"),
+    )
     id: int | None = Field(default=None, primary_key=True)
     case_id: int = Field(foreign_key="case_file.id", index=True)
     item_code: str = Field(max_length=100)

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError, OperationalError
-from sqlmodel import Session, col, func, select
+from sqlmodel import Session, col, select
 
 from engine import cases as runner
 from engine import store
@@ -25,6 +25,7 @@ from forms.values import InvalidValue, mask_id, parse_value
 from services.accounts.models import User
 from services.accounts.service import supervisors_of
 from services.calendar import add_working_days, local_date
+from services.cases import workbench
 from services.cases.models import Case, CaseEvent, CaseItem, Upload
 from services.cases.results import open_delivery
 from services.departments import webhooks
@@ -534,16 +535,6 @@ def department_queue(
     ]
 
 
-def queue_counts(session: Session, *, user: User) -> dict[str, int]:
-    department = require_department(user)
-    rows = session.exec(
-        select(CaseItem.status, func.count())
-        .where(CaseItem.department == department)
-        .group_by(CaseItem.status)
-    ).all()
-    return dict(rows)
-
-
 def require_department(user: User) -> str:
     """The department of a clerk or of a department's own system; others may not work tasks."""
     if user.role not in ("clerk", "system") or not user.department:
@@ -639,6 +630,8 @@ def _decide_once(
         raise Conflict(
             "该事项已由他人办理，请刷新待办列表", "This task was already decided by someone else"
         )
+    if worker_id is None:
+        workbench.check_can_decide(row, user)
     locked = row.locked_by is not None and row.lock_expires_at and row.lock_expires_at > utcnow()
     if worker_id is not None and (not locked or row.locked_by != worker_id):
         raise Conflict(

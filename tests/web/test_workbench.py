@@ -20,18 +20,8 @@ from services.demo import DEMO_PASSWORD
 from services.errors import Conflict, Forbidden, InvalidInput, NotFound
 from tests.forms.test_matters import APPLICATIONS, COMMON, LOGINS, PDF, _sample
 from tests.web.conftest import FATHER, MOTHER
-from web.app import create_app
-from web.routes import workbench_api
 
 SCHOOL_PARENT = "310110198910220510"  # 李明: school enrollment, checked by the police
-
-
-@pytest.fixture
-def app(rt):
-    app = create_app(rt)
-    if not any(getattr(route, "path", "") == "/api/queue" for route in app.routes):
-        app.include_router(workbench_api.router)  # until web/app.py registers it
-    return app
 
 
 def _apply(rt, user_of, matter: str, role: str) -> int:
@@ -413,3 +403,19 @@ def test_prefix_bounds_cover_exactly_the_prefix():
     assert workbench._upper_bound("310109") == "31010A"
     assert workbench._upper_bound("YJS") == "YJT"
     assert workbench._upper_bound("ZZ") is None
+
+
+def test_a_task_claimed_by_one_clerk_cannot_be_decided_by_another(browser):
+    from tests.web.test_newborn import submit_newborn
+
+    submit_newborn(browser)
+    first, second = browser("police01"), browser("police02")
+    task = first.client.get("/api/tasks").json()[0]
+    first.get("/clerk")
+    assert first.post(f"/clerk/items/{task['id']}/claim").status_code == 303
+    second.get(f"/clerk/items/{task['id']}")
+    refused = second.post(f"/clerk/items/{task['id']}/decision", data={"decision": "approved"})
+    assert refused.status_code == 409
+    first.get(f"/clerk/items/{task['id']}")
+    done = first.post(f"/clerk/items/{task['id']}/decision", data={"decision": "approved"})
+    assert done.status_code == 303
