@@ -30,6 +30,16 @@ FACT_TYPES = {
 }
 
 
+# Why an item may be refused when its file names no reasons of its own (不予办理理由).
+DEFAULT_REJECT_REASONS = (
+    "申请人不符合法定条件",
+    "申请材料不真实或与共享数据不一致",
+    "不属于本部门职权范围",
+    "申请人申请撤回",
+    "其他（见说明）",
+)
+
+
 class CatalogError(Exception):
     """The catalog files are inconsistent; `problems` lists each as 'file: message'."""
 
@@ -112,6 +122,7 @@ class Item:
     materials: tuple[Material, ...] = ()
     when: str | None = None
     in_person: bool = False  # needs the applicant present even in the combined application
+    reject_reasons: tuple[str, ...] = ()
     source_file: str = ""
 
 
@@ -262,6 +273,7 @@ def _load_item(catalog: Catalog, data: dict, source: str, problems: list[str]) -
         materials=tuple(materials),
         when=data.get("when"),
         in_person=bool(data.get("in_person", False)),
+        reject_reasons=tuple(data.get("reject_reasons", DEFAULT_REJECT_REASONS)),
         source_file=source,
     )
 

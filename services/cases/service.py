@@ -579,6 +579,7 @@ def decide(
     worker_id: str | None = None,
     result: dict[str, Any] | None = None,
     reopen: list[str] | None = None,
+    reason: str = "",
 ) -> CaseItem:
     """Approve, reject, or send back for correction a department's item; completes its process
     task and, if last, the case. For a correction, `reopen` names the facts and materials
@@ -591,8 +592,8 @@ def decide(
             "decision", "请选择“通过”“退回补正”或“不予办理”", "Choose approve, correction or reject"
         )
     comment = (comment or "").strip()
-    if decision == "rejected" and not comment:
-        raise InvalidInput("comment", "不予办理时必须说明理由", "A rejection needs a reason")
+    if decision == "rejected":
+        comment = _rejection(rt, session, item_id, user, reason, comment)
     if decision == "correction" and not comment:
         raise InvalidInput(
             "comment", "退回补正时请说明需要补正的内容", "Say what must be corrected"
@@ -805,3 +806,43 @@ def correction_form(rt: Runtime, *, case: Case, row: CaseItem) -> tuple[list[For
     ]
     materials = [m for m in item.materials if m.code in request.get("materials", [])]
     return fields, materials
+
+
+def _rejection(rt: Runtime, session: Session, item_id: int, user: User, reason: str, text: str):
+    """A refusal names a reason from the item's list, plus what the clerk adds: stored together."""
+    row = load_case_item(session, item_id=item_id, user=user)
+    allowed = rt.catalog.items[row.item_code].reject_reasons
+    reason = (reason or "").strip()
+    if not reason and text:  # API callers may give only the explanation
+        reason = allowed[-1]
+    if reason not in allowed:
+        raise InvalidInput(
+            "reason", "不予办理时必须选择理由", "A rejection needs a reason from the list"
+        )
+    if reason == allowed[-1] and not text:
+        raise InvalidInput("comment", "选择“其他”时请写明理由", "Explain the other reason")
+    return f"{reason}：{text}" if text else reason
+
+
+def open_upload(
+    session: Session, rt: Runtime, *, user: User, upload_id: int
+) -> tuple[Upload, bytes]:
+    """An uploaded material, for those who may see its case; a clerk's viewing is logged."""
+    upload = session.get(Upload, upload_id)
+    if upload is None:
+        raise NotFound("材料不存在", "No such material")
+    case = load_case(session, case_id=upload.case_id, user=user)
+    path = rt.settings.upload_dir / upload.stored_name
+    if not path.is_file():
+        raise NotFound("材料文件已不存在", "The material's file is gone")
+    if user.id != case.applicant_user_id:
+        log_case_view(
+            session,
+            actor_user_id=user.id,
+            subject_id_number=case.applicant_id_number,
+            case_id=case.id,
+            case_number=case.number or "",
+            purpose=f"{user.display_name}查看申请材料（{upload.material_code}）",
+        )
+        session.commit()
+    return upload, path.read_bytes()

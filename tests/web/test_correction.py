@@ -100,3 +100,33 @@ def test_only_the_applicant_corrects_and_only_when_asked(browser, rt):
     assert citizen.post(url, data={"household_parent": "mother"}).status_code == 409
     other = browser("310104199511020172")
     assert other.post(url, data={"household_parent": "mother"}).status_code == 404
+
+
+def test_uploaded_materials_are_shown_to_the_case_and_no_one_else(browser, rt):
+    citizen, case_id = _submit(browser)
+    police_item = _item(rt, case_id, "police")
+    police = browser("police01")
+    police.get(f"/clerk/items/{police_item.id}")
+    police.post(
+        f"/clerk/items/{police_item.id}/decision",
+        data={
+            "decision": "correction",
+            "comment": "请上传结婚证",
+            "reopen": ["material_marriage_certificate"],
+        },
+    )
+    citizen.get(f"/cases/{case_id}")
+    citizen.post(
+        f"/cases/{case_id}/items/{police_item.id}/correction",
+        files=[("material_marriage_certificate", PDF)],
+    )
+    with Session(rt.db) as session:
+        upload = session.exec(select(Upload)).one()
+    page = police.get(f"/clerk/items/{police_item.id}").text
+    assert f'href="/uploads/{upload.id}"' in page
+    shown = police.get(f"/uploads/{upload.id}")
+    assert shown.status_code == 200 and shown.content == PDF[1]
+    assert shown.headers["content-type"] == "application/pdf"
+    assert "inline" in shown.headers["content-disposition"]
+    assert browser("education01").get(f"/uploads/{upload.id}").status_code == 404
+    assert browser("310104199511020172").get(f"/uploads/{upload.id}").status_code == 404

@@ -135,14 +135,25 @@ def test_rejection_needs_a_reason_and_is_shown_to_the_citizen(browser):
     task = cdc.client.get("/api/tasks").json()[0]
     cdc.get(f"/clerk/items/{task['id']}")
     refused = cdc.post(f"/clerk/items/{task['id']}/decision", data={"decision": "rejected"})
-    assert refused.status_code == 422 and "不予办理时必须说明理由" in refused.text
+    assert refused.status_code == 422 and "不予办理时必须选择理由" in refused.text
+    assert "申请人不符合法定条件" in refused.text  # the item's list of reasons is offered
+    other = cdc.post(
+        f"/clerk/items/{task['id']}/decision",
+        data={"decision": "rejected", "reason": "其他（见说明）"},
+    )
+    assert other.status_code == 422 and "请写明理由" in other.text
     cdc.post(
         f"/clerk/items/{task['id']}/decision",
-        data={"decision": "rejected", "comment": "请到接种单位现场建卡"},
+        data={
+            "decision": "rejected",
+            "reason": "申请人不符合法定条件",
+            "comment": "请到接种单位现场建卡",
+        },
     )
     status = citizen.client.get(f"/api/cases/{case_id}").json()
     cdc_item = next(i for i in status["items"] if i["department"] == "cdc")
-    assert cdc_item["status"] == "rejected" and cdc_item["comment"] == "请到接种单位现场建卡"
+    assert cdc_item["status"] == "rejected"
+    assert cdc_item["comment"] == "申请人不符合法定条件：请到接种单位现场建卡"
 
 
 def test_deciding_an_already_decided_task_is_a_conflict(browser):

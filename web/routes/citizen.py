@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.datastructures import UploadFile
@@ -208,6 +210,22 @@ def download_results(case_id: int, user: CurrentUser, session: SessionDep, rt: R
         results_archive(session, rt, case=case),
         media_type="application/zip",
         headers={"Content-Disposition": f'attachment; filename="{case.number}.zip"'},
+    )
+
+
+@router.get("/uploads/{upload_id}")
+def view_upload(upload_id: int, user: CurrentUser, session: SessionDep, rt: RuntimeDep):
+    """An uploaded material, shown in the browser to the applicant and the case's clerks."""
+    upload, content = cases.open_upload(session, rt, user=user, upload_id=upload_id)
+    return Response(
+        content,
+        media_type=upload.content_type,
+        headers={
+            "Content-Disposition": f"inline; filename*=UTF-8''{quote(upload.filename)}",
+            "X-Content-Type-Options": "nosniff",
+            "Content-Security-Policy": "sandbox; default-src 'none'; img-src 'self'",
+            "Cache-Control": "private, no-store",
+        },
     )
 
 

@@ -88,6 +88,7 @@ def decide(
     decision: Annotated[str, Form()] = "",
     comment: Annotated[str, Form()] = "",
     reopen: Annotated[list[str], Form()] = [],  # noqa: B006 - FastAPI reads the default
+    reason: Annotated[str, Form()] = "",
 ):
     try:
         cases.decide(
@@ -98,6 +99,7 @@ def decide(
             decision=decision,
             comment=comment,
             reopen=reopen,
+            reason=reason,
         )
     except InvalidInput as exc:
         return _item_page(request, session, rt, user, item_id, error=exc, comment=comment)
