@@ -487,12 +487,16 @@ def _may_still_open(case: Case, item: Item) -> bool:
         return False
 
 
-def events_of(session: Session, *, case: Case) -> list[CaseEvent]:
-    return list(
-        session.exec(
-            select(CaseEvent).where(CaseEvent.case_id == case.id).order_by(col(CaseEvent.id))
-        ).all()
-    )
+# Internal workbench moves that mean nothing to the applicant.
+INTERNAL_EVENTS = ("claim", "release", "reassign")
+
+
+def events_of(session: Session, *, case: Case, for_applicant: bool = False) -> list[CaseEvent]:
+    """The case's history; the applicant's view leaves out the departments' internal moves."""
+    query = select(CaseEvent).where(CaseEvent.case_id == case.id).order_by(col(CaseEvent.id))
+    if for_applicant:
+        query = query.where(col(CaseEvent.kind).not_in(INTERNAL_EVENTS))
+    return list(session.exec(query).all())
 
 
 def uploads_of(session: Session, *, case: Case) -> list[Upload]:

@@ -130,7 +130,7 @@ def _case_page(request, session, rt, user, case, errors=None, status_code=200):
         status_code=status_code,
         case=case,
         items=items,
-        events=cases.events_of(session, case=case),
+        events=cases.events_of(session, case=case, for_applicant=user.role == "citizen"),
         uploads=cases.uploads_of(session, case=case),
         delivery=delivery_of(session, case=case),
         corrections=corrections,
