@@ -8,11 +8,13 @@ and a save that finds another writer got there first raises `StaleInstance`.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from SpiffWorkflow.bpmn import BpmnWorkflow
-from sqlalchemy import JSON, Column, Index, LargeBinary, Text, update
+from sqlalchemy import JSON, Column, Index, LargeBinary, Text, event, update
+from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Field, Session, SQLModel, select
 
@@ -264,6 +266,7 @@ def create_instance(
     )
     session.add(instance)
     session.flush()
+    _LIVE.keep_after_commit(session, instance.id, instance.version, workflow)
     return instance, _sync_tasks(session, spec, instance.id, workflow, now)
 
 
@@ -293,15 +296,72 @@ def save_instance(
         ("updated_at", now),
     ):
         set_committed_value(instance, name, value)
+    _LIVE.keep_after_commit(session, instance.id, instance.version, workflow)
     return _sync_tasks(session, spec, instance.id, workflow, now)
+
+
+class LiveWorkflows:
+    """Workflows this process saved, by instance and version, so the next step on a case need
+    not rebuild it from JSON. An entry enters only once its transaction has committed, and a
+    loader takes it out (it owns the object from then on); a version mismatch means another
+    process moved the case, and the stored state is restored instead."""
+
+    def __init__(self, size: int = 2048) -> None:
+        self._entries: dict[int, tuple[int, BpmnWorkflow]] = {}
+        self._size = size
+        self._lock = threading.Lock()
+
+    def keep_after_commit(
+        self, session: Session, instance_id: int, version: int, workflow: BpmnWorkflow
+    ) -> None:
+        session.info.setdefault(_PENDING_KEY, {})[instance_id] = (version, workflow)
+
+    def commit(self, session: Session) -> None:
+        pending = session.info.pop(_PENDING_KEY, None)
+        if not pending:
+            return
+        with self._lock:
+            for instance_id, entry in pending.items():
+                self._entries.pop(instance_id, None)
+                self._entries[instance_id] = entry
+            while len(self._entries) > self._size:
+                self._entries.pop(next(iter(self._entries)))
+
+    def discard(self, session: Session) -> None:
+        session.info.pop(_PENDING_KEY, None)
+
+    def take(self, instance_id: int, version: int) -> BpmnWorkflow | None:
+        with self._lock:
+            entry = self._entries.pop(instance_id, None)
+        if entry is None or entry[0] != version:
+            return None
+        return entry[1]
+
+
+_PENDING_KEY = "onething.live_workflows"
+_LIVE = LiveWorkflows()
+
+
+@event.listens_for(OrmSession, "after_commit")
+def _after_commit(session) -> None:
+    _LIVE.commit(session)
+
+
+@event.listens_for(OrmSession, "after_rollback")
+def _after_rollback(session) -> None:
+    _LIVE.discard(session)
 
 
 def load_workflow(
     session: Session, specs: SpecCache, instance_id: int
 ) -> tuple[ProcessInstance, ProcessSpec, BpmnWorkflow]:
-    """Read an instance row and restore its workflow."""
+    """Read an instance row and its workflow: the live one this process saved last if the
+    row's version is still that one, else restored from the stored state."""
     instance = session.get(ProcessInstance, instance_id)
     if instance is None:
         raise LookupError(f"process instance {instance_id} does not exist")
     spec = spec_for(session, specs, instance)
-    return instance, spec, cases.restore(instance.state)
+    workflow = _LIVE.take(instance_id, instance.version)
+    if workflow is None:
+        workflow = cases.restore(instance.state)
+    return instance, spec, workflow

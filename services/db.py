@@ -13,6 +13,7 @@ import services.certificates.models  # noqa: F401
 import services.departments.models  # noqa: F401
 import services.evaluations.models  # noqa: F401
 import services.notifications.models  # noqa: F401
+import services.processes_models  # noqa: F401
 import services.registries.models  # noqa: F401
 
 

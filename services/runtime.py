@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy.engine import Engine
+from sqlmodel import Session
 
 from engine.sandbox import register_function
 from engine.specs import ProcessSpec, SpecCache
@@ -15,6 +16,7 @@ from services.calendar import end_of_working_day
 from services.certificates.signing import load_or_create_key
 from services.config import Settings, get_settings
 from services.db import create_schema, make_engine
+from services.processes import deployed_spec
 from services.registries.embedded import EmbeddedRegistry
 from services.registries.http import HttpRegistry
 from services.registries.records import Registry
@@ -30,7 +32,12 @@ class Runtime:
     signing_key: Ed25519PrivateKey
 
     def spec_for(self, matter: Matter) -> ProcessSpec:
-        """The matter's current process spec (parsed once per distinct file content)."""
+        """The matter's newest deployed version, else its file in bpmn/ (parsed once per
+        distinct content); running cases keep the version they started on."""
+        with Session(self.db) as session:
+            spec = deployed_spec(session, self.specs, matter_code=matter.code)
+        if spec is not None:
+            return spec
         return self.specs.load_file(self.settings.bpmn_dir / matter.bpmn, matter.process_id)
 
 

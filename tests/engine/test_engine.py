@@ -171,3 +171,29 @@ def test_retirement_check_hands_its_findings_to_the_clerk():
         spec, {**base, "retirement_date": "2026-06-01", "pension_contribution_months": 200}
     )
     assert "早于法定退休日期" in cases.finished_checks(spec, early)[0].finding
+
+
+def test_a_live_workflow_is_reused_only_after_commit_and_at_its_version(tmp_path):
+    db = create_engine(f"sqlite:///{tmp_path / 'live.sqlite'}")
+    SQLModel.metadata.create_all(db)
+    specs = SpecCache()
+    spec = specs.load_file(NEWBORN, "newborn")
+    with Session(db) as session:
+        workflow = cases.start(spec, start_data(False))
+        instance, _ = store.create_instance(session, spec, workflow, "newborn.bpmn")
+        session.commit()
+        instance_id = instance.id
+    with Session(db) as session:
+        _, _, loaded = store.load_workflow(session, specs, instance_id)
+        assert loaded is workflow  # committed: the live object, no JSON restore
+    with Session(db) as session:  # taken once; a second loader restores its own copy
+        _, _, again = store.load_workflow(session, specs, instance_id)
+        assert again is not workflow
+        inst, spec2, wf = store.load_workflow(session, specs, instance_id)
+        cases.complete(wf, cases.ready_tasks(spec2, wf)[0].task_id, {})
+        store.save_instance(session, spec2, inst, wf)
+        session.rollback()  # not committed: never offered to the next loader
+    with Session(db) as session:
+        inst, _, restored = store.load_workflow(session, specs, instance_id)
+        assert restored is not wf and inst.version == 1
+        assert len(cases.ready_tasks(spec, restored)) == 5

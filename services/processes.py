@@ -1,0 +1,314 @@
+"""Administrators deploy a matter's process: validate it against the engine and the catalog,
+store it as a new numbered version, compare versions and roll back.
+
+Running cases keep the definition they started on (by content hash); new cases take the matter's
+newest version.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from lxml import etree
+from sqlalchemy import func
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from engine.specs import Decisions, ProcessSpec, SpecCache
+from engine.store import ProcessDefinition, ensure_definition
+from engine.validation import BPMN_NS, Problem, parse_xml, validate_bpmn
+from forms.catalog import Catalog, Matter
+from services.accounts.models import User
+from services.errors import Conflict, Forbidden, InvalidInput, NotFound
+from services.processes_models import ProcessVersion
+
+if TYPE_CHECKING:
+    from services.runtime import Runtime
+
+APPLICANT_LANE = "applicant"
+CORRECTION = "correction"
+
+
+def _lane_problems(catalog: Catalog, matter: Matter, spec: ProcessSpec) -> list[Problem]:
+    problems = []
+    bound: set[str] = set()
+    for info in spec.user_tasks.values():
+        task = info.bpmn_id
+        if info.item is None:
+            problems.append(
+                Problem(task, "人工任务未绑定事项（item 属性）", "user task has no item property")
+            )
+        elif info.item not in matter.items:
+            problems.append(
+                Problem(
+                    task,
+                    f"事项 {info.item} 不属于一件事 {matter.code}",
+                    f"item {info.item} is not part of matter {matter.code}",
+                )
+            )
+        if info.kind == CORRECTION:
+            if info.lane != APPLICANT_LANE:
+                problems.append(
+                    Problem(
+                        task,
+                        f"补正任务必须位于 {APPLICANT_LANE} 泳道，而不是 {info.lane}",
+                        f"a correction task must sit in the {APPLICANT_LANE} lane, not {info.lane}",
+                    )
+                )
+            continue
+        if info.lane not in catalog.departments:
+            problems.append(
+                Problem(
+                    task,
+                    f"泳道 {info.lane} 不是目录中的部门",
+                    f"lane {info.lane} is not a department of the catalog",
+                )
+            )
+        elif info.item in catalog.items and catalog.items[info.item].department != info.lane:
+            owner = catalog.items[info.item].department
+            problems.append(
+                Problem(
+                    task,
+                    f"事项 {info.item} 由 {owner} 办理，不能放在 {info.lane} 泳道",
+                    f"item {info.item} belongs to {owner}, not to the {info.lane} lane",
+                )
+            )
+        if info.item:
+            bound.add(info.item)
+    for info in (*spec.checks.values(), *spec.timers.values()):
+        if info.item and info.item not in matter.items:
+            problems.append(
+                Problem(
+                    info.bpmn_id,
+                    f"事项 {info.item} 不属于一件事 {matter.code}",
+                    f"item {info.item} is not part of matter {matter.code}",
+                )
+            )
+    for item in matter.items:
+        if item not in bound:
+            problems.append(
+                Problem(
+                    spec.process_id,
+                    f"事项 {item} 没有对应的部门人工任务",
+                    f"item {item} has no departmental user task",
+                )
+            )
+    return problems
+
+
+def check_process(
+    catalog: Catalog, specs: SpecCache, *, matter: Matter, content: bytes, decisions: Decisions
+) -> list[Problem]:
+    """Every problem that stops `content` being deployed as `matter`'s process: the engine's
+    checks, then lanes and items against the catalog. Empty when it may be deployed."""
+    problems = validate_bpmn(content, decisions, process_id=matter.process_id)
+    if problems:
+        return problems
+    spec = specs.load(content, matter.process_id, matter.bpmn, decisions)
+    return _lane_problems(catalog, matter, spec)
+
+
+def _matter(rt: Runtime, code: str) -> Matter:
+    try:
+        return rt.catalog.matter(code)
+    except KeyError:
+        raise NotFound(f"没有一件事 {code}", f"no matter {code}") from None
+
+
+def _require_admin(user: User) -> None:
+    if user.role != "admin":
+        raise Forbidden("只有管理员可以发布流程", "only administrators deploy processes")
+
+
+def _refuse(problems: list[Problem]) -> InvalidInput:
+    fields: dict[str, tuple[str, str]] = {}
+    for problem in problems:
+        key = problem.element_id or "bpmn"
+        zh, en = fields.get(key, ("", ""))
+        fields[key] = (
+            f"{zh}；{problem.message}" if zh else problem.message,
+            f"{en}; {problem.message_en}" if en else problem.message_en,
+        )
+    first = next(iter(fields))
+    return InvalidInput(
+        first,
+        f"流程有 {len(problems)} 处问题，未发布",
+        f"the process has {len(problems)} problem(s) and was not deployed",
+        fields=fields,
+    )
+
+
+def deploy(
+    session: Session,
+    rt: Runtime,
+    *,
+    matter_code: str,
+    content: bytes,
+    decisions: Decisions = (),
+    author: User,
+    comment: str = "",
+) -> ProcessVersion:
+    """Validate and store `content` as the matter's next version, in one transaction.
+
+    Raises InvalidInput with every problem (fields keyed by element id); nothing is stored then.
+    """
+    _require_admin(author)
+    matter = _matter(rt, matter_code)
+    decisions = tuple(sorted(decisions))
+    problems = check_process(
+        rt.catalog, rt.specs, matter=matter, content=content, decisions=decisions
+    )
+    if problems:
+        raise _refuse(problems)
+    spec = rt.specs.load(content, matter.process_id, matter.bpmn, decisions)
+    ensure_definition(session, spec, matter.bpmn)
+    latest = session.exec(
+        select(func.max(ProcessVersion.version)).where(ProcessVersion.matter == matter.code)
+    ).one()
+    version = ProcessVersion(
+        matter=matter.code,
+        version=(latest or 0) + 1,
+        definition_key=spec.key,
+        process_id=spec.process_id,
+        author_user_id=author.id,
+        comment=comment[:500],
+    )
+    session.add(version)
+    try:
+        session.commit()
+    except IntegrityError as exc:
+        session.rollback()
+        raise Conflict(
+            "另一位管理员刚刚发布了新版本，请刷新后重试",
+            "another administrator deployed a version just now; reload and try again",
+        ) from exc
+    session.refresh(version)
+    return version
+
+
+def current_version(session: Session, *, matter_code: str) -> ProcessVersion | None:
+    """The matter's newest deployed version; None while only the file in bpmn/ exists."""
+    return session.exec(
+        select(ProcessVersion)
+        .where(ProcessVersion.matter == matter_code)
+        .order_by(col(ProcessVersion.version).desc())
+        .limit(1)
+    ).first()
+
+
+def versions(
+    session: Session, *, matter_code: str, limit: int = 50, offset: int = 0
+) -> list[ProcessVersion]:
+    """The matter's deployed versions, newest first."""
+    return list(
+        session.exec(
+            select(ProcessVersion)
+            .where(ProcessVersion.matter == matter_code)
+            .order_by(col(ProcessVersion.version).desc())
+            .offset(offset)
+            .limit(limit)
+        ).all()
+    )
+
+
+def get_version(session: Session, *, matter_code: str, version: int) -> ProcessVersion:
+    found = session.exec(
+        select(ProcessVersion).where(
+            ProcessVersion.matter == matter_code, ProcessVersion.version == version
+        )
+    ).first()
+    if found is None:
+        raise NotFound(
+            f"一件事 {matter_code} 没有版本 {version}",
+            f"matter {matter_code} has no version {version}",
+        )
+    return found
+
+
+def definition_of(session: Session, version: ProcessVersion) -> ProcessDefinition:
+    """The stored BPMN content and decision tables of a deployed version."""
+    definition = session.get(ProcessDefinition, (version.definition_key, version.process_id))
+    if definition is None:
+        raise NotFound("流程定义缺失", f"process definition {version.definition_key} is missing")
+    return definition
+
+
+def _decisions(definition: ProcessDefinition) -> Decisions:
+    return tuple((name, text.encode()) for name, text in sorted(definition.decisions.items()))
+
+
+def spec_of(session: Session, specs: SpecCache, version: ProcessVersion) -> ProcessSpec:
+    """The parsed spec of a deployed version (parsed once per content, through the cache)."""
+    spec = specs.get(version.definition_key, version.process_id)
+    if spec is None:
+        definition = definition_of(session, version)
+        spec = specs.load(
+            definition.content, version.process_id, definition.filename, _decisions(definition)
+        )
+    return spec
+
+
+def deployed_spec(session: Session, specs: SpecCache, *, matter_code: str) -> ProcessSpec | None:
+    """The spec of the matter's newest deployed version; None when none was deployed."""
+    version = current_version(session, matter_code=matter_code)
+    return None if version is None else spec_of(session, specs, version)
+
+
+def _elements(content: bytes, process_id: str) -> dict[str, bytes]:
+    """Canonical XML of each child of the process that has an id (layout is not compared)."""
+    root = parse_xml(content)
+    processes = root.iterchildren(f"{{{BPMN_NS}}}process")
+    process = next((p for p in processes if p.get("id") == process_id), None)
+    if process is None:
+        return {}
+    return {
+        child.get("id"): etree.tostring(child, method="c14n", with_tail=False)
+        for child in process
+        if isinstance(child.tag, str) and child.get("id")
+    }
+
+
+def diff(session: Session, *, matter_code: str, a: int, b: int) -> dict:
+    """What changed from version `a` to version `b`: element ids added, removed and changed,
+    and the names of decision tables whose content differs."""
+    old_version = get_version(session, matter_code=matter_code, version=a)
+    new_version = get_version(session, matter_code=matter_code, version=b)
+    old, new = definition_of(session, old_version), definition_of(session, new_version)
+    before = _elements(old.content, old_version.process_id)
+    after = _elements(new.content, new_version.process_id)
+    tables = old.decisions.keys() | new.decisions.keys()
+    return {
+        "matter": matter_code,
+        "from": a,
+        "to": b,
+        "added": sorted(after.keys() - before.keys()),
+        "removed": sorted(before.keys() - after.keys()),
+        "changed": sorted(k for k in before.keys() & after.keys() if before[k] != after[k]),
+        "decisions_changed": sorted(
+            n for n in tables if old.decisions.get(n) != new.decisions.get(n)
+        ),
+    }
+
+
+def rollback(
+    session: Session,
+    rt: Runtime,
+    *,
+    matter_code: str,
+    to_version: int,
+    author: User,
+    comment: str = "",
+) -> ProcessVersion:
+    """Deploy an earlier version's content again, as a new version (history is never rewritten)."""
+    _require_admin(author)
+    old = get_version(session, matter_code=matter_code, version=to_version)
+    definition = definition_of(session, old)
+    return deploy(
+        session,
+        rt,
+        matter_code=matter_code,
+        content=definition.content,
+        decisions=_decisions(definition),
+        author=author,
+        comment=comment or f"回滚到版本 {to_version}",
+    )
