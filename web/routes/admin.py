@@ -1,14 +1,18 @@
-"""Pages for administrators: the matters and their burden figures, case counts."""
+"""Pages for administrators: the matters and their burden figures, case counts, the dashboard."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from typing import Literal
+
+from fastapi import APIRouter, Request, Response
 from sqlmodel import func, select
 
 from forms.burden import averages, burden_report
 from services.accounts.service import actor_names
 from services.cases.models import Case
+from services.dashboard import department_figures, figures_csv, matter_figures
 from services.registries.service import all_accesses
+from web.charts import bar_chart, stacked_bar_chart
 from web.deps import AdminUser, RuntimeDep, SessionDep
 from web.rendering import render
 
@@ -40,4 +44,32 @@ def data_access(
         actors=actor_names(session, rows),
         page=page,
         registry=registry,
+    )
+
+
+@router.get("/dashboard")
+def dashboard(request: Request, user: AdminUser, session: SessionDep, rt: RuntimeDep):
+    """Per matter and per department: cases, time against limits, rates, evaluations, burden."""
+    return render(
+        request,
+        "admin/dashboard.html",
+        matters=matter_figures(session, rt),
+        departments=department_figures(session, rt),
+        bar_chart=bar_chart,
+        stacked_bar_chart=stacked_bar_chart,
+    )
+
+
+@router.get("/dashboard.csv")
+def dashboard_csv(
+    user: AdminUser,
+    session: SessionDep,
+    rt: RuntimeDep,
+    table: Literal["matters", "departments"] = "matters",
+):
+    rows = matter_figures(session, rt) if table == "matters" else department_figures(session, rt)
+    return Response(
+        figures_csv(rows, table).encode("utf-8"),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="dashboard-{table}.csv"'},
     )
