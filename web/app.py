@@ -9,8 +9,8 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
-from services.cases.deadlines import DeadlineScheduler
-from services.departments.webhooks import WebhookSender
+from services.cases.deadlines import deadline_scheduler
+from services.departments.webhooks import webhook_sender
 from services.errors import DomainError, InvalidInput
 from services.runtime import Runtime, build_runtime
 from web.deps import NotSignedIn
@@ -47,9 +47,9 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
     async def lifespan(_app: FastAPI):
         workers = []
         if runtime.settings.webhooks:
-            workers.append(WebhookSender(runtime.db, runtime.settings.webhooks))
+            workers.append(webhook_sender(runtime.db, runtime.settings.webhooks))
         if runtime.settings.deadline_interval > 0:
-            workers.append(DeadlineScheduler(runtime, runtime.settings.deadline_interval))
+            workers.append(deadline_scheduler(runtime, runtime.settings.deadline_interval))
         for worker in workers:
             worker.start()
         yield

@@ -551,16 +551,21 @@ def review_case_item(session: Session, *, item_id: int, user: User) -> tuple[Cas
     applicant's "who looked at my data" page."""
     row = load_case_item(session, item_id=item_id, user=user)
     case = session.get(Case, row.case_id)
+    _log_view(session, user, case, f"{user.display_name}审核办件（{row.item_code}）")
+    return row, case
+
+
+def _log_view(session: Session, user: User, case: Case, purpose: str) -> None:
+    """Someone other than the applicant opened the case's personal data: logged, committed."""
     log_case_view(
         session,
         actor_user_id=user.id,
         subject_id_number=case.applicant_id_number,
         case_id=case.id,
         case_number=case.number or "",
-        purpose=f"{user.display_name}审核办件（{row.item_code}）",
+        purpose=purpose,
     )
     session.commit()
-    return row, case
 
 
 def load_case_item(session: Session, *, item_id: int, user: User) -> CaseItem:
@@ -840,13 +845,5 @@ def open_upload(
     if not path.is_file():
         raise NotFound("材料文件已不存在", "The material's file is gone")
     if user.id != case.applicant_user_id:
-        log_case_view(
-            session,
-            actor_user_id=user.id,
-            subject_id_number=case.applicant_id_number,
-            case_id=case.id,
-            case_number=case.number or "",
-            purpose=f"{user.display_name}查看申请材料（{upload.material_code}）",
-        )
-        session.commit()
+        _log_view(session, user, case, f"{user.display_name}查看申请材料（{upload.material_code}）")
     return upload, path.read_bytes()

@@ -15,8 +15,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import logging
-import threading
 from datetime import timedelta
 from typing import Any
 
@@ -24,10 +22,10 @@ import httpx
 from sqlmodel import Session, col, select
 
 from engine.store import utcnow
+from services.background import PeriodicWorker
 from services.config import WebhookTarget
 from services.departments.models import WebhookDelivery
 
-log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 8
 BACKOFF_SECONDS = 10
 
@@ -99,28 +97,12 @@ def deliver_due(
     return delivered
 
 
-class WebhookSender:
-    """A daemon thread that delivers due webhooks every `interval` seconds."""
+def webhook_sender(db, targets: dict[str, WebhookTarget], interval: float = 2.0) -> PeriodicWorker:
+    """A background worker that delivers due webhooks every `interval` seconds."""
+    client = httpx.Client(timeout=5)
 
-    def __init__(self, db, targets: dict[str, WebhookTarget], interval: float = 2.0) -> None:
-        self._db = db
-        self._targets = targets
-        self._interval = interval
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="webhooks", daemon=True)
+    def deliver() -> None:
+        with Session(db) as session:
+            deliver_due(session, targets=targets, client=client)
 
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=10)
-
-    def _run(self) -> None:
-        with httpx.Client(timeout=5) as client:
-            while not self._stop.wait(self._interval):
-                try:
-                    with Session(self._db) as session:
-                        deliver_due(session, targets=self._targets, client=client)
-                except Exception:  # keep the loop alive; the rows keep their state
-                    log.exception("webhook delivery round failed")
+    return PeriodicWorker("webhooks", deliver, interval)

@@ -87,3 +87,17 @@ def test_failed_pushes_back_off_and_end_failed(rt):
                 session.commit()
             assert row.status == "failed"
     assert len(received) == MAX_ATTEMPTS
+
+
+def test_the_app_runs_its_background_workers_while_it_lives(rt):
+    """With webhooks configured and a deadline interval, the app starts both workers and
+    stops them when it shuts down."""
+    import threading
+
+    rt.settings.webhooks = {"police": WebhookTarget(url="http://127.0.0.1:9/hook", secret=SECRET)}
+    rt.settings.deadline_interval = 60
+    with TestClient(create_app(rt)):
+        names = {thread.name for thread in threading.enumerate()}
+        assert {"webhooks", "deadlines"} <= names
+    names = {thread.name for thread in threading.enumerate() if thread.is_alive()}
+    assert not {"webhooks", "deadlines"} & names
