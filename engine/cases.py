@@ -93,12 +93,11 @@ def ready_tasks(spec: ProcessSpec, workflow: BpmnWorkflow) -> list[ReadyTask]:
     return found
 
 
-def pending_timers(spec: ProcessSpec, workflow: BpmnWorkflow) -> list[Timer]:
-    """Deadline timers waiting to fire, with the moment each is due."""
+def _timers(spec: ProcessSpec, workflow: BpmnWorkflow, state: TaskState) -> list[Timer]:
     found = []
     if not spec.timers:
         return found
-    for task in workflow.get_tasks(state=TaskState.WAITING):
+    for task in workflow.get_tasks(state=state):
         info = spec.timers.get(task.task_spec.bpmn_id)
         due = task._get_internal_data("event_value")
         if info is None or due is None:
@@ -110,19 +109,14 @@ def pending_timers(spec: ProcessSpec, workflow: BpmnWorkflow) -> list[Timer]:
     return found
 
 
+def pending_timers(spec: ProcessSpec, workflow: BpmnWorkflow) -> list[Timer]:
+    """Deadline timers waiting to fire, with the moment each is due."""
+    return _timers(spec, workflow, TaskState.WAITING)
+
+
 def fired_timers(spec: ProcessSpec, workflow: BpmnWorkflow) -> list[Timer]:
     """Deadline timers that have fired (their boundary events completed)."""
-    found = []
-    if not spec.timers:
-        return found
-    for task in workflow.get_tasks(state=TaskState.COMPLETED):
-        info = spec.timers.get(task.task_spec.bpmn_id)
-        if info is None:
-            continue
-        due = task._get_internal_data("event_value")
-        moment = datetime.fromisoformat(str(due)) if due else datetime.now(UTC)
-        found.append(Timer(str(task.id), info.bpmn_id, info.item, info.kind or "", moment))
-    return found
+    return _timers(spec, workflow, TaskState.COMPLETED)
 
 
 def fire_timer(workflow: BpmnWorkflow, task_id: str) -> bool:

@@ -38,20 +38,19 @@ router = APIRouter(prefix="/api", tags=["api"])
 
 def _case_public(session, rt, case: Case) -> CasePublic:
     items = [
-        ItemStatus(
-            id=view.row.id if view.row else None,
+        _item_status(rt, view.row)
+        if view.row
+        else ItemStatus(
+            id=None,
             item=view.item.code,
             name=view.item.name,
             department=view.item.department,
             status=view.status,
             status_label=view.status_label,
-            due_date=view.row.due_date if view.row else None,
-            decided_at=view.row.decided_at if view.row else None,
-            comment=view.row.comment if view.row else None,
-            result_number=view.row.result_number if view.row else None,
-            auto=view.row.auto if view.row else False,
-            finding=view.row.finding if view.row else None,
-            incident=view.row.incident if view.row else None,
+            due_date=None,
+            decided_at=None,
+            comment=None,
+            result_number=None,
         )
         for view in cases.item_views(session, rt, case)
     ]
