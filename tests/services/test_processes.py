@@ -189,6 +189,20 @@ def test_an_id_used_twice_is_named():
 # --- services: deploy, versions, diff, rollback ------------------------------------------------
 
 
+def _refused(rt, user_of, content: bytes) -> dict:
+    """Deploy `content` as the newborn process, expecting a refusal; its fields by element id."""
+    with Session(rt.db) as session, pytest.raises(InvalidInput) as refused:
+        deploy(
+            session,
+            rt,
+            matter_code="newborn",
+            content=content,
+            decisions=NEWBORN_DMN,
+            author=user_of("admin"),
+        )
+    return refused.value.fields
+
+
 def _count(session: Session, model) -> int:
     return session.exec(select(func.count()).select_from(model)).one()
 
@@ -269,16 +283,7 @@ def test_an_unreachable_task_is_refused(rt, user_of):
         b' sourceRef="Gateway_birth_certificate_reopen" targetRef="Task_birth_certificate"/>',
         b"",
     ).replace(b"<bpmn:outgoing>Flow_birth_certificate_reopened</bpmn:outgoing>", b"")
-    with Session(rt.db) as session, pytest.raises(InvalidInput) as refused:
-        deploy(
-            session,
-            rt,
-            matter_code="newborn",
-            content=unreachable,
-            decisions=NEWBORN_DMN,
-            author=user_of("admin"),
-        )
-    fields = refused.value.fields
+    fields = _refused(rt, user_of, unreachable)
     assert "cannot be reached from a start event" in fields["Task_birth_certificate"][1]
     assert "has no path to an end event" in fields["Gateway_birth_certificate_reopen"][1]
 
@@ -326,16 +331,7 @@ def test_a_matter_item_without_its_task_is_refused(rt, user_of):
         b'<spiffworkflow:property name="item" value="police_birth_registration"/>',
         1,
     )
-    with Session(rt.db) as session, pytest.raises(InvalidInput) as refused:
-        deploy(
-            session,
-            rt,
-            matter_code="newborn",
-            content=rebound,
-            decisions=NEWBORN_DMN,
-            author=user_of("admin"),
-        )
-    fields = refused.value.fields
+    fields = _refused(rt, user_of, rebound)
     assert fields["Task_vaccination_certificate"][1] == (
         "item police_birth_registration belongs to police, not to the cdc lane"
     )
