@@ -9,11 +9,14 @@ and a save that finds another writer got there first raises `StaleInstance`.
 from __future__ import annotations
 
 import threading
+import weakref
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from sqlalchemy import JSON, Column, Index, LargeBinary, Text, event, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Field, Session, SQLModel, select
@@ -40,6 +43,9 @@ class ProcessDefinition(SQLModel, table=True):
     content: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     decisions: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     created_at: datetime = Field(default_factory=utcnow)
+
+
+_INSERTS = {"postgresql": postgresql_insert, "sqlite": sqlite_insert}
 
 
 class ProcessInstance(SQLModel, table=True):
@@ -104,17 +110,25 @@ class Changes:
 
 
 def ensure_definition(session: Session, spec: ProcessSpec, filename: str) -> None:
-    """Store the spec's BPMN content once, so instances outlive edits of the file."""
-    if session.get(ProcessDefinition, (spec.key, spec.process_id)) is None:
-        session.add(
-            ProcessDefinition(
-                key=spec.key,
-                process_id=spec.process_id,
-                filename=filename,
-                content=spec.content,
-                decisions={name: text.decode() for name, text in spec.decisions},
-            )
-        )
+    """Store the spec's BPMN content once, so instances outlive edits of the file.
+
+    Several processes may start the first case of a new definition at the same moment: the row
+    is inserted with ON CONFLICT DO NOTHING, so the one that comes second does not fail."""
+    if session.get(ProcessDefinition, (spec.key, spec.process_id)) is not None:
+        return
+    values = {
+        "key": spec.key,
+        "process_id": spec.process_id,
+        "filename": filename,
+        "content": spec.content,
+        "decisions": {name: text.decode() for name, text in spec.decisions},
+        "created_at": utcnow(),
+    }
+    insert = _INSERTS.get(session.get_bind().dialect.name)
+    if insert is None:
+        session.add(ProcessDefinition(**values))
+        return
+    session.execute(insert(ProcessDefinition).values(**values).on_conflict_do_nothing())
 
 
 def spec_for(session: Session, specs: SpecCache, instance: ProcessInstance) -> ProcessSpec:
@@ -301,13 +315,15 @@ def save_instance(
 
 
 class LiveWorkflows:
-    """Workflows this process saved, by instance and version, so the next step on a case need
+    """Workflows this process saved, by database and instance, so the next step on a case need
     not rebuild it from JSON. An entry enters only once its transaction has committed, and a
     loader takes it out (it owns the object from then on); a version mismatch means another
-    process moved the case, and the stored state is restored instead."""
+    process moved the case, and the stored state is restored instead. Entries are bound to the
+    database engine that saved them (a process may hold several, e.g. tests): an instance id of
+    another database never finds them."""
 
     def __init__(self, size: int = 2048) -> None:
-        self._entries: dict[int, tuple[int, BpmnWorkflow]] = {}
+        self._entries: dict[tuple[int, int], tuple[weakref.ref, int, BpmnWorkflow]] = {}
         self._size = size
         self._lock = threading.Lock()
 
@@ -320,22 +336,25 @@ class LiveWorkflows:
         pending = session.info.pop(_PENDING_KEY, None)
         if not pending:
             return
+        bind = session.get_bind()
         with self._lock:
-            for instance_id, entry in pending.items():
-                self._entries.pop(instance_id, None)
-                self._entries[instance_id] = entry
+            for instance_id, (version, workflow) in pending.items():
+                key = (id(bind), instance_id)
+                self._entries.pop(key, None)
+                self._entries[key] = (weakref.ref(bind), version, workflow)
             while len(self._entries) > self._size:
                 self._entries.pop(next(iter(self._entries)))
 
     def discard(self, session: Session) -> None:
         session.info.pop(_PENDING_KEY, None)
 
-    def take(self, instance_id: int, version: int) -> BpmnWorkflow | None:
+    def take(self, session: Session, instance_id: int, version: int) -> BpmnWorkflow | None:
+        bind = session.get_bind()
         with self._lock:
-            entry = self._entries.pop(instance_id, None)
-        if entry is None or entry[0] != version:
+            entry = self._entries.pop((id(bind), instance_id), None)
+        if entry is None or entry[0]() is not bind or entry[1] != version:
             return None
-        return entry[1]
+        return entry[2]
 
 
 _PENDING_KEY = "onething.live_workflows"
@@ -361,7 +380,7 @@ def load_workflow(
     if instance is None:
         raise LookupError(f"process instance {instance_id} does not exist")
     spec = spec_for(session, specs, instance)
-    workflow = _LIVE.take(instance_id, instance.version)
+    workflow = _LIVE.take(session, instance_id, instance.version)
     if workflow is None:
         workflow = cases.restore(instance.state)
     return instance, spec, workflow

@@ -138,6 +138,16 @@ class Matter:
     subjects: tuple[str, ...]
     items: tuple[str, ...]
     published: bool = True
+    # Conditions an administrator set for items of this matter, (item code, expression); an
+    # empty expression means the item always applies. Items not named keep the catalog's `when`.
+    conditions: tuple[tuple[str, str], ...] = ()
+
+    def condition_of(self, item: Item) -> str | None:
+        """When `item` applies to an application for this matter (None: always)."""
+        for code, expression in self.conditions:
+            if code == item.code:
+                return expression or None
+        return item.when
 
 
 @dataclass

@@ -196,7 +196,7 @@ def compile_form(
     values.update(parsed)
 
     all_items = catalog.items_of(matter)
-    items = [item for item in all_items if _holds(item.when, values)]
+    items = [item for item in all_items if _holds(matter.condition_of(item), values)]
     skipped = [item for item in all_items if item not in items]
     item_names = {item.code: item.name for item in all_items}
     sections: dict[str, Section] = {}
@@ -248,6 +248,9 @@ def process_data(
     data.update({key: k.value for key, k in known.items()})
     data.update(form.values)
     data["matter"] = form.matter.code
+    # The items whose condition holds (the matter's configuration): a gateway may route on
+    # `'item_code' in applied_items` to follow what the administrator configured.
+    data["applied_items"] = [item.code for item in form.items]
     data["prefilled"] = sorted(key for key, k in known.items() if k.value is not None)
     data["time_limits"] = {
         item.code: item.time_limit_days for item in catalog.items_of(form.matter)

@@ -1,15 +1,25 @@
-"""The database: one SQLAlchemy engine per URL, SQLite tuned for a web server, schema creation."""
+"""The database: one SQLAlchemy engine per URL, SQLite tuned for a web server, and the schema,
+kept by Alembic migrations (services/migrations)."""
 
 from __future__ import annotations
 
-from sqlalchemy import event
-from sqlalchemy.engine import Engine
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import event, inspect, text
+from sqlalchemy.engine import Connection, Engine
 from sqlmodel import SQLModel, create_engine
 
 import engine.store  # noqa: F401 - registers the engine's tables
 import services.accounts.models  # noqa: F401
 import services.cases.models  # noqa: F401
 import services.certificates.models  # noqa: F401
+import services.configuration.calendar  # noqa: F401
+import services.configuration.departments  # noqa: F401
+import services.configuration.matters  # noqa: F401
 import services.departments.models  # noqa: F401
 import services.evaluations.models  # noqa: F401
 import services.notifications.models  # noqa: F401
@@ -36,5 +46,51 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_size=10, max_overflow=20, pool_recycle=1800)
 
 
+MIGRATIONS = Path(__file__).parent / "migrations"
+BASELINE = "0001"  # the schema create_all made before migrations existed
+MIGRATION_LOCK = 20261123  # PostgreSQL advisory lock: one process migrates at a time
+
+
+def alembic_config(connection: Connection | None = None) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["connection"] = connection
+    return config
+
+
+def head_revision() -> str:
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def current_revision(db: Engine) -> str | None:
+    with db.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+def migrate(db: Engine, revision: str = "head") -> str | None:
+    """Bring the schema to `revision` (default: the newest), keeping every row.
+
+    An empty database gets the whole schema at once and is marked as up to date; a database made
+    by create_all before migrations existed is marked as the baseline, then upgraded. Returns the
+    revision the database was at before."""
+    with db.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": MIGRATION_LOCK})
+        before = MigrationContext.configure(connection).get_current_revision()
+        config = alembic_config(connection)
+        if before is None:
+            existing = set(inspect(connection).get_table_names())
+            if not existing & set(SQLModel.metadata.tables):
+                if revision == "head":
+                    SQLModel.metadata.create_all(connection)
+                    command.stamp(config, "head")
+                    return None
+            else:
+                command.stamp(config, BASELINE)
+        command.upgrade(config, revision)
+    return before
+
+
 def create_schema(db: Engine) -> None:
-    SQLModel.metadata.create_all(db)
+    """The schema at its newest revision (see `migrate`)."""
+    migrate(db)

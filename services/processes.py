@@ -7,6 +7,7 @@ newest version.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from lxml import etree
@@ -14,6 +15,7 @@ from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from engine.interchange import convert
 from engine.specs import Decisions, ProcessSpec, SpecCache
 from engine.store import ProcessDefinition, ensure_definition
 from engine.validation import BPMN_NS, Problem, parse_xml, validate_bpmn
@@ -38,12 +40,12 @@ def _lane_problems(catalog: Catalog, matter: Matter, spec: ProcessSpec) -> list[
             problems.append(
                 Problem(task, "人工任务未绑定事项（item 属性）", "user task has no item property")
             )
-        elif info.item not in matter.items:
+        elif info.item not in catalog.items:
             problems.append(
                 Problem(
                     task,
-                    f"事项 {info.item} 不属于一件事 {matter.code}",
-                    f"item {info.item} is not part of matter {matter.code}",
+                    f"事项目录中没有事项 {info.item}",
+                    f"the catalog has no item {info.item}",
                 )
             )
         if info.kind == CORRECTION:
@@ -76,21 +78,22 @@ def _lane_problems(catalog: Catalog, matter: Matter, spec: ProcessSpec) -> list[
         if info.item:
             bound.add(info.item)
     for info in (*spec.checks.values(), *spec.timers.values()):
-        if info.item and info.item not in matter.items:
+        if info.item and info.item not in bound:
             problems.append(
                 Problem(
                     info.bpmn_id,
-                    f"事项 {info.item} 不属于一件事 {matter.code}",
-                    f"item {info.item} is not part of matter {matter.code}",
+                    f"事项 {info.item} 没有对应的部门人工任务",
+                    f"item {info.item} has no departmental user task in this process",
                 )
             )
-    for item in matter.items:
+    for item in matter.items:  # the catalog's items are the matter's minimum; more may be added
         if item not in bound:
             problems.append(
                 Problem(
                     spec.process_id,
-                    f"事项 {item} 没有对应的部门人工任务",
-                    f"item {item} has no departmental user task",
+                    f"事项 {item} 没有对应的部门人工任务（目录规定的事项不能从流程中删除）",
+                    f"item {item} has no departmental user task (the catalog's items of the "
+                    "matter cannot be left out)",
                 )
             )
     return problems
@@ -108,6 +111,61 @@ def check_process(
     return _lane_problems(catalog, matter, spec)
 
 
+@dataclass(frozen=True)
+class Review:
+    """A file as it would be deployed: rewritten where another modeler only spells things
+    differently (`notes`), with every problem that stops it (`problems`)."""
+
+    content: bytes
+    notes: list[Problem]
+    problems: list[Problem]
+
+
+def review(rt: Runtime, *, matter_code: str, content: bytes, decisions: Decisions = ()) -> Review:
+    """Check `content` as `matter_code`'s process without storing anything: what the editor's
+    "validate" shows, and what deploy refuses on."""
+    matter = _matter(rt, matter_code)
+    converted = convert(content, process_id=matter.process_id)
+    problems = list(converted.problems)
+    problems += check_process(
+        rt.catalog,
+        rt.specs,
+        matter=matter,
+        content=converted.content,
+        decisions=tuple(sorted(decisions)),
+    )
+    return Review(converted.content, converted.notes, problems)
+
+
+def matter_decisions(session: Session, rt: Runtime, *, matter_code: str) -> Decisions:
+    """The decision tables the matter's process may call: those of its newest deployed version,
+    else the `.dmn` file beside its `.bpmn` in bpmn/."""
+    matter = _matter(rt, matter_code)
+    version = current_version(session, matter_code=matter.code)
+    if version is not None:
+        return _decisions(definition_of(session, version))
+    dmn = (rt.settings.bpmn_dir / matter.bpmn).with_suffix(".dmn")
+    return ((dmn.name, dmn.read_bytes()),) if dmn.exists() else ()
+
+
+def decision_ids(decisions: Decisions) -> list[str]:
+    """The ids of the decisions in `decisions`' DMN files, which business-rule tasks may call."""
+    found = []
+    for _name, text in decisions:
+        root = parse_xml(text)
+        found += [el.get("id") for el in root.iter("{*}decision") if el.get("id")]
+    return sorted(found)
+
+
+def matter_content(session: Session, rt: Runtime, *, matter_code: str) -> bytes:
+    """The BPMN of the matter's newest deployed version, else its file in bpmn/."""
+    matter = _matter(rt, matter_code)
+    version = current_version(session, matter_code=matter.code)
+    if version is not None:
+        return definition_of(session, version).content
+    return (rt.settings.bpmn_dir / matter.bpmn).read_bytes()
+
+
 def _matter(rt: Runtime, code: str) -> Matter:
     try:
         return rt.catalog.matter(code)
@@ -120,6 +178,14 @@ def _require_admin(user: User) -> None:
         raise Forbidden("只有管理员可以发布流程", "only administrators deploy processes")
 
 
+class Refused(InvalidInput):
+    """A deploy refused for `problems` (each naming its element)."""
+
+    def __init__(self, problems: list[Problem], *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.problems = problems
+
+
 def _refuse(problems: list[Problem]) -> InvalidInput:
     fields: dict[str, tuple[str, str]] = {}
     for problem in problems:
@@ -130,7 +196,8 @@ def _refuse(problems: list[Problem]) -> InvalidInput:
             f"{en}; {problem.message_en}" if en else problem.message_en,
         )
     first = next(iter(fields))
-    return InvalidInput(
+    return Refused(
+        problems,
         first,
         f"流程有 {len(problems)} 处问题，未发布",
         f"the process has {len(problems)} problem(s) and was not deployed",
@@ -155,11 +222,10 @@ def deploy(
     _require_admin(author)
     matter = _matter(rt, matter_code)
     decisions = tuple(sorted(decisions))
-    problems = check_process(
-        rt.catalog, rt.specs, matter=matter, content=content, decisions=decisions
-    )
-    if problems:
-        raise _refuse(problems)
+    checked = review(rt, matter_code=matter.code, content=content, decisions=decisions)
+    if checked.problems:
+        raise _refuse(checked.problems)
+    content = checked.content
     spec = rt.specs.load(content, matter.process_id, matter.bpmn, decisions)
     ensure_definition(session, spec, matter.bpmn)
     latest = session.exec(

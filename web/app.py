@@ -17,6 +17,9 @@ from web.deps import NotSignedIn
 from web.rendering import render
 from web.routes import (
     admin,
+    admin_matters,
+    admin_settings,
+    admin_users,
     api,
     auth,
     citizen,
@@ -24,6 +27,7 @@ from web.routes import (
     evaluations,
     frontdesk,
     inbox,
+    processes,
     verify,
     workbench_api,
 )
@@ -65,6 +69,10 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
     )
     app.state.runtime = runtime
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
+    if processes.VENDOR_BPMN_JS.is_dir():
+        app.mount(
+            "/vendor/bpmn-js", StaticFiles(directory=processes.VENDOR_BPMN_JS), name="bpmn-js"
+        )
     for router in (
         auth.router,
         citizen.router,
@@ -73,6 +81,11 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
         inbox.router,
         evaluations.router,
         admin.router,
+        admin_matters.router,
+        admin_settings.router,
+        admin_users.router,
+        processes.router,
+        processes.api,
         verify.router,
         workbench_api.router,
         api.router,

@@ -33,9 +33,32 @@ def _serve(args: argparse.Namespace) -> int:
         return 2
     if args.demo:
         seed_demo(runtime)
-    print(f"OneThing on http://{args.host}:{args.port}  (database: {runtime.settings.db_url})")
-    uvicorn.run(create_app(runtime), host=args.host, port=args.port, log_level="info")
+    print(
+        f"OneThing on http://{args.host}:{args.port}  (database: {runtime.settings.db_url}, "
+        f"{args.workers} worker{'s' if args.workers > 1 else ''})"
+    )
+    if args.workers == 1:
+        uvicorn.run(create_app(runtime), host=args.host, port=args.port, log_level="info")
+        return 0
+    # Several worker processes share the port and the database; each builds its own runtime
+    # from the same settings (the environment), after the schema and demo data exist.
+    runtime.db.dispose()
+    uvicorn.run(
+        "web.app:create_app",
+        factory=True,
+        workers=args.workers,
+        host=args.host,
+        port=args.port,
+        log_level="info",
+    )
     return 0
+
+
+def _workers(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= 64:
+        raise argparse.ArgumentTypeError("--workers must be between 1 and 64")
+    return value
 
 
 def _demo(_args: argparse.Namespace) -> int:
@@ -51,6 +74,36 @@ def _demo(_args: argparse.Namespace) -> int:
         print(
             f"  {account['role']:8} {account['username']:20} {account['name']}  {account['note']}"
         )
+    return 0
+
+
+def _db(args: argparse.Namespace) -> int:
+    from alembic.script import ScriptDirectory
+    from sqlalchemy.exc import OperationalError
+
+    from services.config import get_settings
+    from services.db import alembic_config, current_revision, head_revision, make_engine, migrate
+
+    settings = get_settings()
+    if args.db_command == "history":
+        for script in ScriptDirectory.from_config(alembic_config()).walk_revisions():
+            print(f"{script.revision}  {script.doc}")
+        return 0
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    db = make_engine(settings.db_url)
+    try:
+        if args.db_command == "upgrade":
+            before = migrate(db, args.revision)
+            print(f"{settings.db_url}: {before or 'empty'} -> {current_revision(db)}")
+        else:
+            current, head = current_revision(db), head_revision()
+            state = "up to date" if current == head else f"behind (newest is {head})"
+            print(f"{settings.db_url}: {current or 'no schema'} ({state})")
+    except OperationalError as exc:
+        print(f"onething: cannot reach the database {settings.db_url}: {exc.orig}")
+        return 2
+    finally:
+        db.dispose()
     return 0
 
 
@@ -108,9 +161,22 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--demo", action="store_true", help="seed demo data and accounts first")
+    serve.add_argument(
+        "--workers",
+        type=_workers,
+        default=1,
+        help="worker processes sharing the port and the database (use PostgreSQL for more than 1)",
+    )
     serve.set_defaults(run=_serve)
     demo = commands.add_parser("demo", help="seed the demo registries and accounts")
     demo.set_defaults(run=_demo)
+    db = commands.add_parser("db", help="the database schema (Alembic migrations)")
+    db_commands = db.add_subparsers(dest="db_command", required=True)
+    upgrade = db_commands.add_parser("upgrade", help="migrate the database, keeping its data")
+    upgrade.add_argument("revision", nargs="?", default="head")
+    db_commands.add_parser("current", help="the database's revision")
+    db_commands.add_parser("history", help="every migration, newest first")
+    db.set_defaults(run=_db)
     matters = commands.add_parser("matters", help="the matters in the catalog")
     matters_commands = matters.add_subparsers(dest="matters_command", required=True)
     report = matters_commands.add_parser("report", help="burden figures computed from the catalog")

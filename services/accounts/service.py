@@ -107,9 +107,9 @@ def close_session(session: Session, *, token: str) -> None:
         session.delete(row)
 
 
-def actor_names(session: Session, rows) -> dict[int, str]:
-    """Display names (with department or role) of the users named by `rows[*].actor_user_id`."""
-    ids = {row.actor_user_id for row in rows if row.actor_user_id}
+def actor_names(session: Session, rows, column: str = "actor_user_id") -> dict[int, str]:
+    """Display names of the users named by `rows[*].<column>` (by default `actor_user_id`)."""
+    ids = {getattr(row, column) for row in rows if getattr(row, column)}
     if not ids:
         return {}
     users = session.exec(select(User).where(User.id.in_(ids))).all()  # type: ignore[union-attr]

@@ -8,7 +8,7 @@ import secrets
 from dataclasses import dataclass
 
 import segno
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from forms.values import InvalidValue, check_citizen_id
 from services.accounts.models import User
@@ -84,16 +84,17 @@ def acceptance_receipt(session: Session, rt: Runtime, *, clerk: User, case_id: i
     case = session.get(Case, case_id)
     if case is None:
         raise NotFound("办件不存在", "No such case")
-    rows = session.exec(select(CaseItem).where(CaseItem.case_id == case.id)).all()
-    routed = {row.item_code for row in rows}
+    rows = session.exec(
+        select(CaseItem).where(CaseItem.case_id == case.id).order_by(col(CaseItem.id))
+    ).all()
+    routed = list(dict.fromkeys(row.item_code for row in rows))  # the case's process routed these
     items = [
         (
             rt.catalog.items[code].name,
             rt.catalog.departments[rt.catalog.items[code].department].name,
             rt.catalog.items[code].time_limit_days,
         )
-        for code in rt.catalog.matters[case.matter].items
-        if code in routed
+        for code in routed
     ]
     uploads = session.exec(select(Upload).where(Upload.case_id == case.id)).all()
     names = {entry["code"]: entry["name"] for entry in case.checklist}

@@ -7,6 +7,50 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+# The largest id a row can have (PostgreSQL's INTEGER, the type of the id columns). Ids, offsets
+# and pages in requests are bounded by it: a larger number is invalid input (422), not a crash
+# of the database driver (SQLite takes 64 bits, PostgreSQL's INTEGER 32).
+ID_MAX = 2**31 - 1
+# Text stored in or compared with a text column: PostgreSQL's text cannot hold NUL characters,
+# so a NUL is invalid input (422), not a crash of the database driver.
+NO_NUL = r"^[^\x00]*$"
+
+
+class FieldMessage(BaseModel):
+    zh: str
+    en: str
+
+
+class ErrorPublic(BaseModel):
+    """The body of an error answer (a `services.errors.DomainError`)."""
+
+    detail: str = Field(description="What went wrong, in Chinese")
+    detail_en: str | None = Field(
+        default=None,
+        description="What went wrong, in English (absent when the web framework itself refused "
+        "the request, e.g. a body that cannot be parsed: then `detail` is in English)",
+    )
+
+
+class InvalidInputPublic(BaseModel):
+    """A 422: input the service refused (`detail`, `detail_en` and a message per field in
+    `fields`), or a request that does not match this document (`detail` lists the errors)."""
+
+    detail: str | list[dict[str, Any]]
+    detail_en: str | None = None
+    fields: dict[str, FieldMessage] | None = None
+
+
+# The error answers of every API operation, documented once per router.
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorPublic, "description": "Refused"},
+    401: {"model": ErrorPublic, "description": "Not signed in"},
+    403: {"model": ErrorPublic, "description": "Not allowed for this account"},
+    404: {"model": ErrorPublic, "description": "Not found"},
+    409: {"model": ErrorPublic, "description": "Conflicts with the current state"},
+    422: {"model": InvalidInputPublic, "description": "Invalid input"},
+}
+
 
 class LoginRequest(BaseModel):
     username: str = Field(description="Citizen ID number for citizens, login name for staff")
@@ -73,11 +117,13 @@ class TaskPublic(BaseModel):
 
 class Decision(BaseModel):
     decision: str = Field(pattern="^(approved|rejected)$")
-    comment: str = Field(default="", max_length=500)
+    comment: str = Field(default="", max_length=500, pattern=NO_NUL)
 
 
 class FetchAndLock(BaseModel):
-    worker_id: str = Field(min_length=1, max_length=64, description="Names the worker process")
+    worker_id: str = Field(
+        min_length=1, max_length=64, pattern=NO_NUL, description="Names the worker process"
+    )
     max_tasks: int = Field(default=10, ge=1, le=100)
     lock_seconds: int = Field(default=300, ge=1, le=3600)
 
@@ -99,14 +145,14 @@ class ExternalTask(BaseModel):
 
 
 class ExternalComplete(BaseModel):
-    worker_id: str = Field(min_length=1, max_length=64)
+    worker_id: str = Field(min_length=1, max_length=64, pattern=NO_NUL)
     decision: str = Field(pattern="^(approved|rejected)$")
-    comment: str = Field(default="", max_length=500)
+    comment: str = Field(default="", max_length=500, pattern=NO_NUL)
     result: dict[str, Any] = Field(default_factory=dict, description="Result data to keep")
 
 
 class ExternalFailure(BaseModel):
-    worker_id: str = Field(min_length=1, max_length=64)
-    error_message: str = Field(max_length=500)
+    worker_id: str = Field(min_length=1, max_length=64, pattern=NO_NUL)
+    error_message: str = Field(max_length=500, pattern=NO_NUL)
     retries: int = Field(ge=0, le=100, description="Retries left; 0 raises an incident")
     retry_seconds: int = Field(default=60, ge=0, le=3600)

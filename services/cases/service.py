@@ -28,6 +28,7 @@ from services.calendar import add_working_days, local_date
 from services.cases import workbench
 from services.cases.models import Case, CaseEvent, CaseItem, Upload
 from services.cases.results import open_delivery
+from services.configuration.matters import effective_matter
 from services.departments import webhooks
 from services.errors import Conflict, Forbidden, InvalidInput, NotFound
 from services.notifications.case_notifications import on_case_event
@@ -79,9 +80,11 @@ class ItemView:
         return ITEM_STATUS[self.status][0]
 
 
-def _matter(rt: Runtime, code: str, *, published_only: bool = True) -> Matter:
-    matter = rt.catalog.matters.get(code)
-    if matter is None or (published_only and not matter.published):
+def _matter(session: Session, rt: Runtime, code: str) -> Matter:
+    """The published matter as applications see it now (its configuration and the items of its
+    newest process version)."""
+    matter = effective_matter(session, rt, code)
+    if not matter.published:
         raise NotFound("没有这项“一件事”服务", f"No matter {code!r}")
     return matter
 
@@ -107,7 +110,7 @@ def prepare_form(
     """The combined form for the applicant, prefilled from the registries if the applicant
     authorized the lookups (every read is logged, with `actor`: a front-desk clerk filling the
     form with a walk-in applicant); otherwise everything is asked."""
-    matter = _matter(rt, matter_code)
+    matter = _matter(session, rt, matter_code)
     purpose = f"预填《{matter.name}》申请表"
     lookup = _lookup(session, rt, user, matter, consented, purpose, actor=actor)
     session.commit()
@@ -331,7 +334,7 @@ def submit_application(
 
     Registry facts are fetched again here (never taken from the browser) and logged with the case.
     """
-    matter = _matter(rt, matter_code)
+    matter = _matter(session, rt, matter_code)
     applicant_id = _require_citizen(user)
     spec = rt.spec_for(matter)
     case = Case(

@@ -8,7 +8,14 @@ import pytest
 from sqlmodel import Session, SQLModel, create_engine, select
 
 from engine import cases, store
-from engine.sandbox import SandboxError, check_expression, check_script, evaluate
+from engine.sandbox import (
+    SandboxError,
+    SandboxLimit,
+    check_expression,
+    check_script,
+    evaluate,
+    sandboxed_script_engine,
+)
 from engine.specs import SpecCache, SpecError
 
 NEWBORN = Path(__file__).resolve().parents[2] / "bpmn" / "newborn.bpmn"
@@ -139,6 +146,50 @@ def test_sandbox_refuses_import_in_scripts_and_evaluates_plain_conditions():
     assert check_script("import os\nos.system('true')")
     assert evaluate("mother_maternity_insurance == True", {"mother_maternity_insurance": True})
     assert evaluate("len(items) > 1 and 'a' in items", {"items": ["a", "b"]})
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "10 ** 10 ** 8",
+        "'x' * 10 ** 9",
+        "[0] * (10 ** 7) * 10",
+        "1 << 10 ** 9",
+        "sum(range(10 ** 12))",
+        "sum(1 for a in range(10 ** 6) for b in range(10 ** 6))",
+        "len([a * b for a in range(2000) for b in range(2000)])",
+    ],
+)
+def test_sandbox_bounds_time_and_size_while_code_runs(source):
+    assert check_expression(source) == []  # valid code, stopped by the bounds as it runs
+    with pytest.raises(SandboxLimit):
+        evaluate(source, {})
+
+
+def test_a_script_loop_counts_against_the_step_budget():
+    script = (
+        "total = 0\nfor a in range(100000):\n    for b in range(100000):\n        total = total + 1"
+    )
+    engine = sandboxed_script_engine()
+    with pytest.raises(SandboxLimit):
+        engine.environment.execute(script, {})
+    small = {"n": 3}
+    engine.environment.execute("total = 0\nfor a in range(n):\n    total = total + a", small)
+    assert small == {"n": 3, "total": 3, "a": 2}
+
+
+@pytest.mark.parametrize(
+    "source",
+    ["'{:>999999}'.format(1)", "f'{1:>99999}'", "f'{1:>{w}}'", "'a'.ljust(10 ** 9)"],
+)
+def test_padding_that_could_grow_without_bound_is_refused_before_it_runs(source):
+    assert check_expression(source)
+
+
+def test_bounded_arithmetic_still_works_as_python():
+    assert evaluate("2 ** 10 + 3 * 4 - 7 % 3 + (1 << 4)", {}) == 1024 + 12 - 1 + 16
+    assert evaluate("'ab' * 3 + f'{x:>5}'", {"x": 7}) == "ababab    7"
+    assert evaluate("[a * 2 for a in range(4) if a]", {}) == [2, 4, 6]
 
 
 def test_dmn_check_approves_instantly_or_passes_its_finding_to_the_clerk():

@@ -335,7 +335,9 @@ def test_a_matter_item_without_its_task_is_refused(rt, user_of):
     assert fields["Task_vaccination_certificate"][1] == (
         "item police_birth_registration belongs to police, not to the cdc lane"
     )
-    assert fields["newborn"][1] == "item cdc_vaccination_certificate has no departmental user task"
+    assert fields["newborn"][1].startswith(
+        "item cdc_vaccination_certificate has no departmental user task"
+    )
 
 
 def test_only_administrators_deploy(rt, user_of):

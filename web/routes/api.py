@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query
 
 from forms.compiler import lookups_of
 from services.accounts import service as accounts
@@ -10,6 +12,8 @@ from services.cases import external
 from services.cases import service as cases
 from services.cases.models import Case
 from services.cases.schemas import (
+    ERROR_RESPONSES,
+    ID_MAX,
     CaseCreate,
     CasePublic,
     Decision,
@@ -22,6 +26,7 @@ from services.cases.schemas import (
     LoginResult,
     TaskPublic,
 )
+from services.configuration.matters import effective_matter
 from services.registries.service import grant_consent
 from web.deps import (
     CitizenUser,
@@ -33,7 +38,11 @@ from web.deps import (
     SessionDep,
 )
 
-router = APIRouter(prefix="/api", tags=["api"])
+router = APIRouter(prefix="/api", tags=["api"], responses=ERROR_RESPONSES)
+
+# A row id in a path, and a list's offset: numbers the database can hold (else 422)
+RowId = Annotated[int, Path(ge=1, le=ID_MAX)]
+Offset = Annotated[int, Query(le=ID_MAX)]
 
 
 def _case_public(session, rt, case: Case) -> CasePublic:
@@ -72,8 +81,8 @@ def login(body: LoginRequest, session: SessionDep, rt: RuntimeDep):
 def start_case(body: CaseCreate, user: CitizenUser, session: SessionDep, rt: RuntimeDep):
     """Submit a combined application; with `consent`, registry facts are fetched on the server."""
     if body.consent:
-        matter = rt.catalog.matters.get(body.matter)
-        if matter is not None:
+        matter = effective_matter(session, rt, body.matter)  # 404 for an unknown matter
+        if matter.published:
             registries = list(lookups_of(rt.catalog, matter))
             grant_consent(session, user_id=user.id, matter=matter.code, registries=registries)
     case = cases.submit_application(
@@ -89,7 +98,7 @@ def start_case(body: CaseCreate, user: CitizenUser, session: SessionDep, rt: Run
 
 @router.get("/cases", response_model=list[CasePublic])
 def my_cases(
-    user: CitizenUser, session: SessionDep, rt: RuntimeDep, limit: int = 50, offset: int = 0
+    user: CitizenUser, session: SessionDep, rt: RuntimeDep, limit: int = 50, offset: Offset = 0
 ):
     """The signed-in citizen's cases, newest first."""
     found = cases.cases_of(session, user=user, limit=min(max(limit, 1), 200), offset=max(offset, 0))
@@ -97,14 +106,14 @@ def my_cases(
 
 
 @router.get("/cases/{case_id}", response_model=CasePublic)
-def get_case(case_id: int, user: CurrentUser, session: SessionDep, rt: RuntimeDep):
+def get_case(case_id: RowId, user: CurrentUser, session: SessionDep, rt: RuntimeDep):
     """A case with each department's status."""
     return _case_public(session, rt, cases.load_case(session, case_id=case_id, user=user))
 
 
 @router.get("/tasks", response_model=list[TaskPublic])
 def department_tasks(
-    user: ClerkUser, session: SessionDep, rt: RuntimeDep, limit: int = 50, offset: int = 0
+    user: ClerkUser, session: SessionDep, rt: RuntimeDep, limit: int = 50, offset: Offset = 0
 ):
     """The ready tasks of the signed-in clerk's department, oldest due first."""
     rows = cases.department_queue(
@@ -128,7 +137,7 @@ def department_tasks(
 
 @router.post("/tasks/{task_id}/complete", response_model=ItemStatus, dependencies=[CsrfChecked])
 def complete_task(
-    task_id: int, body: Decision, user: ClerkUser, session: SessionDep, rt: RuntimeDep
+    task_id: RowId, body: Decision, user: ClerkUser, session: SessionDep, rt: RuntimeDep
 ):
     """Approve or reject a task of the clerk's department."""
     row = cases.decide(
@@ -170,7 +179,11 @@ def fetch_and_lock(body: FetchAndLock, user: DepartmentUser, session: SessionDep
 
 @router.post("/external-tasks/{task_id}/complete", response_model=ItemStatus)
 def complete_external_task(
-    task_id: int, body: ExternalComplete, user: DepartmentUser, session: SessionDep, rt: RuntimeDep
+    task_id: RowId,
+    body: ExternalComplete,
+    user: DepartmentUser,
+    session: SessionDep,
+    rt: RuntimeDep,
 ):
     """Complete a locked task with a decision and result data."""
     row = cases.decide(
@@ -188,7 +201,7 @@ def complete_external_task(
 
 @router.post("/external-tasks/{task_id}/failure", response_model=ItemStatus)
 def external_task_failure(
-    task_id: int, body: ExternalFailure, user: DepartmentUser, session: SessionDep, rt: RuntimeDep
+    task_id: RowId, body: ExternalFailure, user: DepartmentUser, session: SessionDep, rt: RuntimeDep
 ):
     """Report that a locked task failed; with no retries left it becomes an incident."""
     row = external.report_failure(
@@ -206,7 +219,7 @@ def external_task_failure(
 @router.post(
     "/external-tasks/{task_id}/resolve", response_model=ItemStatus, dependencies=[CsrfChecked]
 )
-def resolve_incident(task_id: int, user: ClerkUser, session: SessionDep, rt: RuntimeDep):
+def resolve_incident(task_id: RowId, user: ClerkUser, session: SessionDep, rt: RuntimeDep):
     """A clerk clears an incident: the department system may fetch the task again."""
     return _item_status(rt, external.resolve_incident(session, user=user, item_id=task_id))
 

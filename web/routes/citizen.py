@@ -12,6 +12,7 @@ from forms.compiler import lookups_of
 from services.accounts.service import actor_names
 from services.cases import service as cases
 from services.cases.results import certificate_for, delivery_of, results_archive
+from services.configuration.matters import effective_matter, published_matters
 from services.errors import InvalidInput, NotFound
 from services.evaluations.service import REASONS, evaluation_of
 from services.registries.service import accesses_to, current_consent, grant_consent
@@ -22,10 +23,10 @@ router = APIRouter(tags=["pages: citizen"])
 
 
 @router.get("/")
-def home(request: Request, login: LoginDep, rt: RuntimeDep):
+def home(request: Request, login: LoginDep, session: SessionDep, rt: RuntimeDep):
     if login is not None and login[0].role == "clerk":
         return RedirectResponse("/clerk", status_code=303)
-    matters = [m for m in rt.catalog.matters.values() if m.published]
+    matters = published_matters(session, rt)
     return render(request, "citizen/home.html", matters=matters)
 
 
@@ -43,8 +44,8 @@ def apply_page(
     manual: bool = False,
 ):
     """The one form; first, the applicant authorizes the lookups or chooses to fill in everything."""
-    matter = rt.catalog.matters.get(code)
-    if matter is None or not matter.published:
+    matter = effective_matter(session, rt, code)
+    if not matter.published:
         raise NotFound("没有这项“一件事”服务", f"No matter {code!r}")
     consented = _consented(session, user, code, manual)
     if not consented and not manual:
@@ -57,9 +58,7 @@ def apply_page(
 
 @router.post("/matters/{code}/consent", dependencies=[CsrfChecked])
 def consent(code: str, user: CitizenUser, session: SessionDep, rt: RuntimeDep):
-    matter = rt.catalog.matters.get(code)
-    if matter is None:
-        raise NotFound("没有这项“一件事”服务", f"No matter {code!r}")
+    matter = effective_matter(session, rt, code)
     registries = list(lookups_of(rt.catalog, matter))
     grant_consent(session, user_id=user.id, matter=code, registries=registries)
     session.commit()

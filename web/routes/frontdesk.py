@@ -12,6 +12,7 @@ from forms.compiler import lookups_of
 from services.accounts.models import User
 from services.cases import service as cases
 from services.cases.frontdesk import acceptance_receipt, require_front_desk, walk_in_applicant
+from services.configuration.matters import effective_matter, published_matters
 from services.errors import InvalidInput, NotFound
 from services.registries.service import grant_consent
 from web.deps import ClerkUser, CsrfChecked, RuntimeDep, SessionDep
@@ -20,14 +21,11 @@ from web.rendering import render
 router = APIRouter(prefix="/frontdesk", tags=["pages: front desk"])
 
 
-def _matters(rt):
-    return [m for m in rt.catalog.matters.values() if m.published]
-
-
 @router.get("")
-def start(request: Request, user: ClerkUser, rt: RuntimeDep):
+def start(request: Request, user: ClerkUser, session: SessionDep, rt: RuntimeDep):
     require_front_desk(user)
-    return render(request, "frontdesk/start.html", matters=_matters(rt), errors={})
+    matters = published_matters(session, rt)
+    return render(request, "frontdesk/start.html", matters=matters, errors={})
 
 
 @router.post("", dependencies=[CsrfChecked])
@@ -42,7 +40,8 @@ def open_applicant(
 ):
     """Check the walk-in applicant's ID (and open their account if needed)."""
     require_front_desk(user)
-    if matter not in rt.catalog.matters:
+    offered = effective_matter(session, rt, matter)  # 404 for an unknown matter
+    if not offered.published:
         raise NotFound("没有这项“一件事”服务", f"No matter {matter!r}")
     try:
         applicant = walk_in_applicant(session, rt, clerk=user, id_number=id_number)
@@ -51,12 +50,12 @@ def open_applicant(
             request,
             "frontdesk/start.html",
             status_code=422,
-            matters=_matters(rt),
+            matters=published_matters(session, rt),
             errors=exc.fields,
             id_number=id_number,
         )
     if consent:
-        registries = list(lookups_of(rt.catalog, rt.catalog.matters[matter]))
+        registries = list(lookups_of(rt.catalog, offered))
         grant_consent(session, user_id=applicant.id, matter=matter, registries=registries)
         session.commit()
     query = "" if consent else "?manual=1"

@@ -5,21 +5,24 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Path, Query
 from pydantic import BaseModel, Field
 
 from services.cases import workbench
 from services.cases.models import CaseItem
+from services.cases.schemas import ERROR_RESPONSES, ID_MAX, NO_NUL
 from services.errors import InvalidInput
 from web.deps import ClerkUser, CsrfChecked, RuntimeDep, SessionDep
 
-router = APIRouter(prefix="/api", tags=["api: workbench"])
+router = APIRouter(prefix="/api", tags=["api: workbench"], responses=ERROR_RESPONSES)
+
+TaskId = Annotated[int, Path(ge=1, le=ID_MAX)]  # a number the database can hold (else 422)
 
 
 def queue_filter(
     status: str = "processing",
-    matter: str = "",
-    item: str = "",
+    matter: Annotated[str, Query(pattern=NO_NUL)] = "",
+    item: Annotated[str, Query(pattern=NO_NUL)] = "",
     due_before: str = "",
     overdue: bool = False,
     search: str = "",
@@ -27,7 +30,7 @@ def queue_filter(
     unclaimed: bool = False,
     sort: str = "due",
     desc: bool = False,
-    page: int = 1,
+    page: Annotated[int, Query(le=ID_MAX)] = 1,
     per_page: int = workbench.DEFAULT_PER_PAGE,
 ) -> workbench.QueueFilter:
     """The queue's query parameters (shared by the page and the API): `status=all` for every
@@ -98,7 +101,7 @@ class ClaimPublic(BaseModel):
 
 
 class Reassign(BaseModel):
-    to_user_id: int = Field(description="A clerk of the same department")
+    to_user_id: int = Field(ge=1, le=ID_MAX, description="A clerk of the same department")
 
 
 @router.get("/queue", response_model=QueuePublic)
@@ -145,19 +148,19 @@ def _claim_public(session, row: CaseItem) -> ClaimPublic:
 
 
 @router.post("/tasks/{task_id}/claim", response_model=ClaimPublic, dependencies=[CsrfChecked])
-def claim(task_id: int, user: ClerkUser, session: SessionDep):
+def claim(task_id: TaskId, user: ClerkUser, session: SessionDep):
     """Claim an open task; 409 names who holds it if another clerk was first."""
     return _claim_public(session, workbench.claim(session, user=user, item_id=task_id))
 
 
 @router.post("/tasks/{task_id}/release", response_model=ClaimPublic, dependencies=[CsrfChecked])
-def release(task_id: int, user: ClerkUser, session: SessionDep):
+def release(task_id: TaskId, user: ClerkUser, session: SessionDep):
     """Give a task back to the queue (its holder, or a supervisor)."""
     return _claim_public(session, workbench.release(session, user=user, item_id=task_id))
 
 
 @router.post("/tasks/{task_id}/reassign", response_model=ClaimPublic, dependencies=[CsrfChecked])
-def reassign(task_id: int, body: Reassign, user: ClerkUser, session: SessionDep):
+def reassign(task_id: TaskId, body: Reassign, user: ClerkUser, session: SessionDep):
     """A supervisor gives a task to a clerk of the department."""
     row = workbench.reassign(session, user=user, item_id=task_id, to_user_id=body.to_user_id)
     return _claim_public(session, row)

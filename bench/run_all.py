@@ -1,0 +1,243 @@
+"""Run every benchmark in one go and print all their figures, then a table of targets against
+what was measured.
+
+  bench/newborn_lifecycle.py  the engine floor and the newborn lifecycle over HTTP
+  bench/queue_search.py       the department queue and case search at 1,000,000 cases
+  bench/burst.py              200 applicants submitting school enrollments for 60 s
+  bench/long_case.py          step cost against case size, 200 steps of one case
+
+Each benchmark runs as a subprocess (its output is passed through as it comes); the figures of
+the summary are read from the JSON each benchmark writes with `--summary-json` (the newborn
+benchmark's from its printed summary). A benchmark that fails is reported and the others still
+run.
+
+Run: `.venv/bin/python bench/run_all.py` (full size: about 35-45 minutes on 2 cores, mostly
+the 1M-case load), or `--quick` (about 5 minutes: smaller sizes, fewer samples).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+
+
+def load() -> str:
+    return ", ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def run(name: str, argv: list[str], summary: Path | None) -> tuple[int, str, float, str]:
+    """Run a benchmark, echoing its output; returns (exit code, output, seconds, load after)."""
+    print(f"\n{'=' * 100}\n{name}: {' '.join(argv)}\n  load average before: {load()}\n{'=' * 100}")
+    sys.stdout.flush()
+    command = [sys.executable, str(BENCH / argv[0]), *argv[1:]]
+    if summary is not None:
+        command += ["--summary-json", str(summary)]
+    started = time.perf_counter()
+    lines = []
+    with subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
+    ) as process:
+        for line in process.stdout:
+            sys.stdout.write(line)
+            lines.append(line)
+        code = process.wait()
+    seconds = time.perf_counter() - started
+    if code:
+        print(f"!! {name} exited with {code}")
+    return code, "".join(lines), seconds, load()
+
+
+def read_json(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def newborn_rows(output: str) -> list[tuple[str, str, str, str]]:
+    rows = []
+    pattern = re.compile(
+        r"^\s+(uvicorn \+ \w+)\s+([\d.]+) ms per case .*?, ([\d.]+) cases/s = (\d+)% of the "
+        r"floor: (meets|misses)",
+        re.M,
+    )
+    for config, ms, rate, share, verdict in pattern.findall(output):
+        rows.append(
+            (
+                f"newborn lifecycle, {config}",
+                "<= 35 ms per case and >= 70% of the floor's throughput",
+                f"{ms} ms per case, {rate} cases/s = {share}% of the floor",
+                verdict,
+            )
+        )
+    floor = re.search(r"floor ([\d.]+) ms, ([\d.]+) cases/s", output)
+    if floor:
+        rows.insert(
+            0,
+            (
+                "newborn lifecycle, engine floor",
+                "(reference)",
+                f"{floor[1]} ms, {floor[2]} cases/s",
+                "-",
+            ),
+        )
+    return rows
+
+
+def queue_rows(summary: dict) -> list[tuple[str, str, str, str]]:
+    rows = []
+    target = summary["target_ms"]
+    for label, results in summary["rounds"].items():
+        missed = [r for r in results if r["worst_p95"] >= target]
+        worst = max(results, key=lambda r: r["worst_p95"])
+        rows.append(
+            (
+                f"queue and search, {summary['backend']}, {summary['cases']:,} cases ({label})",
+                f"p95 < {target:.0f} ms, every scenario",
+                f"{len(results) - len(missed)}/{len(results)} scenarios meet; worst p95 "
+                f"{worst['worst_p95']:.0f} ms ({worst['scenario']})",
+                "meets" if not missed else "misses",
+            )
+        )
+        for r in missed:
+            rows.append(
+                (
+                    f"  - {r['scenario']}",
+                    "",
+                    f"p95 {r['worst_p95']:.0f} ms (service {r['service_p95']:.0f} ms)",
+                    "misses",
+                )
+            )
+    return rows
+
+
+def burst_rows(summary: dict) -> list[tuple[str, str, str, str]]:
+    rows = []
+    for r in summary["results"]:
+        rows.append(
+            (
+                f"enrollment burst, {r['config']}, {summary['clients']} clients "
+                f"{summary['seconds']:.0f} s",
+                "zero errors",
+                f"{r['requests']} requests, {r['throughput']:.1f} cases/s, p50/p95/p99 "
+                f"{r['p50']:.0f}/{r['p95']:.0f}/{r['p99']:.0f} ms, {r['errors']} errors",
+                "meets" if r["errors"] == 0 else "misses",
+            )
+        )
+    return rows
+
+
+def long_rows(summary: dict) -> list[tuple[str, str, str, str]]:
+    rows = []
+    steps = summary["steps"]
+    for mode in ("warm", "cold"):
+        figures = summary.get(mode)
+        if not figures:
+            continue
+        ratio = figures["last/first, smoothed wall time"]
+        cpu = figures["last/first, smoothed CPU time"]
+        rows.append(
+            (
+                f"long case, {summary['backend']}, {mode} ({steps} steps)",
+                f"step {steps} <= {summary['target_ratio']}x step 1",
+                f"step 1 {figures['first_ms']:.1f} ms, step {steps} {figures['last_ms']:.1f} ms: "
+                f"{ratio:.2f}x (CPU {cpu:.2f}x)",
+                "meets" if ratio <= summary["target_ratio"] else "misses",
+            )
+        )
+    sizes = summary.get("state_bytes", {})
+    if sizes:
+        text = ", ".join(f"{k} {v:,} B" for k, v in sizes.items())
+        rows.append(("long case, serialized state", "-", text, "-"))
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--quick", action="store_true", help="small sizes, a few minutes")
+    parser.add_argument("--cases", type=int, help="queue_search size (default 1M; quick 100k)")
+    parser.add_argument("--sqlite-queue", action="store_true", help="queue_search on SQLite too")
+    parser.add_argument("--skip", default="", help="comma-separated: newborn, queue, burst, long")
+    args = parser.parse_args()
+    skip = {s.strip() for s in args.skip.split(",") if s.strip()}
+    quick = args.quick
+    cases = args.cases or (100_000 if quick else 1_000_000)
+
+    plans = []
+    if "newborn" not in skip:
+        argv = ["newborn_lifecycle.py"]
+        argv += ["--cases", "20", "--warmup", "2", "--no-profile"] if quick else []
+        plans.append(("newborn", argv, False))
+    if "queue" not in skip:
+        argv = ["queue_search.py", "--cases", str(cases)]
+        argv += ["--samples", "30", "--budget", "8"] if quick else ["--with-indexes"]
+        plans.append(("queue", argv, True))
+        if args.sqlite_queue:
+            plans.append(("queue-sqlite", [*argv, "--sqlite"], True))
+    if "burst" not in skip:
+        argv = ["burst.py"]
+        if quick:
+            argv += [
+                "--seconds",
+                "10",
+                "--clients",
+                "50",
+                "--people",
+                "60000",
+                "--applicants",
+                "600",
+            ]
+        plans.append(("burst", argv, True))
+    if "long" not in skip:
+        argv = ["long_case.py"]
+        argv += ["--repeat", "1", "--no-profile"] if quick else []
+        plans.append(("long", argv, True))
+
+    started = time.perf_counter()
+    print(f"run_all: {'quick' if quick else 'full size'}; load average {load()}")
+    table: list[tuple[str, str, str, str]] = []
+    notes = []
+    with tempfile.TemporaryDirectory(prefix="onething-run-all-") as tmp:
+        for key, argv, has_json in plans:
+            summary = Path(tmp) / f"{key}.json" if has_json else None
+            code, output, seconds, after = run(key, argv, summary)
+            notes.append(f"{key}: {seconds:.0f} s, exit {code}, load average after {after}")
+            data = read_json(summary) if summary else None
+            if key == "newborn":
+                rows = newborn_rows(output)
+            elif data is None:
+                rows = []
+            elif key.startswith("queue"):
+                rows = queue_rows(data)
+            elif key == "burst":
+                rows = burst_rows(data)
+            else:
+                rows = long_rows(data)
+            if not rows:
+                rows = [(key, "-", f"no figures (exit {code})", "failed")]
+            table += rows
+
+    print(f"\n{'=' * 100}\nsummary: targets against measured ({'quick' if quick else 'full size'})")
+    width = max(len(r[0]) for r in table)
+    target_width = max(len(r[1]) for r in table)
+    for name, target, measured, verdict in table:
+        print(f"  {name:{width}}  {target:{target_width}}  {verdict:7}  {measured}")
+    print("\nruns:")
+    for note in notes:
+        print(f"  {note}")
+    print(f"total {time.perf_counter() - started:.0f} s; load average {load()}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,2 @@
+"""What administrators configure at run time over the catalog: matters, departments, users,
+the holiday calendar."""

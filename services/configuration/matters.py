@@ -1,0 +1,236 @@
+"""A matter as it is offered now: the catalog's definition, the items its newest deployed process
+routes, and what administrators configured (publication, item conditions).
+
+The catalog (forms/catalog) fixes a matter's minimum items; a deployed process version may add a
+department's item (the editor's "add an item" change), and then the combined form asks that
+item's facts and materials too. Administrators switch a matter's publication on and off and may
+set, per item, the condition under which it applies (a sandboxed expression over the data
+dictionary's facts), or restore the catalog's condition. Every change is kept with who and when.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import JSON, Column
+from sqlmodel import Field, Session, SQLModel, col, select
+
+from engine.sandbox import check_expression
+from engine.store import utcnow
+from forms.catalog import Matter
+from services.accounts.models import User
+from services.errors import Forbidden, InvalidInput, NotFound
+
+if TYPE_CHECKING:
+    from services.runtime import Runtime
+
+CORRECTION = "correction"
+
+
+class MatterSetting(SQLModel, table=True):
+    """What an administrator changed of a matter; no row: the catalog's definition."""
+
+    __tablename__ = "matter_setting"
+    matter: str = Field(primary_key=True, max_length=64)
+    published: bool = True
+    # item code -> condition ("" = always applies); items not named keep the catalog's
+    conditions: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    updated_at: datetime = Field(default_factory=utcnow)
+    updated_by_user_id: int | None = Field(default=None, foreign_key="user_account.id")
+
+
+class MatterChange(SQLModel, table=True):
+    """One change of a matter's configuration: who, when, what, old and new value."""
+
+    __tablename__ = "matter_change"
+    id: int | None = Field(default=None, primary_key=True)
+    matter: str = Field(max_length=64, index=True)
+    user_id: int = Field(foreign_key="user_account.id")
+    at: datetime = Field(default_factory=utcnow)
+    what: str = Field(max_length=80)  # "published" or "condition:<item code>"
+    old: str = Field(default="", max_length=1000)
+    new: str = Field(default="", max_length=1000)
+
+
+def _catalog_matter(rt: Runtime, code: str) -> Matter:
+    matter = rt.catalog.matters.get(code)
+    if matter is None:
+        raise NotFound("没有这项“一件事”服务", f"No matter {code!r}")
+    return matter
+
+
+def process_items(rt: Runtime, matter: Matter) -> tuple[str, ...]:
+    """The items the matter's newest process routes to departments, catalog items first."""
+    spec = rt.spec_for(matter)
+    routed = [
+        info.item
+        for info in spec.user_tasks.values()
+        if info.item and info.kind != CORRECTION and info.item in rt.catalog.items
+    ]
+    extra = [code for code in dict.fromkeys(routed) if code not in matter.items]
+    return (*matter.items, *extra)
+
+
+def effective_matter(session: Session, rt: Runtime, code: str) -> Matter:
+    """The matter `code` as applications see it now (NotFound when the catalog has no such
+    matter; an unpublished matter is returned with `published=False`)."""
+    matter = _catalog_matter(rt, code)
+    setting = session.get(MatterSetting, code)
+    items = process_items(rt, matter)
+    if setting is None:
+        return replace(matter, items=items) if items != matter.items else matter
+    conditions = tuple((k, v) for k, v in sorted(setting.conditions.items()) if k in items)
+    return replace(
+        matter,
+        items=items,
+        published=matter.published and setting.published,
+        conditions=conditions,
+    )
+
+
+def published_matters(session: Session, rt: Runtime) -> list[Matter]:
+    """The matters citizens and the front desk may apply for now, in catalog order."""
+    settings = {s.matter: s for s in session.exec(select(MatterSetting)).all()}
+    return [
+        m
+        for m in rt.catalog.matters.values()
+        if m.published and (m.code not in settings or settings[m.code].published)
+    ]
+
+
+@dataclass(frozen=True)
+class ItemRow:
+    """An item of a matter on the configuration page."""
+
+    code: str
+    name: str
+    name_en: str
+    department: str
+    in_catalog: bool  # the catalog's minimum; False: added by a deployed process version
+    catalog_condition: str | None
+    condition: str | None  # what applies now
+    overridden: bool
+
+
+def item_rows(session: Session, rt: Runtime, code: str) -> list[ItemRow]:
+    matter = effective_matter(session, rt, code)
+    overrides = dict(matter.conditions)
+    rows = []
+    for item_code in matter.items:
+        item = rt.catalog.items[item_code]
+        rows.append(
+            ItemRow(
+                code=item.code,
+                name=item.name,
+                name_en=item.name_en,
+                department=item.department,
+                in_catalog=item.code in rt.catalog.matters[code].items,
+                catalog_condition=item.when,
+                condition=matter.condition_of(item),
+                overridden=item.code in overrides,
+            )
+        )
+    return rows
+
+
+def changes(session: Session, *, matter_code: str, limit: int = 50) -> list[MatterChange]:
+    query = (
+        select(MatterChange)
+        .where(MatterChange.matter == matter_code)
+        .order_by(col(MatterChange.id).desc())
+        .limit(limit)
+    )
+    return list(session.exec(query).all())
+
+
+def _require_admin(user: User) -> None:
+    if user.role != "admin":
+        raise Forbidden("只有管理员可以配置“一件事”", "Only administrators configure matters")
+
+
+def _setting(session: Session, code: str) -> MatterSetting:
+    return session.get(MatterSetting, code) or MatterSetting(matter=code)
+
+
+def _record(session: Session, user: User, setting: MatterSetting, what: str, old: Any, new: Any):
+    setting.updated_at = utcnow()
+    setting.updated_by_user_id = user.id
+    session.add(setting)
+    session.add(
+        MatterChange(
+            matter=setting.matter,
+            user_id=user.id,
+            what=what,
+            old="" if old is None else str(old)[:1000],
+            new="" if new is None else str(new)[:1000],
+        )
+    )
+
+
+def set_published(session: Session, rt: Runtime, *, user: User, code: str, published: bool):
+    """Offer the matter to applicants or withdraw it; running cases are not affected."""
+    _require_admin(user)
+    matter = _catalog_matter(rt, code)
+    if published and not matter.published:
+        raise InvalidInput(
+            "published",
+            "事项目录中该“一件事”尚未发布，不能在此开启",
+            "the catalog does not publish this matter; it cannot be switched on here",
+        )
+    setting = _setting(session, code)
+    if setting.published != published:
+        _record(session, user, setting, "published", setting.published, published)
+        setting.published = published
+    session.commit()
+
+
+def _check_condition(rt: Runtime, item_code: str, expression: str) -> None:
+    field = f"condition_{item_code}"
+    if len(expression) > 500:
+        raise InvalidInput(field, "条件过长（最多 500 个字符）", "the condition is too long (500)")
+    problems = check_expression(expression)
+    if problems:
+        raise InvalidInput(
+            field,
+            f"条件不是允许的表达式：{problems[0]}",
+            f"the condition is not an allowed expression: {problems[0]}",
+        )
+    names = {n.id for n in ast.walk(ast.parse(expression, mode="eval")) if isinstance(n, ast.Name)}
+    unknown = sorted(n for n in names if n not in rt.catalog.facts and n not in ("True", "False"))
+    if unknown:
+        raise InvalidInput(
+            field,
+            f"条件引用了数据字典中没有的数据项：{'、'.join(unknown)}",
+            f"the condition uses names the data dictionary does not have: {', '.join(unknown)}",
+        )
+
+
+def set_condition(
+    session: Session, rt: Runtime, *, user: User, code: str, item_code: str, condition: str | None
+):
+    """Set when `item_code` applies to this matter: an expression, "" (always), or None to
+    restore the catalog's condition."""
+    _require_admin(user)
+    matter = effective_matter(session, rt, code)
+    if item_code not in matter.items:
+        raise NotFound(f"该“一件事”没有事项 {item_code}", f"the matter has no item {item_code}")
+    if condition is not None:
+        condition = condition.strip()
+        if condition:
+            _check_condition(rt, item_code, condition)
+    setting = _setting(session, code)
+    conditions = dict(setting.conditions)
+    old = conditions.get(item_code, rt.catalog.items[item_code].when)
+    if condition is None:
+        conditions.pop(item_code, None)
+        new = rt.catalog.items[item_code].when
+    else:
+        conditions[item_code] = condition
+        new = condition
+    if conditions != setting.conditions:
+        _record(session, user, setting, f"condition:{item_code}", old or "", new or "")
+        setting.conditions = conditions  # a new dict: the JSON column sees the change
+    session.commit()

@@ -1,0 +1,147 @@
+"""The process editor in a real browser: an administrator adds a department's item to the
+newborn matter with bpmn-js and the properties panel, checks and deploys it; a new case follows
+the new version (its form asks the new item's facts) while a case started before finishes on the
+old one; a condition that tries to escape the sandbox is refused and marked on the diagram."""
+
+from __future__ import annotations
+
+import pytest
+from sqlmodel import Session, select
+
+from services.accounts.models import User
+from services.cases import service as cases
+from services.cases.models import Case, CaseItem
+from tests.browser.test_lifecycle_browser import apply_newborn
+from tests.browser.test_newborn_browser import chromium, server, sign_in  # noqa: F401
+from tests.web.conftest import FATHER
+
+pytestmark = pytest.mark.browser
+
+NEW_ITEM = "hrss_social_insurance_enrollment"
+
+# What an administrator does with the mouse, through the modeler's own API: a user task in the
+# hrss lane on a new parallel branch between the fan-out and the fan-in gateways.
+ADD_TASK = """() => {
+  const modeler = window.onethingEditor.modeler;
+  const registry = modeler.get("elementRegistry");
+  const modeling = modeler.get("modeling");
+  const lane = registry.get("Lane_hrss");
+  const shape = modeler.get("elementFactory").createShape({ type: "bpmn:UserTask" });
+  const task = modeling.createShape(
+    shape, { x: lane.x + lane.width - 120, y: lane.y + lane.height / 2 }, lane
+  );
+  modeling.connect(registry.get("Gateway_fanout"), task);
+  modeling.connect(task, registry.get("Gateway_fanin"));
+  modeler.get("selection").select(task);
+  return task.id;
+}"""
+
+
+def approve_all(rt, case_id: int) -> None:
+    """Each department's clerk approves the case's open items (as the workbench would)."""
+    for _ in range(10):  # an approval may open the next item
+        with Session(rt.db) as session:
+            rows = session.exec(
+                select(CaseItem).where(CaseItem.case_id == case_id, CaseItem.status == "processing")
+            ).all()
+            if not rows:
+                return
+            for row in rows:
+                department = rt.catalog.items[row.item_code].department
+                clerk = session.exec(select(User).where(User.username == f"{department}01")).one()
+                cases.decide(session, rt, user=clerk, item_id=row.id, decision="approved")
+
+
+def open_editor(chromium, base):  # noqa: F811
+    admin = sign_in(chromium, base, "admin")
+    admin.goto(f"{base}/admin/processes/newborn")
+    admin.wait_for_function("window.onethingEditor && window.onethingEditor.modeler")
+    admin.evaluate("() => window.onethingEditor.ready")
+    admin.wait_for_selector("#canvas .djs-element[data-element-id=Gateway_fanout]")
+    return admin
+
+
+def test_add_an_item_deploy_and_old_cases_finish_on_their_version(chromium, server, rt):  # noqa: F811
+    _, old_number = apply_newborn(chromium, server)
+
+    admin = open_editor(chromium, server)
+    task_id = admin.evaluate(ADD_TASK)
+    # The panel offers the items of the lane's department; the new one is marked as new
+    admin.wait_for_selector("#prop-item")
+    options = admin.locator("#prop-item option").all_inner_texts()
+    assert any("社会保险参保登记" in o for o in options), options
+    assert not any("出生登记" in o for o in options), "only hrss items belong in the hrss lane"
+    admin.fill("#prop-name", "社会保险参保登记")
+    admin.press("#prop-name", "Tab")
+    admin.select_option("#prop-item", NEW_ITEM)
+
+    admin.click("#validate")
+    admin.wait_for_selector("#status.ok")
+    assert admin.locator("#problems li.problem").count() == 0
+    admin.fill("#deploy-comment", "增加社会保险参保登记")
+    admin.click("#deploy")
+    admin.wait_for_selector("#status[data-version='1']")
+    assert "v1" in admin.inner_text("#status")
+
+    exported = admin.evaluate("() => window.onethingEditor.currentXml()")
+    assert f'value="{NEW_ITEM}"' in exported and f'id="{task_id}"' in exported
+
+    # A new case: the form now asks the employer facts the new item needs, and routes it
+    citizen = sign_in(chromium, server, FATHER)
+    citizen.goto(f"{server}/matters/newborn/apply")
+    citizen.click("#consent")
+    citizen.wait_for_selector("#f_employer_name")
+    citizen.select_option("#f_household_parent", "father")
+    citizen.select_option("#f_delivery_method", "online")
+    for key, value in {
+        "child_name": "张小满",
+        "applicant_phone": "13912345678",
+        "employer_name": "上海示例科技有限公司",
+        "employer_uscc": "91310000MA1FL8LX26",
+        "employment_start_date": "2024-03-01",
+    }.items():
+        citizen.fill(f"#f_{key}", value)
+    citizen.click("#submit")
+    citizen.wait_for_selector("#case-number, .notice.error")
+    assert citizen.locator(".notice.error").count() == 0, citizen.inner_text("main")
+    new_number = citizen.inner_text("#case-number")
+    assert citizen.locator(f"tr[data-item={NEW_ITEM}]").count() == 1
+
+    with Session(rt.db) as session:
+        old = session.exec(select(Case).where(Case.number == old_number)).one()
+        new = session.exec(select(Case).where(Case.number == new_number)).one()
+        items = {
+            case.id: set(
+                session.exec(select(CaseItem.item_code).where(CaseItem.case_id == case.id)).all()
+            )
+            for case in (old, new)
+        }
+    assert NEW_ITEM in items[new.id] and NEW_ITEM not in items[old.id]
+
+    approve_all(rt, old.id)
+    approve_all(rt, new.id)
+    with Session(rt.db) as session:
+        for case_id in (old.id, new.id):
+            case = session.get(Case, case_id)
+            assert (case.status, case.outcome) == ("completed", "approved"), case.number
+
+
+def test_a_malicious_condition_is_refused_and_marked(chromium, server):  # noqa: F811
+    admin = open_editor(chromium, server)
+    admin.evaluate(
+        """() => {
+          const modeler = window.onethingEditor.modeler;
+          const flow = modeler.get("elementRegistry").get("Flow_birth_certificate_correction");
+          modeler.get("selection").select(flow);
+        }"""
+    )
+    admin.wait_for_selector("#prop-condition")
+    admin.fill("#prop-condition", "__import__('os').system('id') or True")
+    admin.press("#prop-condition", "Tab")
+    admin.click("#deploy")
+    admin.wait_for_selector("#status.error")
+    problem = admin.locator("#problems li[data-element-id=Flow_birth_certificate_correction]")
+    assert problem.count() >= 1
+    marked = "#canvas .djs-element.onething-problem[data-element-id=Flow_birth_certificate_correction]"
+    assert admin.locator(marked).count() == 1
+    assert admin.locator("#status").get_attribute("data-version") is None

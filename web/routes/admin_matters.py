@@ -1,0 +1,108 @@
+"""Administrators configure the matters: publication on and off, which items a matter routes
+(the catalog's, plus those its deployed process adds) and when each item applies."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import RedirectResponse
+
+from services import processes
+from services.accounts.service import actor_names
+from services.configuration import matters as config
+from services.errors import InvalidInput
+from web.deps import AdminUser, CsrfChecked, RuntimeDep, SessionDep
+from web.rendering import render
+
+router = APIRouter(prefix="/admin/config/matters", tags=["pages: admin"])
+
+
+@router.get("")
+def matter_list(request: Request, user: AdminUser, session: SessionDep, rt: RuntimeDep):
+    rows = []
+    for code, catalog_matter in rt.catalog.matters.items():
+        matter = config.effective_matter(session, rt, code)
+        rows.append(
+            {
+                "matter": matter,
+                "added": len(matter.items) - len(catalog_matter.items),
+                "conditions": len(matter.conditions),
+                "version": processes.current_version(session, matter_code=code),
+            }
+        )
+    return render(request, "admin/config_matters.html", rows=rows)
+
+
+def _page(
+    request, session, rt, code: str, *, error: InvalidInput | None = None, status=200, typed=None
+):
+    matter = config.effective_matter(session, rt, code)
+    history = config.changes(session, matter_code=code)
+    return render(
+        request,
+        "admin/config_matter.html",
+        status_code=status,
+        matter=matter,
+        catalog_published=rt.catalog.matters[code].published,
+        items=config.item_rows(session, rt, code),
+        history=history,
+        authors=actor_names(session, history, column="user_id"),
+        version=processes.current_version(session, matter_code=code),
+        error=error,
+        errors=error.fields if error else {},
+        typed=typed or {},
+    )
+
+
+@router.get("/{code}")
+def matter_page(request: Request, code: str, user: AdminUser, session: SessionDep, rt: RuntimeDep):
+    return _page(request, session, rt, code)
+
+
+@router.post("/{code}/publication", dependencies=[CsrfChecked])
+def publication(
+    request: Request,
+    code: str,
+    user: AdminUser,
+    session: SessionDep,
+    rt: RuntimeDep,
+    published: Annotated[str, Form()] = "",
+):
+    try:
+        config.set_published(session, rt, user=user, code=code, published=published == "1")
+    except InvalidInput as exc:
+        session.rollback()
+        return _page(request, session, rt, code, error=exc, status=422)
+    return RedirectResponse(f"/admin/config/matters/{code}?saved=publication", status_code=303)
+
+
+@router.post("/{code}/items/{item_code}/condition", dependencies=[CsrfChecked])
+def condition(
+    request: Request,
+    code: str,
+    item_code: str,
+    user: AdminUser,
+    session: SessionDep,
+    rt: RuntimeDep,
+    condition: Annotated[str, Form(max_length=2000)] = "",
+    restore: Annotated[str, Form()] = "",
+):
+    """Set when the item applies ("" = always), or restore the catalog's condition."""
+    try:
+        config.set_condition(
+            session,
+            rt,
+            user=user,
+            code=code,
+            item_code=item_code,
+            condition=None if restore else condition,
+        )
+    except InvalidInput as exc:
+        session.rollback()
+        return _page(
+            request, session, rt, code, error=exc, status=422, typed={item_code: condition}
+        )
+    return RedirectResponse(
+        f"/admin/config/matters/{code}?saved={item_code}#item-{item_code}", status_code=303
+    )
