@@ -13,6 +13,7 @@ from uuid import UUID
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
 from SpiffWorkflow.bpmn.specs.event_definitions import timer as spiff_timers
+from SpiffWorkflow.bpmn.specs.mixins.unstructured_join import UnstructuredJoin
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 from SpiffWorkflow.util.task import TaskState
 
@@ -195,3 +196,87 @@ def restore(state: str) -> BpmnWorkflow:
     workflow = _SERIALIZER.deserialize_json(state)
     workflow.script_engine = _SCRIPT_ENGINE
     return workflow
+
+
+# How many ancestors of each unfinished task compaction keeps: SpiffWorkflow looks a few levels
+# up from a waiting task (a boundary-event join finds its split two levels up; a task inherits
+# its data from its parent), never further.
+KEEP_ANCESTORS = 4
+
+
+def compact(workflow: BpmnWorkflow) -> int:
+    """Drop finished history from the task tree; returns how many tasks were removed.
+
+    Every step of a case adds tasks to SpiffWorkflow's tree and they stay, finished, for good: a
+    correction loop taken a hundred times leaves hundreds of tasks, and every later step walks,
+    dumps and restores them all. Our tables keep the history (task rows, decisions, events, fired
+    timers), so the tree needs only what can still run. Kept: every unfinished task and its
+    nearest ancestors (`KEEP_ANCESTORS`), every finished task of a parallel or inclusive join
+    that is not an ancestor of unfinished work (the join merges their data when it fires) with
+    its parent, the workflow's last task, tasks that own a subprocess, and the root. Finished
+    subtrees holding none of these are removed; a chain of finished tasks between kept ones is
+    shortened by linking each kept task to its nearest kept ancestor (descendant relations among
+    kept tasks do not change, so loops and joins still tell iterations apart).
+
+    Must run after the read model took what it needs from finished tasks (checks, fired timers).
+    """
+    tasks = workflow.tasks
+    root = workflow.task_tree
+    if len(tasks) < 64:  # small trees cost nothing to keep
+        return 0
+    keep: set = {root.id}
+    if workflow.last_task is not None:
+        keep.add(workflow.last_task.id)
+    keep.update(task_id for task_id in workflow.subprocesses if task_id in tasks)
+    for task in tasks.values():
+        if not task.has_state(TaskState.FINISHED_MASK):
+            ancestor, levels = task, 0
+            while ancestor is not None and levels <= KEEP_ANCESTORS:
+                keep.add(ancestor.id)
+                ancestor, levels = ancestor.parent, levels + 1
+        elif isinstance(task.task_spec, UnstructuredJoin):
+            keep.add(task.id)
+            if task._parent is not None:
+                keep.add(task._parent)
+    # A task is needed if it is kept or has a kept descendant (post-order over the tree).
+    needed: set = set()
+    order = []
+    stack = [root]
+    while stack:
+        task = stack.pop()
+        order.append(task)
+        stack.extend(task.children)
+    for task in reversed(order):
+        if task.id in keep or any(child in needed for child in task._children):
+            needed.add(task.id)
+    if len(needed) == len(tasks):
+        return 0
+    removed = 0
+    for task in order:
+        if task.id not in needed:
+            continue
+        # Link each needed child to this task's nearest kept ancestor-or-self.
+        children = [child for child in task._children if child in needed]
+        if task.id not in keep and len(children) == 1 and task._parent is not None:
+            continue  # spliced out below, by the kept ancestor
+        task._children = []
+        for child_id in children:
+            child = tasks[child_id]
+            # walk down a chain of spliceable tasks to the next task that stays
+            while child.id not in keep:
+                grandchildren = [c for c in child._children if c in needed]
+                if len(grandchildren) != 1:
+                    break
+                child = tasks[grandchildren[0]]
+            child._parent = task.id
+            task._children.append(child.id)
+    reachable = set()
+    stack = [root.id]
+    while stack:
+        task_id = stack.pop()
+        reachable.add(task_id)
+        stack.extend(tasks[task_id]._children)
+    for task_id in [t for t in tasks if t not in reachable]:
+        del tasks[task_id]
+        removed += 1
+    return removed

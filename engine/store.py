@@ -143,12 +143,32 @@ def spec_for(session: Session, specs: SpecCache, instance: ProcessInstance) -> P
     return spec
 
 
+@dataclass(frozen=True)
+class _Observed:
+    """What the read model takes from a workflow's tree, read before the tree is compacted."""
+
+    ready: list
+    checks: list
+    pending: dict
+    fired: dict
+
+
+def _observe(spec: ProcessSpec, workflow: BpmnWorkflow) -> _Observed:
+    timers = bool(spec.timers)
+    return _Observed(
+        ready=cases.ready_tasks(spec, workflow),
+        checks=cases.finished_checks(spec, workflow),
+        pending={t.task_id: t for t in cases.pending_timers(spec, workflow)} if timers else {},
+        fired={t.task_id: t for t in cases.fired_timers(spec, workflow)} if timers else {},
+    )
+
+
 def _sync_tasks(
-    session: Session, spec: ProcessSpec, instance_id: int, workflow: BpmnWorkflow, now: datetime
+    session: Session, spec: ProcessSpec, instance_id: int, observed: _Observed, now: datetime
 ) -> Changes:
     """Insert rows for newly ready tasks and new check results, close rows no longer ready."""
     changes = Changes()
-    ready = cases.ready_tasks(spec, workflow)
+    ready = observed.ready
     open_rows = session.exec(
         select(HumanTask).where(HumanTask.instance_id == instance_id, HumanTask.state == "ready")
     ).all()
@@ -160,7 +180,7 @@ def _sync_tasks(
             row.completed_at = now
             session.add(row)
             changes.closed.append(row)
-    checks = cases.finished_checks(spec, workflow)
+    checks = observed.checks
     if checks:
         seen = set(
             session.exec(
@@ -188,7 +208,7 @@ def _sync_tasks(
             )
             session.add(row)
             changes.checked.append(row)
-    _sync_timers(session, spec, instance_id, workflow, now, changes)
+    _sync_timers(session, spec, instance_id, observed, now, changes)
     for task in ready:
         if task.task_id not in by_id:
             row = HumanTask(
@@ -210,15 +230,15 @@ def _sync_timers(
     session: Session,
     spec: ProcessSpec,
     instance_id: int,
-    workflow: BpmnWorkflow,
+    observed: _Observed,
     now: datetime,
     changes: Changes,
 ) -> None:
     """Schedule new deadline timers, void those whose task finished, record those that fired."""
     if not spec.timers:
         return
-    pending = {timer.task_id: timer for timer in cases.pending_timers(spec, workflow)}
-    fired = {timer.task_id: timer for timer in cases.fired_timers(spec, workflow)}
+    pending = observed.pending
+    fired = observed.fired
     jobs = {
         job.id: job
         for job in session.exec(select(TimerJob).where(TimerJob.instance_id == instance_id)).all()
@@ -281,14 +301,20 @@ def create_instance(
     session.add(instance)
     session.flush()
     _LIVE.keep_after_commit(session, instance.id, instance.version, workflow)
-    return instance, _sync_tasks(session, spec, instance.id, workflow, now)
+    return instance, _sync_tasks(session, spec, instance.id, _observe(spec, workflow), now)
 
 
 def save_instance(
     session: Session, spec: ProcessSpec, instance: ProcessInstance, workflow: BpmnWorkflow
 ) -> Changes:
-    """Write the new state if nobody else did since it was read; returns what changed."""
+    """Write the new state if nobody else did since it was read; returns what changed.
+
+    The read model takes what it needs from the tree first (checks, fired timers, ready tasks);
+    then finished history is dropped from the tree (`cases.compact`) before it is written, so a
+    step costs the same at the 200th step of a case as at the first."""
     now = utcnow()
+    observed = _observe(spec, workflow)
+    cases.compact(workflow)
     completed = cases.is_completed(workflow)
     result = session.execute(
         update(ProcessInstance)
@@ -311,7 +337,7 @@ def save_instance(
     ):
         set_committed_value(instance, name, value)
     _LIVE.keep_after_commit(session, instance.id, instance.version, workflow)
-    return _sync_tasks(session, spec, instance.id, workflow, now)
+    return _sync_tasks(session, spec, instance.id, observed, now)
 
 
 class LiveWorkflows:
