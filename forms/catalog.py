@@ -50,9 +50,15 @@ class CatalogError(Exception):
 
 @dataclass(frozen=True)
 class Department:
-    code: str
+    code: str  # fixed: the BPMN lane name of the department's tasks
     name: str
     name_en: str
+    # Public service information and where supervisors' notifications go; administrators set
+    # them at run time (services.configuration.departments), the catalog leaves them empty.
+    address: str = ""
+    phone: str = ""
+    opening_hours: str = ""
+    supervisor_email: str = ""
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,10 @@ from collections.abc import Callable
 
 log = logging.getLogger(__name__)
 
+# Seconds between refreshes of what administrators configure (holiday calendar, departments):
+# how a change made through one server process reaches the others.
+REFRESH_INTERVAL = 30.0
+
 
 class PeriodicWorker:
     """Runs `work()` every `interval` seconds until stopped; a failing round is logged and the
@@ -32,3 +36,31 @@ class PeriodicWorker:
                 self._work()
             except Exception:
                 log.exception("%s: round failed", self._thread.name)
+
+
+_refresh_steps: dict[str, Callable[[], object]] = {}
+_refresh_lock = threading.Lock()
+_refresher: PeriodicWorker | None = None
+
+
+def refresh_periodically(name: str, step: Callable[[], object]) -> None:
+    """Run `step` every REFRESH_INTERVAL seconds for the life of this process, in one shared
+    daemon thread; registering `name` again replaces its step (the newest runtime's). A step
+    should be cheap when nothing changed: it runs in every server process."""
+    global _refresher
+    with _refresh_lock:
+        _refresh_steps[name] = step
+        if _refresher is None:
+            _refresher = PeriodicWorker("refresh", run_refresh_steps, REFRESH_INTERVAL)
+            _refresher.start()
+
+
+def run_refresh_steps() -> None:
+    """Run every registered refresh step once; one that fails is logged, the others still run."""
+    with _refresh_lock:
+        steps = list(_refresh_steps.items())
+    for name, step in steps:
+        try:
+            step()
+        except Exception:
+            log.exception("refresh %s failed", name)

@@ -1,13 +1,18 @@
 """Working days (工作日) for statutory time limits: China's holidays and 调休 make-up days.
 
 chinese-calendar holds the State Council's published schedule; for years it does not cover
-yet, Saturdays and Sundays are the only rest days until the schedule is published.
+yet, Saturdays and Sundays are the only rest days until the schedule is published. Over it lies
+a layer of day overrides administrators keep (a year's schedule the library lacks, or a
+correction): services.configuration.calendar stores them and loads them here with
+`set_overrides`; this module knows no database.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from functools import lru_cache
+from functools import cache, lru_cache
 from zoneinfo import ZoneInfo
 
 import chinese_calendar
@@ -20,16 +25,86 @@ def local_date(moment: datetime) -> date:
     return moment.astimezone(CHINA).date()
 
 
-def is_working_day(day: date) -> bool:
+# date -> is a working day; replaced whole (never mutated) so readers need no lock
+_overrides: dict[date, bool] = {}
+# Bumped by every `set_overrides`: cached deadlines computed under older overrides are never
+# served again, even one a concurrent thread stores after the cache was cleared.
+_generation = 0
+
+
+@dataclass(frozen=True)
+class LibraryDay:
+    """A day the published schedule names: a holiday (rest) or a 调休 make-up working day."""
+
+    day: date
+    working: bool
+    name: str
+    name_en: str
+
+
+@cache
+def library_years() -> tuple[int, int]:
+    """The first and last year whose schedule chinese-calendar ships."""
+    days = chinese_calendar.holidays.keys()
+    return min(days).year, max(days).year
+
+
+def library_covers(year: int) -> bool:
+    first, last = library_years()
+    return first <= year <= last
+
+
+def library_is_working_day(day: date) -> bool:
+    """What the published schedule says, without overrides (weekdays, for uncovered years)."""
     try:
         return chinese_calendar.is_workday(day)
     except NotImplementedError:
         return day.weekday() < 5
 
 
-@lru_cache(maxsize=4096)
+def _chinese_name(english: str) -> str:
+    for holiday in chinese_calendar.Holiday:
+        if holiday.value == english:
+            return holiday.chinese
+    return english
+
+
+def library_days(year: int) -> list[LibraryDay]:
+    """The holidays and make-up working days of `year` in the published schedule, by date."""
+    days = [
+        LibraryDay(day, False, _chinese_name(name), name)
+        for day, name in chinese_calendar.holidays.items()
+        if day.year == year
+    ]
+    days += [
+        LibraryDay(day, True, f"{_chinese_name(name)}调休上班", f"{name} make-up working day")
+        for day, name in chinese_calendar.workdays.items()
+        if day.year == year
+    ]
+    return sorted(days, key=lambda d: d.day)
+
+
+def set_overrides(overrides: Mapping[date, bool]) -> None:
+    """Replace the administrators' day overrides (date -> is a working day); deadlines cached
+    under the previous ones are dropped."""
+    global _overrides, _generation
+    _overrides = dict(overrides)
+    _generation += 1
+    _add_working_days.cache_clear()
+
+
+def is_working_day(day: date) -> bool:
+    override = _overrides.get(day)
+    return library_is_working_day(day) if override is None else override
+
+
 def add_working_days(start: date, days: int) -> date:
     """The date `days` working days after `start` (the day of acceptance does not count)."""
+    return _add_working_days(start, days, _generation)
+
+
+@lru_cache(maxsize=4096)
+def _add_working_days(start: date, days: int, generation: int) -> date:
     current = start
     remaining = days
     while remaining > 0:

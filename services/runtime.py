@@ -15,6 +15,8 @@ from forms.catalog import Catalog, Matter, default_catalog
 from services.calendar import end_of_working_day
 from services.certificates.signing import load_or_create_key
 from services.config import Settings, get_settings
+from services.configuration.calendar import load_calendar_overrides
+from services.configuration.departments import load_department_overrides
 from services.db import create_schema, make_engine
 from services.processes import deployed_spec
 from services.registries.embedded import EmbeddedRegistry
@@ -31,11 +33,17 @@ class Runtime:
     registry: Registry
     signing_key: Ed25519PrivateKey
 
-    def spec_for(self, matter: Matter) -> ProcessSpec:
+    def spec_for(self, matter: Matter, session: Session | None = None) -> ProcessSpec:
         """The matter's newest deployed version, else its file in bpmn/ (parsed once per
-        distinct content); running cases keep the version they started on."""
-        with Session(self.db) as session:
+        distinct content); running cases keep the version they started on.
+
+        Inside a request, pass its `session`: a second connection checked out of the pool while
+        the request holds one exhausts the pool under load (each request then waits for one)."""
+        if session is not None:
             spec = deployed_spec(session, self.specs, matter_code=matter.code)
+        else:
+            with Session(self.db) as own:
+                spec = deployed_spec(own, self.specs, matter_code=matter.code)
         if spec is not None:
             return spec
         return self.specs.load_file(self.settings.bpmn_dir / matter.bpmn, matter.process_id)
@@ -53,10 +61,11 @@ def build_runtime(settings: Settings | None = None, registry: Registry | None = 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     db = make_engine(settings.db_url)
     create_schema(db)
+    load_calendar_overrides(db, keep_fresh=True)
     return Runtime(
         settings=settings,
         db=db,
-        catalog=default_catalog(),
+        catalog=load_department_overrides(db, default_catalog(), keep_fresh=True),
         specs=SpecCache(),
         registry=registry or open_registry(settings),
         signing_key=load_or_create_key(settings.signing_key_path),

@@ -14,6 +14,7 @@ from forms.sources import registry_name
 from forms.values import mask_id
 from services.cases.results import DELIVERY_STATUS
 from services.cases.service import CASE_STATUS, ITEM_STATUS
+from services.cases.workbench import COUNT_CAP
 from services.evaluations.service import LEVELS
 from web.i18n import language, translator
 
@@ -33,6 +34,7 @@ def local_time(value: datetime | None, pattern: str = "%Y-%m-%d %H:%M") -> str:
 templates.env.filters["mask"] = mask_id
 templates.env.filters["local"] = local_time
 templates.env.globals["ITEM_STATUS"] = ITEM_STATUS
+templates.env.globals["COUNT_CAP"] = COUNT_CAP
 templates.env.globals["CASE_STATUS"] = CASE_STATUS
 templates.env.globals["DELIVERY_STATUS"] = DELIVERY_STATUS
 templates.env.globals["EVALUATION_LEVELS"] = LEVELS

@@ -39,6 +39,8 @@ class CaseItem(SQLModel, table=True):
     __tablename__ = "case_item"
     __table_args__ = (
         Index("ix_case_item_queue", "department", "status", "due_date"),
+        # every status by due date (the queue's "all" tab): the page read in index order
+        Index("ix_case_item_due", "department", "due_date", "id"),
         Index("ix_case_item_item", "department", "item_code", "status"),
         Index("ix_case_item_received", "department", "status", "created_at"),
     )

@@ -336,7 +336,7 @@ def submit_application(
     """
     matter = _matter(session, rt, matter_code)
     applicant_id = _require_citizen(user)
-    spec = rt.spec_for(matter)
+    spec = rt.spec_for(matter, session)
     case = Case(
         matter=matter.code,
         applicant_user_id=user.id,

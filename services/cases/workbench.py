@@ -124,8 +124,13 @@ class QueuePage:
         return self.filter.per_page
 
     @property
+    def capped(self) -> bool:
+        """More tasks match than were counted (`COUNT_CAP`)."""
+        return self.total > COUNT_CAP
+
+    @property
     def pages(self) -> int:
-        return max(1, -(-self.total // self.per_page))
+        return max(1, -(-min(self.total, COUNT_CAP) // self.per_page))
 
     @property
     def has_previous(self) -> bool:
@@ -243,12 +248,14 @@ def search_queue(session: Session, rt: Runtime, *, user: User, filter: QueueFilt
     department = cases.require_department(user)
     wanted = normalize_filter(filter)
     conditions = _conditions(wanted, department, user)
-    total = session.exec(
-        select(func.count())
-        .select_from(CaseItem)
+    matching = (
+        select(CaseItem.id)
         .join(Case, col(Case.id) == CaseItem.case_id)
         .where(*conditions)
-    ).one()
+        .limit(COUNT_CAP + 1)  # counted up to the cap: more shows as "N+"
+        .subquery()
+    )
+    total = session.exec(select(func.count()).select_from(matching)).one()
     holder = aliased(User)
     order = [col(_SORT_COLUMNS[wanted.sort]), col(CaseItem.id)]
     query = (
@@ -277,9 +284,15 @@ def search_queue(session: Session, rt: Runtime, *, user: User, filter: QueueFilt
     return QueuePage(rows=rows, total=total, filter=wanted)
 
 
+# Finished tasks are counted up to this many (a department's history grows without end; an
+# exact count of it on every queue page would cost more than the page): more shows as "N+".
+COUNT_CAP = 9999
+OPEN_STATUSES = ("processing", "correction")
+
+
 def status_counts(session: Session, *, user: User) -> dict[str, int]:
-    """Tasks of the clerk's department per status, and of the open ones: overdue, claimed by
-    me, unclaimed."""
+    """Tasks of the clerk's department per status (finished ones up to `COUNT_CAP` + 1, meaning
+    "more than COUNT_CAP"), and of the open ones: overdue, claimed by me, unclaimed."""
     department = cases.require_department(user)
     open_ = col(CaseItem.status) == "processing"
     rows = session.exec(
@@ -290,7 +303,7 @@ def status_counts(session: Session, *, user: User) -> dict[str, int]:
             func.sum(case_when((open_ & (col(CaseItem.claimed_by) == user.id), 1), else_=0)),
             func.sum(case_when((open_ & col(CaseItem.claimed_by).is_(None), 1), else_=0)),
         )
-        .where(col(CaseItem.department) == department)
+        .where(col(CaseItem.department) == department, col(CaseItem.status).in_(OPEN_STATUSES))
         .group_by(CaseItem.status)
     ).all()
     counts = dict.fromkeys((*STATUSES, "overdue", "mine", "unclaimed"), 0)
@@ -299,6 +312,16 @@ def status_counts(session: Session, *, user: User) -> dict[str, int]:
         counts["overdue"] += int(overdue or 0)
         counts["mine"] += int(mine or 0)
         counts["unclaimed"] += int(unclaimed or 0)
+    for status in STATUSES:
+        if status in OPEN_STATUSES:
+            continue
+        capped = (
+            select(CaseItem.id)
+            .where(col(CaseItem.department) == department, col(CaseItem.status) == status)
+            .limit(COUNT_CAP + 1)
+            .subquery()
+        )
+        counts[status] = int(session.exec(select(func.count()).select_from(capped)).one())
     return counts
 
 

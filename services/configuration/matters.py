@@ -62,9 +62,9 @@ def _catalog_matter(rt: Runtime, code: str) -> Matter:
     return matter
 
 
-def process_items(rt: Runtime, matter: Matter) -> tuple[str, ...]:
+def process_items(session: Session, rt: Runtime, matter: Matter) -> tuple[str, ...]:
     """The items the matter's newest process routes to departments, catalog items first."""
-    spec = rt.spec_for(matter)
+    spec = rt.spec_for(matter, session)
     routed = [
         info.item
         for info in spec.user_tasks.values()
@@ -79,7 +79,7 @@ def effective_matter(session: Session, rt: Runtime, code: str) -> Matter:
     matter; an unpublished matter is returned with `published=False`)."""
     matter = _catalog_matter(rt, code)
     setting = session.get(MatterSetting, code)
-    items = process_items(rt, matter)
+    items = process_items(session, rt, matter)
     if setting is None:
         return replace(matter, items=items) if items != matter.items else matter
     conditions = tuple((k, v) for k, v in sorted(setting.conditions.items()) if k in items)

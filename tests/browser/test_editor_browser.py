@@ -142,6 +142,8 @@ def test_a_malicious_condition_is_refused_and_marked(chromium, server):  # noqa:
     admin.wait_for_selector("#status.error")
     problem = admin.locator("#problems li[data-element-id=Flow_birth_certificate_correction]")
     assert problem.count() >= 1
-    marked = "#canvas .djs-element.onething-problem[data-element-id=Flow_birth_certificate_correction]"
+    marked = (
+        "#canvas .djs-element.onething-problem[data-element-id=Flow_birth_certificate_correction]"
+    )
     assert admin.locator(marked).count() == 1
     assert admin.locator("#status").get_attribute("data-version") is None

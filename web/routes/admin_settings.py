@@ -1,7 +1,258 @@
-"""Placeholder router: filled in by issue 7's configuration work."""
+"""Administrators configure the departments (names, service information, supervisors' e-mail)
+and the holiday calendar (day overrides over the State Council schedule)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated, Any
 
-router = APIRouter(tags=["pages: admin"])
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import RedirectResponse
+from sqlmodel import Session
+
+from engine.store import utcnow
+from services.accounts.service import actor_names
+from services.calendar import local_date
+from services.configuration import calendar as holidays
+from services.configuration import departments
+from services.errors import InvalidInput
+from services.runtime import Runtime
+from web.deps import AdminUser, CsrfChecked, RuntimeDep, SessionDep
+from web.rendering import render
+
+router = APIRouter(prefix="/admin/config", tags=["pages: admin"])
+WEEKDAYS = (
+    ("一", "Mon"),
+    ("二", "Tue"),
+    ("三", "Wed"),
+    ("四", "Thu"),
+    ("五", "Fri"),
+    ("六", "Sat"),
+    ("日", "Sun"),
+)
+KINDS = {"work": True, "rest": False}
+
+
+# ---------------------------------------------------------------- departments
+
+
+@router.get("/departments")
+def department_list(request: Request, user: AdminUser, session: SessionDep, rt: RuntimeDep):
+    recent = departments.changes(session, limit=20)
+    return render(
+        request,
+        "admin/departments.html",
+        rows=departments.department_rows(session, rt.catalog),
+        recent=recent,
+        actors=actor_names(session, recent, column="user_id"),
+        fields=departments.FIELDS,
+    )
+
+
+def _department_page(
+    request: Request,
+    session: Session,
+    rt: Runtime,
+    code: str,
+    *,
+    status_code: int = 200,
+    given: dict[str, str] | None = None,
+    error: InvalidInput | None = None,
+):
+    [row] = departments.department_rows(session, rt.catalog, code=code)
+    history = departments.changes(session, code=code)
+    values = given or {key: getattr(row.department, key) for key in departments.FIELDS}
+    return render(
+        request,
+        "admin/department.html",
+        status_code=status_code,
+        row=row,
+        values=values,
+        errors=error.fields if error else {},
+        error=error,
+        history=history,
+        actors=actor_names(session, history, column="user_id"),
+        fields=departments.FIELDS,
+    )
+
+
+@router.get("/departments/{code}")
+def department_page(
+    request: Request, code: str, user: AdminUser, session: SessionDep, rt: RuntimeDep
+):
+    return _department_page(request, session, rt, code)
+
+
+@router.post("/departments/{code}", dependencies=[CsrfChecked])
+def save_department(
+    request: Request,
+    code: str,
+    user: AdminUser,
+    session: SessionDep,
+    rt: RuntimeDep,
+    name: Annotated[str, Form()] = "",
+    name_en: Annotated[str, Form()] = "",
+    address: Annotated[str, Form()] = "",
+    phone: Annotated[str, Form()] = "",
+    opening_hours: Annotated[str, Form()] = "",
+    supervisor_email: Annotated[str, Form()] = "",
+):
+    given = {
+        "name": name,
+        "name_en": name_en,
+        "address": address,
+        "phone": phone,
+        "opening_hours": opening_hours,
+        "supervisor_email": supervisor_email,
+    }
+    try:
+        changed = departments.update_department(session, rt.catalog, user=user, code=code, **given)
+    except InvalidInput as exc:
+        return _department_page(request, session, rt, code, status_code=422, given=given, error=exc)
+    return RedirectResponse(f"/admin/config/departments/{code}?saved={changed}", status_code=303)
+
+
+# ---------------------------------------------------------------- holiday calendar
+
+
+def _this_year() -> int:
+    return local_date(utcnow()).year
+
+
+def _year_of(text: str) -> int:
+    """The year a form or link names; InvalidInput("year") when it is not one."""
+    try:
+        year = int(text.strip())
+    except ValueError:
+        year = 0
+    return holidays.check_year(year)
+
+
+def _calendar_page(
+    request: Request,
+    session: Session,
+    year: int,
+    *,
+    status_code: int = 200,
+    form: dict[str, Any] | None = None,
+    bulk: dict[str, Any] | None = None,
+    error: InvalidInput | None = None,
+):
+    """The year view; `form` and `bulk` refill the two forms, `error` is shown at the field of
+    the form that was sent (the one given)."""
+    view = holidays.year_view(session, year=year)
+    history = holidays.changes(session, year=year)
+    errors = error.fields if error else {}
+    return render(
+        request,
+        "admin/calendar.html",
+        status_code=status_code,
+        view=view,
+        history=history,
+        actors=actor_names(session, history, column="user_id"),
+        form=form or {"day": "", "kind": "rest", "name": "", "note": ""},
+        bulk=bulk or {"schedule": "", "note": "", "replace": False},
+        error=error,
+        day_errors=errors if form is not None else {},
+        bulk_errors=errors if bulk is not None else {},
+        line_errors=[
+            (key.split(":", 1)[1], message)
+            for key, message in errors.items()
+            if key.startswith("schedule:")
+        ],
+        weekdays=WEEKDAYS,
+        this_year=_this_year(),
+    )
+
+
+@router.get("/calendar")
+def calendar_page(
+    request: Request, user: AdminUser, session: SessionDep, year: str = "", day: str = ""
+):
+    """The chosen year (default: this one); `day` fills the form with that day's override."""
+    chosen = _year_of(year) if year else _this_year()
+    form = None
+    if day:
+        picked = holidays.parse_day(day)
+        chosen = picked.year
+        found = session.get(holidays.CalendarOverride, picked)
+        form = {
+            "day": picked.isoformat(),
+            "kind": "work" if found and found.is_working_day else "rest",
+            "name": found.name if found else "",
+            "note": found.note if found else "",
+        }
+    return _calendar_page(request, session, chosen, form=form)
+
+
+def _page_year(text: str, fallback: int | None = None) -> int:
+    """The year to show again after a failed form: the form's, else `fallback` or this year."""
+    try:
+        return _year_of(text)
+    except InvalidInput:
+        return fallback or _this_year()
+
+
+@router.post("/calendar/days", dependencies=[CsrfChecked])
+def save_day(
+    request: Request,
+    user: AdminUser,
+    session: SessionDep,
+    year: Annotated[str, Form()] = "",
+    day: Annotated[str, Form()] = "",
+    kind: Annotated[str, Form()] = "",
+    name: Annotated[str, Form()] = "",
+    note: Annotated[str, Form()] = "",
+):
+    """Add or change one day's override."""
+    form = {"day": day, "kind": kind, "name": name, "note": note}
+    try:
+        picked = holidays.parse_day(day)
+        if kind not in KINDS:
+            raise InvalidInput("kind", "请选择休息或上班", "choose rest day or working day")
+        holidays.set_day(
+            session, user=user, day=picked, is_working_day=KINDS[kind], name=name, note=note
+        )
+    except InvalidInput as exc:
+        shown = _page_year(day[:4], _page_year(year))
+        return _calendar_page(request, session, shown, status_code=422, form=form, error=exc)
+    return RedirectResponse(
+        f"/admin/config/calendar?year={picked.year}&saved={picked.isoformat()}", status_code=303
+    )
+
+
+@router.post("/calendar/days/{day}/delete", dependencies=[CsrfChecked])
+def delete_day(day: str, user: AdminUser, session: SessionDep):
+    """Delete one day's override: the published schedule applies to it again."""
+    picked = holidays.parse_day(day)
+    holidays.remove_day(session, user=user, day=picked)
+    return RedirectResponse(
+        f"/admin/config/calendar?year={picked.year}&removed={picked.isoformat()}", status_code=303
+    )
+
+
+@router.post("/calendar/import", dependencies=[CsrfChecked])
+def import_schedule(
+    request: Request,
+    user: AdminUser,
+    session: SessionDep,
+    year: Annotated[str, Form()] = "",
+    schedule: Annotated[str, Form()] = "",
+    note: Annotated[str, Form()] = "",
+    replace: Annotated[str, Form()] = "",
+):
+    """Enter a year's schedule pasted line by line, all or nothing."""
+    bulk = {"schedule": schedule, "note": note, "replace": bool(replace)}
+    try:
+        chosen = _year_of(year)
+        result = holidays.import_schedule(
+            session, user=user, year=chosen, text=schedule, note=note, replace=bool(replace)
+        )
+    except InvalidInput as exc:
+        return _calendar_page(
+            request, session, _page_year(year), status_code=422, bulk=bulk, error=exc
+        )
+    return RedirectResponse(
+        f"/admin/config/calendar?year={chosen}&changed={result.changed}"
+        f"&unchanged={result.unchanged}&removed_count={result.removed}",
+        status_code=303,
+    )

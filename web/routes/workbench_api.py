@@ -82,12 +82,18 @@ class QueueTask(BaseModel):
 
 
 class QueuePublic(BaseModel):
-    total: int
+    total: int = Field(
+        description=f"Tasks matching, counted up to {workbench.COUNT_CAP + 1} "
+        f"(that many means more than {workbench.COUNT_CAP}: narrow the filter)"
+    )
+    total_capped: bool = Field(description="More tasks match than were counted")
     page: int
     per_page: int
     pages: int
     counts: dict[str, int] = Field(
-        description="Per status, and of the open tasks: overdue, mine (claimed by me), unclaimed"
+        description="Per status, and of the open tasks: overdue, mine (claimed by me), "
+        f"unclaimed; finished statuses are counted up to {workbench.COUNT_CAP + 1}, meaning "
+        f"more than {workbench.COUNT_CAP}"
     )
     tasks: list[QueueTask]
 
@@ -110,6 +116,7 @@ def queue(user: ClerkUser, session: SessionDep, rt: RuntimeDep, query: QueueQuer
     found = workbench.search_queue(session, rt, user=user, filter=query)
     return QueuePublic(
         total=found.total,
+        total_capped=found.capped,
         page=found.page,
         per_page=found.per_page,
         pages=found.pages,
