@@ -665,7 +665,7 @@ def phase_targets() -> list[tuple[object, str, str]]:
         (services.cases.service, "lookup_for_matter", "registry prefill + access log"),
         (services.registries.service, "prefill", "registry reads (embedded SQLite registry)"),
         (services.cases.service, "compile_form", "form compile + validation"),
-        (services.cases.service, "_open_items", "open items (rows, due dates, events)"),
+        (services.cases.service, "apply_changes", "open items (rows, due dates, events)"),
         (services.cases.service, "add_working_days", "working-day calendar"),
         (engine.store, "_sync_tasks", "human-task read model sync"),
         (runner, "start", "SpiffWorkflow start/complete"),
@@ -685,9 +685,11 @@ def phase_targets() -> list[tuple[object, str, str]]:
 def timed_phases(timer: PhaseTimer, db) -> Iterator[None]:
     originals = []
     for owner, attribute, label in phase_targets():
-        original = (
-            owner.__dict__[attribute] if isinstance(owner, type) else getattr(owner, attribute)
-        )
+        found = owner.__dict__ if isinstance(owner, type) else vars(owner)
+        if attribute not in found:  # renamed or gone: say so, time the rest
+            print(f"  (phase profile: {getattr(owner, '__name__', owner)}.{attribute} not found)")
+            continue
+        original = found[attribute]
         originals.append((owner, attribute, original))
         setattr(owner, attribute, _timed(timer, label, original))
 

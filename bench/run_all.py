@@ -181,7 +181,7 @@ def main() -> None:
         plans.append(("newborn", argv, False))
     if "queue" not in skip:
         argv = ["queue_search.py", "--cases", str(cases)]
-        argv += ["--samples", "30", "--budget", "8"] if quick else ["--with-indexes"]
+        argv += ["--samples", "30", "--budget", "8"] if quick else []
         plans.append(("queue", argv, True))
         if args.sqlite_queue:
             plans.append(("queue-sqlite", [*argv, "--sqlite"], True))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index
+from sqlalchemy import JSON, Column, Index, func, literal_column
 from sqlmodel import Field, SQLModel
 
 from engine.store import utcnow
@@ -31,6 +31,14 @@ class Case(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, index=True)
     updated_at: datetime = Field(default_factory=utcnow)
     completed_at: datetime | None = None
+
+
+# The queue's search by the last four characters of the applicant's citizen ID (what a caller
+# at the window reads out): the same expression as `workbench._id_last4`, numbers inline.
+Index(
+    "ix_case_file_id_last4",
+    func.substr(Case.__table__.c.applicant_id_number, literal_column("15"), literal_column("4")),
+)
 
 
 class CaseItem(SQLModel, table=True):

@@ -1,6 +1,6 @@
 """Configuration of departments (names and public service information) and of the holiday
-calendar (day overrides over the published schedule), each with its record of changes; an index
-for the queue's every-status view by due date.
+calendar (day overrides over the published schedule), each with its record of changes; indexes
+for the queue's every-status view by due date and its search by the citizen ID's last four.
 
 Revision ID: 0003
 Revises: 0002
@@ -85,9 +85,16 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("code"),
     )
     op.create_index("ix_case_item_due", "case_item", ["department", "due_date", "id"], unique=False)
+    op.create_index(
+        "ix_case_file_id_last4",
+        "case_file",
+        [sa.text("substr(applicant_id_number, 15, 4)")],
+        unique=False,
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("ix_case_file_id_last4", table_name="case_file")
     op.drop_index("ix_case_item_due", table_name="case_item")
     op.drop_table("department_setting")
     op.drop_index(op.f("ix_department_change_department"), table_name="department_change")
