@@ -33,3 +33,13 @@ class InvalidInput(DomainError):
         super().__init__(message, message_en)
         self.field = field
         self.fields = fields or {field: (message, message_en or message)}
+
+
+class TooManyRequests(DomainError):
+    """Refused for now, after too many attempts; `retry_after` is the seconds to wait."""
+
+    status = 429
+
+    def __init__(self, message: str, message_en: str = "", *, retry_after: int):
+        super().__init__(message, message_en)
+        self.retry_after = retry_after

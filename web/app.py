@@ -11,7 +11,7 @@ from fastapi.staticfiles import StaticFiles
 
 from services.cases.deadlines import deadline_scheduler
 from services.departments.webhooks import webhook_sender
-from services.errors import DomainError, InvalidInput
+from services.errors import DomainError, InvalidInput, TooManyRequests
 from services.runtime import Runtime, build_runtime
 from web.deps import NotSignedIn
 from web.rendering import render
@@ -95,9 +95,13 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
     @app.exception_handler(DomainError)
     async def domain_error(request: Request, exc: DomainError):
         if _wants_json(request):
-            return JSONResponse(_error_body(exc), status_code=exc.status)
-        if isinstance(exc, NotSignedIn):
+            response = JSONResponse(_error_body(exc), status_code=exc.status)
+        elif isinstance(exc, NotSignedIn):
             return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
-        return render(request, "error.html", status_code=exc.status, error=exc)
+        else:
+            response = render(request, "error.html", status_code=exc.status, error=exc)
+        if isinstance(exc, TooManyRequests):
+            response.headers["Retry-After"] = str(exc.retry_after)
+        return response
 
     return app

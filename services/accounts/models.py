@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from sqlalchemy import Index
 from sqlmodel import Field, SQLModel
 
 from engine.store import utcnow
@@ -34,3 +35,36 @@ class LoginSession(SQLModel, table=True):
     csrf_token: str = Field(max_length=64)
     created_at: datetime = Field(default_factory=utcnow)
     expires_at: datetime
+
+
+class AccountChange(SQLModel, table=True):
+    """One field of an account changed by an administrator, old → new (never a password: a reset
+    is recorded without values); one row per field, the rows of one action share `created_at`."""
+
+    __tablename__ = "account_change"
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="user_account.id", index=True)
+    actor_user_id: int = Field(foreign_key="user_account.id")
+    action: str = Field(max_length=32)  # created, updated, disabled, enabled, password_reset
+    field: str | None = Field(default=None, max_length=32)
+    old_value: str | None = Field(default=None, max_length=200)
+    new_value: str | None = Field(default=None, max_length=200)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class LoginAttempt(SQLModel, table=True):
+    """One sign-in attempt, counted to throttle password guessing by every server process that
+    shares the database (services/accounts/throttle.py). Neither the password nor the typed
+    username is kept: a hash of the username (to count) and the account it names, if any."""
+
+    __tablename__ = "login_attempt"
+    __table_args__ = (
+        Index("ix_login_attempt_username", "username_key", "created_at"),
+        Index("ix_login_attempt_address", "address", "created_at"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    username_key: str = Field(max_length=64)
+    user_id: int | None = Field(default=None, foreign_key="user_account.id", index=True)
+    address: str = Field(max_length=64)  # the client's IP address
+    outcome: str = Field(max_length=16)  # failed (also while being checked), refused, succeeded
+    created_at: datetime = Field(default_factory=utcnow)

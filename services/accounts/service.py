@@ -11,6 +11,7 @@ from argon2.exceptions import InvalidHashError, VerifyMismatchError
 from sqlmodel import Session, col, select
 
 from engine.store import utcnow
+from services.accounts import throttle
 from services.accounts.models import ROLES, LoginSession, User
 from services.errors import Forbidden, InvalidInput
 
@@ -62,17 +63,36 @@ def create_user(
     return user
 
 
-def authenticate(session: Session, *, username: str, password: str) -> User:
-    """The active user with these credentials; raises `Forbidden` with one message for all failures."""
-    user = session.exec(select(User).where(User.username == username.strip().upper())).first()
-    if user is None:
-        user = session.exec(select(User).where(User.username == username.strip())).first()
+def authenticate(
+    session: Session,
+    *,
+    username: str,
+    password: str,
+    address: str | None,
+    limits: throttle.Limits = throttle.LIMITS,
+) -> User:
+    """The active user with these credentials; raises `Forbidden` with one message for all
+    failures, and `TooManyRequests` once a username or the client `address` has failed too often
+    (services/accounts/throttle.py). Commits the attempt's record; the caller commits a success."""
+    user = None
+    if "\x00" not in username:  # no account has one, and PostgreSQL refuses it in a query
+        user = session.exec(select(User).where(User.username == username.strip().upper())).first()
+        if user is None:
+            user = session.exec(select(User).where(User.username == username.strip())).first()
+    attempt = throttle.admit(
+        session,
+        username=username,
+        address=address,
+        user_id=user.id if user else None,
+        limits=limits,
+    )
     try:
         _HASHER.verify(user.password_hash if user else _DUMMY_HASH, password)
     except (VerifyMismatchError, InvalidHashError):
         user = None
     if user is None or not user.active:
         raise Forbidden("账号或密码不正确", "Wrong username or password")
+    throttle.succeeded(session, attempt=attempt, user_id=user.id)
     return user
 
 

@@ -467,6 +467,32 @@ def release(session: Session, *, user: User, item_id: int) -> CaseItem:
     return _committed(session, row)
 
 
+def release_stranded_claims(session: Session, *, holder: User, actor: User) -> int:
+    """Give back to their queues the open tasks `holder` can no longer work: all of them when
+    the account was disabled or is no longer a clerk, those of other departments when it moved.
+    Each release is recorded on its case; returns how many were released."""
+    query = select(CaseItem).where(
+        col(CaseItem.claimed_by) == holder.id, col(CaseItem.status) == "processing"
+    )
+    if holder.active and holder.role == "clerk":
+        query = query.where(col(CaseItem.department) != holder.department)
+    released = 0
+    now = utcnow()
+    for row in session.exec(query).all():
+        if _move_claim(session, row, holder=holder.id, to=None, now=now):
+            why = "账号已停用" if not holder.active else "已调离本部门"
+            _event(
+                session,
+                row,
+                actor,
+                "release",
+                f"释放待办（{row.item_code}）：原认领人{holder.display_name}{why}",
+            )
+            released += 1
+    session.commit()
+    return released
+
+
 def reassign(session: Session, *, user: User, item_id: int, to_user_id: int) -> CaseItem:
     """A supervisor gives an open task (claimed or not) to a clerk of the same department."""
     department = _require_clerk(user)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Request
 
 from forms.compiler import lookups_of
 from services.accounts import service as accounts
@@ -17,6 +17,7 @@ from services.cases.schemas import (
     CaseCreate,
     CasePublic,
     Decision,
+    ErrorPublic,
     ExternalComplete,
     ExternalFailure,
     ExternalTask,
@@ -37,8 +38,18 @@ from web.deps import (
     RuntimeDep,
     SessionDep,
 )
+from web.routes.auth import client_address
 
 router = APIRouter(prefix="/api", tags=["api"], responses=ERROR_RESPONSES)
+LOGIN_RESPONSES: dict[int | str, dict[str, Any]] = {
+    429: {
+        "model": ErrorPublic,
+        "description": "Too many failed sign-ins: try again later",
+        "headers": {
+            "Retry-After": {"description": "Seconds to wait", "schema": {"type": "integer"}}
+        },
+    }
+}
 
 # A row id in a path, and a list's offset: numbers the database can hold (else 422)
 RowId = Annotated[int, Path(ge=1, le=ID_MAX)]
@@ -66,10 +77,13 @@ def _case_public(session, rt, case: Case) -> CasePublic:
     return CasePublic(**case.model_dump(include=set(CasePublic.model_fields)), items=items)
 
 
-@router.post("/login", response_model=LoginResult)
-def login(body: LoginRequest, session: SessionDep, rt: RuntimeDep):
-    """Sign in and get a bearer token."""
-    user = accounts.authenticate(session, username=body.username, password=body.password)
+@router.post("/login", response_model=LoginResult, responses=LOGIN_RESPONSES)
+def login(body: LoginRequest, request: Request, session: SessionDep, rt: RuntimeDep):
+    """Sign in and get a bearer token. After too many failed sign-ins for a username, or from
+    the client's address, attempts are refused for a while: 429, with Retry-After in seconds."""
+    user = accounts.authenticate(
+        session, username=body.username, password=body.password, address=client_address(request)
+    )
     token, _row = accounts.open_session(session, user=user, hours=rt.settings.session_hours)
     session.commit()
     return LoginResult(
@@ -146,7 +160,11 @@ def complete_task(
     return _item_status(rt, row)
 
 
-@router.post("/external-tasks/fetch-and-lock", response_model=list[ExternalTask])
+@router.post(
+    "/external-tasks/fetch-and-lock",
+    response_model=list[ExternalTask],
+    dependencies=[CsrfChecked],
+)
 def fetch_and_lock(body: FetchAndLock, user: DepartmentUser, session: SessionDep, rt: RuntimeDep):
     """For a department's own system: lock a batch of its department's open tasks."""
     locked = external.fetch_and_lock(
@@ -177,7 +195,9 @@ def fetch_and_lock(body: FetchAndLock, user: DepartmentUser, session: SessionDep
     ]
 
 
-@router.post("/external-tasks/{task_id}/complete", response_model=ItemStatus)
+@router.post(
+    "/external-tasks/{task_id}/complete", response_model=ItemStatus, dependencies=[CsrfChecked]
+)
 def complete_external_task(
     task_id: RowId,
     body: ExternalComplete,
@@ -199,7 +219,9 @@ def complete_external_task(
     return _item_status(rt, row)
 
 
-@router.post("/external-tasks/{task_id}/failure", response_model=ItemStatus)
+@router.post(
+    "/external-tasks/{task_id}/failure", response_model=ItemStatus, dependencies=[CsrfChecked]
+)
 def external_task_failure(
     task_id: RowId, body: ExternalFailure, user: DepartmentUser, session: SessionDep, rt: RuntimeDep
 ):

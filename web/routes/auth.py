@@ -8,11 +8,17 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse
 
 from services.accounts import service as accounts
-from services.errors import Forbidden
+from services.errors import Forbidden, TooManyRequests
 from web.deps import COOKIE, CsrfChecked, LoginDep, RuntimeDep, SessionDep
 from web.rendering import render
 
 router = APIRouter(tags=["pages: sign-in"])
+
+
+def client_address(request: Request) -> str | None:
+    """The client's IP address, which sign-in throttling counts. Behind a reverse proxy, run
+    uvicorn with --proxy-headers and --forwarded-allow-ips: the client's, not the proxy's."""
+    return request.client.host if request.client else None
 
 
 def _safe_next(target: str | None) -> str:
@@ -34,11 +40,22 @@ def login(
     next: Annotated[str, Form()] = "/",
 ):
     try:
-        user = accounts.authenticate(session, username=username, password=password)
+        user = accounts.authenticate(
+            session, username=username, password=password, address=client_address(request)
+        )
+    except TooManyRequests as exc:
+        response = render(
+            request, "login.html", status_code=429, error=exc, username=username, next=next
+        )
+        response.headers["Retry-After"] = str(exc.retry_after)
+        return response
     except Forbidden as exc:
         return render(
             request, "login.html", status_code=401, error=exc, username=username, next=next
         )
+    earlier = request.cookies.get(COOKIE)
+    if earlier:  # signing in again, maybe as someone else: the browser's earlier session ends
+        accounts.close_session(session, token=earlier)
     token, _row = accounts.open_session(session, user=user, hours=rt.settings.session_hours)
     session.commit()
     target = _safe_next(next)
@@ -46,22 +63,23 @@ def login(
         target = f"/{user.role}"
     response = RedirectResponse(target, status_code=303)
     response.set_cookie(
-        COOKIE,
-        token,
-        httponly=True,
-        samesite="lax",
-        secure=rt.settings.secure_cookies,
-        max_age=rt.settings.session_hours * 3600,
+        COOKIE, token, **_cookie_flags(rt), max_age=rt.settings.session_hours * 3600
     )
     return response
 
 
+def _cookie_flags(rt) -> dict:
+    """The session cookie's flags, the same when it is set and when it is deleted: unreadable by
+    scripts, not sent with cross-site posts, only over HTTPS in production, for the whole site."""
+    return {"path": "/", "httponly": True, "samesite": "lax", "secure": rt.settings.secure_cookies}
+
+
 @router.post("/logout", dependencies=[CsrfChecked])
-def logout(request: Request, session: SessionDep):
+def logout(request: Request, session: SessionDep, rt: RuntimeDep):
     token = request.cookies.get(COOKIE)
     if token:
         accounts.close_session(session, token=token)
         session.commit()
     response = RedirectResponse("/login", status_code=303)
-    response.delete_cookie(COOKIE)
+    response.delete_cookie(COOKIE, **_cookie_flags(rt))
     return response

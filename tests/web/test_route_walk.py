@@ -1,0 +1,437 @@
+"""Every route of the application, called as every kind of caller, against the decision of who
+may call it. The decisions are the tables below: a route added without one fails the walk, with
+its name, until someone decides who may use it.
+
+Callers: nobody signed in; a citizen, a department's clerk and its supervisor, the front desk,
+the administrator (cookie sessions, as browsers); a department's system (a bearer token, as the
+external-task API is used). Every answer is checked: never a server error; nobody signed in is
+sent to sign in (pages) or told 401 (API), except on the public routes; a signed-in caller the
+table does not name is refused with 403; a state-changing request from a cookie session without
+the session's CSRF token is refused with 403; an allowed caller's GET succeeds, unless
+REFUSED_ROWS says the row asked for is not theirs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlmodel import Session, select
+from starlette.routing import Mount
+
+from services.accounts.models import User
+from services.cases.models import CaseItem, Delivery, Upload
+from services.certificates.models import Certificate
+from services.demo import DEMO_PASSWORD
+from services.evaluations.models import FollowUp
+from services.notifications.models import Notification
+from tests.web.conftest import FATHER, MOTHER, NEWBORN_DEPARTMENTS
+from tests.web.test_newborn import submit_newborn
+
+try:
+    from fastapi.routing import iter_route_contexts
+except ImportError:  # FastAPI before it kept included routers whole: `app.routes` is flat
+
+    def iter_route_contexts(routes):
+        return routes
+
+
+ANONYMOUS, CITIZEN, CLERK, SUPERVISOR, SYSTEM, FRONT_DESK, ADMIN = (
+    "anonymous",
+    "citizen",
+    "clerk",
+    "supervisor",
+    "system",
+    "front desk",
+    "admin",
+)
+USERNAMES = {
+    CITIZEN: MOTHER,
+    CLERK: "police01",
+    SUPERVISOR: "police-lead",
+    SYSTEM: "police-system",
+    FRONT_DESK: "center01",
+    ADMIN: "admin",
+}
+SIGNED_IN = frozenset(USERNAMES)
+EVERYONE = SIGNED_IN | {ANONYMOUS}
+CITIZENS = frozenset({CITIZEN})
+# Role "clerk": a department's window clerks, its supervisors, and the centre's front desk.
+CLERKS = frozenset({CLERK, SUPERVISOR, FRONT_DESK})
+DEPARTMENTS = CLERKS | {SYSTEM}  # a clerk or a department's own software
+FRONT_DESK_ONLY = frozenset({FRONT_DESK})
+ADMINS = frozenset({ADMIN})
+
+# Who may call each route, "METHOD /path". Public routes are listed one by one.
+ROUTES: dict[str, frozenset[str]] = {
+    # public: signing in, the API's documentation, certificate verification
+    "GET /login": EVERYONE,
+    "POST /login": EVERYONE,
+    "POST /api/login": EVERYONE,
+    "GET /": EVERYONE,  # the list of matters (a clerk is sent on to the workbench)
+    "GET /openapi.json": EVERYONE,
+    "GET /docs": EVERYONE,
+    "GET /docs/oauth2-redirect": EVERYONE,
+    "GET /redoc": EVERYONE,
+    "GET /verify/{public_id}": EVERYONE,
+    "POST /verify/{public_id}": EVERYONE,
+    "GET /api/certificates/{public_id}/verification": EVERYONE,
+    # anyone signed in (what they see of a case is decided per case)
+    "POST /logout": SIGNED_IN,
+    "GET /cases/{case_id}": SIGNED_IN,
+    "GET /cases/{case_id}/items/{item_id}/result": SIGNED_IN,
+    "GET /cases/{case_id}/results.zip": SIGNED_IN,
+    "GET /uploads/{upload_id}": SIGNED_IN,
+    "GET /inbox": SIGNED_IN,
+    "POST /inbox/read-all": SIGNED_IN,
+    "POST /inbox/{notification_id}/read": SIGNED_IN,
+    "GET /api/inbox": SIGNED_IN,
+    "GET /api/cases/{case_id}": SIGNED_IN,
+    # citizens
+    "GET /matters/{code}/apply": CITIZENS,
+    "POST /matters/{code}/apply": CITIZENS,
+    "POST /matters/{code}/consent": CITIZENS,
+    "GET /cases": CITIZENS,
+    "POST /cases/{case_id}/items/{item_id}/correction": CITIZENS,
+    "GET /my-data-access": CITIZENS,
+    "GET /cases/{case_id}/evaluation": CITIZENS,
+    "POST /cases/{case_id}/evaluation": CITIZENS,
+    "GET /api/cases": CITIZENS,
+    "POST /api/cases": CITIZENS,
+    # department clerks
+    "GET /clerk": CLERKS,
+    "GET /clerk/items/{item_id}": CLERKS,
+    "POST /clerk/items/{item_id}/decision": CLERKS,
+    "POST /clerk/items/{item_id}/resolve": CLERKS,
+    "POST /clerk/items/{item_id}/claim": CLERKS,
+    "POST /clerk/items/{item_id}/release": CLERKS,
+    "POST /clerk/items/{item_id}/reassign": CLERKS,
+    "GET /clerk/deliveries": CLERKS,  # the centre's; another department's clerk gets 404
+    "POST /clerk/deliveries/{delivery_id}": CLERKS,
+    "GET /clerk/follow-ups": CLERKS,
+    "POST /clerk/follow-ups/{follow_up_id}/resolve": CLERKS,
+    "GET /api/queue": CLERKS,
+    "GET /api/tasks": CLERKS,
+    "POST /api/tasks/{task_id}/complete": CLERKS,
+    "POST /api/tasks/{task_id}/claim": CLERKS,
+    "POST /api/tasks/{task_id}/release": CLERKS,
+    "POST /api/tasks/{task_id}/reassign": CLERKS,
+    "POST /api/external-tasks/{task_id}/resolve": CLERKS,
+    # a department's system (or its clerks) works external tasks
+    "POST /api/external-tasks/fetch-and-lock": DEPARTMENTS,
+    "POST /api/external-tasks/{task_id}/complete": DEPARTMENTS,
+    "POST /api/external-tasks/{task_id}/failure": DEPARTMENTS,
+    # the front desk (综合窗口) only
+    "GET /frontdesk": FRONT_DESK_ONLY,
+    "POST /frontdesk": FRONT_DESK_ONLY,
+    "GET /frontdesk/apply/{matter}/{applicant_id}": FRONT_DESK_ONLY,
+    "POST /frontdesk/apply/{matter}/{applicant_id}": FRONT_DESK_ONLY,
+    "GET /frontdesk/receipts/{case_id}": FRONT_DESK_ONLY,
+}
+# Whole areas, every method: a route added below one of these is decided by it.
+PREFIXES: dict[str, frozenset[str]] = {
+    "/admin": ADMINS,
+    "/api/admin": ADMINS,
+    "/static": EVERYONE,
+    "/vendor/bpmn-js": EVERYONE,
+}
+# State-changing requests that need no CSRF token: they open no session's power (signing in,
+# checking a certificate someone was given).
+NO_CSRF = {"POST /login", "POST /api/login", "POST /verify/{public_id}"}
+# A file under each static mount, to fetch.
+MOUNT_FILES = {
+    "/static": "/static/app.css",
+    "/vendor/bpmn-js": "/vendor/bpmn-js/bpmn-modeler.production.min.js",
+}
+OPTIONAL = {"/vendor/bpmn-js"}  # mounted once `npm ci` installed the editor
+CSRF_REFUSED = "安全校验未通过"  # web.deps.check_csrf's message
+QUERIES = {
+    "/admin/processes/{matter_code}/diff": "?a=1&b=1",
+    "/api/admin/processes/{matter_code}/diff": "?a=1&b=1",
+}
+# Signed-in callers the tables allow, refused by what they asked for, not by who they are: the
+# rows the walk names are not theirs to see. Every other GET by an allowed caller succeeds.
+REFUSED_ROWS: dict[tuple[str, str], int] = {
+    ("GET /cases/{case_id}", SYSTEM): 404,  # cases are seen by clerks of their departments
+    ("GET /cases/{case_id}", FRONT_DESK): 404,  # ... and the centre has no item in this one
+    ("GET /cases/{case_id}/items/{item_id}/result", SYSTEM): 404,
+    ("GET /cases/{case_id}/items/{item_id}/result", FRONT_DESK): 404,
+    ("GET /cases/{case_id}/results.zip", SYSTEM): 404,
+    ("GET /cases/{case_id}/results.zip", FRONT_DESK): 404,
+    ("GET /uploads/{upload_id}", SYSTEM): 404,
+    ("GET /uploads/{upload_id}", FRONT_DESK): 404,
+    ("GET /api/cases/{case_id}", SYSTEM): 404,
+    ("GET /api/cases/{case_id}", FRONT_DESK): 404,
+    ("GET /clerk/items/{item_id}", FRONT_DESK): 404,  # a police task
+    ("GET /clerk/deliveries", CLERK): 404,  # only the centre posts results
+    ("GET /clerk/deliveries", SUPERVISOR): 404,
+    ("GET /clerk/follow-ups", CLERK): 403,  # follow-ups of bad reviews are for supervisors
+    ("GET /clerk/follow-ups", FRONT_DESK): 403,
+    ("GET /admin/processes/{matter_code}/diff", ADMIN): 404,  # no version deployed yet
+    ("GET /api/admin/processes/{matter_code}/diff", ADMIN): 404,
+}
+# What state-changing requests send: valid input where it reaches deeper than validation, sent
+# also without the CSRF token (which must stop it all the same). Others send an empty form.
+BODIES: dict[str, dict] = {
+    "POST /login": {"username": "walker", "password": "not-the-password"},
+    "POST /api/login": {"username": "api-walker", "password": "not-the-password"},
+    "POST /admin/config/matters/{code}/publication": {"published": "1"},
+    "POST /api/cases": {"matter": "newborn", "answers": {}, "consent": False},
+    "POST /api/tasks/{task_id}/reassign": {"to_user_id": 1},
+    "POST /api/external-tasks/fetch-and-lock": {"worker_id": "walker"},
+    "POST /api/external-tasks/{task_id}/complete": {"worker_id": "walker", "decision": "approved"},
+    "POST /api/external-tasks/{task_id}/failure": {
+        "worker_id": "walker",
+        "error_message": "down",
+        "retries": 0,
+    },
+    "POST /api/admin/processes/{matter_code}/validate": {"xml": "<definitions/>"},
+    "POST /api/admin/processes/{matter_code}/deploy": {"xml": "<not-xml", "comment": "walk"},
+    "POST /api/admin/processes/{matter_code}/rollback": {"version": 99},
+    "POST /admin/processes/{matter_code}/rollback": {"version": "99"},
+    "POST /frontdesk": {"id_number": FATHER, "matter": "newborn", "consent": "1"},
+    "POST /clerk/items/{item_id}/decision": {"decision": "rejected"},
+    "POST /clerk/deliveries/{delivery_id}": {"status": "shipped", "tracking_number": "SF1"},
+    "POST /cases/{case_id}/evaluation": {"level": "5"},
+    "POST /clerk/follow-ups/{follow_up_id}/resolve": {"resolution": "called", "callback_done": "1"},
+    "POST /api/tasks/{task_id}/complete": {"decision": "approved"},
+}
+
+
+def allowed_roles(key: str) -> frozenset[str] | None:
+    """Who may call `key` ("METHOD /path"): its own entry, else the longest area it is in."""
+    if key in ROUTES:
+        return ROUTES[key]
+    path = key.split(" ", 1)[1]
+    areas = [p for p in PREFIXES if path == p or path.startswith(p.rstrip("/") + "/")]
+    return PREFIXES[max(areas, key=len)] if areas else None
+
+
+@dataclass(frozen=True)
+class Call:
+    key: str  # "METHOD /path/{param}", as the tables name it
+    method: str
+    url: str
+
+
+def _routes(app) -> list[tuple[str, str]]:
+    """(method, path) of every route and mount of the application."""
+    found = []
+    for route in iter_route_contexts(app.routes):
+        if isinstance(getattr(route, "original_route", route), Mount):
+            found.append(("GET", route.path))
+            continue
+        for method in sorted(route.methods or ()):
+            if method != "HEAD":
+                found.append((method, route.path))
+    return found
+
+
+@pytest.fixture
+def world(browser, rt):
+    """The mother's newborn case went through a correction with an uploaded material, was
+    approved by every department (a postal delivery), its household registration downloaded (a
+    certificate) and rated badly (follow-ups); the father's case is still open. Returns the path
+    parameters naming these rows, and per route prefix the values that differ."""
+    citizen, case_id = submit_newborn(browser)
+    with Session(rt.db) as session:
+        police_item = session.exec(
+            select(CaseItem).where(CaseItem.case_id == case_id, CaseItem.department == "police")
+        ).one()
+    police = browser("police01")
+    police.get(f"/clerk/items/{police_item.id}")
+    sent_back = police.post(
+        f"/clerk/items/{police_item.id}/decision",
+        data={
+            "decision": "correction",
+            "comment": "请上传结婚证",
+            "reopen": ["material_marriage_certificate"],
+        },
+    )
+    assert sent_back.status_code == 303, sent_back.text[:300]
+    citizen.get(f"/cases/{case_id}")
+    corrected = citizen.post(
+        f"/cases/{case_id}/items/{police_item.id}/correction",
+        files=[("material_marriage_certificate", ("m.pdf", b"%PDF-1.4 copy", "application/pdf"))],
+    )
+    assert corrected.status_code == 303, corrected.text[:300]
+    for department in NEWBORN_DEPARTMENTS:
+        clerk = browser(f"{department}01")
+        for task in clerk.client.get("/api/tasks").json():
+            clerk.get(f"/clerk/items/{task['id']}")
+            decided = clerk.post(
+                f"/clerk/items/{task['id']}/decision", data={"decision": "approved"}
+            )
+            assert decided.status_code == 303, decided.text[:300]
+    issued = citizen.get(f"/cases/{case_id}/items/{police_item.id}/result")  # a certificate
+    assert issued.status_code == 200, issued.text[:300]
+    citizen.get(f"/cases/{case_id}/evaluation")
+    rated = citizen.post(f"/cases/{case_id}/evaluation", data={"level": "1", "reasons": ["slow"]})
+    assert rated.status_code == 303, rated.text[:300]
+    _father, open_case_id = submit_newborn(browser, FATHER)
+    with Session(rt.db) as session:
+        open_task = session.exec(
+            select(CaseItem).where(
+                CaseItem.case_id == open_case_id, CaseItem.department == "police"
+            )
+        ).one()
+        mother = session.exec(select(User).where(User.username == MOTHER)).one()
+        spare = session.exec(select(User).where(User.username == "police02")).one()
+        values = {
+            "code": "newborn",
+            "matter": "newborn",
+            "matter_code": "newborn",
+            "item_code": police_item.item_code,
+            "case_id": case_id,
+            "item_id": police_item.id,  # of the mother's case (the clerk's pages: see below)
+            "task_id": open_task.id,
+            "upload_id": session.exec(select(Upload.id)).first(),
+            "delivery_id": session.exec(select(Delivery.id)).one(),
+            "follow_up_id": session.exec(
+                select(FollowUp.id).where(FollowUp.department == "police")
+            ).one(),
+            "notification_id": session.exec(
+                select(Notification.id).where(Notification.user_id == mother.id)
+            ).first(),
+            "public_id": session.exec(select(Certificate.public_id)).first(),
+            "applicant_id": mother.id,
+            "user_id": spare.id,  # administrators' account actions land on a spare clerk
+            "day": "2026-12-26",
+        }
+    assert not [name for name, value in values.items() if value is None], values
+    overrides = {
+        "/admin/config/departments/{code}": {"code": "police"},
+        "/clerk/items/{item_id}": {"item_id": open_task.id},
+    }
+    return values, overrides
+
+
+def _calls(app, values, overrides) -> tuple[list[Call], list[str]]:
+    """Every route as a request; and the routes no table decides, or with unknown parameters."""
+    calls, undecided = [], []
+    for method, path in _routes(app):
+        key = f"{method} {path}"
+        if allowed_roles(key) is None:
+            undecided.append(f"{key}: not in ROUTES or PREFIXES")
+            continue
+        if path in MOUNT_FILES:
+            calls.append(Call(key, method, MOUNT_FILES[path]))
+            continue
+        params = {**values, **next((o for p, o in overrides.items() if path.startswith(p)), {})}
+        try:
+            url = path.format(**params)
+        except KeyError as missing:
+            undecided.append(f"{key}: no value for the path parameter {missing}")
+            continue
+        calls.append(Call(key, method, url + QUERIES.get(path, "")))
+    # State changes last, and signing out after everything else.
+    calls.sort(key=lambda call: (call.method != "GET", call.key == "POST /logout"))
+    return calls, undecided
+
+
+@dataclass
+class Caller:
+    role: str
+    client: TestClient
+    csrf: str = ""  # a cookie session's CSRF token
+    headers: dict[str, str] | None = None  # a bearer token's
+
+    def send(self, call: Call, *, csrf: bool):
+        headers = dict(self.headers or {})
+        if csrf:
+            headers["X-CSRF-Token"] = self.csrf
+        body = {}
+        if call.method == "POST":
+            sent = BODIES.get(call.key, {})
+            body = {"json": sent} if call.url.startswith("/api/") else {"data": sent}
+        return self.client.request(call.method, call.url, headers=headers, **body)
+
+
+def _callers(app, browser) -> dict[str, Caller]:
+    callers = {ANONYMOUS: Caller(ANONYMOUS, TestClient(app, follow_redirects=False))}
+    for role, username in USERNAMES.items():
+        if role == SYSTEM:  # a department's software signs in over the API
+            client = TestClient(app, follow_redirects=False)
+            login = client.post(
+                "/api/login", json={"username": username, "password": DEMO_PASSWORD}
+            )
+            assert login.status_code == 200, login.text
+            token = login.json()["token"]
+            callers[role] = Caller(role, client, headers={"Authorization": f"Bearer {token}"})
+        else:
+            signed_in = browser(username)
+            signed_in.get("/inbox")  # a page with a form: the session's CSRF token
+            assert signed_in.csrf, username
+            callers[role] = Caller(role, signed_in.client, csrf=signed_in.csrf)
+    return callers
+
+
+def _check(call: Call, caller: Caller, response, *, csrf: bool) -> str | None:
+    """What is wrong with this answer, if anything."""
+    allowed = allowed_roles(call.key)
+    status = response.status_code
+    where = f"{call.key} as {caller.role}{'' if csrf else ' without CSRF token'}: {status}"
+    if status >= 500:
+        return f"{where} (server error) {response.text[:200]!r}"
+    public = ANONYMOUS in allowed
+    if public:
+        if call.method == "GET" and status >= 400:
+            return f"{where}, but the route is public"
+        return None
+    if caller.role == ANONYMOUS:
+        if call.url.startswith("/api/"):
+            return None if status == 401 else f"{where}, expected 401"
+        to_login = status == 303 and response.headers["location"].startswith("/login")
+        return None if to_login or status == 401 else f"{where}, expected 303 to /login or 401"
+    if call.method == "POST" and not csrf and caller.headers is None and call.key not in NO_CSRF:
+        if status != 403:
+            return f"{where}, expected 403 (no CSRF token)"
+        if caller.role in allowed and CSRF_REFUSED not in response.text:
+            return f"{where}, refused, but not for the missing CSRF token"
+        return None
+    if caller.role not in allowed:
+        return None if status == 403 else f"{where}, expected 403 (allowed: {sorted(allowed)})"
+    if status == 401:
+        return f"{where}, but {caller.role} is signed in and allowed"
+    if call.method == "GET":
+        expected = REFUSED_ROWS.get((call.key, caller.role))
+        if expected is not None and status != expected:
+            return f"{where}, expected {expected} (REFUSED_ROWS)"
+        if expected is None and status >= 400:
+            return f"{where}, but {caller.role} is allowed (or add it to REFUSED_ROWS)"
+    return None
+
+
+def test_every_route_has_a_decision_and_every_decision_a_route(app):
+    keys = {f"{method} {path}" for method, path in _routes(app)}
+    undecided = sorted(key for key in keys if allowed_roles(key) is None)
+    assert not undecided, (
+        "Routes nobody decided who may call (add them to ROUTES in tests/web/test_route_walk.py):"
+        + "".join(f"\n  {key}" for key in undecided)
+    )
+    stale = sorted(set(ROUTES) - keys) + sorted(
+        prefix
+        for prefix in set(PREFIXES) - OPTIONAL
+        if not any(k.split(" ", 1)[1].startswith(prefix) for k in keys)
+    )
+    assert not stale, f"Decisions for routes that no longer exist: {stale}"
+
+
+def test_every_route_answers_every_caller_as_decided(app, browser, world):
+    values, overrides = world
+    calls, undecided = _calls(app, values, overrides)
+    assert not undecided, "\n".join(undecided)
+    callers = _callers(app, browser)
+    problems = []
+    for call in calls:
+        for caller in callers.values():
+            attempts = [True]
+            if call.method == "POST" and caller.csrf and call.key not in NO_CSRF:
+                attempts = [False, True]  # first without the token, which must change nothing
+            for csrf in attempts:
+                response = caller.send(call, csrf=csrf)
+                problem = _check(call, caller, response, csrf=csrf)
+                if problem:
+                    problems.append(problem)
+    assert not problems, f"{len(problems)} unexpected answers:\n" + "\n".join(problems)
