@@ -55,6 +55,7 @@ from sqlalchemy import create_engine, event, text
 from sqlalchemy.pool import NullPool
 
 from engine import cases as runner
+from engine.sandbox import FUNCTIONS
 from engine.specs import ProcessSpec
 from services.config import Settings
 from services.demo import DEMO_PASSWORD, seed_demo
@@ -1245,7 +1246,8 @@ def main() -> None:
 
         spec, data = captured_start(inline)
         read = names_read_by(spec)
-        slim = {key: value for key, value in data.items() if key in read}
+        # names the BPMN calls (registered functions) are not data: a None would shadow them
+        slim = {key: value for key, value in data.items() if key in read and key not in FUNCTIONS}
         slim["matter"] = data.get("matter")
         floor = FloorSubject(f"as served ({len(data)} start-data keys)", spec, data)
         what_if: FloorSubject | None = None

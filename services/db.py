@@ -11,6 +11,7 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import event, inspect, text
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.pool import QueuePool
 from sqlmodel import SQLModel, create_engine
 
 import engine.store  # noqa: F401 - registers the engine's tables
@@ -43,7 +44,19 @@ def make_engine(url: str) -> Engine:
         event.listen(db, "connect", _tune_sqlite)
         return db
     # No pre-ping round trip per checkout: connections are recycled instead.
-    return create_engine(url, pool_size=10, max_overflow=20, pool_recycle=1800)
+    return create_engine(url, pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW, pool_recycle=1800)
+
+
+POOL_SIZE = 10
+POOL_OVERFLOW = 20
+
+
+def pool_capacity(db: Engine) -> int | None:
+    """How many connections the engine's pool hands out at most (None: no fixed bound)."""
+    pool = db.pool
+    if isinstance(pool, QueuePool):
+        return pool.size() + max(pool._max_overflow, 0)  # noqa: SLF001 - no public accessor
+    return None
 
 
 MIGRATIONS = Path(__file__).parent / "migrations"

@@ -13,7 +13,7 @@ from services.cases.deadlines import deadline_scheduler
 from services.departments.webhooks import webhook_sender
 from services.errors import DomainError, InvalidInput, TooManyRequests
 from services.runtime import Runtime, build_runtime
-from web.deps import NotSignedIn
+from web.deps import NotSignedIn, request_slots
 from web.rendering import render
 from web.routes import (
     admin,
@@ -68,6 +68,7 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
         version="0.1.0",
     )
     app.state.runtime = runtime
+    app.state.db_slots = request_slots(runtime.db)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
     if processes.VENDOR_BPMN_JS.is_dir():
         app.mount(

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
+import weakref
 from collections.abc import AsyncIterator
 from typing import Annotated
 
@@ -11,6 +13,7 @@ from sqlmodel import Session
 
 from services.accounts import service as accounts
 from services.accounts.models import LoginSession, User
+from services.db import pool_capacity
 from services.errors import DomainError, Forbidden
 from services.runtime import Runtime
 
@@ -32,9 +35,48 @@ async def get_runtime(request: Request) -> Runtime:
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
-async def get_session(rt: RuntimeDep) -> AsyncIterator[Session]:
-    with Session(rt.db, expire_on_commit=False) as session:
-        yield session
+# Connections kept back from requests for the process's background threads (deadline
+# scheduler, webhook sender, configuration refresh).
+RESERVED_CONNECTIONS = 4
+
+
+class RequestSlots:
+    """How many requests may hold a database session at once: fewer than the pool's connections.
+
+    A request checks its connection out in one thread-pool thread (signing in) and runs its
+    endpoint in another. Without a bound, a burst fills every thread with requests waiting for a
+    connection while the requests holding the connections wait for a thread: nothing moves until
+    the pool's timeout fails them all. Waiting for a slot happens on the event loop instead.
+    One semaphore per event loop (a server has one; tests may run several clients)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._by_loop: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+    def semaphore(self) -> asyncio.Semaphore:
+        loop = asyncio.get_running_loop()
+        found = self._by_loop.get(loop)
+        if found is None:
+            found = self._by_loop[loop] = asyncio.Semaphore(self.size)
+        return found
+
+
+def request_slots(db) -> RequestSlots | None:
+    capacity = pool_capacity(db)
+    if capacity is None:
+        return None
+    return RequestSlots(max(1, capacity - RESERVED_CONNECTIONS))
+
+
+async def get_session(request: Request, rt: RuntimeDep) -> AsyncIterator[Session]:
+    slots: RequestSlots | None = getattr(request.app.state, "db_slots", None)
+    if slots is None:
+        with Session(rt.db, expire_on_commit=False) as session:
+            yield session
+        return
+    async with slots.semaphore():
+        with Session(rt.db, expire_on_commit=False) as session:
+            yield session
 
 
 SessionDep = Annotated[Session, Depends(get_session)]

@@ -49,6 +49,8 @@ class CaseItem(SQLModel, table=True):
         Index("ix_case_item_queue", "department", "status", "due_date"),
         # every status by due date (the queue's "all" tab): the page read in index order
         Index("ix_case_item_due", "department", "due_date", "id"),
+        # a clerk's own claimed tasks (the queue's "mine" count and filter)
+        Index("ix_case_item_claimed", "claimed_by", "status"),
         Index("ix_case_item_item", "department", "item_code", "status"),
         Index("ix_case_item_received", "department", "status", "created_at"),
     )

@@ -137,3 +137,34 @@ def test_two_clerks_deciding_the_same_task_exactly_one_wins(app, rt, browser):
             ).all()
             assert len(decisions) == 1  # the loser left no trace
         _consistent(rt, case_id)
+
+
+def test_more_requests_than_connections_all_get_answers(rt):
+    """A burst of requests larger than the connection pool (and than the pool plus the thread
+    pool) queues for database slots on the event loop: every request is answered, none waits
+    out the pool's timeout (before, threads holding no connection filled the thread pool while
+    the requests holding connections waited for a thread)."""
+    import dataclasses
+
+    import httpx
+    from sqlalchemy import create_engine
+
+    from tests.live import serve
+    from web.app import create_app
+
+    small = create_engine(rt.db.url, pool_size=5, max_overflow=0, pool_timeout=5)
+    tight = dataclasses.replace(rt, db=small)
+    app = create_app(tight)
+    assert app.state.db_slots.size == 1
+    with serve(app) as base:
+        token = httpx.post(
+            f"{base}/api/login", json={"username": "police01", "password": DEMO_PASSWORD}
+        ).json()["token"]
+        headers = {"Authorization": f"Bearer {token}"}
+        calls = {
+            str(n): lambda: httpx.get(f"{base}/api/tasks", headers=headers, timeout=60).status_code
+            for n in range(60)
+        }
+        statuses = _at_once(calls)
+    small.dispose()
+    assert sorted(set(statuses.values())) == [200], statuses

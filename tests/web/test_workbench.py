@@ -20,6 +20,7 @@ from services.demo import DEMO_PASSWORD
 from services.errors import Conflict, Forbidden, InvalidInput, NotFound
 from tests.forms.test_matters import APPLICATIONS, COMMON, LOGINS, PDF, _sample
 from tests.web.conftest import FATHER, MOTHER
+from web.rendering import templates
 
 SCHOOL_PARENT = "310110198910220510"  # 李明: school enrollment, checked by the police
 
@@ -419,3 +420,20 @@ def test_a_task_claimed_by_one_clerk_cannot_be_decided_by_another(browser):
     first.get(f"/clerk/items/{task['id']}")
     done = first.post(f"/clerk/items/{task['id']}/decision", data={"decision": "approved"})
     assert done.status_code == 303
+
+
+def test_counts_and_totals_stop_at_the_cap(rt, user_of, tasks, browser, monkeypatch):
+    """Counts are taken up to the cap (a large department's queue is not counted in full on
+    every page); beyond it the page says "N+" and the API says the total is capped."""
+    monkeypatch.setattr(workbench, "COUNT_CAP", 2)
+    with Session(rt.db) as session:
+        counts = workbench.status_counts(session, user=user_of("police01"))
+    assert counts["processing"] == 3 and counts["unclaimed"] == 3  # cap + 1: more than 2
+    page = _search(rt, user_of, "police01", per_page=1)
+    assert page.total == 3 and page.capped and page.pages == 2
+    clerk = browser("police01")
+    monkeypatch.setitem(templates.env.globals, "COUNT_CAP", 2)
+    text = clerk.get("/clerk").text
+    assert "2+" in text
+    answer = clerk.client.get("/api/queue").json()
+    assert answer["total_capped"] is True and answer["counts"]["processing"] == 3

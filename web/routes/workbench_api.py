@@ -92,8 +92,8 @@ class QueuePublic(BaseModel):
     pages: int
     counts: dict[str, int] = Field(
         description="Per status, and of the open tasks: overdue, mine (claimed by me), "
-        f"unclaimed; finished statuses are counted up to {workbench.COUNT_CAP + 1}, meaning "
-        f"more than {workbench.COUNT_CAP}"
+        f"unclaimed; each counted up to {workbench.COUNT_CAP + 1}, meaning more than "
+        f"{workbench.COUNT_CAP}"
     )
     tasks: list[QueueTask]
 
