@@ -68,7 +68,9 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
         version="0.1.0",
     )
     app.state.runtime = runtime
-    app.state.db_slots = request_slots(runtime.db)
+    # (an app made only for its OpenAPI document may have no database)
+    db = getattr(runtime, "db", None)
+    app.state.db_slots = request_slots(db) if db is not None else None
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
     if processes.VENDOR_BPMN_JS.is_dir():
         app.mount(
