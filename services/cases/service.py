@@ -18,6 +18,7 @@ from sqlmodel import Session, col, select
 from engine import cases as runner
 from engine import store
 from engine.sandbox import evaluate
+from engine.specs import ProcessSpec
 from engine.store import HumanTask, StaleInstance, utcnow
 from forms.catalog import Item, Matter
 from forms.compiler import CompiledForm, FormField, Known, compile_form, process_data
@@ -28,7 +29,7 @@ from services.calendar import add_working_days, local_date
 from services.cases import workbench
 from services.cases.models import Case, CaseEvent, CaseItem, Upload
 from services.cases.results import open_delivery
-from services.configuration.matters import effective_matter
+from services.configuration.matters import offered
 from services.departments import webhooks
 from services.errors import Conflict, Forbidden, InvalidInput, NotFound
 from services.notifications.case_notifications import on_case_event
@@ -80,13 +81,13 @@ class ItemView:
         return ITEM_STATUS[self.status][0]
 
 
-def _matter(session: Session, rt: Runtime, code: str) -> Matter:
+def _offered(session: Session, rt: Runtime, code: str) -> tuple[Matter, ProcessSpec]:
     """The published matter as applications see it now (its configuration and the items of its
-    newest process version)."""
-    matter = effective_matter(session, rt, code)
+    newest process version), with that process version."""
+    matter, spec = offered(session, rt, code)
     if not matter.published:
         raise NotFound("没有这项“一件事”服务", f"No matter {code!r}")
-    return matter
+    return matter, spec
 
 
 def _require_citizen(user: User) -> str:
@@ -110,7 +111,7 @@ def prepare_form(
     """The combined form for the applicant, prefilled from the registries if the applicant
     authorized the lookups (every read is logged, with `actor`: a front-desk clerk filling the
     form with a walk-in applicant); otherwise everything is asked."""
-    matter = _matter(session, rt, matter_code)
+    matter, _ = _offered(session, rt, matter_code)
     purpose = f"预填《{matter.name}》申请表"
     lookup = _lookup(session, rt, user, matter, consented, purpose, actor=actor)
     session.commit()
@@ -334,9 +335,8 @@ def submit_application(
 
     Registry facts are fetched again here (never taken from the browser) and logged with the case.
     """
-    matter = _matter(session, rt, matter_code)
+    matter, spec = _offered(session, rt, matter_code)
     applicant_id = _require_citizen(user)
-    spec = rt.spec_for(matter, session)
     case = Case(
         matter=matter.code,
         applicant_user_id=user.id,

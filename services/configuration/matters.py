@@ -25,6 +25,7 @@ from services.accounts.models import User
 from services.errors import Forbidden, InvalidInput, NotFound
 
 if TYPE_CHECKING:
+    from engine.specs import ProcessSpec
     from services.runtime import Runtime
 
 CORRECTION = "correction"
@@ -62,9 +63,8 @@ def _catalog_matter(rt: Runtime, code: str) -> Matter:
     return matter
 
 
-def process_items(session: Session, rt: Runtime, matter: Matter) -> tuple[str, ...]:
-    """The items the matter's newest process routes to departments, catalog items first."""
-    spec = rt.spec_for(matter, session)
+def _process_items(rt: Runtime, matter: Matter, spec: ProcessSpec) -> tuple[str, ...]:
+    """The items `spec` routes to departments, the catalog's items first."""
     routed = [
         info.item
         for info in spec.user_tasks.values()
@@ -74,21 +74,29 @@ def process_items(session: Session, rt: Runtime, matter: Matter) -> tuple[str, .
     return (*matter.items, *extra)
 
 
-def effective_matter(session: Session, rt: Runtime, code: str) -> Matter:
-    """The matter `code` as applications see it now (NotFound when the catalog has no such
-    matter; an unpublished matter is returned with `published=False`)."""
+def offered(session: Session, rt: Runtime, code: str) -> tuple[Matter, ProcessSpec]:
+    """The matter `code` as applications see it now, with the process version it was read
+    from (the one a new case starts on). NotFound when the catalog has no such matter; an
+    unpublished matter is returned with `published=False`."""
     matter = _catalog_matter(rt, code)
+    spec = rt.spec_for(matter, session)
     setting = session.get(MatterSetting, code)
-    items = process_items(session, rt, matter)
+    items = _process_items(rt, matter, spec)
     if setting is None:
-        return replace(matter, items=items) if items != matter.items else matter
+        return (replace(matter, items=items) if items != matter.items else matter), spec
     conditions = tuple((k, v) for k, v in sorted(setting.conditions.items()) if k in items)
-    return replace(
+    effective = replace(
         matter,
         items=items,
         published=matter.published and setting.published,
         conditions=conditions,
     )
+    return effective, spec
+
+
+def effective_matter(session: Session, rt: Runtime, code: str) -> Matter:
+    """The matter `code` as applications see it now (see `offered`)."""
+    return offered(session, rt, code)[0]
 
 
 def published_matters(session: Session, rt: Runtime) -> list[Matter]:
