@@ -6,6 +6,7 @@ import asyncio
 import secrets
 import weakref
 from collections.abc import AsyncIterator
+from contextlib import nullcontext
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
@@ -70,11 +71,7 @@ def request_slots(db) -> RequestSlots | None:
 
 async def get_session(request: Request, rt: RuntimeDep) -> AsyncIterator[Session]:
     slots: RequestSlots | None = getattr(request.app.state, "db_slots", None)
-    if slots is None:
-        with Session(rt.db, expire_on_commit=False) as session:
-            yield session
-        return
-    async with slots.semaphore():
+    async with slots.semaphore() if slots is not None else nullcontext():
         with Session(rt.db, expire_on_commit=False) as session:
             yield session
 
