@@ -5,6 +5,7 @@ These functions work on live `BpmnWorkflow` objects; `engine.store` persists the
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -12,6 +13,10 @@ from uuid import UUID
 
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
+from SpiffWorkflow.bpmn.serializer.default.workflow import (
+    BpmnWorkflowConverter,
+    WorkflowConverter,
+)
 from SpiffWorkflow.bpmn.specs.event_definitions import timer as spiff_timers
 from SpiffWorkflow.bpmn.specs.mixins.unstructured_join import UnstructuredJoin
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
@@ -34,7 +39,41 @@ class _ClockTime(datetime):
 
 spiff_timers.datetime = _ClockTime
 
-_SERIALIZER = BpmnWorkflowSerializer(BpmnWorkflowSerializer.configure(SPIFF_CONFIG))
+
+class _WorkflowConverter(BpmnWorkflowConverter):
+    """A top-level workflow's state without its process spec.
+
+    SpiffWorkflow's own converter writes the whole parsed spec (every task spec, its flows and
+    extensions: more than half of a newborn case's state) into every saved state, and parses it
+    back on every restore. Our specs are immutable and stored once per definition
+    (`engine.store.ProcessDefinition`, by content hash) and parsed once per process
+    (`SpecCache`): a state names its spec and `restore` is given the parsed one. A state written
+    with its spec (SpiffWorkflow's format, and ours before) restores as before."""
+
+    def to_dict(self, workflow):
+        dct = WorkflowConverter.to_dict(self, workflow)
+        dct["spec_name"] = workflow.spec.name
+        dct["subprocesses"] = self.mapping_to_dict(workflow.subprocesses)
+        dct["bpmn_events"] = self.registry.convert(workflow.bpmn_events)
+        return dct
+
+    def from_dict(self, dct, spec: ProcessSpec | None = None):
+        if "spec" in dct:  # a self-contained state
+            return super().from_dict(dct)
+        if spec is None or dct["spec_name"] != spec.spec.name:
+            raise ValueError(f"the state of process {dct['spec_name']!r} needs its spec")
+        workflow = self.target_class(spec.spec, spec.subprocess_specs, deserializing=True)
+        workflow.tasks = self.mapping_from_dict(dct["tasks"], UUID, workflow=workflow)
+        workflow.task_tree = workflow.tasks.get(UUID(dct["root"]))
+        self.set_default_attributes(workflow, dct)
+        self.subprocesses_from_dict(dct["subprocesses"], workflow)
+        workflow.bpmn_events = self.registry.restore(dct.pop("bpmn_events", []))
+        return workflow
+
+
+_SERIALIZER = BpmnWorkflowSerializer(
+    BpmnWorkflowSerializer.configure({**SPIFF_CONFIG, BpmnWorkflow: _WorkflowConverter})
+)
 _SCRIPT_ENGINE = sandboxed_script_engine()
 
 
@@ -78,36 +117,37 @@ def start(spec: ProcessSpec, data: dict[str, Any]) -> BpmnWorkflow:
 
 def ready_tasks(spec: ProcessSpec, workflow: BpmnWorkflow) -> list[ReadyTask]:
     """The human tasks ready to be worked, with the lane and item of each."""
-    found = []
-    for task in workflow.get_tasks(state=TaskState.READY, manual=True):
-        info = spec.user_tasks.get(task.task_spec.bpmn_id)
-        found.append(
-            ReadyTask(
-                task_id=str(task.id),
-                bpmn_id=task.task_spec.bpmn_id,
-                name=task.task_spec.bpmn_name or task.task_spec.bpmn_id,
-                lane=task.task_spec.lane,
-                item=info.item if info else None,
-                kind=info.kind if info else None,
-            )
-        )
-    return found
+    return [_ready(spec, task) for task in workflow.get_tasks(state=TaskState.READY, manual=True)]
+
+
+def _ready(spec: ProcessSpec, task) -> ReadyTask:
+    info = spec.user_tasks.get(task.task_spec.bpmn_id)
+    return ReadyTask(
+        task_id=str(task.id),
+        bpmn_id=task.task_spec.bpmn_id,
+        name=task.task_spec.bpmn_name or task.task_spec.bpmn_id,
+        lane=task.task_spec.lane,
+        item=info.item if info else None,
+        kind=info.kind if info else None,
+    )
 
 
 def _timers(spec: ProcessSpec, workflow: BpmnWorkflow, state: TaskState) -> list[Timer]:
-    found = []
     if not spec.timers:
-        return found
-    for task in workflow.get_tasks(state=state):
-        info = spec.timers.get(task.task_spec.bpmn_id)
-        due = task._get_internal_data("event_value")
-        if info is None or due is None:
-            continue
-        moment = datetime.fromisoformat(str(due))
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=UTC)
-        found.append(Timer(str(task.id), info.bpmn_id, info.item, info.kind or "", moment))
-    return found
+        return []
+    found = (_timer(spec, task) for task in workflow.get_tasks(state=state))
+    return [timer for timer in found if timer is not None]
+
+
+def _timer(spec: ProcessSpec, task) -> Timer | None:
+    info = spec.timers.get(task.task_spec.bpmn_id)
+    due = task._get_internal_data("event_value")
+    if info is None or due is None:
+        return None
+    moment = datetime.fromisoformat(str(due))
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return Timer(str(task.id), info.bpmn_id, info.item, info.kind or "", moment)
 
 
 def pending_timers(spec: ProcessSpec, workflow: BpmnWorkflow) -> list[Timer]:
@@ -118,6 +158,49 @@ def pending_timers(spec: ProcessSpec, workflow: BpmnWorkflow) -> list[Timer]:
 def fired_timers(spec: ProcessSpec, workflow: BpmnWorkflow) -> list[Timer]:
     """Deadline timers that have fired (their boundary events completed)."""
     return _timers(spec, workflow, TaskState.COMPLETED)
+
+
+@dataclass(frozen=True)
+class Observed:
+    """What the read model takes from a workflow's tree: its ready human tasks (in tree order),
+    the automatic checks that ran, the deadline timers waiting and those that fired."""
+
+    ready: list[ReadyTask]
+    checks: list[CheckResult]
+    pending: list[Timer]
+    fired: list[Timer]
+
+
+def observe(spec: ProcessSpec, workflow: BpmnWorkflow) -> Observed:
+    """`ready_tasks`, `finished_checks`, `pending_timers` and `fired_timers` in one walk of the
+    tree (depth first, a subprocess before the task's children, as SpiffWorkflow walks it)."""
+    ready, checks, pending, fired = [], [], [], []
+    subprocesses = workflow.subprocesses
+    stack = [workflow.task_tree]
+    while stack:
+        task = stack.pop()
+        state, bpmn_id = task.state, task.task_spec.bpmn_id
+        if state == TaskState.READY:
+            if task.task_spec.manual:
+                ready.append(_ready(spec, task))
+        elif state == TaskState.COMPLETED:
+            if bpmn_id in spec.checks:
+                checks.append(_check(spec.checks[bpmn_id], task))
+            elif bpmn_id in spec.timers and (timer := _timer(spec, task)) is not None:
+                fired.append(timer)
+        elif (
+            state == TaskState.WAITING
+            and bpmn_id in spec.timers
+            and (timer := _timer(spec, task)) is not None
+        ):
+            pending.append(timer)
+        children = task.children
+        if children:
+            stack.extend(reversed(children))
+        subprocess = subprocesses.get(task.id)
+        if subprocess is not None:
+            stack.append(subprocess.task_tree)
+    return Observed(ready, checks, pending, fired)
 
 
 def fire_timer(workflow: BpmnWorkflow, task_id: str) -> bool:
@@ -149,24 +232,24 @@ class CheckResult:
 
 def finished_checks(spec: ProcessSpec, workflow: BpmnWorkflow) -> list[CheckResult]:
     """Every automatic check of the instance that has completed, with its decision and finding."""
-    found = []
     if not spec.checks:
-        return found
-    for task in workflow.get_tasks(state=TaskState.COMPLETED):
-        info = spec.checks.get(task.task_spec.bpmn_id)
-        if info is None:
-            continue
-        found.append(
-            CheckResult(
-                task_id=str(task.id),
-                bpmn_id=info.bpmn_id,
-                lane=info.lane,
-                item=info.item,
-                decision=str(task.data.get("check_decision") or "review"),
-                finding=str(task.data.get("check_finding") or ""),
-            )
-        )
-    return found
+        return []
+    return [
+        _check(spec.checks[task.task_spec.bpmn_id], task)
+        for task in workflow.get_tasks(state=TaskState.COMPLETED)
+        if task.task_spec.bpmn_id in spec.checks
+    ]
+
+
+def _check(info, task) -> CheckResult:
+    return CheckResult(
+        task_id=str(task.id),
+        bpmn_id=info.bpmn_id,
+        lane=info.lane,
+        item=info.item,
+        decision=str(task.data.get("check_decision") or "review"),
+        finding=str(task.data.get("check_finding") or ""),
+    )
 
 
 def complete(workflow: BpmnWorkflow, task_id: str, data: dict[str, Any]) -> None:
@@ -187,13 +270,16 @@ def is_completed(workflow: BpmnWorkflow) -> bool:
 
 
 def dump(workflow: BpmnWorkflow) -> str:
-    """The instance's state as JSON (SpiffWorkflow's serialization)."""
+    """The instance's state as JSON (SpiffWorkflow's serialization of the tasks and data; the
+    spec is named, not included: see `_WorkflowConverter`)."""
     return _SERIALIZER.serialize_json(workflow)
 
 
-def restore(state: str) -> BpmnWorkflow:
-    """An instance from its JSON state, with the sandboxed script engine attached."""
-    workflow = _SERIALIZER.deserialize_json(state)
+def restore(state: str, spec: ProcessSpec) -> BpmnWorkflow:
+    """An instance of `spec` from its JSON state, with the sandboxed script engine attached."""
+    dct = json.loads(state, cls=_SERIALIZER.json_decoder_cls)
+    _SERIALIZER.migrate(dct)
+    workflow = _SERIALIZER.from_dict(dct, spec=spec)
     workflow.script_engine = _SCRIPT_ENGINE
     return workflow
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from SpiffWorkflow.bpmn import BpmnWorkflow
-from sqlalchemy import JSON, Column, Index, LargeBinary, Text, event, update
+from sqlalchemy import JSON, Column, Index, LargeBinary, Text, event, insert, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session as OrmSession
@@ -46,6 +46,9 @@ class ProcessDefinition(SQLModel, table=True):
 
 
 _INSERTS = {"postgresql": postgresql_insert, "sqlite": sqlite_insert}
+# (definition key, process id) of the definitions each database is known to hold (committed)
+_STORED_DEFINITIONS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_NEW_DEFINITIONS_KEY = "onething.new_definitions"
 
 
 class ProcessInstance(SQLModel, table=True):
@@ -104,7 +107,7 @@ class Changes:
     timers that fired."""
 
     opened: list[HumanTask] = field(default_factory=list)
-    closed: list[HumanTask] = field(default_factory=list)
+    closed: list[str] = field(default_factory=list)  # ids of the human tasks no longer ready
     checked: list[HumanTask] = field(default_factory=list)
     fired: list[HumanTask] = field(default_factory=list)
 
@@ -113,9 +116,17 @@ def ensure_definition(session: Session, spec: ProcessSpec, filename: str) -> Non
     """Store the spec's BPMN content once, so instances outlive edits of the file.
 
     Several processes may start the first case of a new definition at the same moment: the row
-    is inserted with ON CONFLICT DO NOTHING, so the one that comes second does not fail."""
-    if session.get(ProcessDefinition, (spec.key, spec.process_id)) is not None:
+    is inserted with ON CONFLICT DO NOTHING, so the one that comes second does not fail.
+    Definitions are never deleted: once a database is known to hold one, it is not asked again."""
+    known = _STORED_DEFINITIONS.setdefault(session.get_bind(), set())
+    key = (spec.key, spec.process_id)
+    if key in known:
         return
+    if session.get(ProcessDefinition, key) is not None:
+        if key not in session.info.get(_NEW_DEFINITIONS_KEY, ()):  # not only in this transaction
+            known.add(key)
+        return
+    session.info.setdefault(_NEW_DEFINITIONS_KEY, set()).add(key)
     values = {
         "key": spec.key,
         "process_id": spec.process_id,
@@ -144,144 +155,147 @@ def spec_for(session: Session, specs: SpecCache, instance: ProcessInstance) -> P
 
 
 @dataclass(frozen=True)
-class _Observed:
-    """What the read model takes from a workflow's tree, read before the tree is compacted."""
+class _Synced:
+    """What the read-model tables hold of an instance after a save: the ids of its open human
+    tasks, of the check and fired-timer rows recorded from tasks still in the tree, and of its
+    pending timer jobs. Kept with the live workflow, so the next save of it writes only the
+    difference, without reading the tables first."""
 
-    ready: list
-    checks: list
-    pending: dict
-    fired: dict
+    ready: frozenset[str] = frozenset()
+    checks: frozenset[str] = frozenset()
+    fired: frozenset[str] = frozenset()
+    pending: frozenset[str] = frozenset()
 
 
-def _observe(spec: ProcessSpec, workflow: BpmnWorkflow) -> _Observed:
-    timers = bool(spec.timers)
-    return _Observed(
-        ready=cases.ready_tasks(spec, workflow),
-        checks=cases.finished_checks(spec, workflow),
-        pending={t.task_id: t for t in cases.pending_timers(spec, workflow)} if timers else {},
-        fired={t.task_id: t for t in cases.fired_timers(spec, workflow)} if timers else {},
+# The tables' state of each live workflow as of its last save (see `_Synced`). A workflow enters
+# the live cache only once the transaction that saved it committed, and leaves it, taken, before
+# anyone changes it again: its entry here always matches the committed tables.
+_SYNCED: weakref.WeakKeyDictionary[BpmnWorkflow, _Synced] = weakref.WeakKeyDictionary()
+
+_HUMAN_TASK = HumanTask.__table__
+_TIMER_JOB = TimerJob.__table__
+
+
+def _stored(session: Session, spec: ProcessSpec, instance_id: int) -> _Synced:
+    """The read-model tables' state of an instance, read from them (a restored workflow)."""
+    rows = session.execute(
+        select(_HUMAN_TASK.c.id, _HUMAN_TASK.c.state, _HUMAN_TASK.c.kind).where(
+            _HUMAN_TASK.c.instance_id == instance_id,
+            (_HUMAN_TASK.c.state == "ready") | _HUMAN_TASK.c.kind.in_(("check", "timer")),
+        )
+    ).all()
+    pending = ()
+    if spec.timers:
+        pending = session.execute(
+            select(_TIMER_JOB.c.id).where(
+                _TIMER_JOB.c.instance_id == instance_id, _TIMER_JOB.c.status == "pending"
+            )
+        ).scalars()
+    return _Synced(
+        ready=frozenset(row.id for row in rows if row.state == "ready"),
+        checks=frozenset(row.id for row in rows if row.kind == "check"),
+        fired=frozenset(row.id for row in rows if row.kind == "timer"),
+        pending=frozenset(pending),
     )
 
 
 def _sync_tasks(
-    session: Session, spec: ProcessSpec, instance_id: int, observed: _Observed, now: datetime
-) -> Changes:
-    """Insert rows for newly ready tasks and new check results, close rows no longer ready."""
-    changes = Changes()
-    ready = observed.ready
-    open_rows = session.exec(
-        select(HumanTask).where(HumanTask.instance_id == instance_id, HumanTask.state == "ready")
-    ).all()
-    by_id = {row.id: row for row in open_rows}
-    ready_ids = {task.task_id for task in ready}
-    for row in open_rows:
-        if row.id not in ready_ids:
-            row.state = "completed"
-            row.completed_at = now
-            session.add(row)
-            changes.closed.append(row)
-    checks = observed.checks
-    if checks:
-        seen = set(
-            session.exec(
-                select(HumanTask.id).where(
-                    HumanTask.instance_id == instance_id, HumanTask.kind == "check"
-                )
-            ).all()
-        )
-        for check in checks:
-            if check.task_id in seen:
-                continue
-            row = HumanTask(
-                id=check.task_id,
-                instance_id=instance_id,
-                bpmn_id=check.bpmn_id,
-                name=check.bpmn_id,
-                lane=check.lane,
-                item=check.item,
-                state="completed",
-                kind="check",
-                decision=check.decision,
-                finding=check.finding[:500],
-                created_at=now,
-                completed_at=now,
-            )
-            session.add(row)
-            changes.checked.append(row)
-    _sync_timers(session, spec, instance_id, observed, now, changes)
-    for task in ready:
-        if task.task_id not in by_id:
-            row = HumanTask(
-                id=task.task_id,
-                instance_id=instance_id,
-                bpmn_id=task.bpmn_id,
-                name=task.name,
-                lane=task.lane,
-                item=task.item,
-                kind=task.kind or "user",
-                created_at=now,
-            )
-            session.add(row)
-            changes.opened.append(row)
-    return changes
-
-
-def _sync_timers(
     session: Session,
-    spec: ProcessSpec,
     instance_id: int,
-    observed: _Observed,
+    observed: cases.Observed,
+    before: _Synced,
     now: datetime,
-    changes: Changes,
-) -> None:
-    """Schedule new deadline timers, void those whose task finished, record those that fired."""
-    if not spec.timers:
-        return
-    pending = observed.pending
-    fired = observed.fired
-    jobs = {
-        job.id: job
-        for job in session.exec(select(TimerJob).where(TimerJob.instance_id == instance_id)).all()
-    }
-    for task_id, timer in pending.items():
-        if task_id not in jobs:
-            session.add(
-                TimerJob(
-                    id=task_id,
+) -> tuple[Changes, _Synced]:
+    """Write what changed since `before`: rows for newly ready tasks, check results and fired
+    timers, close rows no longer ready, schedule new deadline timers and end those whose task
+    finished (done if it fired, void if not). Core statements, one per kind of change."""
+    changes = Changes()
+    ready = {task.task_id: task for task in observed.ready}
+    changes.closed = [task_id for task_id in before.ready if task_id not in ready]
+    if changes.closed:
+        session.execute(
+            update(_HUMAN_TASK)
+            .where(_HUMAN_TASK.c.id.in_(changes.closed), _HUMAN_TASK.c.state == "ready")
+            .values(state="completed", completed_at=now)
+        )
+    for check in observed.checks:
+        if check.task_id not in before.checks:
+            row = _finished(instance_id, check, "check", check.decision, now)
+            row.lane, row.finding = check.lane, check.finding[:500]
+            changes.checked.append(row)
+    for timer in observed.fired:
+        if timer.task_id not in before.fired:
+            changes.fired.append(_finished(instance_id, timer, "timer", timer.deadline, now))
+    for task in observed.ready:
+        if task.task_id not in before.ready:
+            changes.opened.append(
+                HumanTask(
+                    id=task.task_id,
                     instance_id=instance_id,
-                    item=timer.item,
-                    deadline=timer.deadline,
-                    due_at=timer.due_at,
+                    bpmn_id=task.bpmn_id,
+                    name=task.name,
+                    lane=task.lane,
+                    item=task.item,
+                    kind=task.kind or "user",
+                    created_at=now,
                 )
             )
-    for job in jobs.values():
-        if job.status == "pending" and job.id not in pending:
-            job.status = "done" if job.id in fired else "void"
-            session.add(job)
-    recorded = set(
-        session.exec(
-            select(HumanTask.id).where(
-                HumanTask.instance_id == instance_id, HumanTask.kind == "timer"
-            )
-        ).all()
-    )
-    for task_id, timer in fired.items():
-        if task_id in recorded:
-            continue
-        row = HumanTask(
+    new_rows = changes.checked + changes.fired + changes.opened
+    if new_rows:
+        session.execute(insert(_HUMAN_TASK), [_values(row) for row in new_rows])
+    pending = {timer.task_id: timer for timer in observed.pending}
+    scheduled = [
+        TimerJob(
             id=task_id,
             instance_id=instance_id,
-            bpmn_id=timer.bpmn_id,
-            name=timer.bpmn_id,
             item=timer.item,
-            state="completed",
-            kind="timer",
-            decision=timer.deadline,
-            created_at=now,
-            completed_at=now,
+            deadline=timer.deadline,
+            due_at=timer.due_at,
         )
-        session.add(row)
-        changes.fired.append(row)
+        for task_id, timer in pending.items()
+        if task_id not in before.pending
+    ]
+    if scheduled:
+        session.execute(insert(_TIMER_JOB), [_values(job) for job in scheduled])
+    fired = {timer.task_id for timer in observed.fired}
+    ended = [task_id for task_id in before.pending if task_id not in pending]
+    for status, ids in (
+        ("done", [task_id for task_id in ended if task_id in fired]),
+        ("void", [task_id for task_id in ended if task_id not in fired]),
+    ):
+        if ids:
+            session.execute(
+                update(_TIMER_JOB)
+                .where(_TIMER_JOB.c.id.in_(ids), _TIMER_JOB.c.status == "pending")
+                .values(status=status)
+            )
+    synced = _Synced(
+        ready=frozenset(ready),
+        checks=frozenset(check.task_id for check in observed.checks),
+        fired=frozenset(fired),
+        pending=frozenset(pending),
+    )
+    return changes, synced
+
+
+def _finished(instance_id: int, task, kind: str, decision: str, now: datetime) -> HumanTask:
+    """The row of an automatic check or a deadline timer that ran (a finished task)."""
+    return HumanTask(
+        id=task.task_id,
+        instance_id=instance_id,
+        bpmn_id=task.bpmn_id,
+        name=task.bpmn_id,
+        item=task.item,
+        state="completed",
+        kind=kind,
+        decision=decision,
+        created_at=now,
+        completed_at=now,
+    )
+
+
+def _values(row: SQLModel) -> dict:
+    return {column.name: getattr(row, column.name) for column in row.__table__.columns}
 
 
 def create_instance(
@@ -301,7 +315,9 @@ def create_instance(
     session.add(instance)
     session.flush()
     _LIVE.keep_after_commit(session, instance.id, instance.version, workflow)
-    return instance, _sync_tasks(session, spec, instance.id, _observe(spec, workflow), now)
+    observed = cases.observe(spec, workflow)
+    changes, _SYNCED[workflow] = _sync_tasks(session, instance.id, observed, _Synced(), now)
+    return instance, changes
 
 
 def save_instance(
@@ -313,7 +329,8 @@ def save_instance(
     then finished history is dropped from the tree (`cases.compact`) before it is written, so a
     step costs the same at the 200th step of a case as at the first."""
     now = utcnow()
-    observed = _observe(spec, workflow)
+    before = _SYNCED.pop(workflow, None) or _stored(session, spec, instance.id)
+    observed = cases.observe(spec, workflow)
     cases.compact(workflow)
     completed = cases.is_completed(workflow)
     result = session.execute(
@@ -337,7 +354,8 @@ def save_instance(
     ):
         set_committed_value(instance, name, value)
     _LIVE.keep_after_commit(session, instance.id, instance.version, workflow)
-    return _sync_tasks(session, spec, instance.id, observed, now)
+    changes, _SYNCED[workflow] = _sync_tasks(session, instance.id, observed, before, now)
+    return changes
 
 
 class LiveWorkflows:
@@ -390,11 +408,15 @@ _LIVE = LiveWorkflows()
 @event.listens_for(OrmSession, "after_commit")
 def _after_commit(session) -> None:
     _LIVE.commit(session)
+    inserted = session.info.pop(_NEW_DEFINITIONS_KEY, None)
+    if inserted:
+        _STORED_DEFINITIONS.setdefault(session.get_bind(), set()).update(inserted)
 
 
 @event.listens_for(OrmSession, "after_rollback")
 def _after_rollback(session) -> None:
     _LIVE.discard(session)
+    session.info.pop(_NEW_DEFINITIONS_KEY, None)
 
 
 def load_workflow(
@@ -408,5 +430,5 @@ def load_workflow(
     spec = spec_for(session, specs, instance)
     workflow = _LIVE.take(session, instance_id, instance.version)
     if workflow is None:
-        workflow = cases.restore(instance.state)
+        workflow = cases.restore(instance.state, spec)
     return instance, spec, workflow

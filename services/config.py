@@ -38,6 +38,9 @@ class Settings(BaseSettings):
     public_base_url: str = "http://127.0.0.1:8000"
     # Seconds between runs of the deadline-timer scheduler (0: off, e.g. for a web-only process)
     deadline_interval: float = 30.0
+    # Tests and demos only: this process's clock runs that many days ahead of the real time, so
+    # a served process sees deadlines pass without waiting (see `engine.clock`); 0 in production.
+    clock_offset_days: float = 0.0
     # Departments that want pushes, as JSON: {"police": {"url": "...", "secret": "..."}}
     webhooks: dict[str, WebhookTarget] = {}
 

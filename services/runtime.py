@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from engine import clock
 from engine.sandbox import register_function
 from engine.specs import ProcessSpec, SpecCache
 from engine.store import utcnow
@@ -57,6 +59,8 @@ def register_process_functions() -> None:
 def build_runtime(settings: Settings | None = None, registry: Registry | None = None) -> Runtime:
     """Connect to the database (creating the schema), load the catalog and open the registry."""
     settings = settings or get_settings()
+    if settings.clock_offset_days:  # set, not added: a second runtime does not move it again
+        clock.travel_to(datetime.now(UTC) + timedelta(days=settings.clock_offset_days))
     register_process_functions()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     db = make_engine(settings.db_url)

@@ -76,7 +76,9 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
         app.mount(
             "/vendor/bpmn-js", StaticFiles(directory=processes.VENDOR_BPMN_JS), name="bpmn-js"
         )
-    for router in (
+    for router in (  # the JSON API first: its requests then match a route sooner
+        api.router,
+        workbench_api.router,
         auth.router,
         citizen.router,
         clerk.router,
@@ -90,8 +92,6 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
         processes.router,
         processes.api,
         verify.router,
-        workbench_api.router,
-        api.router,
     ):
         app.include_router(router)
 

@@ -85,11 +85,15 @@ def _token(request: Request, authorization: str | None) -> str | None:
     return request.cookies.get(COOKIE)
 
 
-def get_login(
+async def get_login(
     request: Request,
     session: SessionDep,
     authorization: Annotated[str | None, Header()] = None,
 ) -> tuple[User, LoginSession] | None:
+    """The signed-in user and session, if any. One indexed read, done on the event loop: a
+    hand-off to the thread pool would cost more than the read. It cannot wait for the pool:
+    the request holds a database slot, and there are fewer slots than connections (SQLite
+    readers do not wait for writers in WAL mode; PostgreSQL readers do not wait for locks)."""
     token = _token(request, authorization)
     found = accounts.session_user(session, token=token) if token else None
     if found is not None:

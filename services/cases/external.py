@@ -13,6 +13,7 @@ from sqlalchemy import or_, update
 from sqlmodel import Session, col, select
 
 from engine.store import utcnow
+from services import journal
 from services.accounts.models import User
 from services.cases.models import Case, CaseEvent, CaseItem, Upload
 from services.cases.service import load_case_item, require_department
@@ -132,14 +133,15 @@ def report_failure(
     if item.retries == 0:
         item.incident = message
         item.lock_expires_at = None
-        session.add(
+        journal.append(
+            session,
             CaseEvent(
                 case_id=item.case_id,
                 actor_user_id=user.id,
                 actor=user.display_name,
                 kind="incident",
                 message=f"部门业务系统处理失败，已转人工：{message}",
-            )
+            ),
         )
     else:
         item.lock_expires_at = now + timedelta(seconds=min(max(retry_seconds, 0), MAX_LOCK_SECONDS))
@@ -157,14 +159,15 @@ def resolve_incident(session: Session, *, user: User, item_id: int, retries: int
     item.retries = max(retries, 1)
     item.lock_expires_at = None
     session.add(item)
-    session.add(
+    journal.append(
+        session,
         CaseEvent(
             case_id=item.case_id,
             actor_user_id=user.id,
             actor=user.display_name,
             kind="incident_resolved",
             message="故障已处理，任务重新交部门业务系统办理",
-        )
+        ),
     )
     session.commit()
     return item

@@ -21,8 +21,16 @@ from engine.sandbox import evaluate
 from engine.specs import ProcessSpec
 from engine.store import HumanTask, StaleInstance, utcnow
 from forms.catalog import Item, Matter
-from forms.compiler import CompiledForm, FormField, Known, compile_form, process_data
+from forms.compiler import (
+    CompiledForm,
+    FormField,
+    Known,
+    compile_form,
+    lookups_of,
+    process_data,
+)
 from forms.values import InvalidValue, mask_id, parse_value
+from services import journal
 from services.accounts.models import User
 from services.accounts.service import supervisors_of
 from services.calendar import add_working_days, local_date
@@ -35,8 +43,13 @@ from services.errors import Conflict, Forbidden, InvalidInput, NotFound
 from services.notifications.case_notifications import on_case_event
 from services.notifications.senders import default_sender
 from services.notifications.service import notify
-from services.registries.prefill import Lookup
-from services.registries.service import log_case_view, lookup_for_matter
+from services.registries.prefill import Lookup, prefill
+from services.registries.service import (
+    grant_consent,
+    log_case_view,
+    log_reads,
+    lookup_for_matter,
+)
 from services.runtime import Runtime
 
 DECISIONS = ("approved", "rejected", "correction")
@@ -130,7 +143,7 @@ def _lookup(
     case_id: int | None = None,
     actor: User | None = None,
 ) -> Lookup:
-    """Registry facts for the applicant, only with their authorization."""
+    """Registry facts for the applicant, only with their authorization (reads logged)."""
     applicant_id = _require_citizen(user)
     if not consented:
         return Lookup(rt.registry, applicant_id)
@@ -179,24 +192,33 @@ def _store_upload(rt: Runtime, case_id: int, upload: UploadedFile) -> Upload:
 
 def _event(session: Session, case: Case, user: User | None, kind: str, message: str) -> None:
     actor = "系统" if user is None else f"{user.display_name}"
-    session.add(
+    journal.append(
+        session,
         CaseEvent(
             case_id=case.id,
             actor_user_id=user.id if user else None,
             actor=actor,
             kind=kind,
             message=message,
-        )
+        ),
     )
     on_case_event(session, case=case, kind=kind, message=message, sender=default_sender())
 
 
 def apply_changes(
-    session: Session, rt: Runtime, case: Case, changes: store.Changes, now: datetime
+    session: Session,
+    rt: Runtime,
+    case: Case,
+    changes: store.Changes,
+    now: datetime,
+    *,
+    new_case: bool = False,
 ) -> None:
-    """Turn what the process did into case items: instant approvals and newly routed tasks."""
+    """Turn what the process did into case items: instant approvals, newly routed tasks (or
+    corrected ones resuming), deadline flags. `new_case`: the case has no items yet."""
     today = local_date(now)
     findings = {}
+    instant = []
     for check in changes.checked:
         item = _catalog_item(rt, check)
         findings[item.code] = check.finding
@@ -213,7 +235,10 @@ def apply_changes(
             decided_at=now,
         )
         session.add(row)
-        session.flush()
+        instant.append((row, item))
+    if instant:
+        session.flush()  # the result numbers name the rows' ids
+    for row, item in instant:
         row.result_number = f"{case.number}-{row.id:04d}"
         _event(
             session,
@@ -222,19 +247,16 @@ def apply_changes(
             "approved",
             f"{_department_name(rt, row.department)}自动核验通过，即时办结（秒批）：{item.name}",
         )
+    awaiting: dict[str, CaseItem] | None = {} if new_case else None
     for task in changes.opened:
         item = _catalog_item(rt, task)
         if task.kind == "correction":
             _event(session, case, None, "correction_requested", f"请补正：{item.name}")
             case.status = "correction"
             continue
-        row = session.exec(
-            select(CaseItem).where(
-                CaseItem.case_id == case.id,
-                CaseItem.item_code == item.code,
-                CaseItem.status == "correction",
-            )
-        ).first()
+        if awaiting is None:  # read once: the case's items waiting for a correction
+            awaiting = _items_by_code(session, case, "correction")
+        row = awaiting.pop(item.code, None)
         if row is not None:  # corrected: the same item resumes, its time limit starts again
             row.status = "processing"
             row.task_id = task.id
@@ -275,14 +297,9 @@ def apply_changes(
             "routed",
             f"已分送{_department_name(rt, item.department)}：{item.name}",
         )
+    processing = _items_by_code(session, case, "processing") if changes.fired else {}
     for timer in changes.fired:
-        row = session.exec(
-            select(CaseItem).where(
-                CaseItem.case_id == case.id,
-                CaseItem.item_code == timer.item,
-                CaseItem.status == "processing",
-            )
-        ).first()
+        row = processing.get(timer.item or "")
         if row is None:
             continue
         item = rt.catalog.items[row.item_code]
@@ -300,11 +317,22 @@ def apply_changes(
                     kind="escalated",
                     title=f"超期督办：{case.number}",
                     body=f"{item.name}已超过{item.time_limit_days}个工作日的法定时限，请督办。",
+                    batched=True,
                 )
         elif row.deadline_flag is None:
             row.deadline_flag = "warning"
             _event(session, case, None, "deadline_warning", f"{dept}办理“{item.name}”临近办结时限")
         session.add(row)
+
+
+def _items_by_code(session: Session, case: Case, status: str) -> dict[str, CaseItem]:
+    """The case's items in `status`, by item code (the first of each, by id)."""
+    rows = session.exec(
+        select(CaseItem)
+        .where(CaseItem.case_id == case.id, CaseItem.status == status)
+        .order_by(col(CaseItem.id).desc())
+    ).all()
+    return {row.item_code: row for row in rows}
 
 
 def _catalog_item(rt: Runtime, task: HumanTask) -> Item:
@@ -330,24 +358,22 @@ def submit_application(
     channel: str = "online",
     consented: bool = False,
     actor: User | None = None,
+    record_consent: bool = False,
 ) -> Case:
     """Validate the combined form, start the case's process and route its items, in one commit.
 
     Registry facts are fetched again here (never taken from the browser) and logged with the case.
-    """
+    With `record_consent`, the applicant's consent to the lookups is recorded first (an API
+    client gives it with the submission)."""
     matter, spec = _offered(session, rt, matter_code)
     applicant_id = _require_citizen(user)
-    case = Case(
-        matter=matter.code,
-        applicant_user_id=user.id,
-        applicant_id_number=applicant_id,
-        applicant_name=user.display_name,
-        channel=channel,
-    )
-    session.add(case)
-    session.flush()
-    purpose = f"受理《{matter.name}》核验申请信息"
-    lookup = _lookup(session, rt, user, matter, consented, purpose, case.id, actor)
+    if consented and record_consent:
+        registries = list(lookups_of(rt.catalog, matter))
+        grant_consent(session, user_id=user.id, matter=matter.code, registries=registries)
+    if consented:
+        lookup = prefill(rt.registry, applicant_id, matter.subjects)
+    else:
+        lookup = Lookup(rt.registry, applicant_id)
     form = compile_form(rt.catalog, matter, lookup.facts, answers, validate=True)
     fields = {e.key: (e.message, e.message_en) for e in form.errors}
     provided = {u.material_code for u in uploads if u.content}
@@ -357,10 +383,35 @@ def submit_application(
                 f"请上传：{entry.name}",
                 f"Please upload: {entry.name_en}",
             )
-    if fields:
-        session.rollback()
+    purpose = f"受理《{matter.name}》核验申请信息"
+    reader = (actor or user).id
+    if fields:  # refused: no case, but the registry reads happened and are logged
+        log_reads(session, lookup, actor_user_id=reader, purpose=purpose, case_id=None)
+        session.commit()
         first = next(iter(fields))
         raise InvalidInput(first, fields[first][0], fields[first][1], fields=fields)
+    data = dict(form.values)
+    workflow = runner.start(spec, spec.inputs(process_data(rt.catalog, form, lookup.facts)))
+    instance, changes = store.create_instance(session, spec, workflow, matter.bpmn)
+    now = utcnow()
+    case = Case(
+        matter=matter.code,
+        applicant_user_id=user.id,
+        applicant_id_number=applicant_id,
+        applicant_name=data.get("applicant_name") or user.display_name,
+        channel=channel,
+        instance_id=instance.id,
+        created_at=now,
+        data=data,
+        provenance=_provenance(lookup.facts, form),
+        checklist=[
+            {"code": e.code, "name": e.name, "status": e.status, "reason": e.reason}
+            for e in form.checklist
+        ],
+    )
+    session.add(case)
+    session.flush()
+    log_reads(session, lookup, actor_user_id=reader, purpose=purpose, case_id=case.id)
     # Any material of the checklist may be uploaded: one the registries supply too, when the
     # applicant prefers their own copy to the fetched evidence.
     needed = {entry.code for entry in form.checklist}
@@ -368,20 +419,7 @@ def submit_application(
         if upload.material_code in needed and upload.content:
             session.add(_store_upload(rt, case.id, upload))
 
-    data = dict(form.values)
-    case.data = data
-    case.provenance = _provenance(lookup.facts, form)
-    case.applicant_name = data.get("applicant_name") or user.display_name
-    case.checklist = [
-        {"code": e.code, "name": e.name, "status": e.status, "reason": e.reason}
-        for e in form.checklist
-    ]
-    workflow = runner.start(spec, spec.inputs(process_data(rt.catalog, form, lookup.facts)))
-    instance, changes = store.create_instance(session, spec, workflow, matter.bpmn)
-    now = utcnow()
-    case.instance_id = instance.id
     case.number = f"YJS{local_date(now):%Y%m%d}{case.id:06d}"
-    case.created_at = now
     if actor is None:
         message = f"提交《{matter.name}》一表申请，办件编号{case.number}"
     else:
@@ -391,7 +429,7 @@ def submit_application(
     _event(session, case, actor or user, "submitted", message)
     for error in lookup.unavailable.values():
         _event(session, case, None, "degraded", f"{error.message}（相关信息由申请人填写或上传）")
-    apply_changes(session, rt, case, changes, now)
+    apply_changes(session, rt, case, changes, now, new_case=True)
     if runner.is_completed(workflow):
         _finish(session, case)
     session.commit()

@@ -20,6 +20,7 @@ from sqlmodel import Session, col, select
 from engine.store import utcnow
 from forms.catalog import Item, Matter
 from forms.values import mask_id
+from services import journal
 from services.accounts.models import User
 from services.calendar import local_date
 from services.cases import service as cases  # a module import: service.py may import us back
@@ -378,14 +379,15 @@ def _claimed_by_other(session: Session | None, row: CaseItem) -> Conflict:
 
 
 def _event(session: Session, row: CaseItem, user: User, kind: str, message: str) -> None:
-    session.add(
+    journal.append(
+        session,
         CaseEvent(
             case_id=row.case_id,
             actor_user_id=user.id,
             actor=user.display_name,
             kind=kind,
             message=message,
-        )
+        ),
     )
 
 

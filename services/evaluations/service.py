@@ -20,6 +20,7 @@ from sqlmodel import Session, col, select
 
 from engine.store import utcnow
 from forms.catalog import Catalog, default_catalog
+from services import journal
 from services.accounts.models import User
 from services.accounts.service import supervisors_of
 from services.calendar import add_working_days, local_date
@@ -147,14 +148,15 @@ def _refuse(errors: dict[str, tuple[str, str]]) -> None:
 
 
 def _event(session: Session, case: Case, user: User | None, kind: str, message: str) -> None:
-    session.add(
+    journal.append(
+        session,
         CaseEvent(
             case_id=case.id,
             actor_user_id=user.id if user else None,
             actor=user.display_name if user else "系统",
             kind=kind,
             message=message[:500],
-        )
+        ),
     )
 
 

@@ -59,4 +59,5 @@ def on_case_event(
         body=body,
         phone=phone,
         sender=sender,
+        batched=True,
     )

@@ -16,6 +16,7 @@ from sqlalchemy import event, update
 from sqlmodel import Session, col, func, select
 
 from engine.store import utcnow
+from services import journal
 from services.accounts.models import User
 from services.errors import NotFound
 from services.notifications.models import Notification
@@ -53,9 +54,11 @@ def notify(
     phone: str | None = None,
     email: str | None = None,
     sender: Sender | None = None,
+    batched: bool = False,
 ) -> Notification:
     """Add a message to the user's inbox (no commit); with a sender, also text (or e-mail) it
-    once the caller's transaction commits."""
+    once the caller's transaction commits. `batched`: the row is journalled with the
+    transaction's other case-step rows and written with them at commit (its id stays None)."""
     row = Notification(
         user_id=user_id,
         case_id=case_id,
@@ -63,7 +66,10 @@ def notify(
         title=title[:100],
         body=body[:500],
     )
-    session.add(row)
+    if batched:
+        journal.append(session, row)
+    else:
+        session.add(row)
     if sender is not None and phone:
         text = f"{SMS_SIGNATURE}{row.title}：{row.body}"[:500]
         _after_commit(session, partial(_send_sms, sender, phone, text))

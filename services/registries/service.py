@@ -7,6 +7,7 @@ from datetime import timedelta
 from sqlmodel import Session, col, select
 
 from engine.store import utcnow
+from services import journal
 from services.registries.models import Consent, DataAccess
 from services.registries.prefill import Lookup, prefill
 from services.registries.records import Registry
@@ -53,8 +54,22 @@ def lookup_for_matter(
 ) -> Lookup:
     """Prefill a matter's subjects for the applicant and log every record read."""
     lookup = prefill(registry, applicant_id_number, subjects)
+    log_reads(session, lookup, actor_user_id=actor_user_id, purpose=purpose, case_id=case_id)
+    return lookup
+
+
+def log_reads(
+    session: Session,
+    lookup: Lookup,
+    *,
+    actor_user_id: int | None,
+    purpose: str,
+    case_id: int | None,
+) -> None:
+    """Log the records a lookup read, with who read them, why and for which case."""
     for read in lookup.reads:
-        session.add(
+        journal.append(
+            session,
             DataAccess(
                 actor_user_id=actor_user_id,
                 subject_id_number=read.subject_id_number,
@@ -62,9 +77,8 @@ def lookup_for_matter(
                 record_id=read.record_id,
                 case_id=case_id,
                 purpose=purpose,
-            )
+            ),
         )
-    return lookup
 
 
 def accesses_to(session: Session, *, id_number: str, limit: int = 200) -> list[DataAccess]:
@@ -98,7 +112,8 @@ def log_case_view(
     purpose: str,
 ) -> None:
     """A clerk or administrator opened a case with its full personal data: the subject sees it."""
-    session.add(
+    journal.append(
+        session,
         DataAccess(
             actor_user_id=actor_user_id,
             subject_id_number=subject_id_number,
@@ -106,5 +121,5 @@ def log_case_view(
             record_id=case_number,
             case_id=case_id,
             purpose=purpose,
-        )
+        ),
     )

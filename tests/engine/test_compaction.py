@@ -36,7 +36,7 @@ def _script(spec, workflow, *, compact: bool, cold: bool):
         if compact:
             cases.compact(workflow)
         if cold:
-            workflow = cases.restore(cases.dump(workflow))
+            workflow = cases.restore(cases.dump(workflow), spec)
         return workflow, (_ready(spec, workflow), _pending(spec, workflow), *observe_also)
 
     for round_number in range(ROUNDS):

@@ -64,7 +64,7 @@ def _run_all(spec, workflow, completed_items):
         task = ready[0]
         completed_items.append(task.item)
         cases.complete(workflow, task.task_id, {f"decision_{task.item}": "approved"})
-        workflow = cases.restore(cases.dump(workflow))
+        workflow = cases.restore(cases.dump(workflow), spec)
     return workflow
 
 
@@ -80,6 +80,34 @@ def test_newborn_routes_in_parallel_and_gateway_follows_data(maternity, expected
     workflow = _run_all(spec, workflow, done)
     assert cases.is_completed(workflow)
     assert len(done) == expected
+
+
+def test_states_name_their_spec_and_older_self_contained_states_still_restore():
+    from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
+    from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
+
+    spec = SpecCache().load_file(NEWBORN, "newborn")
+    workflow = cases.start(spec, start_data(False))
+    state = cases.dump(workflow)
+    assert '"spec_name": "newborn"' in state and '"task_specs"' not in state
+    # A state as SpiffWorkflow writes it (and we did before): the whole spec inside.
+    stock = BpmnWorkflowSerializer(BpmnWorkflowSerializer.configure(SPIFF_CONFIG))
+    old_state = stock.serialize_json(workflow)
+    assert len(state) < len(old_state) / 2
+    for restored in (cases.restore(state, spec), cases.restore(old_state, spec)):
+        assert [t.task_id for t in cases.ready_tasks(spec, restored)] == [
+            t.task_id for t in cases.ready_tasks(spec, workflow)
+        ]
+        done: list[str] = []
+        assert cases.is_completed(_run_all(spec, restored, done)) and len(done) == 5
+    other = SpecCache().load(
+        NEWBORN.read_bytes().replace(b'id="newborn"', b'id="other"'),
+        "other",
+        "other.bpmn",
+        spec.decisions,
+    )
+    with pytest.raises(ValueError, match="needs its spec"):
+        cases.restore(state, other)
 
 
 def test_completing_a_task_twice_is_refused():
@@ -114,7 +142,7 @@ def test_store_saves_state_tasks_and_detects_a_stale_writer(tmp_path):
         cases.complete(wf1, task_id, {})
         changes = store.save_instance(first, spec1, inst1, wf1)
         first.commit()
-        assert [row.id for row in changes.closed] == [task_id]
+        assert changes.closed == [task_id]
         cases.complete(wf2, cases.ready_tasks(spec2, wf2)[1].task_id, {})
         with pytest.raises(store.StaleInstance):
             store.save_instance(second, spec2, inst2, wf2)

@@ -57,7 +57,7 @@ def _consistent(rt, case_id: int) -> None:
         case = session.get(Case, case_id)
         instance = session.get(ProcessInstance, case.instance_id)
         spec = rt.specs.get(instance.definition_key, instance.process_id)
-        workflow = runner.restore(instance.state)
+        workflow = runner.restore(instance.state, spec)
         ready = {task.task_id for task in runner.ready_tasks(spec, workflow)}
         open_tasks = session.exec(
             select(HumanTask.id).where(

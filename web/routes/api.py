@@ -6,7 +6,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
 
-from forms.compiler import lookups_of
 from services.accounts import service as accounts
 from services.cases import external
 from services.cases import service as cases
@@ -27,8 +26,6 @@ from services.cases.schemas import (
     LoginResult,
     TaskPublic,
 )
-from services.configuration.matters import effective_matter
-from services.registries.service import grant_consent
 from web.deps import (
     CitizenUser,
     ClerkUser,
@@ -93,12 +90,8 @@ def login(body: LoginRequest, request: Request, session: SessionDep, rt: Runtime
 
 @router.post("/cases", response_model=CasePublic, status_code=201, dependencies=[CsrfChecked])
 def start_case(body: CaseCreate, user: CitizenUser, session: SessionDep, rt: RuntimeDep):
-    """Submit a combined application; with `consent`, registry facts are fetched on the server."""
-    if body.consent:
-        matter = effective_matter(session, rt, body.matter)  # 404 for an unknown matter
-        if matter.published:
-            registries = list(lookups_of(rt.catalog, matter))
-            grant_consent(session, user_id=user.id, matter=matter.code, registries=registries)
+    """Submit a combined application; with `consent`, registry facts are fetched on the server
+    (the consent is recorded with the submission)."""
     case = cases.submit_application(
         session,
         rt,
@@ -106,6 +99,7 @@ def start_case(body: CaseCreate, user: CitizenUser, session: SessionDep, rt: Run
         matter_code=body.matter,
         answers=body.answers,
         consented=body.consent,
+        record_consent=body.consent,
     )
     return _case_public(session, rt, case)
 

@@ -1,0 +1,61 @@
+"""Append-only rows of a transaction (case history, the applicants' inbox, the data-access log),
+written with one multi-row INSERT per table when the transaction commits.
+
+A case step writes many such rows (a submission: an event and a notification for each routed
+item, a data-access row for each registry record read). Added to the ORM session one by one,
+each became its own INSERT ... RETURNING, because the ORM wants every new row's id back; nobody
+needs these ids. `append` keeps the row in the session's journal instead, and `before_commit`
+writes the journal in table order, oldest first, in the same transaction: the rows land
+together with the step or, on rollback, not at all. `write` writes them at once, for a caller
+that reads them back before committing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import event, insert
+from sqlalchemy.orm import Session as OrmSession
+from sqlmodel import SQLModel
+
+_KEY = "onething.journal"
+
+
+def append(session: OrmSession, row: SQLModel) -> SQLModel:
+    """Journal a new row (its id stays None): inserted when the session's transaction commits."""
+    values = {
+        column.name: getattr(row, column.name)
+        for column in row.__table__.columns
+        if not (column.primary_key and column.autoincrement and getattr(row, column.name) is None)
+    }
+    if not session.in_transaction():
+        session.begin()  # as `Session.add` would: the row belongs to this transaction
+    tables = session.info.setdefault(_KEY, {})
+    tables.setdefault(row.__table__, []).append(values)
+    return row
+
+
+def pending(session: OrmSession, model: type[SQLModel]) -> list[dict[str, Any]]:
+    """The journalled, not yet written rows of `model` (column values)."""
+    return list(session.info.get(_KEY, {}).get(model.__table__, []))
+
+
+def write(session: OrmSession) -> None:
+    """Insert the journalled rows now, in the session's transaction (one INSERT per table)."""
+    tables = session.info.pop(_KEY, None)
+    if not tables:
+        return
+    session.flush()  # rows the journal's rows refer to (a new case) go first
+    for table, rows in tables.items():
+        session.execute(insert(table), rows)
+
+
+@event.listens_for(OrmSession, "before_commit")
+def _before_commit(session: OrmSession) -> None:
+    write(session)
+
+
+@event.listens_for(OrmSession, "after_soft_rollback")
+def _after_rollback(session: OrmSession, previous_transaction) -> None:
+    if not previous_transaction.nested:
+        session.info.pop(_KEY, None)
