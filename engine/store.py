@@ -101,15 +101,36 @@ class TimerJob(SQLModel, table=True):
     last_error: str | None = Field(default=None, max_length=500)
 
 
+@dataclass(slots=True)
+class TaskRow:
+    """A `human_task` row a save wrote (plain values: no ORM object is built for it)."""
+
+    id: str
+    instance_id: int
+    bpmn_id: str
+    name: str
+    lane: str | None
+    item: str | None
+    state: str
+    kind: str
+    decision: str | None
+    finding: str | None
+    created_at: datetime
+    completed_at: datetime | None
+
+    def values(self) -> dict:
+        return {name: getattr(self, name) for name in self.__slots__}
+
+
 @dataclass
 class Changes:
     """What a save changed: human tasks opened and closed, automatic checks that ran, deadline
     timers that fired."""
 
-    opened: list[HumanTask] = field(default_factory=list)
+    opened: list[TaskRow] = field(default_factory=list)
     closed: list[str] = field(default_factory=list)  # ids of the human tasks no longer ready
-    checked: list[HumanTask] = field(default_factory=list)
-    fired: list[HumanTask] = field(default_factory=list)
+    checked: list[TaskRow] = field(default_factory=list)
+    fired: list[TaskRow] = field(default_factory=list)
 
 
 def ensure_definition(session: Session, spec: ProcessSpec, filename: str) -> None:
@@ -229,34 +250,43 @@ def _sync_tasks(
     for task in observed.ready:
         if task.task_id not in before.ready:
             changes.opened.append(
-                HumanTask(
+                TaskRow(
                     id=task.task_id,
                     instance_id=instance_id,
                     bpmn_id=task.bpmn_id,
                     name=task.name,
                     lane=task.lane,
                     item=task.item,
+                    state="ready",
                     kind=task.kind or "user",
+                    decision=None,
+                    finding=None,
                     created_at=now,
+                    completed_at=None,
                 )
             )
     new_rows = changes.checked + changes.fired + changes.opened
     if new_rows:
-        session.execute(insert(_HUMAN_TASK), [_values(row) for row in new_rows])
+        session.execute(insert(_HUMAN_TASK), [row.values() for row in new_rows])
     pending = {timer.task_id: timer for timer in observed.pending}
     scheduled = [
-        TimerJob(
-            id=task_id,
-            instance_id=instance_id,
-            item=timer.item,
-            deadline=timer.deadline,
-            due_at=timer.due_at,
-        )
+        {
+            "id": task_id,
+            "instance_id": instance_id,
+            "item": timer.item,
+            "deadline": timer.deadline,
+            "due_at": timer.due_at,
+            "status": "pending",
+            "locked_by": None,
+            "lock_expires_at": None,
+            "attempts": 0,
+            "last_error": None,
+        }
         for task_id, timer in pending.items()
         if task_id not in before.pending
     ]
     if scheduled:
-        session.execute(insert(_TIMER_JOB), [_values(job) for job in scheduled])
+        session.execute(insert(_TIMER_JOB), scheduled)
     fired = {timer.task_id for timer in observed.fired}
     ended = [task_id for task_id in before.pending if task_id not in pending]
     for status, ids in (
@@ -278,24 +308,22 @@ def _sync_tasks(
     return changes, synced
 
 
-def _finished(instance_id: int, task, kind: str, decision: str, now: datetime) -> HumanTask:
+def _finished(instance_id: int, task, kind: str, decision: str, now: datetime) -> TaskRow:
     """The row of an automatic check or a deadline timer that ran (a finished task)."""
-    return HumanTask(
+    return TaskRow(
         id=task.task_id,
         instance_id=instance_id,
         bpmn_id=task.bpmn_id,
         name=task.bpmn_id,
+        lane=None,
         item=task.item,
         state="completed",
         kind=kind,
         decision=decision,
+        finding=None,
         created_at=now,
         completed_at=now,
     )
-
-
-def _values(row: SQLModel) -> dict:
-    return {column.name: getattr(row, column.name) for column in row.__table__.columns}
 
 
 def create_instance(
@@ -333,16 +361,16 @@ def save_instance(
     observed = cases.observe(spec, workflow)
     cases.compact(workflow)
     completed = cases.is_completed(workflow)
+    table = ProcessInstance.__table__
     result = session.execute(
-        update(ProcessInstance)
-        .where(ProcessInstance.id == instance.id, ProcessInstance.version == instance.version)
+        update(table)
+        .where(table.c.id == instance.id, table.c.version == instance.version)
         .values(
             state=cases.dump(workflow),
             version=instance.version + 1,
             completed=completed,
             updated_at=now,
         )
-        .execution_options(synchronize_session=False)
     )
     if result.rowcount != 1:
         raise StaleInstance(instance.id)

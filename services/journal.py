@@ -4,16 +4,18 @@ written with one multi-row INSERT per table when the transaction commits.
 A case step writes many such rows (a submission: an event and a notification for each routed
 item, a data-access row for each registry record read). Added to the ORM session one by one,
 each became its own INSERT ... RETURNING, because the ORM wants every new row's id back; nobody
-needs these ids. `append` keeps the row in the session's journal instead, and `before_commit`
-writes the journal in table order, oldest first, in the same transaction: the rows land
-together with the step or, on rollback, not at all. `write` writes them at once, for a caller
-that reads them back before committing.
+needs these ids. `append` keeps the row's values in the session's journal instead (no ORM
+object is built), and `before_commit` writes the journal in table order, oldest first, in the
+same transaction: the rows land together with the step or, on rollback, not at all. `write`
+writes them at once, for a caller that reads them back before committing.
 """
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
+from pydantic_core import PydanticUndefined
 from sqlalchemy import event, insert
 from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import SQLModel
@@ -21,17 +23,32 @@ from sqlmodel import SQLModel
 _KEY = "onething.journal"
 
 
-def append(session: OrmSession, row: SQLModel) -> SQLModel:
-    """Journal a new row (its id stays None): inserted when the session's transaction commits."""
-    values = {
-        column.name: getattr(row, column.name)
-        for column in row.__table__.columns
-        if not (column.primary_key and column.autoincrement and getattr(row, column.name) is None)
+@cache
+def _columns(model: type[SQLModel]) -> tuple[tuple[str, Any, Any], ...]:
+    """(name, default, default factory) of the model's columns, but an autoincrement key."""
+    found = []
+    for column in model.__table__.columns:
+        if column.primary_key and column.autoincrement in (True, "auto"):
+            continue
+        info = model.model_fields[column.name]
+        default = None if info.default is PydanticUndefined else info.default
+        found.append((column.name, default, info.default_factory))
+    return tuple(found)
+
+
+def append(session: OrmSession, model: type[SQLModel], **values: Any) -> dict[str, Any]:
+    """Journal a new row of `model` (its fields' defaults apply); returns its column values.
+    It is inserted when the session's transaction commits."""
+    row = {
+        name: values[name] if name in values else (factory() if factory else default)
+        for name, default, factory in _columns(model)
     }
+    unknown = values.keys() - row.keys()
+    if unknown:
+        raise TypeError(f"{model.__name__} has no column {sorted(unknown)}")
     if not session.in_transaction():
         session.begin()  # as `Session.add` would: the row belongs to this transaction
-    tables = session.info.setdefault(_KEY, {})
-    tables.setdefault(row.__table__, []).append(values)
+    session.info.setdefault(_KEY, {}).setdefault(model.__table__, []).append(row)
     return row
 
 

@@ -135,13 +135,12 @@ def report_failure(
         item.lock_expires_at = None
         journal.append(
             session,
-            CaseEvent(
-                case_id=item.case_id,
-                actor_user_id=user.id,
-                actor=user.display_name,
-                kind="incident",
-                message=f"部门业务系统处理失败，已转人工：{message}",
-            ),
+            CaseEvent,
+            case_id=item.case_id,
+            actor_user_id=user.id,
+            actor=user.display_name,
+            kind="incident",
+            message=f"部门业务系统处理失败，已转人工：{message}",
         )
     else:
         item.lock_expires_at = now + timedelta(seconds=min(max(retry_seconds, 0), MAX_LOCK_SECONDS))
@@ -161,13 +160,12 @@ def resolve_incident(session: Session, *, user: User, item_id: int, retries: int
     session.add(item)
     journal.append(
         session,
-        CaseEvent(
-            case_id=item.case_id,
-            actor_user_id=user.id,
-            actor=user.display_name,
-            kind="incident_resolved",
-            message="故障已处理，任务重新交部门业务系统办理",
-        ),
+        CaseEvent,
+        case_id=item.case_id,
+        actor_user_id=user.id,
+        actor=user.display_name,
+        kind="incident_resolved",
+        message="故障已处理，任务重新交部门业务系统办理",
     )
     session.commit()
     return item

@@ -119,13 +119,12 @@ def update_delivery(
     note = f"，快递单号{delivery.tracking_number}" if status == "shipped" else ""
     journal.append(
         session,
-        CaseEvent(
-            case_id=delivery.case_id,
-            actor_user_id=actor.id,
-            actor=actor.display_name,
-            kind=f"delivery_{status}",
-            message=f"办理结果{label}{note}",
-        ),
+        CaseEvent,
+        case_id=delivery.case_id,
+        actor_user_id=actor.id,
+        actor=actor.display_name,
+        kind=f"delivery_{status}",
+        message=f"办理结果{label}{note}",
     )
     on_case_event(
         session,

@@ -13,13 +13,14 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import defer, load_only
 from sqlmodel import Session, col, select
 
 from engine import cases as runner
 from engine import store
 from engine.sandbox import evaluate
 from engine.specs import ProcessSpec
-from engine.store import HumanTask, StaleInstance, utcnow
+from engine.store import HumanTask, ProcessInstance, StaleInstance, utcnow
 from forms.catalog import Item, Matter
 from forms.compiler import (
     CompiledForm,
@@ -194,13 +195,12 @@ def _event(session: Session, case: Case, user: User | None, kind: str, message: 
     actor = "系统" if user is None else f"{user.display_name}"
     journal.append(
         session,
-        CaseEvent(
-            case_id=case.id,
-            actor_user_id=user.id if user else None,
-            actor=actor,
-            kind=kind,
-            message=message,
-        ),
+        CaseEvent,
+        case_id=case.id,
+        actor_user_id=user.id if user else None,
+        actor=actor,
+        kind=kind,
+        message=message,
     )
     on_case_event(session, case=case, kind=kind, message=message, sender=default_sender())
 
@@ -335,7 +335,7 @@ def _items_by_code(session: Session, case: Case, status: str) -> dict[str, CaseI
     return {row.item_code: row for row in rows}
 
 
-def _catalog_item(rt: Runtime, task: HumanTask) -> Item:
+def _catalog_item(rt: Runtime, task: store.TaskRow) -> Item:
     item = rt.catalog.items.get(task.item or "")
     if item is None:
         raise LookupError(f"task {task.bpmn_id} is bound to unknown item {task.item!r}")
@@ -569,6 +569,7 @@ def department_queue(
     query = (
         select(CaseItem, Case)
         .join(Case, col(Case.id) == CaseItem.case_id)
+        .options(load_only(Case.id, Case.number, Case.matter, Case.applicant_id_number))
         .where(CaseItem.department == department, CaseItem.status == status)
         .order_by(col(CaseItem.due_date), col(CaseItem.id))
         .offset(offset)
@@ -675,6 +676,7 @@ def _decide_once(
     worker_id: str | None,
     reopen: list[str],
 ) -> CaseItem:
+    held = _read_for_decision(session, item_id)  # noqa: F841 - kept in the identity map
     row = load_case_item(session, item_id=item_id, user=user)
     correction = _correction_request(rt, row, reopen, comment) if decision == "correction" else {}
     if row.status != "processing":
@@ -732,6 +734,20 @@ def _decide_once(
         _finish(session, case)
     session.add(case)
     return row
+
+
+def _read_for_decision(session: Session, item_id: int) -> list:
+    """The item, its case and its process instance in one query, into the session's identity
+    map, where the steps below `get` them while the caller holds the result (the map holds its
+    objects weakly). The instance's stored state is left out: it is read only if the live
+    workflow is not in this process (`engine.store.load_workflow`)."""
+    return session.exec(
+        select(CaseItem, Case, ProcessInstance)
+        .join(Case, col(Case.id) == CaseItem.case_id)
+        .join(ProcessInstance, col(ProcessInstance.id) == Case.instance_id, isouter=True)
+        .where(CaseItem.id == item_id)
+        .options(defer(ProcessInstance.state))
+    ).all()
 
 
 def _correction_request(rt: Runtime, row: CaseItem, reopen: list[str], note: str) -> dict:

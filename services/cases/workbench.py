@@ -381,13 +381,12 @@ def _claimed_by_other(session: Session | None, row: CaseItem) -> Conflict:
 def _event(session: Session, row: CaseItem, user: User, kind: str, message: str) -> None:
     journal.append(
         session,
-        CaseEvent(
-            case_id=row.case_id,
-            actor_user_id=user.id,
-            actor=user.display_name,
-            kind=kind,
-            message=message,
-        ),
+        CaseEvent,
+        case_id=row.case_id,
+        actor_user_id=user.id,
+        actor=user.display_name,
+        kind=kind,
+        message=message,
     )
 
 

@@ -150,13 +150,12 @@ def _refuse(errors: dict[str, tuple[str, str]]) -> None:
 def _event(session: Session, case: Case, user: User | None, kind: str, message: str) -> None:
     journal.append(
         session,
-        CaseEvent(
-            case_id=case.id,
-            actor_user_id=user.id if user else None,
-            actor=user.display_name if user else "系统",
-            kind=kind,
-            message=message[:500],
-        ),
+        CaseEvent,
+        case_id=case.id,
+        actor_user_id=user.id if user else None,
+        actor=user.display_name if user else "系统",
+        kind=kind,
+        message=message[:500],
     )
 
 

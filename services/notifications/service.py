@@ -55,26 +55,29 @@ def notify(
     email: str | None = None,
     sender: Sender | None = None,
     batched: bool = False,
-) -> Notification:
+) -> Notification | None:
     """Add a message to the user's inbox (no commit); with a sender, also text (or e-mail) it
     once the caller's transaction commits. `batched`: the row is journalled with the
-    transaction's other case-step rows and written with them at commit (its id stays None)."""
-    row = Notification(
-        user_id=user_id,
-        case_id=case_id,
-        kind=kind[:32],
-        title=title[:100],
-        body=body[:500],
-    )
+    transaction's other case-step rows and written with them at commit (no row is returned)."""
+    values = {
+        "user_id": user_id,
+        "case_id": case_id,
+        "kind": kind[:32],
+        "title": title[:100],
+        "body": body[:500],
+    }
+    row = None
     if batched:
-        journal.append(session, row)
+        journal.append(session, Notification, **values)
     else:
+        row = Notification(**values)
         session.add(row)
     if sender is not None and phone:
-        text = f"{SMS_SIGNATURE}{row.title}：{row.body}"[:500]
+        text = f"{SMS_SIGNATURE}{values['title']}：{values['body']}"[:500]
         _after_commit(session, partial(_send_sms, sender, phone, text))
     if sender is not None and email:
-        _after_commit(session, partial(_send_email, sender, email, row.title, row.body))
+        send = partial(_send_email, sender, email, values["title"], values["body"])
+        _after_commit(session, send)
     return row
 
 

@@ -70,14 +70,13 @@ def log_reads(
     for read in lookup.reads:
         journal.append(
             session,
-            DataAccess(
-                actor_user_id=actor_user_id,
-                subject_id_number=read.subject_id_number,
-                source_registry=read.registry,
-                record_id=read.record_id,
-                case_id=case_id,
-                purpose=purpose,
-            ),
+            DataAccess,
+            actor_user_id=actor_user_id,
+            subject_id_number=read.subject_id_number,
+            source_registry=read.registry,
+            record_id=read.record_id,
+            case_id=case_id,
+            purpose=purpose,
         )
 
 
@@ -114,12 +113,11 @@ def log_case_view(
     """A clerk or administrator opened a case with its full personal data: the subject sees it."""
     journal.append(
         session,
-        DataAccess(
-            actor_user_id=actor_user_id,
-            subject_id_number=subject_id_number,
-            source_registry="onething",
-            record_id=case_number,
-            case_id=case_id,
-            purpose=purpose,
-        ),
+        DataAccess,
+        actor_user_id=actor_user_id,
+        subject_id_number=subject_id_number,
+        source_registry="onething",
+        record_id=case_number,
+        case_id=case_id,
+        purpose=purpose,
     )
