@@ -16,8 +16,8 @@ department's clerk lists its queue and approves the case's task, until the case 
      see the same load on a shared machine;
  (2b) one worker under load: --clients keep-alive clients run lifecycles back to back for
      --load-seconds against each server (a sequential client leaves the worker idle while it
-     works and while PostgreSQL answers); the floor runs alone for as long just before, and the
-     target compares the two throughputs;
+     works and while PostgreSQL answers); the floor runs alone in windows alternating with the
+     loaded ones, and the target compares the two throughputs;
  (3) a per-phase profile of the HTTP path in process on SQLite (and the phase timers on
      PostgreSQL): exclusive time per phase from timers wrapped around the project's steps, SQL
      statement counts, and cProfile's top functions (project and libraries).
@@ -1277,39 +1277,51 @@ class Loaded:
 
 
 def loaded_throughput(
-    subject: ApiSubject, base: str, floor: FloorSubject, clients: int, seconds: float
+    subject: ApiSubject,
+    base: str,
+    floor: FloorSubject,
+    clients: int,
+    seconds: float,
+    windows: int = 4,
 ) -> Loaded:
     """Throughput of one worker under load: `clients` threads, each on its own connection,
-    run lifecycles back to back for `seconds` (a sequential client leaves the worker idle while
-    the client works and while PostgreSQL answers). The floor runs alone for as long first."""
-    floor_cases, started = 0, time.perf_counter()
-    while time.perf_counter() - started < seconds:
-        floor.run(record=False)
-        floor_cases += 1
-    floor_rate = floor_cases / (time.perf_counter() - started)
-    done = [0] * clients
-    deadline = time.perf_counter() + seconds
+    run lifecycles back to back (a sequential client leaves the worker idle while the client
+    works and while PostgreSQL answers). The floor runs alone in windows of the same length
+    alternating with the loaded ones, so that both see the same machine load on average."""
+    window = seconds / windows
+    floor_cases = loaded_cases = 0
+    floor_time = loaded_time = 0.0
+    for _ in range(windows):
+        started = time.perf_counter()
+        while time.perf_counter() - started < window:
+            floor.run(record=False)
+            floor_cases += 1
+        floor_time += time.perf_counter() - started
+        done = [0] * clients
+        deadline = time.perf_counter() + window
 
-    def client_loop(n: int) -> None:
-        with KeepAliveClient(base) as client:
-            while time.perf_counter() < deadline:
-                lifecycle(client, subject.tokens)
-                done[n] += 1
+        def client_loop(n: int, done=done, deadline=deadline) -> None:
+            with KeepAliveClient(base) as client:
+                while time.perf_counter() < deadline:
+                    lifecycle(client, subject.tokens)
+                    done[n] += 1
 
-    started = time.perf_counter()
-    threads = [threading.Thread(target=client_loop, args=(n,)) for n in range(clients)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return Loaded(clients, sum(done), time.perf_counter() - started, floor_rate)
+        started = time.perf_counter()
+        threads = [threading.Thread(target=client_loop, args=(n,)) for n in range(clients)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        loaded_time += time.perf_counter() - started
+        loaded_cases += sum(done)
+    return Loaded(clients, loaded_cases, loaded_time, floor_cases / floor_time)
 
 
 def print_loaded(subject: ApiSubject, loaded: Loaded) -> None:
     print(
         f"  {subject.name:36} {loaded.clients} clients, {loaded.cases} cases in "
         f"{loaded.seconds:.1f} s: {loaded.rate:5.1f} cases/s = {loaded.share:.0%} of the floor's "
-        f"{loaded.floor_rate:.1f} cases/s (measured just before)"
+        f"{loaded.floor_rate:.1f} cases/s (in alternating windows)"
     )
 
 

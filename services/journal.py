@@ -57,6 +57,11 @@ def pending(session: OrmSession, model: type[SQLModel]) -> list[dict[str, Any]]:
     return list(session.info.get(_KEY, {}).get(model.__table__, []))
 
 
+def pending_any(session: OrmSession) -> bool:
+    """Whether the session's transaction journalled rows it has not written yet."""
+    return bool(session.info.get(_KEY))
+
+
 def write(session: OrmSession) -> None:
     """Insert the journalled rows now, in the session's transaction (one INSERT per table)."""
     tables = session.info.pop(_KEY, None)

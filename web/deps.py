@@ -12,6 +12,7 @@ from typing import Annotated
 from fastapi import Depends, Header, Request
 from sqlmodel import Session
 
+from services import journal
 from services.accounts import service as accounts
 from services.accounts.models import LoginSession, User
 from services.db import pool_capacity
@@ -74,6 +75,22 @@ async def get_session(request: Request, rt: RuntimeDep) -> AsyncIterator[Session
     async with slots.semaphore() if slots is not None else nullcontext():
         with Session(rt.db, expire_on_commit=False) as session:
             yield session
+            end_read_only(session)
+
+
+def end_read_only(session: Session) -> None:
+    """End a request's transaction that read but wrote nothing with COMMIT, not the ROLLBACK
+    of closing the session: on PostgreSQL a ROLLBACK also drops the connection's prepared
+    statements (psycopg cannot know whether the transaction prepared them), so every read-only
+    request made the next ones parse and plan their statements again. A transaction holding
+    changes nobody committed is still rolled back when the session closes, as before (and so
+    is one whose request failed: this line is not reached)."""
+    if session.in_transaction() and not has_changes(session):
+        session.commit()
+
+
+def has_changes(session: Session) -> bool:
+    return bool(session.new or session.dirty or session.deleted or journal.pending_any(session))
 
 
 SessionDep = Annotated[Session, Depends(get_session)]
