@@ -375,10 +375,21 @@ def report(name: str, run: Burst, seconds: float, cpu: dict[str, float], server:
         distinct = Counter(tb.strip().splitlines()[-1] for tb in tracebacks)
         for last_line, count in distinct.most_common(5):
             print(f"      x{count}: {last_line[:300]}")
-        if tracebacks:
+        notes = [
+            line
+            for line in server.log().splitlines()
+            if "INFO:" not in line and "HTTP/1.1" not in line and line.strip()
+        ]
+        if notes:  # the server's own messages (a worker restarted, a warning), not its access log
+            print(f"    server messages (first 10 of {len(notes)}):")
+            for line in notes[:10]:
+                print(f"      {line[:200]}")
+        if tracebacks or errors:
             kept = Path(tempfile.mkdtemp(prefix="onething-burst-log-")) / "serve.log"
             kept.write_text(server.log())
-            print(f"    the first traceback, the project's frames (whole log kept in {kept}):")
+            print(f"    whole server log kept in {kept}")
+        if tracebacks:
+            print("    the first traceback, the project's frames:")
             lines = tracebacks[0].splitlines()
             for n, line in enumerate(lines):
                 frame = line.strip().startswith("File ")

@@ -38,7 +38,13 @@ def _serve(args: argparse.Namespace) -> int:
         f"{args.workers} worker{'s' if args.workers > 1 else ''})"
     )
     if args.workers == 1:
-        uvicorn.run(create_app(runtime), host=args.host, port=args.port, log_level="info")
+        uvicorn.run(
+            create_app(runtime),
+            host=args.host,
+            port=args.port,
+            log_level="info",
+            timeout_keep_alive=KEEP_ALIVE_SECONDS,
+        )
         return 0
     # Several worker processes share the port and the database; each builds its own runtime
     # from the same settings (the environment), after the schema and demo data exist.
@@ -50,8 +56,17 @@ def _serve(args: argparse.Namespace) -> int:
         host=args.host,
         port=args.port,
         log_level="info",
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
     )
     return 0
+
+
+# How long an idle keep-alive connection stays open. Longer than the idle timeouts of clients'
+# connection pools (httpx: 5 s) and of load balancers (commonly 60 s), so that the client, not
+# the server, closes an idle connection: when the server closes one just as the client sends a
+# request on it, the client gets a reset and cannot tell whether its POST was applied
+# (uvicorn's default of 5 s raced with httpx's 5 s under the enrollment burst).
+KEEP_ALIVE_SECONDS = 75
 
 
 def _workers(text: str) -> int:
