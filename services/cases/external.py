@@ -13,10 +13,10 @@ from sqlalchemy import or_, update
 from sqlmodel import Session, col, select
 
 from engine.store import utcnow
-from services import journal
 from services.accounts.models import User
-from services.cases.models import Case, CaseEvent, CaseItem, Upload
+from services.cases.models import Case, CaseItem, Upload
 from services.cases.service import load_case_item, require_department
+from services.cases.workbench import item_event
 from services.errors import Conflict, InvalidInput
 from services.runtime import Runtime
 
@@ -133,15 +133,7 @@ def report_failure(
     if item.retries == 0:
         item.incident = message
         item.lock_expires_at = None
-        journal.append(
-            session,
-            CaseEvent,
-            case_id=item.case_id,
-            actor_user_id=user.id,
-            actor=user.display_name,
-            kind="incident",
-            message=f"部门业务系统处理失败，已转人工：{message}",
-        )
+        item_event(session, item, user, "incident", f"部门业务系统处理失败，已转人工：{message}")
     else:
         item.lock_expires_at = now + timedelta(seconds=min(max(retry_seconds, 0), MAX_LOCK_SECONDS))
     session.add(item)
@@ -158,14 +150,6 @@ def resolve_incident(session: Session, *, user: User, item_id: int, retries: int
     item.retries = max(retries, 1)
     item.lock_expires_at = None
     session.add(item)
-    journal.append(
-        session,
-        CaseEvent,
-        case_id=item.case_id,
-        actor_user_id=user.id,
-        actor=user.display_name,
-        kind="incident_resolved",
-        message="故障已处理，任务重新交部门业务系统办理",
-    )
+    item_event(session, item, user, "incident_resolved", "故障已处理，任务重新交部门业务系统办理")
     session.commit()
     return item

@@ -378,7 +378,8 @@ def _claimed_by_other(session: Session | None, row: CaseItem) -> Conflict:
     )
 
 
-def _event(session: Session, row: CaseItem, user: User, kind: str, message: str) -> None:
+def item_event(session: Session, row: CaseItem, user: User, kind: str, message: str) -> None:
+    """An event in the history of `row`'s case, done by `user` (written with the commit)."""
     journal.append(
         session,
         CaseEvent,
@@ -441,7 +442,7 @@ def claim(session: Session, *, user: User, item_id: int) -> CaseItem:
             return row
         _require_open(row)
         raise _claimed_by_other(session, row)
-    _event(session, row, user, "claim", f"认领待办（{row.item_code}）")
+    item_event(session, row, user, "claim", f"认领待办（{row.item_code}）")
     return _committed(session, row)
 
 
@@ -463,7 +464,7 @@ def release(session: Session, *, user: User, item_id: int) -> CaseItem:
         _as_it_is_now(session, row)
         raise Conflict("该待办的认领情况刚刚有变化，请刷新后重试", "The claim just changed: reload")
     note = "" if holder == user.id else f"（原认领人：{name}）"
-    _event(session, row, user, "release", f"释放待办（{row.item_code}）{note}")
+    item_event(session, row, user, "release", f"释放待办（{row.item_code}）{note}")
     return _committed(session, row)
 
 
@@ -481,7 +482,7 @@ def release_stranded_claims(session: Session, *, holder: User, actor: User) -> i
     for row in session.exec(query).all():
         if _move_claim(session, row, holder=holder.id, to=None, now=now):
             why = "账号已停用" if not holder.active else "已调离本部门"
-            _event(
+            item_event(
                 session,
                 row,
                 actor,
@@ -518,7 +519,7 @@ def reassign(session: Session, *, user: User, item_id: int, to_user_id: int) -> 
         _as_it_is_now(session, row)
         raise Conflict("该待办的认领情况刚刚有变化，请刷新后重试", "The claim just changed: reload")
     note = f"（原认领人：{name}）" if name else ""
-    _event(
+    item_event(
         session,
         row,
         user,
