@@ -14,7 +14,17 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from SpiffWorkflow.bpmn import BpmnWorkflow
-from sqlalchemy import JSON, Column, Index, LargeBinary, Text, event, insert, update
+from sqlalchemy import (
+    JSON,
+    Column,
+    Index,
+    LargeBinary,
+    Text,
+    bindparam,
+    event,
+    insert,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session as OrmSession
@@ -195,6 +205,32 @@ _SYNCED: weakref.WeakKeyDictionary[BpmnWorkflow, _Synced] = weakref.WeakKeyDicti
 
 _HUMAN_TASK = HumanTask.__table__
 _TIMER_JOB = TimerJob.__table__
+_INSTANCE = ProcessInstance.__table__
+# The statements of every save, built once: building one (and its cache key) costs more than
+# running it.
+_CLOSE_TASKS = (
+    update(_HUMAN_TASK)
+    .where(_HUMAN_TASK.c.id.in_(bindparam("ids", expanding=True)), _HUMAN_TASK.c.state == "ready")
+    .values(state="completed", completed_at=bindparam("now"))
+)
+_END_TIMERS = (
+    update(_TIMER_JOB)
+    .where(_TIMER_JOB.c.id.in_(bindparam("ids", expanding=True)), _TIMER_JOB.c.status == "pending")
+    .values(status=bindparam("new_status"))
+)
+_INSERT_TASKS = insert(_HUMAN_TASK)
+_INSERT_TIMERS = insert(_TIMER_JOB)
+_SAVE_STATE = (
+    update(_INSTANCE)
+    .where(_INSTANCE.c.id == bindparam("instance_id"))
+    .where(_INSTANCE.c.version == bindparam("read_version"))
+    .values(
+        state=bindparam("new_state"),
+        version=bindparam("new_version"),
+        completed=bindparam("now_completed"),
+        updated_at=bindparam("now"),
+    )
+)
 
 
 def _stored(session: Session, spec: ProcessSpec, instance_id: int) -> _Synced:
@@ -234,11 +270,7 @@ def _sync_tasks(
     ready = {task.task_id: task for task in observed.ready}
     changes.closed = [task_id for task_id in before.ready if task_id not in ready]
     if changes.closed:
-        session.execute(
-            update(_HUMAN_TASK)
-            .where(_HUMAN_TASK.c.id.in_(changes.closed), _HUMAN_TASK.c.state == "ready")
-            .values(state="completed", completed_at=now)
-        )
+        session.execute(_CLOSE_TASKS, {"ids": changes.closed, "now": now})
     for check in observed.checks:
         if check.task_id not in before.checks:
             row = _finished(instance_id, check, "check", check.decision, now)
@@ -267,7 +299,7 @@ def _sync_tasks(
             )
     new_rows = changes.checked + changes.fired + changes.opened
     if new_rows:
-        session.execute(insert(_HUMAN_TASK), [row.values() for row in new_rows])
+        session.execute(_INSERT_TASKS, [row.values() for row in new_rows])
     pending = {timer.task_id: timer for timer in observed.pending}
     scheduled = [
         {
@@ -286,7 +318,7 @@ def _sync_tasks(
         if task_id not in before.pending
     ]
     if scheduled:
-        session.execute(insert(_TIMER_JOB), scheduled)
+        session.execute(_INSERT_TIMERS, scheduled)
     fired = {timer.task_id for timer in observed.fired}
     ended = [task_id for task_id in before.pending if task_id not in pending]
     for status, ids in (
@@ -294,11 +326,7 @@ def _sync_tasks(
         ("void", [task_id for task_id in ended if task_id not in fired]),
     ):
         if ids:
-            session.execute(
-                update(_TIMER_JOB)
-                .where(_TIMER_JOB.c.id.in_(ids), _TIMER_JOB.c.status == "pending")
-                .values(status=status)
-            )
+            session.execute(_END_TIMERS, {"ids": ids, "new_status": status})
     synced = _Synced(
         ready=frozenset(ready),
         checks=frozenset(check.task_id for check in observed.checks),
@@ -361,16 +389,16 @@ def save_instance(
     observed = cases.observe(spec, workflow)
     cases.compact(workflow)
     completed = cases.is_completed(workflow)
-    table = ProcessInstance.__table__
     result = session.execute(
-        update(table)
-        .where(table.c.id == instance.id, table.c.version == instance.version)
-        .values(
-            state=cases.dump(workflow),
-            version=instance.version + 1,
-            completed=completed,
-            updated_at=now,
-        )
+        _SAVE_STATE,
+        {
+            "instance_id": instance.id,
+            "read_version": instance.version,
+            "new_state": cases.dump(workflow),
+            "new_version": instance.version + 1,
+            "now_completed": completed,
+            "now": now,
+        },
     )
     if result.rowcount != 1:
         raise StaleInstance(instance.id)

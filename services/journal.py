@@ -69,7 +69,12 @@ def write(session: OrmSession) -> None:
         return
     session.flush()  # rows the journal's rows refer to (a new case) go first
     for table, rows in tables.items():
-        session.execute(insert(table), rows)
+        session.execute(_insert(table), rows)
+
+
+@cache
+def _insert(table):
+    return insert(table)  # built once per table: building costs more than a small insert
 
 
 @event.listens_for(OrmSession, "before_commit")

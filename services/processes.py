@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from lxml import etree
-from sqlalchemy import func
+from sqlalchemy import bindparam, func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -252,14 +252,17 @@ def deploy(
     return version
 
 
+_CURRENT_VERSION = (  # built once: every submission asks
+    select(ProcessVersion)
+    .where(ProcessVersion.matter == bindparam("matter"))
+    .order_by(col(ProcessVersion.version).desc())
+    .limit(1)
+)
+
+
 def current_version(session: Session, *, matter_code: str) -> ProcessVersion | None:
     """The matter's newest deployed version; None while only the file in bpmn/ exists."""
-    return session.exec(
-        select(ProcessVersion)
-        .where(ProcessVersion.matter == matter_code)
-        .order_by(col(ProcessVersion.version).desc())
-        .limit(1)
-    ).first()
+    return session.exec(_CURRENT_VERSION, params={"matter": matter_code}).first()
 
 
 def versions(

@@ -8,6 +8,7 @@ from datetime import timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerifyMismatchError
+from sqlalchemy import bindparam
 from sqlmodel import Session, col, select
 
 from engine.store import utcnow
@@ -109,13 +110,22 @@ def open_session(session: Session, *, user: User, hours: int) -> tuple[str, Logi
     return token, row
 
 
+# Built once: every request runs it, and building a statement (and its cache key) costs
+# more than running this one.
+_SESSION_USER = (
+    select(User, LoginSession)
+    .join(LoginSession, LoginSession.user_id == User.id)
+    .where(
+        LoginSession.token_hash == bindparam("token_hash"),
+        LoginSession.expires_at > bindparam("now"),
+    )
+)
+
+
 def session_user(session: Session, *, token: str) -> tuple[User, LoginSession] | None:
     """The user and session behind a cookie token, if it is valid and not expired."""
-    found = session.exec(
-        select(User, LoginSession)
-        .join(LoginSession, LoginSession.user_id == User.id)
-        .where(LoginSession.token_hash == _token_hash(token), LoginSession.expires_at > utcnow())
-    ).first()
+    params = {"token_hash": _token_hash(token), "now": utcnow()}
+    found = session.exec(_SESSION_USER, params=params).first()
     if found is None or not found[0].active:
         return None
     return found

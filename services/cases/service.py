@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import Integer, bindparam
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import defer, load_only
 from sqlmodel import Session, col, select
@@ -450,8 +451,11 @@ def _provenance(known: dict[str, Known], form: CompiledForm) -> dict[str, Any]:
     }
 
 
+_STATUSES_OF_CASE = select(CaseItem.status).where(CaseItem.case_id == bindparam("case_id"))
+
+
 def _finish(session: Session, case: Case) -> None:
-    statuses = session.exec(select(CaseItem.status).where(CaseItem.case_id == case.id)).all()
+    statuses = session.exec(_STATUSES_OF_CASE, params={"case_id": case.id}).all()
     case.status = "completed"
     case.completed_at = utcnow()
     if statuses and all(s == "rejected" for s in statuses):
@@ -495,11 +499,14 @@ def cases_of(session: Session, *, user: User, limit: int = 50, offset: int = 0) 
     return list(session.exec(query).all())
 
 
+_ITEMS_OF_CASE = (  # built once: every case view asks
+    select(CaseItem).where(CaseItem.case_id == bindparam("case_id")).order_by(col(CaseItem.id))
+)
+
+
 def item_views(session: Session, rt: Runtime, case: Case) -> list[ItemView]:
     """Every item of the case's matter with its status (items never routed show 'not applicable')."""
-    rows = session.exec(
-        select(CaseItem).where(CaseItem.case_id == case.id).order_by(col(CaseItem.id))
-    ).all()
+    rows = session.exec(_ITEMS_OF_CASE, params={"case_id": case.id}).all()
     by_code = {row.item_code: row for row in rows}
     views = []
     matter = rt.catalog.matters.get(case.matter)
@@ -566,19 +573,23 @@ def department_queue(
 ) -> list[QueueRow]:
     """The clerk's own department's items, oldest due first; paged in SQL."""
     department = require_department(user)
-    query = (
-        select(CaseItem, Case)
-        .join(Case, col(Case.id) == CaseItem.case_id)
-        .options(load_only(Case.id, Case.number, Case.matter, Case.applicant_id_number))
-        .where(CaseItem.department == department, CaseItem.status == status)
-        .order_by(col(CaseItem.due_date), col(CaseItem.id))
-        .offset(offset)
-        .limit(limit)
-    )
+    params = {"department": department, "status": status, "offset": offset, "limit": limit}
     return [
         QueueRow(item, case, rt.catalog.items[item.item_code].name)
-        for item, case in session.exec(query).all()
+        for item, case in session.exec(_QUEUE, params=params).all()
     ]
+
+
+# Built once (each API queue listing runs it; building costs more than running it here).
+_QUEUE = (
+    select(CaseItem, Case)
+    .join(Case, col(Case.id) == CaseItem.case_id)
+    .options(load_only(Case.id, Case.number, Case.matter, Case.applicant_id_number))
+    .where(CaseItem.department == bindparam("department"), CaseItem.status == bindparam("status"))
+    .order_by(col(CaseItem.due_date), col(CaseItem.id))
+    .offset(bindparam("offset", type_=Integer))
+    .limit(bindparam("limit", type_=Integer))
+)
 
 
 def require_department(user: User) -> str:
@@ -736,18 +747,21 @@ def _decide_once(
     return row
 
 
+_FOR_DECISION = (
+    select(CaseItem, Case, ProcessInstance)
+    .join(Case, col(Case.id) == CaseItem.case_id)
+    .join(ProcessInstance, col(ProcessInstance.id) == Case.instance_id, isouter=True)
+    .where(CaseItem.id == bindparam("item_id"))
+    .options(defer(ProcessInstance.state))
+)
+
+
 def _read_for_decision(session: Session, item_id: int) -> list:
     """The item, its case and its process instance in one query, into the session's identity
     map, where the steps below `get` them while the caller holds the result (the map holds its
     objects weakly). The instance's stored state is left out: it is read only if the live
     workflow is not in this process (`engine.store.load_workflow`)."""
-    return session.exec(
-        select(CaseItem, Case, ProcessInstance)
-        .join(Case, col(Case.id) == CaseItem.case_id)
-        .join(ProcessInstance, col(ProcessInstance.id) == Case.instance_id, isouter=True)
-        .where(CaseItem.id == item_id)
-        .options(defer(ProcessInstance.state))
-    ).all()
+    return session.exec(_FOR_DECISION, params={"item_id": item_id}).all()
 
 
 def _correction_request(rt: Runtime, row: CaseItem, reopen: list[str], note: str) -> dict:
