@@ -1265,7 +1265,8 @@ class Loaded:
     clients: int
     cases: int
     seconds: float
-    floor_rate: float  # the floor's cases/s measured just before, under the same machine load
+    floor_rate: float  # the floor's cases/s in the alternating windows
+    cpu: dict[str, float]  # ms per case under load, by process group
 
     @property
     def rate(self) -> float:
@@ -1289,6 +1290,7 @@ def loaded_throughput(
     works and while PostgreSQL answers). The floor runs alone in windows of the same length
     alternating with the loaded ones, so that both see the same machine load on average."""
     window = seconds / windows
+    cpu_ms: dict[str, float] = {}
     floor_cases = loaded_cases = 0
     floor_time = loaded_time = 0.0
     for _ in range(windows):
@@ -1307,6 +1309,7 @@ def loaded_throughput(
                     done[n] += 1
 
         started = time.perf_counter()
+        before = {name: probe() for name, probe in subject.probes.items()}
         threads = [threading.Thread(target=client_loop, args=(n,)) for n in range(clients)]
         for thread in threads:
             thread.start()
@@ -1314,7 +1317,12 @@ def loaded_throughput(
             thread.join()
         loaded_time += time.perf_counter() - started
         loaded_cases += sum(done)
-    return Loaded(clients, loaded_cases, loaded_time, floor_cases / floor_time)
+        for name, probe in subject.probes.items():
+            after = probe()
+            used = sum(cpu - before[name].get(pid, 0.0) for pid, cpu in after.items())
+            cpu_ms[name] = cpu_ms.get(name, 0.0) + used * 1000
+    per_case = {name: ms / max(loaded_cases, 1) for name, ms in cpu_ms.items()}
+    return Loaded(clients, loaded_cases, loaded_time, floor_cases / floor_time, per_case)
 
 
 def print_loaded(subject: ApiSubject, loaded: Loaded) -> None:
@@ -1323,6 +1331,8 @@ def print_loaded(subject: ApiSubject, loaded: Loaded) -> None:
         f"{loaded.seconds:.1f} s: {loaded.rate:5.1f} cases/s = {loaded.share:.0%} of the floor's "
         f"{loaded.floor_rate:.1f} cases/s (in alternating windows)"
     )
+    cpu = ", ".join(f"{name} {ms:.1f} ms" for name, ms in loaded.cpu.items())
+    print(f"  {'':36} CPU per case under load: {cpu}")
 
 
 def summary(floor: FloorSubject, served: list[ApiSubject], loaded: dict[str, Loaded]) -> None:
