@@ -14,9 +14,9 @@ from sqlmodel import Session, col, select
 
 from engine.store import utcnow
 from services.accounts.models import User
+from services.cases import history
 from services.cases.models import Case, CaseItem, Upload
 from services.cases.service import load_case_item, require_department
-from services.cases.workbench import item_event
 from services.errors import Conflict, InvalidInput
 from services.runtime import Runtime
 
@@ -133,7 +133,13 @@ def report_failure(
     if item.retries == 0:
         item.incident = message
         item.lock_expires_at = None
-        item_event(session, item, user, "incident", f"部门业务系统处理失败，已转人工：{message}")
+        history.record(
+            session,
+            case_id=item.case_id,
+            user=user,
+            kind="incident",
+            message=f"部门业务系统处理失败，已转人工：{message}",
+        )
     else:
         item.lock_expires_at = now + timedelta(seconds=min(max(retry_seconds, 0), MAX_LOCK_SECONDS))
     session.add(item)
@@ -150,6 +156,12 @@ def resolve_incident(session: Session, *, user: User, item_id: int, retries: int
     item.retries = max(retries, 1)
     item.lock_expires_at = None
     session.add(item)
-    item_event(session, item, user, "incident_resolved", "故障已处理，任务重新交部门业务系统办理")
+    history.record(
+        session,
+        case_id=item.case_id,
+        user=user,
+        kind="incident_resolved",
+        message="故障已处理，任务重新交部门业务系统办理",
+    )
     session.commit()
     return item

@@ -10,8 +10,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from engine.store import utcnow
-from services import journal
-from services.cases.models import Case, CaseEvent, CaseItem, Delivery
+from services.cases import history
+from services.cases.models import Case, CaseItem, Delivery
 from services.certificates.models import Certificate
 from services.certificates.service import issue_certificate
 from services.errors import Conflict, InvalidInput, NotFound
@@ -117,12 +117,10 @@ def update_delivery(
     session.add(delivery)
     label = DELIVERY_STATUS[status][0]
     note = f"，快递单号{delivery.tracking_number}" if status == "shipped" else ""
-    journal.append(
+    history.record(
         session,
-        CaseEvent,
         case_id=delivery.case_id,
-        actor_user_id=actor.id,
-        actor=actor.display_name,
+        user=actor,
         kind=f"delivery_{status}",
         message=f"办理结果{label}{note}",
     )

@@ -32,11 +32,10 @@ from forms.compiler import (
     process_data,
 )
 from forms.values import InvalidValue, mask_id, parse_value
-from services import journal
 from services.accounts.models import User
 from services.accounts.service import supervisors_of
 from services.calendar import add_working_days, local_date
-from services.cases import workbench
+from services.cases import history, workbench
 from services.cases.models import Case, CaseEvent, CaseItem, Upload
 from services.cases.results import open_delivery
 from services.configuration.matters import offered
@@ -193,16 +192,7 @@ def _store_upload(rt: Runtime, case_id: int, upload: UploadedFile) -> Upload:
 
 
 def _event(session: Session, case: Case, user: User | None, kind: str, message: str) -> None:
-    actor = "系统" if user is None else f"{user.display_name}"
-    journal.append(
-        session,
-        CaseEvent,
-        case_id=case.id,
-        actor_user_id=user.id if user else None,
-        actor=actor,
-        kind=kind,
-        message=message,
-    )
+    history.record(session, case_id=case.id, user=user, kind=kind, message=message)
     on_case_event(session, case=case, kind=kind, message=message, sender=default_sender())
 
 

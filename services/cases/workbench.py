@@ -20,11 +20,11 @@ from sqlmodel import Session, col, select
 from engine.store import utcnow
 from forms.catalog import Item, Matter
 from forms.values import mask_id
-from services import journal
 from services.accounts.models import User
 from services.calendar import local_date
+from services.cases import history
 from services.cases import service as cases  # a module import: service.py may import us back
-from services.cases.models import Case, CaseEvent, CaseItem
+from services.cases.models import Case, CaseItem
 from services.errors import Conflict, Forbidden, InvalidInput
 from services.runtime import Runtime
 
@@ -378,19 +378,6 @@ def _claimed_by_other(session: Session | None, row: CaseItem) -> Conflict:
     )
 
 
-def item_event(session: Session, row: CaseItem, user: User, kind: str, message: str) -> None:
-    """An event in the history of `row`'s case, done by `user` (written with the commit)."""
-    journal.append(
-        session,
-        CaseEvent,
-        case_id=row.case_id,
-        actor_user_id=user.id,
-        actor=user.display_name,
-        kind=kind,
-        message=message,
-    )
-
-
 def _move_claim(
     session: Session, row: CaseItem, *, holder: int | None, to: int | None, now: datetime
 ) -> bool:
@@ -442,7 +429,13 @@ def claim(session: Session, *, user: User, item_id: int) -> CaseItem:
             return row
         _require_open(row)
         raise _claimed_by_other(session, row)
-    item_event(session, row, user, "claim", f"认领待办（{row.item_code}）")
+    history.record(
+        session,
+        case_id=row.case_id,
+        user=user,
+        kind="claim",
+        message=f"认领待办（{row.item_code}）",
+    )
     return _committed(session, row)
 
 
@@ -464,7 +457,13 @@ def release(session: Session, *, user: User, item_id: int) -> CaseItem:
         _as_it_is_now(session, row)
         raise Conflict("该待办的认领情况刚刚有变化，请刷新后重试", "The claim just changed: reload")
     note = "" if holder == user.id else f"（原认领人：{name}）"
-    item_event(session, row, user, "release", f"释放待办（{row.item_code}）{note}")
+    history.record(
+        session,
+        case_id=row.case_id,
+        user=user,
+        kind="release",
+        message=f"释放待办（{row.item_code}）{note}",
+    )
     return _committed(session, row)
 
 
@@ -482,12 +481,12 @@ def release_stranded_claims(session: Session, *, holder: User, actor: User) -> i
     for row in session.exec(query).all():
         if _move_claim(session, row, holder=holder.id, to=None, now=now):
             why = "账号已停用" if not holder.active else "已调离本部门"
-            item_event(
+            history.record(
                 session,
-                row,
-                actor,
-                "release",
-                f"释放待办（{row.item_code}）：原认领人{holder.display_name}{why}",
+                case_id=row.case_id,
+                user=actor,
+                kind="release",
+                message=f"释放待办（{row.item_code}）：原认领人{holder.display_name}{why}",
             )
             released += 1
     session.commit()
@@ -519,12 +518,12 @@ def reassign(session: Session, *, user: User, item_id: int, to_user_id: int) -> 
         _as_it_is_now(session, row)
         raise Conflict("该待办的认领情况刚刚有变化，请刷新后重试", "The claim just changed: reload")
     note = f"（原认领人：{name}）" if name else ""
-    item_event(
+    history.record(
         session,
-        row,
-        user,
-        "reassign",
-        f"将待办（{row.item_code}）改派给{target.display_name}{note}",
+        case_id=row.case_id,
+        user=user,
+        kind="reassign",
+        message=f"将待办（{row.item_code}）改派给{target.display_name}{note}",
     )
     return _committed(session, row)
 

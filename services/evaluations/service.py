@@ -20,11 +20,11 @@ from sqlmodel import Session, col, select
 
 from engine.store import utcnow
 from forms.catalog import Catalog, default_catalog
-from services import journal
 from services.accounts.models import User
 from services.accounts.service import supervisors_of
 from services.calendar import add_working_days, local_date
-from services.cases.models import Case, CaseEvent, CaseItem
+from services.cases import history
+from services.cases.models import Case, CaseItem
 from services.errors import Conflict, Forbidden, InvalidInput, NotFound
 from services.evaluations.models import Evaluation, FollowUp
 from services.notifications.senders import Sender
@@ -148,15 +148,7 @@ def _refuse(errors: dict[str, tuple[str, str]]) -> None:
 
 
 def _event(session: Session, case: Case, user: User | None, kind: str, message: str) -> None:
-    journal.append(
-        session,
-        CaseEvent,
-        case_id=case.id,
-        actor_user_id=user.id if user else None,
-        actor=user.display_name if user else "系统",
-        kind=kind,
-        message=message[:500],
-    )
+    history.record(session, case_id=case.id, user=user, kind=kind, message=message)
 
 
 def _department_names(catalog: Catalog | None) -> Mapping[str, str]:
