@@ -73,9 +73,7 @@ PHASES = [  # (module, attribute, label): timed inside each step
     (runner, "dump", "dump (workflow -> JSON)"),
     (runner, "complete", "SpiffWorkflow complete + engine steps"),
     (runner, "ready_tasks", "ready_tasks (tree walk)"),
-    (runner, "finished_checks", "finished_checks (tree walk)"),
-    (runner, "pending_timers", "pending_timers (tree walk)"),
-    (runner, "fired_timers", "fired_timers (tree walk)"),
+    (runner, "observe", "observe (tree walk: tasks, checks, timers)"),
 ]
 
 

@@ -132,13 +132,6 @@ def _ready(spec: ProcessSpec, task) -> ReadyTask:
     )
 
 
-def _timers(spec: ProcessSpec, workflow: BpmnWorkflow, state: TaskState) -> list[Timer]:
-    if not spec.timers:
-        return []
-    found = (_timer(spec, task) for task in workflow.get_tasks(state=state))
-    return [timer for timer in found if timer is not None]
-
-
 def _timer(spec: ProcessSpec, task) -> Timer | None:
     info = spec.timers.get(task.task_spec.bpmn_id)
     due = task._get_internal_data("event_value")
@@ -152,12 +145,7 @@ def _timer(spec: ProcessSpec, task) -> Timer | None:
 
 def pending_timers(spec: ProcessSpec, workflow: BpmnWorkflow) -> list[Timer]:
     """Deadline timers waiting to fire, with the moment each is due."""
-    return _timers(spec, workflow, TaskState.WAITING)
-
-
-def fired_timers(spec: ProcessSpec, workflow: BpmnWorkflow) -> list[Timer]:
-    """Deadline timers that have fired (their boundary events completed)."""
-    return _timers(spec, workflow, TaskState.COMPLETED)
+    return observe(spec, workflow).pending
 
 
 @dataclass(frozen=True)
@@ -172,7 +160,7 @@ class Observed:
 
 
 def observe(spec: ProcessSpec, workflow: BpmnWorkflow) -> Observed:
-    """`ready_tasks`, `finished_checks`, `pending_timers` and `fired_timers` in one walk of the
+    """The ready human tasks, finished checks, pending and fired timers in one walk of the
     tree (depth first, a subprocess before the task's children, as SpiffWorkflow walks it)."""
     ready, checks, pending, fired = [], [], [], []
     subprocesses = workflow.subprocesses
@@ -232,13 +220,7 @@ class CheckResult:
 
 def finished_checks(spec: ProcessSpec, workflow: BpmnWorkflow) -> list[CheckResult]:
     """Every automatic check of the instance that has completed, with its decision and finding."""
-    if not spec.checks:
-        return []
-    return [
-        _check(spec.checks[task.task_spec.bpmn_id], task)
-        for task in workflow.get_tasks(state=TaskState.COMPLETED)
-        if task.task_spec.bpmn_id in spec.checks
-    ]
+    return observe(spec, workflow).checks
 
 
 def _check(info, task) -> CheckResult:
