@@ -48,6 +48,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 from sqlalchemy import insert, text
@@ -55,12 +56,13 @@ from sqlmodel import Session
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import loadgen  # noqa: E402
 from newborn_lifecycle import (  # noqa: E402 - the shared benchmark helpers
     PG_BASE,
     fresh_runtime,
     load_average,
     machine,
-    postgres_backends,
+    postgres_cpu,
     postgres_database,
     proc_cpu,
 )
@@ -299,42 +301,50 @@ class Burst:
 
 
 async def burst(base: str, tokens: list[str], clients: int, seconds: float) -> Burst:
+    """`clients` applicants at once, each on its own keep-alive connection (loadgen: httpx cost
+    the client more CPU per request than the server's work), submitting back to back."""
     result = Burst()
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    host, port = urlsplit(base).hostname, urlsplit(base).port
     next_applicant = iter(range(10**9))
-    body = {"matter": MATTER, "answers": ANSWERS, "consent": True}
-    async with httpx.AsyncClient(
-        base_url=base, timeout=httpx.Timeout(300.0), limits=limits, trust_env=False
-    ) as client:
-        start = time.perf_counter()
-        stop_at = start + seconds
+    body = json.dumps({"matter": MATTER, "answers": ANSWERS, "consent": True}).encode()
+    start = time.perf_counter()
+    stop_at = start + seconds
 
-        async def applicant_loop() -> None:
+    async def applicant_loop() -> None:
+        connection = loadgen.Connection(host, port)
+        try:
             while time.perf_counter() < stop_at:
                 n = next(next_applicant)
                 if n >= len(tokens):
                     result.reused += 1
-                headers = {"Authorization": f"Bearer {tokens[n % len(tokens)]}"}
+                headers = {
+                    "Authorization": f"Bearer {tokens[n % len(tokens)]}",
+                    "Content-Type": "application/json",
+                }
                 t0 = time.perf_counter()
                 try:
-                    response = await client.post("/api/cases", json=body, headers=headers)
-                except httpx.HTTPError as exc:
+                    status, answer = await asyncio.wait_for(
+                        connection.request("POST", "/api/cases", headers, body), 300
+                    )
+                except (OSError, ConnectionError, TimeoutError) as exc:
                     result.statuses[type(exc).__name__] += 1
                     result.errors.append((t0 - start, type(exc).__name__, str(exc)[:300]))
                     continue
                 done = time.perf_counter()
-                result.statuses[str(response.status_code)] += 1
-                if response.status_code == 201:
+                result.statuses[str(status)] += 1
+                if status == 201:
                     result.latencies.append((done - t0) * 1000)
-                    result.case_ids.append(response.json()["id"])
+                    result.case_ids.append(json.loads(answer)["id"])
                     result.per_second[int(done - start)] += 1
                 else:
                     result.errors.append(
-                        (t0 - start, str(response.status_code), response.text[:300])
+                        (t0 - start, str(status), answer[:300].decode("utf-8", "replace"))
                     )
+        finally:
+            await connection.close()
 
-        await asyncio.gather(*(applicant_loop() for _ in range(clients)))
-        result.elapsed = time.perf_counter() - start
+    await asyncio.gather(*(applicant_loop() for _ in range(clients)))
+    result.elapsed = time.perf_counter() - start
     return result
 
 
@@ -462,9 +472,9 @@ def run_config(
     rt.db.dispose()
     server = Server(folder, url, workers)
     try:
-        pg_probe = postgres_backends(url) if database_url else None
+        pg_probe = postgres_cpu(url) if database_url else None
         # a few requests first: imports, caches, connection pools (not counted)
-        warmup = asyncio.run(burst(server.base, tokens[-10:], 5, 0.5))
+        warmup = loadgen.run(lambda: burst(server.base, tokens[-10:], 5, 0.5))
         tokens = tokens[:-10]
         cpu0 = server.cpu()
         pg0 = pg_probe() if pg_probe else {}
@@ -472,7 +482,7 @@ def run_config(
         print(
             f"  burst: {args.clients} clients, {args.seconds:.0f} s; load average {load_average()}"
         )
-        run = asyncio.run(burst(server.base, tokens, args.clients, args.seconds))
+        run = loadgen.run(lambda: burst(server.base, tokens, args.clients, args.seconds))
         cpu = {"server": server.cpu() - cpu0, "this client": time.process_time() - client0}
         if pg_probe:
             pg1 = pg_probe()

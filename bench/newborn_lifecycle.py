@@ -18,6 +18,9 @@ department's clerk lists its queue and approves the case's task, until the case 
      --load-seconds against each server (a sequential client leaves the worker idle while it
      works and while PostgreSQL answers); the floor runs alone in windows alternating with the
      loaded ones, and the target compares the two throughputs;
+ (2c) one and two workers on PostgreSQL: the PostgreSQL server of (2) and a second server of
+     two worker processes sharing one socket (as `onething serve --workers 2` runs them) on the
+     same database, each under 2 x --clients lifecycle clients, in alternating windows;
  (3) a per-phase profile of the HTTP path in process on SQLite (and the phase timers on
      PostgreSQL): exclusive time per phase from timers wrapped around the project's steps, SQL
      statement counts, and cProfile's top functions (project and libraries).
@@ -53,7 +56,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from importlib import metadata
 from pathlib import Path
@@ -94,6 +97,7 @@ PG_BASE = "postgresql+psycopg://postgres@127.0.0.1:5432"
 PROJECT_DIR = Path(runner.__file__).resolve().parent.parent  # the tree actually imported
 TARGET_MS = 35.0  # the full stack's target per case, and its throughput's share of the floor's
 TARGET_SHARE = 0.70
+TARGET_SCALING = 1.6  # two workers on PostgreSQL against one
 PLUMBING = 0.6  # the profile's tables skip functions that wrap more than this share of the run
 CHAIN = 0.9  # ... and leave a callee taking this share of a listed caller's time to the caller
 REQUEST_KINDS = ("POST /api/cases", "GET /api/tasks", "POST /api/tasks/{id}/complete")
@@ -150,9 +154,8 @@ def load_average() -> str:
 
 def proc_cpu(pid: int) -> float:
     """CPU seconds (user + system, all threads) a process has used so far; 0 if it is gone."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
+    fields = _proc_stat(pid)
+    if not fields:
         return 0.0
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
@@ -523,16 +526,17 @@ def serve_child(args: argparse.Namespace) -> None:
 
 @contextmanager
 def uvicorn_server(
-    folder: Path, registry_path: Path, database_url: str, prototypes: str = ""
-) -> Iterator[tuple[str, int]]:
-    """A uvicorn child process on a free 127.0.0.1 port; yields its base URL and process id."""
+    folder: Path, registry_path: Path, database_url: str, prototypes: str = "", workers: int = 1
+) -> Iterator[tuple[str, list[int]]]:
+    """`workers` uvicorn child processes accepting on one free 127.0.0.1 port, as the workers of
+    `onething serve --workers N` share their socket; yields the base URL and the process ids."""
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     listener.bind(("127.0.0.1", 0))
     listener.listen(128)
     listener.set_inheritable(True)
     port = listener.getsockname()[1]
-    log_path = folder / "uvicorn.log"
+    log_path = folder / f"uvicorn-{port}.log"
     command = [
         sys.executable,
         str(Path(__file__).resolve()),
@@ -547,45 +551,76 @@ def uvicorn_server(
         "--serve-prototypes",
         prototypes,
     ]
-    with open(log_path, "wb") as log:
-        child = subprocess.Popen(
-            command, pass_fds=(listener.fileno(),), stdout=log, stderr=subprocess.STDOUT
-        )
+    children = []
+    with open(log_path, "ab") as log:
+        for _ in range(workers):
+            children.append(
+                subprocess.Popen(
+                    command, pass_fds=(listener.fileno(),), stdout=log, stderr=subprocess.STDOUT
+                )
+            )
     listener.close()
     base = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(300):  # up to ~30 s for the child to import and build its runtime
-            if child.poll() is not None:
+        for _ in range(300):  # up to ~30 s for the children to import and build their runtimes
+            if any(child.poll() is not None for child in children):
                 raise RuntimeError(f"uvicorn exited early:\n{log_path.read_text()[-2000:]}")
-            try:
-                httpx.get(f"{base}/api/tasks", timeout=1.0, trust_env=False)
-                break
-            except httpx.TransportError:
-                time.sleep(0.1)
+            started = log_path.read_text(errors="replace").count("Application startup complete")
+            if started >= workers:
+                try:
+                    httpx.get(f"{base}/api/tasks", timeout=1.0, trust_env=False)
+                    break
+                except httpx.TransportError:
+                    pass
+            time.sleep(0.1)
         else:
             raise RuntimeError(f"uvicorn did not answer:\n{log_path.read_text()[-2000:]}")
-        yield base, child.pid
+        yield base, [child.pid for child in children]
     finally:
-        child.terminate()
-        try:
-            child.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            child.kill()
-            child.wait(timeout=5)
+        for child in children:
+            child.terminate()
+        for child in children:
+            try:
+                child.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait(timeout=5)
 
 
-def postgres_backends(database_url: str) -> CpuProbe:
-    """A probe of the CPU used by the server processes serving `database_url`'s database."""
-    base, name = database_url.rsplit("/", 1)
+def postgres_cpu(database_url: str) -> CpuProbe:
+    """A probe of the CPU used by the PostgreSQL server: every process of the server (backends,
+    WAL writer, checkpointer, autovacuum), and the processes that exited since it started
+    (connections a pool closed), which the kernel adds to the postmaster's children's time when
+    it reaps them. One figure under the postmaster's id: a backend's CPU moves from its own entry
+    to the postmaster's when it exits, so only the sum is meaningful. The server must run on
+    this machine (it does for the local PostgreSQL); anything else on it is counted too."""
+    base, _name = database_url.rsplit("/", 1)
     admin = create_engine(f"{base}/postgres", poolclass=NullPool)
+    with admin.connect() as conn:
+        backend = conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
+        postmaster = int(_proc_stat(backend)[1])  # the backend's parent
+    admin.dispose()
+    ticks = os.sysconf("SC_CLK_TCK")
 
     def probe() -> dict[int, float]:
-        query = text("SELECT pid FROM pg_stat_activity WHERE datname = :name")
-        with admin.connect() as conn:
-            pids = [row[0] for row in conn.execute(query, {"name": name})]
-        return {pid: proc_cpu(pid) for pid in pids}
+        fields = _proc_stat(postmaster)
+        total = sum(int(f) for f in fields[11:15])  # its own time and its reaped children's
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                child = _proc_stat(int(entry))
+                if child and int(child[1]) == postmaster:
+                    total += int(child[11]) + int(child[12])
+        return {postmaster: total / ticks}
 
     return probe
+
+
+def _proc_stat(pid: int) -> list[str]:
+    """The fields of /proc/<pid>/stat after the command name (fields[1] is the parent's id)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return []
 
 
 @contextmanager
@@ -1159,7 +1194,7 @@ def bench_what_if(root: Path, registry_path: Path, cases: int, warmup: int) -> N
             server_rt = fresh_runtime(folder, registry_path)
             url = server_rt.settings.db_url
             server_rt.db.dispose()
-            base_url, pid = stack.enter_context(
+            base_url, _pids = stack.enter_context(
                 uvicorn_server(folder, registry_path, url, prototypes=option)
             )
             client = stack.enter_context(KeepAliveClient(base_url))
@@ -1299,30 +1334,92 @@ def loaded_throughput(
             floor.run(record=False)
             floor_cases += 1
         floor_time += time.perf_counter() - started
-        done = [0] * clients
-        deadline = time.perf_counter() + window
-
-        def client_loop(n: int, done=done, deadline=deadline) -> None:
-            with KeepAliveClient(base) as client:
-                while time.perf_counter() < deadline:
-                    lifecycle(client, subject.tokens)
-                    done[n] += 1
-
-        started = time.perf_counter()
-        before = {name: probe() for name, probe in subject.probes.items()}
-        threads = [threading.Thread(target=client_loop, args=(n,)) for n in range(clients)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        loaded_time += time.perf_counter() - started
-        loaded_cases += sum(done)
-        for name, probe in subject.probes.items():
-            after = probe()
-            used = sum(cpu - before[name].get(pid, 0.0) for pid, cpu in after.items())
-            cpu_ms[name] = cpu_ms.get(name, 0.0) + used * 1000
+        cases, elapsed, used = load_window(base, subject.tokens, clients, window, subject.probes)
+        loaded_time += elapsed
+        loaded_cases += cases
+        for name, ms in used.items():
+            cpu_ms[name] = cpu_ms.get(name, 0.0) + ms
     per_case = {name: ms / max(loaded_cases, 1) for name, ms in cpu_ms.items()}
     return Loaded(clients, loaded_cases, loaded_time, floor_cases / floor_time, per_case)
+
+
+def load_window(
+    base: str,
+    tokens: dict[str, dict[str, str]],
+    clients: int,
+    seconds: float,
+    probes: dict[str, CpuProbe],
+) -> tuple[int, float, dict[str, float]]:
+    """`clients` threads, each on its own keep-alive connection, run lifecycles back to back for
+    `seconds`: (cases completed, seconds taken, ms of CPU used by each probed process group)."""
+    done = [0] * clients
+    deadline = time.perf_counter() + seconds
+
+    def client_loop(n: int) -> None:
+        with KeepAliveClient(base) as client:
+            while time.perf_counter() < deadline:
+                lifecycle(client, tokens)
+                done[n] += 1
+
+    started = time.perf_counter()
+    before = {name: probe() for name, probe in probes.items()}
+    threads = [threading.Thread(target=client_loop, args=(n,)) for n in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - started
+    used = {}
+    for name, probe in probes.items():
+        after = probe()
+        used[name] = 1000 * sum(cpu - before[name].get(pid, 0.0) for pid, cpu in after.items())
+    return sum(done), elapsed, used
+
+
+@dataclass
+class WorkersRun:
+    """One server configuration's share of the worker-scaling comparison."""
+
+    workers: int
+    cases: int = 0
+    seconds: float = 0.0
+    cpu_ms: dict[str, float] = field(default_factory=dict)  # total, by process group
+
+    @property
+    def rate(self) -> float:
+        return self.cases / self.seconds
+
+
+def compare_workers(
+    tokens: dict[str, dict[str, str]],
+    servers: list[tuple[int, str, dict[str, CpuProbe]]],
+    clients: int,
+    seconds: float,
+    windows: int = 4,
+) -> list[WorkersRun]:
+    """Throughput of servers with different worker counts on one database, under the same load
+    (`clients` lifecycle clients), in windows alternating between them: (workers, base, probes)
+    each."""
+    runs = [WorkersRun(workers) for workers, _base, _probes in servers]
+    for _ in range(windows):
+        for run, (_workers, base, probes) in zip(runs, servers, strict=True):
+            cases, elapsed, used = load_window(base, tokens, clients, seconds / windows, probes)
+            run.cases += cases
+            run.seconds += elapsed
+            for name, ms in used.items():
+                run.cpu_ms[name] = run.cpu_ms.get(name, 0.0) + ms
+    return runs
+
+
+def print_workers(name: str, clients: int, runs: list[WorkersRun]) -> None:
+    one = runs[0]
+    for run in runs:
+        cpu = ", ".join(f"{k} {ms / max(run.cases, 1):.1f} ms" for k, ms in run.cpu_ms.items())
+        print(
+            f"  {name}, {run.workers} worker{'s' if run.workers > 1 else ' '}  {clients} clients, "
+            f"{run.cases} cases in {run.seconds:.1f} s: {run.rate:5.1f} cases/s "
+            f"({run.rate / one.rate:.2f}x one worker); CPU per case: {cpu}"
+        )
 
 
 def print_loaded(subject: ApiSubject, loaded: Loaded) -> None:
@@ -1335,7 +1432,12 @@ def print_loaded(subject: ApiSubject, loaded: Loaded) -> None:
     print(f"  {'':36} CPU per case under load: {cpu}")
 
 
-def summary(floor: FloorSubject, served: list[ApiSubject], loaded: dict[str, Loaded]) -> None:
+def summary(
+    floor: FloorSubject,
+    served: list[ApiSubject],
+    loaded: dict[str, Loaded],
+    scaling: list[WorkersRun],
+) -> None:
     floor_ms = statistics.median(floor.samples)
     print(
         f"\nsummary: target: one worker's throughput >= {TARGET_SHARE:.0%} of the floor's "
@@ -1358,6 +1460,15 @@ def summary(floor: FloorSubject, served: list[ApiSubject], loaded: dict[str, Loa
                 f"  {subject.name:24} {run.clients} clients, throughput {run.rate:5.1f} cases/s "
                 f"= {run.share:.0%} of the floor: {verdict} the target"
             )
+    if len(scaling) == 2:
+        one, two = scaling
+        ratio = two.rate / one.rate
+        verdict = "meets" if ratio >= TARGET_SCALING else "misses"
+        print(
+            f"  uvicorn + PostgreSQL     2 workers: {two.rate:5.1f} cases/s against "
+            f"{one.rate:5.1f} with 1 = {ratio:.2f}x (target >= {TARGET_SCALING}x): {verdict} "
+            f"the target"
+        )
 
 
 # --- main ----------------------------------------------------------------------------------------
@@ -1433,17 +1544,19 @@ def main() -> None:
             print(f"what-if floor skipped: {type(exc).__name__}: {str(exc)[:200]}")
 
         bases: dict[str, str] = {}
+        places: dict[str, tuple[Path, str]] = {}  # data directory and database URL
 
         def served(name: str, folder: Path, database_url: str | None) -> ApiSubject:
             server_rt = fresh_runtime(folder, registry_path, database_url)
             url = server_rt.settings.db_url
             server_rt.db.dispose()
-            base, pid = stack.enter_context(uvicorn_server(folder, registry_path, url))
+            base, pids = stack.enter_context(uvicorn_server(folder, registry_path, url))
             bases[name] = base
+            places[name] = (folder, url)
             client = stack.enter_context(KeepAliveClient(base))
-            probes = {"uvicorn": lambda: {pid: proc_cpu(pid)}}
+            probes = {"uvicorn": lambda: {pid: proc_cpu(pid) for pid in pids}}
             if database_url is not None:
-                probes["PostgreSQL backends"] = postgres_backends(database_url)
+                probes["PostgreSQL"] = postgres_cpu(database_url)
             return ApiSubject(name, client, probes)
 
         subjects: list[Subject] = [floor, *([what_if] if what_if else []), inline]
@@ -1489,6 +1602,30 @@ def main() -> None:
                 )
                 loaded[subject.name] = run
                 print_loaded(subject, run)
+        scaling: list[WorkersRun] = []
+        postgres = [subject for subject in servers if "PostgreSQL" in subject.name]
+        if args.clients > 0 and postgres:
+            subject = postgres[0]
+            clients = 2 * args.clients
+            print(
+                f"\n(2c) one and two workers on PostgreSQL (one database), {clients} keep-alive "
+                f"clients, {args.load_seconds:.0f} s each, in alternating windows"
+            )
+            folder, url = places[subject.name]
+            base2, pids2 = stack.enter_context(
+                uvicorn_server(folder, registry_path, url, workers=2)
+            )
+            probes2 = {
+                "uvicorn": lambda: {pid: proc_cpu(pid) for pid in pids2},
+                "PostgreSQL": subject.probes["PostgreSQL"],
+            }
+            scaling = compare_workers(
+                subject.tokens,
+                [(1, bases[subject.name], subject.probes), (2, base2, probes2)],
+                clients,
+                args.load_seconds,
+            )
+            print_workers("uvicorn + PostgreSQL", clients, scaling)
         stack.close()
 
         if not args.no_profile:
@@ -1506,7 +1643,7 @@ def main() -> None:
         if args.what_if:
             print(f"\n(4) what-ifs: prototypes of the proposed fixes, {args.profile_cases} cases")
             bench_what_if(root, registry_path, args.profile_cases, 2)
-        summary(floor, servers, loaded)
+        summary(floor, servers, loaded, scaling)
     print(f"total bench time {time.perf_counter() - started:.0f} s, load average {load_average()}")
 
 

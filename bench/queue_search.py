@@ -1026,7 +1026,7 @@ def main() -> None:
 
         client, headers = None, {}
         if not args.no_http:
-            base, _pid = stack.enter_context(
+            base, _pids = stack.enter_context(
                 uvicorn_server(root / "data", registry_path, rt.settings.db_url)
             )
             client = stack.enter_context(httpx.Client(base_url=base, timeout=120, trust_env=False))
