@@ -13,7 +13,7 @@ from services.cases.deadlines import deadline_scheduler
 from services.departments.webhooks import webhook_sender
 from services.errors import DomainError, InvalidInput, TooManyRequests
 from services.runtime import Runtime, build_runtime
-from web.deps import NotSignedIn, request_slots
+from web.deps import NotSignedIn, read_only_engine, request_slots
 from web.rendering import render
 from web.routes import (
     admin,
@@ -71,6 +71,7 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
     # (an app made only for its OpenAPI document may have no database)
     db = getattr(runtime, "db", None)
     app.state.db_slots = request_slots(db) if db is not None else None
+    app.state.read_db = read_only_engine(db) if db is not None else None
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
     if processes.VENDOR_BPMN_JS.is_dir():
         app.mount(

@@ -34,10 +34,14 @@ from web.deps import (
     DepartmentUser,
     RuntimeDep,
     SessionDep,
+    read_only,
 )
 from web.routes.auth import client_address
+from web.routing import SerializeInThread
 
-router = APIRouter(prefix="/api", tags=["api"], responses=ERROR_RESPONSES)
+router = APIRouter(
+    prefix="/api", tags=["api"], responses=ERROR_RESPONSES, route_class=SerializeInThread
+)
 LOGIN_RESPONSES: dict[int | str, dict[str, Any]] = {
     429: {
         "model": ErrorPublic,
@@ -105,6 +109,7 @@ def start_case(body: CaseCreate, user: CitizenUser, session: SessionDep, rt: Run
 
 
 @router.get("/cases", response_model=list[CasePublic])
+@read_only
 def my_cases(
     user: CitizenUser, session: SessionDep, rt: RuntimeDep, limit: int = 50, offset: Offset = 0
 ):
@@ -120,6 +125,7 @@ def get_case(case_id: RowId, user: CurrentUser, session: SessionDep, rt: Runtime
 
 
 @router.get("/tasks", response_model=list[TaskPublic])
+@read_only
 def department_tasks(
     user: ClerkUser, session: SessionDep, rt: RuntimeDep, limit: int = 50, offset: Offset = 0
 ):

@@ -17,9 +17,12 @@ from services.accounts.service import actor_names
 from services.errors import InvalidInput, NotFound
 from web.deps import AdminUser, CsrfChecked, RuntimeDep, SessionDep
 from web.rendering import render
+from web.routing import SerializeInThread
 
 router = APIRouter(tags=["pages: admin"])
-api = APIRouter(prefix="/api/admin/processes", tags=["api: processes"])
+api = APIRouter(
+    prefix="/api/admin/processes", tags=["api: processes"], route_class=SerializeInThread
+)
 MAX_BPMN_BYTES = 2_000_000
 # The editor's assets, installed by `npm ci` from package.json and served by the app (no CDN:
 # government networks are closed).

@@ -12,9 +12,15 @@ from services.cases import workbench
 from services.cases.models import CaseItem
 from services.cases.schemas import ERROR_RESPONSES, ID_MAX, NO_NUL
 from services.errors import InvalidInput
-from web.deps import ClerkUser, CsrfChecked, RuntimeDep, SessionDep
+from web.deps import ClerkUser, CsrfChecked, RuntimeDep, SessionDep, read_only
+from web.routing import SerializeInThread
 
-router = APIRouter(prefix="/api", tags=["api: workbench"], responses=ERROR_RESPONSES)
+router = APIRouter(
+    prefix="/api",
+    tags=["api: workbench"],
+    responses=ERROR_RESPONSES,
+    route_class=SerializeInThread,
+)
 
 TaskId = Annotated[int, Path(ge=1, le=ID_MAX)]  # a number the database can hold (else 422)
 
@@ -111,6 +117,7 @@ class Reassign(BaseModel):
 
 
 @router.get("/queue", response_model=QueuePublic)
+@read_only
 def queue(user: ClerkUser, session: SessionDep, rt: RuntimeDep, query: QueueQuery):
     """The signed-in clerk's department queue, filtered, sorted and paged."""
     found = workbench.search_queue(session, rt, user=user, filter=query)
