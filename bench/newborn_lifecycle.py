@@ -1469,6 +1469,12 @@ def summary(
             f"{one.rate:5.1f} with 1 = {ratio:.2f}x (target >= {TARGET_SCALING}x): {verdict} "
             f"the target"
         )
+        best = loaded.get("uvicorn + PostgreSQL")
+        if best is not None:  # one worker does more with fewer clients: its threads contend less
+            print(
+                f"  {'':24} (against one worker's {best.rate:.1f} cases/s with "
+                f"{best.clients} clients in (2b): {two.rate / best.rate:.2f}x)"
+            )
 
 
 # --- main ----------------------------------------------------------------------------------------

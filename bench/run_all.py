@@ -91,6 +91,23 @@ def newborn_rows(output: str) -> list[tuple[str, str, str, str]]:
                 verdict,
             )
         )
+    scaling = re.search(
+        r"2 workers:\s+([\d.]+) cases/s against\s+([\d.]+) with 1 = ([\d.]+)x .*?: "
+        r"(meets|misses)(?:.*\n.*?with (\d+) clients in \(2b\): ([\d.]+)x)?",
+        output,
+    )
+    if scaling:
+        extra = (
+            f"; against one worker with {scaling[5]} clients {scaling[6]}x" if scaling[5] else ""
+        )
+        rows.append(
+            (
+                "newborn lifecycle, PostgreSQL, 2 workers against 1 (same clients)",
+                ">= 1.6x",
+                f"{scaling[1]} against {scaling[2]} cases/s = {scaling[3]}x{extra}",
+                scaling[4],
+            )
+        )
     floor = re.search(r"the floor ([\d.]+) ms per case, ([\d.]+) cases/s", output)
     if floor:
         rows.insert(
@@ -143,6 +160,18 @@ def burst_rows(summary: dict) -> list[tuple[str, str, str, str]]:
                 f"{r['requests']} requests, {r['throughput']:.1f} cases/s, p50/p95/p99 "
                 f"{r['p50']:.0f}/{r['p95']:.0f}/{r['p99']:.0f} ms, {r['errors']} errors",
                 "meets" if r["errors"] == 0 else "misses",
+            )
+        )
+    by_config = {r["config"]: r for r in summary["results"]}
+    one, two = by_config.get("PostgreSQL, 1 worker"), by_config.get("PostgreSQL, 2 workers")
+    if one and two and one["throughput"] > 0:
+        ratio = two["throughput"] / one["throughput"]
+        rows.append(
+            (
+                "enrollment burst, PostgreSQL, 2 workers against 1",
+                ">= 1.6x",
+                f"{two['throughput']:.1f} against {one['throughput']:.1f} cases/s = {ratio:.2f}x",
+                "meets" if ratio >= 1.6 else "misses",
             )
         )
     return rows
