@@ -29,7 +29,9 @@ class Case(SQLModel, table=True):
         default_factory=list, sa_column=Column(JSON, nullable=False)
     )
     created_at: datetime = Field(default_factory=utcnow, index=True)
-    updated_at: datetime = Field(default_factory=utcnow)
+    # When the case's own row last changed (status, outcome, number): set by every UPDATE of
+    # the row. A department's decision that leaves the case's status alone does not touch it.
+    updated_at: datetime = Field(default_factory=utcnow, sa_column_kwargs={"onupdate": utcnow})
     completed_at: datetime | None = None
 
 

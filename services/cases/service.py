@@ -204,12 +204,14 @@ def apply_changes(
     now: datetime,
     *,
     new_case: bool = False,
-) -> None:
+) -> list[CaseItem]:
     """Turn what the process did into case items: instant approvals, newly routed tasks (or
-    corrected ones resuming), deadline flags. `new_case`: the case has no items yet."""
+    corrected ones resuming), deadline flags. `new_case`: the case has no items yet. Returns
+    the items it created."""
     today = local_date(now)
     findings = {}
     instant = []
+    created: list[CaseItem] = []
     for check in changes.checked:
         item = _catalog_item(rt, check)
         findings[item.code] = check.finding
@@ -227,6 +229,7 @@ def apply_changes(
         )
         session.add(row)
         instant.append((row, item))
+        created.append(row)
     if instant:
         session.flush()  # the result numbers name the rows' ids
     for row, item in instant:
@@ -267,6 +270,7 @@ def apply_changes(
             due_date=add_working_days(today, item.time_limit_days),
         )
         session.add(row)
+        created.append(row)
         if row.department in rt.settings.webhooks:
             session.flush()
             webhooks.enqueue(
@@ -314,6 +318,7 @@ def apply_changes(
             row.deadline_flag = "warning"
             _event(session, case, None, "deadline_warning", f"{dept}办理“{item.name}”临近办结时限")
         session.add(row)
+    return created
 
 
 def _items_by_code(session: Session, case: Case, status: str) -> dict[str, CaseItem]:
@@ -420,11 +425,17 @@ def submit_application(
     _event(session, case, actor or user, "submitted", message)
     for error in lookup.unavailable.values():
         _event(session, case, None, "degraded", f"{error.message}（相关信息由申请人填写或上传）")
-    apply_changes(session, rt, case, changes, now, new_case=True)
+    items = apply_changes(session, rt, case, changes, now, new_case=True)
     if runner.is_completed(workflow):
         _finish(session, case)
     session.commit()
+    # The caller's view of the new case needs its items: these are all of them (the session
+    # keeps their values after the commit), which spares a transaction to read them back.
+    session.info[_SUBMITTED_ITEMS] = (case.id, items)
     return case
+
+
+_SUBMITTED_ITEMS = "onething.submitted_items"  # session.info key: (case id, its items)
 
 
 def _provenance(known: dict[str, Known], form: CompiledForm) -> dict[str, Any]:
@@ -496,7 +507,11 @@ _ITEMS_OF_CASE = (  # built once: every case view asks
 
 def item_views(session: Session, rt: Runtime, case: Case) -> list[ItemView]:
     """Every item of the case's matter with its status (items never routed show 'not applicable')."""
-    rows = session.exec(_ITEMS_OF_CASE, params={"case_id": case.id}).all()
+    submitted = session.info.pop(_SUBMITTED_ITEMS, None)
+    if submitted is not None and submitted[0] == case.id:  # the case this session just created
+        rows = submitted[1]
+    else:
+        rows = session.exec(_ITEMS_OF_CASE, params={"case_id": case.id}).all()
     by_code = {row.item_code: row for row in rows}
     views = []
     matter = rt.catalog.matters.get(case.matter)
@@ -730,7 +745,6 @@ def _decide_once(
     )
     session.flush()
     apply_changes(session, rt, case, changes, now)
-    case.updated_at = now
     if runner.is_completed(workflow):
         _finish(session, case)
     session.add(case)
@@ -856,7 +870,6 @@ def _apply_correction(session, rt, user, case, row, values, provided, request) -
     ).first()
     if case.status == "correction" and still is None:
         case.status = "processing"
-    case.updated_at = now
     session.add(case)
 
 

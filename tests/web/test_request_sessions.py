@@ -154,3 +154,35 @@ def test_a_read_only_route_that_writes_fails_and_writes_nothing(rt, app, user_of
             with pytest.raises(ReadOnlyViolation):
                 client.get(f"/test/read-only-but-writes?batched={batched}", headers=headers)
     assert _inbox_size(rt, mother.id) == before
+
+
+def test_a_submission_answers_with_its_items_without_reading_them_back(rt, app):
+    """The response to a submission lists the items the submission created, from the session
+    (no second transaction to read them back), the same as the case view shows them."""
+    seen: list[str] = []
+
+    def statement(_conn, _cursor, sql, _params, _context, _many):
+        seen.append(sql.split()[0])
+
+    def commit(_conn):
+        seen.append("COMMIT")
+
+    with TestClient(app) as client:
+        citizen = _bearer(client, MOTHER)
+        event.listen(rt.db, "before_cursor_execute", statement)
+        event.listen(rt.db, "commit", commit)
+        try:
+            created = client.post(
+                "/api/cases",
+                json={"matter": "newborn", "answers": NEWBORN_ANSWERS, "consent": True},
+                headers=citizen,
+            )
+        finally:
+            event.remove(rt.db, "before_cursor_execute", statement)
+            event.remove(rt.db, "commit", commit)
+        assert created.status_code == 201, created.text
+        assert seen[-1] == "COMMIT" and seen.count("COMMIT") == 1
+        shown = client.get(f"/api/cases/{created.json()['id']}", headers=citizen).json()
+    items = created.json()["items"]
+    assert len(items) >= 5 and all(item["id"] for item in items)
+    assert items == shown["items"]
