@@ -11,6 +11,15 @@ from services.demo import DEMO_PASSWORD
 from web.app import create_app
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+LOGIN_CSRF = re.compile(r'id="login-csrf" value="([^"]+)"')
+
+
+def post_login(client: TestClient, username: str, password: str = DEMO_PASSWORD, **fields):
+    """Post the sign-in form as a browser does: the page first, for its CSRF token."""
+    token = LOGIN_CSRF.search(client.get("/login").text).group(1)
+    data = {"username": username, "password": password, "csrf_token": token, **fields}
+    return client.post("/login", data=data)
+
 
 MOTHER = "31010519940908028X"  # 王芳: employee maternity insurance, child named
 FATHER = "310104199511020172"  # 张磊: wife on resident insurance, child not named yet
@@ -55,7 +64,7 @@ def browser(app):
     def sign_in(username: str) -> Browser:
         client = TestClient(app, follow_redirects=False)
         opened.append(client)
-        response = client.post("/login", data={"username": username, "password": DEMO_PASSWORD})
+        response = post_login(client, username)
         assert response.status_code == 303, response.text
         b = Browser(client)
         b.get("/")

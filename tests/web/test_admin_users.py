@@ -14,7 +14,7 @@ from services.accounts import admin as accounts_admin
 from services.accounts.models import AccountChange, LoginSession, User
 from services.demo import DEMO_PASSWORD
 from services.errors import Conflict
-from tests.web.conftest import MOTHER
+from tests.web.conftest import MOTHER, post_login
 
 USERS = "/admin/config/users"
 PASSWORD = "Window2026pass"
@@ -24,7 +24,7 @@ ONE_TIME = re.compile(r"<code[^>]*>([^<]+)</code>")
 def sign_in(app, username: str, password: str) -> tuple[TestClient, int]:
     """A fresh client after posting the login form; the status is 303 when it worked."""
     client = TestClient(app, follow_redirects=False)
-    response = client.post("/login", data={"username": username, "password": password})
+    response = post_login(client, username, password)
     return client, response.status_code
 
 

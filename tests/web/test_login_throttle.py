@@ -17,7 +17,7 @@ from services.accounts.throttle import LIMITS, username_key
 from services.db import make_engine
 from services.demo import DEMO_PASSWORD
 from services.errors import Forbidden, TooManyRequests
-from tests.web.conftest import FATHER, MOTHER
+from tests.web.conftest import FATHER, LOGIN_CSRF, MOTHER, post_login
 from web.app import create_app
 from web.deps import COOKIE
 
@@ -25,7 +25,7 @@ WRONG = "not-the-password"
 
 
 def _sign_in(client: TestClient, username: str, password: str):
-    return client.post("/login", data={"username": username, "password": password})
+    return post_login(client, username, password)
 
 
 def test_sixth_failed_sign_in_is_refused_with_429_and_when_to_retry(app):
@@ -224,3 +224,24 @@ def test_signing_in_again_ends_the_browsers_earlier_session(app):
     assert client.cookies[COOKIE] != earlier
     stale = TestClient(app, follow_redirects=False, cookies={COOKIE: earlier})
     assert stale.get("/cases").status_code == 303
+
+
+def test_the_sign_in_form_needs_its_csrf_token(app):
+    """Login CSRF: a sign-in posted without the form's token, or with another browser's, is
+    refused with a fresh form and signs nobody in; the form then works."""
+    victim = TestClient(app, follow_redirects=False)
+    attacker = TestClient(app, follow_redirects=False)
+    page = attacker.get("/login")
+    attackers_token = LOGIN_CSRF.search(page.text).group(1)
+    cookie = page.headers["set-cookie"].lower()
+    assert "httponly" in cookie and "samesite=lax" in cookie and "path=/login" in cookie
+
+    forged = {"username": FATHER, "password": DEMO_PASSWORD}
+    for data in (forged, {**forged, "csrf_token": attackers_token}):
+        response = victim.post("/login", data=data)
+        assert response.status_code == 403
+        assert "登录页面已过期" in response.text
+        assert COOKIE not in response.cookies and COOKIE not in victim.cookies
+    retry = LOGIN_CSRF.search(response.text).group(1)
+    response = victim.post("/login", data={**forged, "csrf_token": retry})
+    assert response.status_code == 303 and victim.cookies.get(COOKIE)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
@@ -25,9 +26,24 @@ def _safe_next(target: str | None) -> str:
     return target if target and target.startswith("/") and not target.startswith("//") else "/"
 
 
+# The sign-in form's CSRF token, before there is a session to hold one: a random value in a
+# cookie and in the form, which must match (double submit). A cross-site page cannot read the
+# cookie, and the browser does not send it with a cross-site POST (SameSite=Lax): it cannot
+# sign a victim's browser in to an account of the attacker's choosing.
+LOGIN_CSRF_COOKIE = "onething_login_csrf"
+
+
+def _login_page(request: Request, rt, *, status_code: int = 200, **context):
+    """The sign-in form, with the browser's sign-in CSRF token (a new one if it has none)."""
+    token = request.cookies.get(LOGIN_CSRF_COOKIE) or secrets.token_urlsafe(32)
+    response = render(request, "login.html", status_code=status_code, login_csrf=token, **context)
+    response.set_cookie(LOGIN_CSRF_COOKIE, token, **{**_cookie_flags(rt), "path": "/login"})
+    return response
+
+
 @router.get("/login")
-def login_page(request: Request, login: LoginDep, next: str | None = None):
-    return render(request, "login.html", next=_safe_next(next))
+def login_page(request: Request, rt: RuntimeDep, login: LoginDep, next: str | None = None):
+    return _login_page(request, rt, next=_safe_next(next))
 
 
 @router.post("/login")
@@ -38,21 +54,29 @@ def login(
     username: Annotated[str, Form()] = "",
     password: Annotated[str, Form()] = "",
     next: Annotated[str, Form()] = "/",
+    csrf_token: Annotated[str, Form()] = "",
 ):
+    expected = request.cookies.get(LOGIN_CSRF_COOKIE)
+    if not expected or not secrets.compare_digest(csrf_token, expected):
+        expired = Forbidden(
+            "登录页面已过期，请重新输入密码登录（安全校验未通过）",
+            "The sign-in page expired: enter your password again (security token mismatch)",
+        )
+        return _login_page(
+            request, rt, status_code=403, error=expired, username=username, next=next
+        )
     try:
         user = accounts.authenticate(
             session, username=username, password=password, address=client_address(request)
         )
     except TooManyRequests as exc:
-        response = render(
-            request, "login.html", status_code=429, error=exc, username=username, next=next
+        response = _login_page(
+            request, rt, status_code=429, error=exc, username=username, next=next
         )
         response.headers["Retry-After"] = str(exc.retry_after)
         return response
     except Forbidden as exc:
-        return render(
-            request, "login.html", status_code=401, error=exc, username=username, next=next
-        )
+        return _login_page(request, rt, status_code=401, error=exc, username=username, next=next)
     earlier = request.cookies.get(COOKIE)
     if earlier:  # signing in again, maybe as someone else: the browser's earlier session ends
         accounts.close_session(session, token=earlier)
