@@ -97,9 +97,7 @@ def read_only_engine(db):
 async def get_session(request: Request, rt: RuntimeDep) -> AsyncIterator[Session]:
     slots: RequestSlots | None = getattr(request.app.state, "db_slots", None)
     readonly = _is_read_only(request)
-    bind = rt.db
-    if readonly:
-        bind = getattr(request.app.state, "read_db", None) or read_only_engine(rt.db)
+    bind = request.app.state.read_db if readonly else rt.db  # read_db: made by create_app
     async with slots.semaphore() if slots is not None else nullcontext():
         with Session(bind, expire_on_commit=False, autoflush=not readonly) as session:
             yield session
