@@ -67,7 +67,7 @@ from newborn_lifecycle import (  # noqa: E402 - the shared benchmark helpers
     proc_cpu,
 )
 
-from engine.store import utcnow  # noqa: E402
+from engine.clock import utcnow  # noqa: E402
 from forms.compiler import compile_form  # noqa: E402
 from services.accounts.models import LoginSession, User  # noqa: E402
 from services.accounts.service import _token_hash  # noqa: E402

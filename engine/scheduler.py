@@ -14,8 +14,9 @@ from sqlalchemy import or_, update
 from sqlmodel import Session, col, select
 
 from engine import cases, store
+from engine.clock import utcnow
 from engine.specs import SpecCache
-from engine.store import Changes, ProcessInstance, StaleInstance, TimerJob, utcnow
+from engine.store import Changes, ProcessInstance, StaleInstance, TimerJob
 
 
 def _due(now):

@@ -31,12 +31,9 @@ from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Field, Session, SQLModel, select
 
-from engine import cases, clock
+from engine import cases
+from engine.clock import utcnow
 from engine.specs import ProcessSpec, SpecCache
-
-
-def utcnow() -> datetime:
-    return clock.utcnow()
 
 
 class StaleInstance(Exception):

@@ -13,7 +13,7 @@ from sqlalchemy import ColumnElement, extract
 from sqlalchemy import case as sql_case
 from sqlmodel import Session, col, func, select
 
-from engine.store import utcnow
+from engine.clock import utcnow
 from forms.burden import Burden, burden_report
 from services.calendar import local_date
 from services.cases.models import Case, CaseItem

@@ -10,9 +10,9 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from engine import clock
+from engine.clock import utcnow
 from engine.sandbox import register_function
 from engine.specs import ProcessSpec, SpecCache
-from engine.store import utcnow
 from forms.catalog import Catalog, Matter, default_catalog
 from services.calendar import end_of_working_day
 from services.certificates.signing import load_or_create_key

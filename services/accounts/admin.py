@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, delete, func, or_, select
 
-from engine.store import utcnow
+from engine.clock import utcnow
 from services.accounts.models import AccountChange, LoginSession, User
 from services.accounts.service import create_user, hash_password
 from services.errors import Conflict, Forbidden, InvalidInput, NotFound

@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import Index
 from sqlmodel import Field, SQLModel
 
-from engine.store import utcnow
+from engine.clock import utcnow
 
 ROLES = ("citizen", "clerk", "system", "admin")  # system: a department's own software
 

@@ -11,7 +11,7 @@ from argon2.exceptions import InvalidHashError, VerifyMismatchError
 from sqlalchemy import bindparam
 from sqlmodel import Session, col, select
 
-from engine.store import utcnow
+from engine.clock import utcnow
 from services.accounts import throttle
 from services.accounts.models import ROLES, LoginSession, User
 from services.errors import Forbidden, InvalidInput

@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlmodel import Session, col, func, select
 
-from engine.store import utcnow
+from engine.clock import utcnow
 from services.accounts.models import LoginAttempt
 from services.calendar import CHINA
 from services.errors import TooManyRequests

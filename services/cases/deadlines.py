@@ -10,7 +10,8 @@ from functools import partial
 from sqlmodel import Session, select
 
 from engine import scheduler
-from engine.store import Changes, ProcessInstance, utcnow
+from engine.clock import utcnow
+from engine.store import Changes, ProcessInstance
 from services.background import PeriodicWorker
 from services.cases.models import Case
 from services.cases.service import apply_changes

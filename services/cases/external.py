@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import or_, update
 from sqlmodel import Session, col, select
 
-from engine.store import utcnow
+from engine.clock import utcnow
 from services.accounts.models import User
 from services.cases import history
 from services.cases.models import Case, CaseItem, Upload

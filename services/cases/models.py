@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import JSON, Column, Index, func, literal_column
 from sqlmodel import Field, SQLModel
 
-from engine.store import utcnow
+from engine.clock import utcnow
 
 
 class Case(SQLModel, table=True):

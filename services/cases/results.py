@@ -9,7 +9,7 @@ import zipfile
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from engine.store import utcnow
+from engine.clock import utcnow
 from services.cases import history
 from services.cases.models import Case, CaseItem, Delivery
 from services.certificates.models import Certificate

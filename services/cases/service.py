@@ -19,9 +19,10 @@ from sqlmodel import Session, col, select
 
 from engine import cases as runner
 from engine import store
+from engine.clock import utcnow
 from engine.sandbox import evaluate
 from engine.specs import ProcessSpec
-from engine.store import HumanTask, ProcessInstance, StaleInstance, utcnow
+from engine.store import HumanTask, ProcessInstance, StaleInstance
 from forms.catalog import Item, Matter
 from forms.compiler import (
     CompiledForm,

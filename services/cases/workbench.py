@@ -17,7 +17,7 @@ from sqlalchemy import ColumnElement, func, literal_column, update
 from sqlalchemy.orm import aliased, object_session
 from sqlmodel import Session, col, select
 
-from engine.store import utcnow
+from engine.clock import utcnow
 from forms.catalog import Item, Matter
 from forms.values import mask_id
 from services.accounts.models import User

@@ -15,7 +15,7 @@ from datetime import date, datetime
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from sqlmodel import Session, select
 
-from engine.store import utcnow
+from engine.clock import utcnow
 from forms.catalog import Item
 from forms.values import mask_id
 from services.cases.models import Case, CaseItem

@@ -22,7 +22,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, Session, SQLModel, col, func, select
 
-from engine.store import utcnow
+from engine.clock import utcnow
 from services import calendar
 from services.accounts.models import User
 from services.background import refresh_periodically

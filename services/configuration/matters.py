@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import JSON, Column
 from sqlmodel import Field, Session, SQLModel, col, select
 
+from engine.clock import utcnow
 from engine.sandbox import check_expression
-from engine.store import utcnow
 from forms.catalog import Matter
 from services.accounts.models import User
 from services.errors import Forbidden, InvalidInput, NotFound

@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 from sqlmodel import Session, col, select
 
-from engine.store import utcnow
+from engine.clock import utcnow
 from services.background import PeriodicWorker
 from services.config import WebhookTarget
 from services.departments.models import WebhookDelivery

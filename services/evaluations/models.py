@@ -8,7 +8,7 @@ from datetime import date, datetime
 from sqlalchemy import JSON, CheckConstraint, Column, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from engine.store import utcnow
+from engine.clock import utcnow
 
 
 class Evaluation(SQLModel, table=True):

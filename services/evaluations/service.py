@@ -18,7 +18,7 @@ from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from engine.store import utcnow
+from engine.clock import utcnow
 from forms.catalog import Catalog, default_catalog
 from services.accounts.models import User
 from services.accounts.service import supervisors_of

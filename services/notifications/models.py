@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import Index, text
 from sqlmodel import Field, SQLModel
 
-from engine.store import utcnow
+from engine.clock import utcnow
 
 UNREAD = text("read_at IS NULL")
 

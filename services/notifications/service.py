@@ -15,7 +15,7 @@ from functools import partial
 from sqlalchemy import event, update
 from sqlmodel import Session, col, func, select
 
-from engine.store import utcnow
+from engine.clock import utcnow
 from services import journal
 from services.accounts.models import User
 from services.errors import NotFound

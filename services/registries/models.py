@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import JSON, Column
 from sqlmodel import Field, SQLModel
 
-from engine.store import utcnow
+from engine.clock import utcnow
 
 
 class DataAccess(SQLModel, table=True):

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from sqlmodel import Session, col, select
 
-from engine.store import utcnow
+from engine.clock import utcnow
 from services import journal
 from services.registries.models import Consent, DataAccess
 from services.registries.prefill import Lookup, prefill

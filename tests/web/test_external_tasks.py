@@ -8,7 +8,7 @@ from datetime import timedelta
 from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
-from engine.store import utcnow
+from engine.clock import utcnow
 from examples.department_worker import main as worker_main
 from services.cases.models import CaseItem
 from services.demo import DEMO_PASSWORD

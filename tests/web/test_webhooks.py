@@ -10,7 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
-from engine.store import utcnow
+from engine.clock import utcnow
 from services.config import WebhookTarget
 from services.demo import DEMO_PASSWORD
 from services.departments.models import WebhookDelivery

@@ -11,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session, col, select
 
-from engine.store import utcnow
+from engine.clock import utcnow
 from services.calendar import local_date
 from services.cases import workbench
 from services.cases.models import Case, CaseEvent, CaseItem

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse
 from sqlmodel import Session
 
-from engine.store import utcnow
+from engine.clock import utcnow
 from services.accounts.service import actor_names
 from services.calendar import local_date
 from services.configuration import calendar as holidays

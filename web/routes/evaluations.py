@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse
 
-from engine.store import utcnow
+from engine.clock import utcnow
 from services.calendar import local_date
 from services.cases.service import load_case
 from services.errors import InvalidInput
