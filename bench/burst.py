@@ -67,12 +67,12 @@ from newborn_lifecycle import (  # noqa: E402 - the shared benchmark helpers
     proc_cpu,
 )
 
+from demo.seed import _demo_password_hash  # noqa: E402
 from engine.clock import utcnow  # noqa: E402
 from forms.compiler import compile_form  # noqa: E402
 from services.accounts.models import LoginSession, User  # noqa: E402
 from services.accounts.service import _token_hash  # noqa: E402
 from services.calendar import local_date  # noqa: E402
-from services.demo import _demo_password_hash  # noqa: E402
 from services.registries.embedded import EmbeddedRegistry  # noqa: E402
 from services.registries.prefill import prefill  # noqa: E402
 from services.runtime import build_runtime  # noqa: E402

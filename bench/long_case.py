@@ -55,13 +55,13 @@ from newborn_lifecycle import (  # noqa: E402 - the shared benchmark helpers
 )
 
 import engine.store as store  # noqa: E402
+from demo.registry import generate_dataset  # noqa: E402
 from engine import cases as runner  # noqa: E402
 from engine.store import ProcessInstance  # noqa: E402
 from services.accounts.models import User  # noqa: E402
 from services.calendar import local_date  # noqa: E402
 from services.cases import service as cases  # noqa: E402
 from services.cases.models import Case, CaseItem  # noqa: E402
-from services.registries.generate import generate_dataset  # noqa: E402
 from services.runtime import Runtime  # noqa: E402
 
 TARGET_RATIO = 1.5  # the 200th step at most 1.5x the first

@@ -70,13 +70,13 @@ from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.pool import NullPool
 
+from demo.registry import generate_dataset
+from demo.seed import DEMO_PASSWORD, seed_demo
 from engine import cases as runner
 from engine.sandbox import FUNCTIONS, sandboxed_script_engine
 from engine.specs import ProcessSpec
 from services.config import Settings
-from services.demo import DEMO_PASSWORD, seed_demo
 from services.registries.embedded import EmbeddedRegistry
-from services.registries.generate import generate_dataset
 from services.runtime import Runtime, build_runtime
 
 TODAY = date(2026, 11, 23)

@@ -67,17 +67,17 @@ from newborn_lifecycle import (  # noqa: E402 - the shared benchmark helpers
     uvicorn_server,
 )
 
+from demo.registry import (  # noqa: E402
+    DISTRICTS,
+    MIGRANT_BIRTH_REGIONS,
+    generate_dataset,  # noqa: E402
+)
+from demo.seed import DEMO_PASSWORD, _demo_password_hash  # noqa: E402
 from services.accounts.models import User  # noqa: E402
 from services.calendar import add_working_days, local_date  # noqa: E402
 from services.cases import service as cases  # noqa: E402
 from services.cases import workbench  # noqa: E402
 from services.cases.models import Case  # noqa: E402
-from services.demo import DEMO_PASSWORD, _demo_password_hash  # noqa: E402
-from services.registries.generate import (  # noqa: E402
-    DISTRICTS,
-    MIGRANT_BIRTH_REGIONS,
-    generate_dataset,  # noqa: E402
-)
 from services.runtime import Runtime  # noqa: E402
 
 TARGET_MS = 50.0  # p95 of every queue and search request at 1M cases

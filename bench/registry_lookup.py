@@ -15,8 +15,8 @@ from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
+from demo.registry import generate_dataset
 from services.registries.embedded import EmbeddedRegistry
-from services.registries.generate import generate_dataset
 
 
 def time_lookups(lookup: Callable[[str], object], ids: list[str]) -> tuple[float, float]:

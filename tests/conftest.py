@@ -17,12 +17,12 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlmodel import Session, select
 
+from demo.registry import generate_dataset
+from demo.seed import seed_demo
 from engine import clock
 from services.accounts.models import User
 from services.config import Settings
-from services.demo import seed_demo
 from services.registries.embedded import EmbeddedRegistry
-from services.registries.generate import generate_dataset
 from services.runtime import Runtime, build_runtime, register_process_functions
 
 TODAY = date(2026, 11, 23)

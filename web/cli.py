@@ -6,15 +6,15 @@ import argparse
 import sys
 from pathlib import Path
 
-from services.demo import DEMO_PASSWORD
+from demo.seed import DEMO_PASSWORD
 
 
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from demo.seed import ensure_registry, seed_demo
     from forms.catalog import CatalogError
     from services.config import get_settings
-    from services.demo import ensure_registry, seed_demo
     from services.runtime import build_runtime
     from web.app import create_app
 
@@ -77,8 +77,8 @@ def _workers(text: str) -> int:
 
 
 def _demo(_args: argparse.Namespace) -> int:
+    from demo.seed import ensure_registry, seed_demo
     from services.config import get_settings
-    from services.demo import ensure_registry, seed_demo
     from services.runtime import build_runtime
 
     settings = get_settings()
@@ -154,8 +154,8 @@ def _registry_generate(args: argparse.Namespace) -> int:
     import time
     from datetime import date
 
+    from demo.registry import generate_dataset
     from services.config import get_settings
-    from services.registries.generate import generate_dataset
 
     path = args.path or get_settings().registry_path
     path.parent.mkdir(parents=True, exist_ok=True)

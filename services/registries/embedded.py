@@ -1,6 +1,6 @@
 """The embedded demo registry: every `Registry` lookup answered from one read-only SQLite file.
 
-The file is written by `services.registries.generate`. Connections are opened read-only, one
+The file is written by `demo.registry`. Connections are opened read-only, one
 per thread, so a multi-threaded server can share one `EmbeddedRegistry`.
 """
 
@@ -50,7 +50,7 @@ class EmbeddedRegistry:
         if not path.is_file():
             raise FileNotFoundError(
                 f"Registry data file {path} is missing; generate it with: "
-                f"python -m services.registries.generate {path}"
+                f"python -m demo.registry {path}"
             )
         self.path = path
         self._uri = f"{path.resolve().as_uri()}?mode=ro"

@@ -58,7 +58,7 @@ fail at once without touching the network; after `breaker_reset` seconds the nex
 single trial attempt (no retries) that closes the breaker or opens it again, and other lookups
 fail fast meanwhile. Any answer from the platform, even 401 or 404, counts as a success.
 
-`exchange_server.create_exchange_app` serves this format from any `Registry`.
+`demo.exchange_server.create_exchange_app` serves this format from any `Registry`.
 """
 
 from __future__ import annotations

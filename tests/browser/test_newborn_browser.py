@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from services.demo import DEMO_PASSWORD
+from demo.seed import DEMO_PASSWORD
 from tests.live import serve
 from tests.web.conftest import MOTHER, NEWBORN_DEPARTMENTS
 from web.app import create_app

@@ -14,6 +14,7 @@ from lxml import etree
 from sqlmodel import Session, col, select
 from stdnum import luhn
 
+from demo.people import DEMO_PEOPLE
 from engine import cases as runner
 from engine.sandbox import check_expression
 from engine.specs import ProcessSpec, SpecCache
@@ -21,7 +22,6 @@ from forms.catalog import Catalog, Fact, Matter, default_catalog
 from forms.compiler import PROCESS_VARIABLES, Known, compile_form, process_data
 from services.cases.models import Case, CaseItem
 from services.cases.service import UploadedFile, decide, prepare_form, submit_application
-from services.registries.demo_people import DEMO_PEOPLE
 from services.registries.embedded import EmbeddedRegistry
 from services.registries.prefill import prefill
 

@@ -23,9 +23,9 @@ import httpx
 import pytest
 import uvicorn
 
-from services.registries.demo_people import DEMO_COMPANIES, DEMO_PEOPLE
+from demo.exchange_server import create_exchange_app, parse_clients
+from demo.people import DEMO_COMPANIES, DEMO_PEOPLE
 from services.registries.embedded import EmbeddedRegistry
-from services.registries.exchange_server import create_exchange_app, parse_clients
 from services.registries.http import (
     CLIENT_ID_HEADER,
     SIGNATURE_HEADER,

@@ -14,10 +14,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 from sqlmodel import Session, SQLModel, func, select
 
+from demo.seed import DEMO_PASSWORD
 from services.cases.models import Case, CaseItem
 from services.config import Settings
 from services.db import BASELINE, current_revision, head_revision, make_engine, migrate
-from services.demo import DEMO_PASSWORD
 from services.registries.embedded import EmbeddedRegistry
 from services.runtime import build_runtime
 from web.app import create_app

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from stdnum.cn import ric, uscc
 
-from services.registries.demo_people import DEMO_COMPANIES, DEMO_PEOPLE, demo_cast
+from demo.people import DEMO_COMPANIES, DEMO_PEOPLE, demo_cast
+from demo.registry import TABLES, generate_dataset, statutory_retirement_date
 from services.registries.embedded import EmbeddedRegistry
-from services.registries.generate import TABLES, generate_dataset, statutory_retirement_date
 
 TODAY = date(2026, 11, 23)
 NOW = datetime(2026, 11, 23, 9, 30, tzinfo=UTC)
@@ -500,7 +500,7 @@ def test_sources_name_the_registry_the_primary_key_and_the_clock_time(
 
 
 def test_missing_file_names_the_command_that_generates_it(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError, match="services.registries.generate"):
+    with pytest.raises(FileNotFoundError, match="demo.registry"):
         EmbeddedRegistry(tmp_path / "missing.sqlite")
 
 

@@ -12,6 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session, col, func, select
 
+from demo.seed import DEMO_PASSWORD
 from forms.catalog import default_catalog
 from services import background, calendar
 from services.accounts.models import User
@@ -22,7 +23,6 @@ from services.configuration.departments import (
     DepartmentSetting,
     apply_settings,
 )
-from services.demo import DEMO_PASSWORD
 from tests.web.conftest import MOTHER, NEWBORN_ANSWERS
 
 UNCOVERED = calendar.library_years()[1] + 1  # the first year chinese-calendar does not ship

@@ -10,9 +10,9 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session, col, func, select
 
+from demo.seed import DEMO_PASSWORD
 from services.accounts import admin as accounts_admin
 from services.accounts.models import AccountChange, LoginSession, User
-from services.demo import DEMO_PASSWORD
 from services.errors import Conflict
 from tests.web.conftest import MOTHER, post_login
 

@@ -9,10 +9,10 @@ import threading
 from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
+from demo.seed import DEMO_PASSWORD
 from engine import cases as runner
 from engine.store import HumanTask, ProcessInstance
 from services.cases.models import Case, CaseEvent, CaseItem
-from services.demo import DEMO_PASSWORD
 from tests.web.conftest import FATHER, MOTHER, NEWBORN_ANSWERS, NEWBORN_DEPARTMENTS
 from tests.web.test_newborn import submit_newborn
 

@@ -33,12 +33,12 @@ import pytest
 from SpiffWorkflow.util.task import TaskState
 from sqlmodel import Session, select
 
+from demo.seed import DEMO_PASSWORD
 from engine import cases as runner
 from engine.specs import SpecCache
 from engine.store import HumanTask, load_workflow
 from services.cases.models import Case, CaseItem
 from services.db import make_engine
-from services.demo import DEMO_PASSWORD
 from tests.live import free_port, wait_until_up
 from tests.web.conftest import FATHER, MOTHER, NEWBORN_ANSWERS
 

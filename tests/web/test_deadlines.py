@@ -9,12 +9,12 @@ from datetime import timedelta
 from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
+from demo.seed import DEMO_PASSWORD
 from engine import clock
 from engine.store import TimerJob
 from services.accounts.models import User
 from services.cases.deadlines import run_deadlines
 from services.cases.models import CaseEvent, CaseItem
-from services.demo import DEMO_PASSWORD
 from services.notifications.models import Notification
 from tests.web.conftest import MOTHER, NEWBORN_ANSWERS
 from web.app import create_app

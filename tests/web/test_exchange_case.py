@@ -5,10 +5,10 @@ from __future__ import annotations
 from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
+from demo.exchange_server import create_exchange_app
+from demo.seed import DEMO_PASSWORD, seed_demo
 from services.config import Settings
-from services.demo import DEMO_PASSWORD, seed_demo
 from services.registries.embedded import EmbeddedRegistry
-from services.registries.exchange_server import create_exchange_app
 from services.registries.http import HttpRegistry
 from services.registries.models import DataAccess
 from services.runtime import build_runtime

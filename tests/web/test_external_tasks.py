@@ -8,10 +8,10 @@ from datetime import timedelta
 from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
+from demo.seed import DEMO_PASSWORD
 from engine.clock import utcnow
 from examples.department_worker import main as worker_main
 from services.cases.models import CaseItem
-from services.demo import DEMO_PASSWORD
 from tests.live import serve
 from tests.web.conftest import FATHER, MOTHER, NEWBORN_ANSWERS
 

@@ -27,8 +27,8 @@ from schemathesis.checks import (
 )
 from sqlmodel import Session
 
+from demo.seed import DEMO_PASSWORD
 from services.accounts import service as accounts
-from services.demo import DEMO_PASSWORD
 from services.runtime import Runtime
 from tests.web.conftest import FATHER, MOTHER, NEWBORN_ANSWERS
 from web.app import create_app

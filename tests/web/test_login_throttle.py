@@ -10,12 +10,12 @@ from datetime import timedelta
 from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
+from demo.seed import DEMO_PASSWORD
 from engine import clock
 from services.accounts import service as accounts
 from services.accounts.models import LoginAttempt
 from services.accounts.throttle import LIMITS, username_key
 from services.db import make_engine
-from services.demo import DEMO_PASSWORD
 from services.errors import Forbidden, TooManyRequests
 from tests.web.conftest import FATHER, LOGIN_CSRF, MOTHER, post_login
 from web.app import create_app

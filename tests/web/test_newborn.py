@@ -182,7 +182,7 @@ def test_form_post_without_csrf_token_is_refused(browser, rt):
 def test_json_api_lifecycle_with_bearer_tokens(app):
     from fastapi.testclient import TestClient
 
-    from services.demo import DEMO_PASSWORD
+    from demo.seed import DEMO_PASSWORD
 
     with TestClient(app) as client:
 

@@ -10,8 +10,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import event
 from sqlmodel import Session, func, select
 
+from demo.seed import DEMO_PASSWORD
 from services import journal
-from services.demo import DEMO_PASSWORD
 from services.notifications.models import Notification
 from services.notifications.service import notify
 from tests.web.conftest import MOTHER, NEWBORN_ANSWERS

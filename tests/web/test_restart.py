@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
-from services.demo import DEMO_PASSWORD
+from demo.seed import DEMO_PASSWORD
 from services.runtime import build_runtime
 from tests.web.conftest import FATHER, NEWBORN_ANSWERS
 from web.app import create_app

@@ -20,10 +20,10 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 from starlette.routing import Mount
 
+from demo.seed import DEMO_PASSWORD
 from services.accounts.models import User
 from services.cases.models import CaseItem, Delivery, Upload
 from services.certificates.models import Certificate
-from services.demo import DEMO_PASSWORD
 from services.evaluations.models import FollowUp
 from services.notifications.models import Notification
 from tests.web.conftest import FATHER, MOTHER, NEWBORN_DEPARTMENTS

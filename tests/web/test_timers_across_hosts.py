@@ -33,10 +33,10 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session, col, func, select
 
+from demo.seed import DEMO_PASSWORD
 from engine.store import TimerJob
 from services.accounts.models import User
 from services.cases.models import Case, CaseEvent, CaseItem
-from services.demo import DEMO_PASSWORD
 from services.notifications.models import Notification
 from tests.conftest import START
 from tests.live import free_port, wait_until_up

@@ -10,9 +10,9 @@ from fastapi import FastAPI, Request
 from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
+from demo.seed import DEMO_PASSWORD
 from engine.clock import utcnow
 from services.config import WebhookTarget
-from services.demo import DEMO_PASSWORD
 from services.departments.models import WebhookDelivery
 from services.departments.webhooks import MAX_ATTEMPTS, deliver_due, signature
 from tests.live import serve

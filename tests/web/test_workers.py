@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from services.demo import DEMO_PASSWORD
+from demo.seed import DEMO_PASSWORD
 from tests.live import free_port, wait_until_up
 from tests.web.conftest import FATHER, MOTHER, NEWBORN_ANSWERS
 

@@ -2,7 +2,7 @@
 
 The population lives in households in Shanghai's central districts; every other registry is
 derived from it, so the registries agree with one another. The demo cast is always included.
-Run: `python -m services.registries.generate PATH [--people N] [--seed S] [--today YYYY-MM-DD]`.
+Run: `python -m demo.registry PATH [--people N] [--seed S] [--today YYYY-MM-DD]`.
 """
 
 from __future__ import annotations
@@ -22,8 +22,7 @@ from faker import Faker
 from stdnum.cn import ric
 from stdnum.cn import uscc as uscc_code
 
-from services.calendar import statutory_retirement_date
-from services.registries.demo_people import (
+from demo.people import (
     DEMO_COMPANIES,
     DEMO_HOUSEHOLDS,
     DEMO_PEOPLE,
@@ -31,6 +30,7 @@ from services.registries.demo_people import (
     YUNFAN,
     demo_cast,
 )
+from services.calendar import statutory_retirement_date
 
 CITY = "上海市"
 

@@ -7,11 +7,11 @@ from functools import cache
 
 from sqlmodel import Session, select
 
+from demo.people import DEMO_PEOPLE
+from demo.registry import generate_dataset
 from services.accounts.models import User
 from services.accounts.service import create_user, hash_password
 from services.config import Settings
-from services.registries.demo_people import DEMO_PEOPLE
-from services.registries.generate import generate_dataset
 from services.runtime import Runtime
 
 DEMO_PASSWORD = "onething123"

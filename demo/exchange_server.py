@@ -4,7 +4,7 @@
 Run it over the generated demo registry::
 
     ONETHING_EXCHANGE_CLIENTS="onething:change-me" \\
-        python -m services.registries.exchange_server --registry data/registry.sqlite --port 8600
+        python -m demo.exchange_server --registry data/registry.sqlite --port 8600
 """
 
 from __future__ import annotations
