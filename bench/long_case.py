@@ -60,7 +60,7 @@ from engine import cases as runner  # noqa: E402
 from engine.store import ProcessInstance  # noqa: E402
 from services.accounts.models import User  # noqa: E402
 from services.calendar import local_date  # noqa: E402
-from services.cases import service as cases  # noqa: E402
+from services.cases import corrections, decisions, submission
 from services.cases.models import Case, CaseItem  # noqa: E402
 from services.runtime import Runtime  # noqa: E402
 
@@ -167,7 +167,7 @@ class LongCase:
         with Session(rt.db, expire_on_commit=False) as session:
             self.citizen = session.exec(select(User).where(User.username == FATHER)).one()
             self.clerk = session.exec(select(User).where(User.username == CLERK)).one()
-            case = cases.submit_application(
+            case = submission.submit_application(
                 session,
                 rt,
                 user=self.citizen,
@@ -194,7 +194,7 @@ class LongCase:
             store._LIVE._entries.pop((id(self.rt.db), self.instance_id), None)
         with Session(self.rt.db, expire_on_commit=False) as session:
             if self.step_number % 2:
-                cases.decide(
+                decisions.decide(
                     session,
                     self.rt,
                     user=self.clerk,
@@ -204,7 +204,7 @@ class LongCase:
                     reopen=[self.fact],
                 )
                 return "decide"
-            cases.submit_correction(
+            corrections.submit_correction(
                 session,
                 self.rt,
                 user=self.citizen,

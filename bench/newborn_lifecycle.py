@@ -771,7 +771,10 @@ def phase_targets() -> list[tuple[object, str, str]]:
 
     import engine.store
     import services.accounts.service
-    import services.cases.service
+    import services.cases.decisions
+    import services.cases.routing
+    import services.cases.submission
+    import services.cases.workbench
     import services.registries.service
     import web.routes.api
 
@@ -781,15 +784,15 @@ def phase_targets() -> list[tuple[object, str, str]]:
         (fastapi.routing, "serialize_response", "response model validate + serialize (pydantic)"),
         (starlette.responses.JSONResponse, "render", "JSON encode response"),
         (services.accounts.service, "session_user", "auth: bearer token -> session, user"),
-        (services.cases.service, "submit_application", "submit_application"),
-        (services.cases.service, "department_queue", "department_queue"),
-        (services.cases.service, "decide", "decide"),
+        (services.cases.submission, "submit_application", "submit_application"),
+        (services.cases.workbench, "search_queue", "department queue"),
+        (services.cases.decisions, "decide", "decide"),
         (web.routes.api, "_case_public", "case view for the response (item_views)"),
-        (services.cases.service, "lookup_for_matter", "registry prefill + access log"),
+        (services.cases.submission, "lookup_for_matter", "registry prefill + access log"),
         (services.registries.service, "prefill", "registry reads (embedded SQLite registry)"),
-        (services.cases.service, "compile_form", "form compile + validation"),
-        (services.cases.service, "apply_changes", "open items (rows, due dates, events)"),
-        (services.cases.service, "add_working_days", "working-day calendar"),
+        (services.cases.submission, "compile_form", "form compile + validation"),
+        (services.cases.routing, "apply_changes", "open items (rows, due dates, events)"),
+        (services.cases.routing, "add_working_days", "working-day calendar"),
         (engine.store, "_sync_tasks", "human-task read model sync"),
         (runner, "start", "SpiffWorkflow start/complete"),
         (runner, "complete", "SpiffWorkflow start/complete"),

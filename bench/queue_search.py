@@ -75,8 +75,7 @@ from demo.registry import (  # noqa: E402
 from demo.seed import DEMO_PASSWORD, _demo_password_hash  # noqa: E402
 from services.accounts.models import User  # noqa: E402
 from services.calendar import add_working_days, local_date  # noqa: E402
-from services.cases import service as cases  # noqa: E402
-from services.cases import workbench  # noqa: E402
+from services.cases import submission, workbench
 from services.cases.models import Case  # noqa: E402
 from services.runtime import Runtime  # noqa: E402
 
@@ -614,7 +613,7 @@ def template_case(rt: Runtime) -> Case:
     benchmark submits it): the template of the loaded cases' JSON columns."""
     with Session(rt.db, expire_on_commit=False) as session:
         father = session.exec(select(User).where(User.username == FATHER)).one()
-        return cases.submit_application(
+        return submission.submit_application(
             session, rt, user=father, matter_code="newborn", answers=ANSWERS, consented=True
         )
 
@@ -765,7 +764,7 @@ def run_service(rt: Runtime, clerk: User, scenario: Scenario, n: int) -> None:
         if scenario.kind == "counts":
             workbench.status_counts(session, user=clerk)
         elif scenario.kind == "tasks":
-            rows = cases.department_queue(session, rt, user=clerk, limit=50)
+            rows = workbench.department_queue(session, rt, user=clerk, limit=50)
             scenario.rows = len(rows)
         else:
             page = workbench.search_queue(

@@ -12,8 +12,8 @@ from fastapi.templating import Jinja2Templates
 
 from forms.sources import registry_name
 from forms.values import mask_id
+from services.cases.progress import CASE_STATUS, ITEM_STATUS
 from services.cases.results import DELIVERY_STATUS
-from services.cases.service import CASE_STATUS, ITEM_STATUS
 from services.cases.workbench import COUNT_CAP
 from services.evaluations.service import LEVELS
 from web.i18n import language, translator

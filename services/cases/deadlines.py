@@ -14,7 +14,7 @@ from engine.clock import utcnow
 from engine.store import Changes, ProcessInstance
 from services.background import PeriodicWorker
 from services.cases.models import Case
-from services.cases.service import apply_changes
+from services.cases.routing import apply_changes
 from services.runtime import Runtime
 
 

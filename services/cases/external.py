@@ -15,8 +15,8 @@ from sqlmodel import Session, col, select
 from engine.clock import utcnow
 from services.accounts.models import User
 from services.cases import history
+from services.cases.access import load_case_item, require_department
 from services.cases.models import Case, CaseItem, Upload
-from services.cases.service import load_case_item, require_department
 from services.errors import Conflict, InvalidInput
 from services.runtime import Runtime
 

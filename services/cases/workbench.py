@@ -13,8 +13,8 @@ from dataclasses import dataclass, fields, replace
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, literal_column, update
-from sqlalchemy.orm import aliased, object_session
+from sqlalchemy import ColumnElement, Integer, bindparam, func, literal_column, update
+from sqlalchemy.orm import aliased, load_only, object_session
 from sqlmodel import Session, col, select
 
 from engine.clock import utcnow
@@ -23,7 +23,7 @@ from forms.values import mask_id
 from services.accounts.models import User
 from services.calendar import local_date
 from services.cases import history
-from services.cases import service as cases  # a module import: service.py may import us back
+from services.cases.access import load_case_item, require_department
 from services.cases.models import Case, CaseItem
 from services.errors import Conflict, Forbidden, InvalidInput
 from services.runtime import Runtime
@@ -250,21 +250,30 @@ def _narrow(term: SearchTerm | None) -> bool:
     return bool(term.id_last4 or term.id_prefix or len(term.case_prefix or "") >= 11)
 
 
-def search_queue(session: Session, rt: Runtime, *, user: User, filter: QueueFilter) -> QueuePage:
+def search_queue(
+    session: Session,
+    rt: Runtime,
+    *,
+    user: User,
+    filter: QueueFilter,
+    offset: int | None = None,
+    limit: int | None = None,
+    count: bool = True,
+) -> QueuePage:
     """One page of the clerk's own department's tasks matching `filter`; filtered, sorted,
-    counted and paged in SQL."""
-    department = cases.require_department(user)
+    counted and paged in SQL. `offset` and `limit` page by rows instead of pages (the API's
+    listing, up to MAX_LIMIT); without `count` the total is not counted (it is then -1)."""
+    department = require_department(user)
     wanted = normalize_filter(filter)
+    first = (wanted.page - 1) * wanted.per_page if offset is None else max(offset, 0)
+    size = wanted.per_page if limit is None else min(max(limit, 1), MAX_LIMIT)
+    if wanted == _OPEN_BY_DUE:  # the department's open tasks, oldest due first: the API's listing
+        params = {"department": department, "offset": first, "limit": size}
+        found = session.exec(_OPEN_QUEUE, params=params).all()
+        total = _count(session, _conditions(wanted, department, user)) if count else -1
+        return QueuePage(rows=_rows(rt, found), total=total, filter=wanted)
     conditions = _conditions(wanted, department, user)
-    matching = (
-        select(CaseItem.id)
-        .join(Case, col(Case.id) == CaseItem.case_id)
-        .where(*conditions)
-        .limit(COUNT_CAP + 1)  # counted up to the cap: more shows as "N+"
-        .subquery()
-    )
-    total = session.exec(select(func.count()).select_from(matching)).one()
-    holder = aliased(User)
+    total = _count(session, conditions) if count else -1
     order = [col(_SORT_COLUMNS[wanted.sort]), col(CaseItem.id)]
     if _narrow(parse_search(wanted.search)):
         # A few cases match: find them by the search's own index, then sort them. The sort is
@@ -272,17 +281,62 @@ def search_queue(session: Session, rt: Runtime, *, user: User, filter: QueueFilt
         # queue in due order looking for them (seconds at a million cases).
         order = [func.coalesce(column, column) for column in order]
     query = (
+        _queue_rows()
+        .where(*conditions)
+        .order_by(*[c.desc() if wanted.desc else c.asc() for c in order])
+        .offset(first)
+        .limit(size)
+    )
+    return QueuePage(rows=_rows(rt, session.exec(query).all()), total=total, filter=wanted)
+
+
+MAX_LIMIT = 200  # rows of one API listing
+_OPEN_BY_DUE = QueueFilter()  # the default filter: open tasks by due date
+
+
+def _queue_rows():
+    """A queue row: the task, the case columns the queue shows (never the application's data),
+    and the name of whoever holds the task."""
+    holder = aliased(User)
+    return (
         select(CaseItem, Case, holder.display_name)
         .join(Case, col(Case.id) == CaseItem.case_id)
         .outerjoin(holder, col(holder.id) == CaseItem.claimed_by)
-        .where(*conditions)
-        .order_by(*[c.desc() if wanted.desc else c.asc() for c in order])
-        .offset((wanted.page - 1) * wanted.per_page)
-        .limit(wanted.per_page)
+        .options(
+            load_only(
+                Case.id, Case.number, Case.matter, Case.applicant_id_number, Case.applicant_name
+            )
+        )
     )
+
+
+# Built once: the API's listing runs it on every call, and building costs more than running it.
+_OPEN_QUEUE = (
+    _queue_rows()
+    .where(
+        col(CaseItem.department) == bindparam("department"), col(CaseItem.status) == "processing"
+    )
+    .order_by(col(CaseItem.due_date), col(CaseItem.id))
+    .offset(bindparam("offset", type_=Integer))
+    .limit(bindparam("limit", type_=Integer))
+)
+
+
+def _count(session: Session, conditions: list[ColumnElement[bool]]) -> int:
+    matching = (
+        select(CaseItem.id)
+        .join(Case, col(Case.id) == CaseItem.case_id)
+        .where(*conditions)
+        .limit(COUNT_CAP + 1)  # counted up to the cap: more shows as "N+"
+        .subquery()
+    )
+    return session.exec(select(func.count()).select_from(matching)).one()
+
+
+def _rows(rt: Runtime, found) -> list[QueueRow]:
     today = _today()
     rows = []
-    for item, case_, holder_name in session.exec(query).all():
+    for item, case_, holder_name in found:
         entry = rt.catalog.items.get(item.item_code)
         rows.append(
             QueueRow(
@@ -294,7 +348,7 @@ def search_queue(session: Session, rt: Runtime, *, user: User, filter: QueueFilt
                 overdue=item.status == "processing" and item.due_date < today,
             )
         )
-    return QueuePage(rows=rows, total=total, filter=wanted)
+    return rows
 
 
 # Counts are taken up to this many: a count over a large department's whole queue on every page
@@ -313,7 +367,7 @@ def status_counts(session: Session, *, user: User) -> dict[str, int]:
     """Tasks of the clerk's department per status, and of the open ones: overdue, claimed by
     me, unclaimed; each counted up to `COUNT_CAP` + 1 (meaning "more than COUNT_CAP"), every
     count served by an index."""
-    department = cases.require_department(user)
+    department = require_department(user)
     mine = col(CaseItem.department) == department
     open_ = col(CaseItem.status) == "processing"
     counts = {
@@ -357,7 +411,7 @@ def holder_name(session: Session, row: CaseItem) -> str | None:
 
 
 def _require_clerk(user: User) -> str:
-    department = cases.require_department(user)
+    department = require_department(user)
     if user.role != "clerk":
         raise Forbidden("只有窗口人员可以认领待办", "Only a window clerk may claim tasks")
     return department
@@ -417,7 +471,7 @@ def claim(session: Session, *, user: User, item_id: int) -> CaseItem:
     """The clerk takes an open task of their department. Of two clerks claiming at once exactly
     one wins; the other learns who holds it. Claiming one's own task again changes nothing."""
     _require_clerk(user)
-    row = cases.load_case_item(session, item_id=item_id, user=user)
+    row = load_case_item(session, item_id=item_id, user=user)
     if row.claimed_by == user.id and row.status == "processing":
         return row
     _require_open(row)
@@ -442,7 +496,7 @@ def claim(session: Session, *, user: User, item_id: int) -> CaseItem:
 def release(session: Session, *, user: User, item_id: int) -> CaseItem:
     """Give a claimed task back to the department's queue: its holder or a supervisor."""
     _require_clerk(user)
-    row = cases.load_case_item(session, item_id=item_id, user=user)
+    row = load_case_item(session, item_id=item_id, user=user)
     _require_open(row)
     holder = row.claimed_by
     if holder is None:
@@ -498,7 +552,7 @@ def reassign(session: Session, *, user: User, item_id: int, to_user_id: int) -> 
     department = _require_clerk(user)
     if not user.supervisor:
         raise Forbidden("只有科长可以改派待办", "Only a supervisor may reassign tasks")
-    row = cases.load_case_item(session, item_id=item_id, user=user)
+    row = load_case_item(session, item_id=item_id, user=user)
     _require_open(row)
     target = session.get(User, to_user_id)
     if (

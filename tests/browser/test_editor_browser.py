@@ -9,7 +9,7 @@ import pytest
 from sqlmodel import Session, select
 
 from services.accounts.models import User
-from services.cases import service as cases
+from services.cases import decisions
 from services.cases.models import Case, CaseItem
 from tests.browser.test_lifecycle_browser import apply_newborn
 from tests.browser.test_newborn_browser import chromium, server, sign_in  # noqa: F401
@@ -49,7 +49,7 @@ def approve_all(rt, case_id: int) -> None:
             for row in rows:
                 department = rt.catalog.items[row.item_code].department
                 clerk = session.exec(select(User).where(User.username == f"{department}01")).one()
-                cases.decide(session, rt, user=clerk, item_id=row.id, decision="approved")
+                decisions.decide(session, rt, user=clerk, item_id=row.id, decision="approved")
 
 
 def open_editor(chromium, base):  # noqa: F811

@@ -20,8 +20,10 @@ from engine.sandbox import check_expression
 from engine.specs import ProcessSpec, SpecCache
 from forms.catalog import Catalog, Fact, Matter, default_catalog
 from forms.compiler import PROCESS_VARIABLES, Known, compile_form, process_data
+from services.cases.decisions import decide
 from services.cases.models import Case, CaseItem
-from services.cases.service import UploadedFile, decide, prepare_form, submit_application
+from services.cases.submission import prepare_form, submit_application
+from services.cases.uploads import UploadedFile
 from services.registries.embedded import EmbeddedRegistry
 from services.registries.prefill import prefill
 

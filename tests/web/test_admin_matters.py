@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from sqlmodel import Session, select
 
-from services.cases import service as cases
+from services.cases import submission
 from services.configuration.matters import MatterChange, MatterSetting
 from tests.web.conftest import FATHER, MOTHER, NEWBORN_ANSWERS
 from tests.web.test_newborn import submit_newborn
@@ -72,7 +72,9 @@ def _form_items(rt, username: str) -> tuple[set[str], set[str]]:
 
     with Session(rt.db) as session:
         user = session.exec(select(User).where(User.username == username)).one()
-        form = cases.prepare_form(session, rt, user=user, matter_code="newborn", consented=True)
+        form = submission.prepare_form(
+            session, rt, user=user, matter_code="newborn", consented=True
+        )
         return {i.code for i in form.items}, {i.code for i in form.skipped_items}
 
 

@@ -6,7 +6,7 @@ import pytest
 from sqlmodel import Session, select
 
 from services.cases.models import CaseItem
-from services.cases.service import prepare_form
+from services.cases.submission import prepare_form
 from tests.forms.test_matters import (
     APPLICATIONS,
     COMMON,

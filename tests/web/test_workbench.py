@@ -15,8 +15,10 @@ from demo.seed import DEMO_PASSWORD
 from engine.clock import utcnow
 from services.calendar import local_date
 from services.cases import workbench
+from services.cases.decisions import decide
 from services.cases.models import Case, CaseEvent, CaseItem
-from services.cases.service import UploadedFile, decide, prepare_form, submit_application
+from services.cases.submission import prepare_form, submit_application
+from services.cases.uploads import UploadedFile
 from services.errors import Conflict, Forbidden, InvalidInput, NotFound
 from tests.forms.test_matters import APPLICATIONS, COMMON, LOGINS, PDF, _sample
 from tests.web.conftest import FATHER, MOTHER

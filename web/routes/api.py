@@ -7,8 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Request
 
 from services.accounts import service as accounts
-from services.cases import external
-from services.cases import service as cases
+from services.cases import access, decisions, external, progress, submission, workbench
 from services.cases.models import Case
 from services.cases.schemas import (
     ERROR_RESPONSES,
@@ -73,7 +72,7 @@ def _case_public(session, rt, case: Case) -> CasePublic:
             comment=None,
             result_number=None,
         )
-        for view in cases.item_views(session, rt, case)
+        for view in progress.item_views(session, rt, case)
     ]
     return CasePublic(**case.model_dump(include=set(CasePublic.model_fields)), items=items)
 
@@ -96,7 +95,7 @@ def login(body: LoginRequest, request: Request, session: SessionDep, rt: Runtime
 def start_case(body: CaseCreate, user: CitizenUser, session: SessionDep, rt: RuntimeDep):
     """Submit a combined application; with `consent`, registry facts are fetched on the server
     (the consent is recorded with the submission)."""
-    case = cases.submit_application(
+    case = submission.submit_application(
         session,
         rt,
         user=user,
@@ -114,14 +113,16 @@ def my_cases(
     user: CitizenUser, session: SessionDep, rt: RuntimeDep, limit: int = 50, offset: Offset = 0
 ):
     """The signed-in citizen's cases, newest first."""
-    found = cases.cases_of(session, user=user, limit=min(max(limit, 1), 200), offset=max(offset, 0))
+    found = progress.cases_of(
+        session, user=user, limit=min(max(limit, 1), 200), offset=max(offset, 0)
+    )
     return [_case_public(session, rt, case) for case in found]
 
 
 @router.get("/cases/{case_id}", response_model=CasePublic)
 def get_case(case_id: RowId, user: CurrentUser, session: SessionDep, rt: RuntimeDep):
     """A case with each department's status."""
-    return _case_public(session, rt, cases.load_case(session, case_id=case_id, user=user))
+    return _case_public(session, rt, access.load_case(session, case_id=case_id, user=user))
 
 
 @router.get("/tasks", response_model=list[TaskPublic])
@@ -130,8 +131,14 @@ def department_tasks(
     user: ClerkUser, session: SessionDep, rt: RuntimeDep, limit: int = 50, offset: Offset = 0
 ):
     """The ready tasks of the signed-in clerk's department, oldest due first."""
-    rows = cases.department_queue(
-        session, rt, user=user, limit=min(max(limit, 1), 200), offset=max(offset, 0)
+    found = workbench.search_queue(
+        session,
+        rt,
+        user=user,
+        filter=workbench.QueueFilter(),
+        offset=offset,
+        limit=limit,
+        count=False,
     )
     return [
         TaskPublic(
@@ -145,7 +152,7 @@ def department_tasks(
             due_date=row.item.due_date,
             created_at=row.item.created_at,
         )
-        for row in rows
+        for row in found.rows
     ]
 
 
@@ -154,7 +161,7 @@ def complete_task(
     task_id: RowId, body: Decision, user: ClerkUser, session: SessionDep, rt: RuntimeDep
 ):
     """Approve or reject a task of the clerk's department."""
-    row = cases.decide(
+    row = decisions.decide(
         session, rt, user=user, item_id=task_id, decision=body.decision, comment=body.comment
     )
     return _item_status(rt, row)
@@ -206,7 +213,7 @@ def complete_external_task(
     rt: RuntimeDep,
 ):
     """Complete a locked task with a decision and result data."""
-    row = cases.decide(
+    row = decisions.decide(
         session,
         rt,
         user=user,
@@ -254,7 +261,7 @@ def _item_status(rt, row) -> ItemStatus:
         name=item.name,
         department=row.department,
         status=row.status,
-        status_label=cases.ITEM_STATUS[row.status][0],
+        status_label=progress.ITEM_STATUS[row.status][0],
         due_date=row.due_date,
         decided_at=row.decided_at,
         comment=row.comment,

@@ -10,8 +10,9 @@ from starlette.datastructures import UploadFile
 
 from forms.compiler import lookups_of
 from services.accounts.service import actor_names
-from services.cases import service as cases
+from services.cases import access, corrections, progress, submission
 from services.cases.results import certificate_for, delivery_of, results_archive
+from services.cases.uploads import UploadedFile, uploads_of
 from services.configuration.matters import effective_matter, published_matters
 from services.errors import InvalidInput, NotFound
 from services.evaluations.service import REASONS, evaluation_of
@@ -52,7 +53,7 @@ def apply_page(
         return render(
             request, "citizen/consent.html", matter=matter, lookups=lookups_of(rt.catalog, matter)
         )
-    form = cases.prepare_form(session, rt, user=user, matter_code=code, consented=consented)
+    form = submission.prepare_form(session, rt, user=user, matter_code=code, consented=consented)
     return render(request, "citizen/apply.html", form=form, errors={}, manual=manual)
 
 
@@ -79,13 +80,13 @@ async def apply(
     consented = _consented(session, user, code, manual)
     if submitted.get("refresh"):
         # "Update the form": apply the answers to conditional sections, store nothing.
-        form = cases.prepare_form(
+        form = submission.prepare_form(
             session, rt, user=user, matter_code=code, answers=answers, consented=consented
         )
         return render(request, "citizen/apply.html", form=form, errors={}, manual=manual)
     uploads = await _uploads(submitted, rt)
     try:
-        case = cases.submit_application(
+        case = submission.submit_application(
             session,
             rt,
             user=user,
@@ -95,7 +96,7 @@ async def apply(
             consented=consented,
         )
     except InvalidInput as exc:
-        form = cases.prepare_form(
+        form = submission.prepare_form(
             session, rt, user=user, matter_code=code, answers=answers, consented=consented
         )
         return render(
@@ -111,15 +112,15 @@ async def apply(
 
 @router.get("/cases")
 def my_cases(request: Request, user: CitizenUser, session: SessionDep):
-    return render(request, "citizen/cases.html", cases=cases.cases_of(session, user=user))
+    return render(request, "citizen/cases.html", cases=progress.cases_of(session, user=user))
 
 
 def _case_page(request, session, rt, user, case, errors=None, status_code=200):
-    items = cases.item_views(session, rt, case)
-    corrections = {}
+    items = progress.item_views(session, rt, case)
+    forms = {}
     if user.role == "citizen":
-        corrections = {
-            view.row.id: cases.correction_form(rt, case=case, row=view.row)
+        forms = {
+            view.row.id: corrections.correction_form(rt, case=case, row=view.row)
             for view in items
             if view.status == "correction" and view.row
         }
@@ -129,10 +130,10 @@ def _case_page(request, session, rt, user, case, errors=None, status_code=200):
         status_code=status_code,
         case=case,
         items=items,
-        events=cases.events_of(session, case=case, for_applicant=user.role == "citizen"),
-        uploads=cases.uploads_of(session, case=case),
+        events=progress.events_of(session, case=case, for_applicant=user.role == "citizen"),
+        uploads=uploads_of(session, case=case),
         delivery=delivery_of(session, case=case),
-        corrections=corrections,
+        corrections=forms,
         correction_errors=errors or {},
         evaluation=evaluation_of(session, case=case),
         reasons=REASONS,
@@ -143,7 +144,7 @@ def _case_page(request, session, rt, user, case, errors=None, status_code=200):
 def case_page(
     request: Request, case_id: int, user: CurrentUser, session: SessionDep, rt: RuntimeDep
 ):
-    case = cases.load_case(session, case_id=case_id, user=user)
+    case = access.load_case(session, case_id=case_id, user=user)
     return _case_page(request, session, rt, user, case)
 
 
@@ -161,7 +162,7 @@ async def correct(
     answers = {k: v for k, v in submitted.items() if isinstance(v, str) and k != "csrf_token"}
     uploads = await _uploads(submitted, rt)
     try:
-        cases.submit_correction(
+        corrections.submit_correction(
             session,
             rt,
             user=user,
@@ -171,19 +172,17 @@ async def correct(
             uploads=uploads,
         )
     except InvalidInput as exc:
-        case = cases.load_case(session, case_id=case_id, user=user)
+        case = access.load_case(session, case_id=case_id, user=user)
         return _case_page(request, session, rt, user, case, {item_id: exc.fields}, 422)
     return RedirectResponse(f"/cases/{case_id}", status_code=303)
 
 
-async def _uploads(submitted, rt) -> list[cases.UploadedFile]:
+async def _uploads(submitted, rt) -> list[UploadedFile]:
     uploads = []
     for key, value in submitted.multi_items():
         if key.startswith("material_") and isinstance(value, UploadFile) and value.filename:
             content = await value.read(rt.settings.upload_limit_bytes + 1)
-            uploads.append(
-                cases.UploadedFile(key.removeprefix("material_"), value.filename, content)
-            )
+            uploads.append(UploadedFile(key.removeprefix("material_"), value.filename, content))
     return uploads
 
 
@@ -192,7 +191,7 @@ def download_result(
     case_id: int, item_id: int, user: CurrentUser, session: SessionDep, rt: RuntimeDep
 ):
     """An approved item's signed electronic certificate (PDF)."""
-    case = cases.load_case(session, case_id=case_id, user=user)
+    case = access.load_case(session, case_id=case_id, user=user)
     certificate = certificate_for(session, rt, case=case, item_id=item_id)
     return Response(
         certificate.pdf,
@@ -204,7 +203,7 @@ def download_result(
 @router.get("/cases/{case_id}/results.zip")
 def download_results(case_id: int, user: CurrentUser, session: SessionDep, rt: RuntimeDep):
     """Every result of the case in one archive."""
-    case = cases.load_case(session, case_id=case_id, user=user)
+    case = access.load_case(session, case_id=case_id, user=user)
     return Response(
         results_archive(session, rt, case=case),
         media_type="application/zip",
@@ -215,7 +214,7 @@ def download_results(case_id: int, user: CurrentUser, session: SessionDep, rt: R
 @router.get("/uploads/{upload_id}")
 def view_upload(upload_id: int, user: CurrentUser, session: SessionDep, rt: RuntimeDep):
     """An uploaded material, shown in the browser to the applicant and the case's clerks."""
-    upload, content = cases.open_upload(session, rt, user=user, upload_id=upload_id)
+    upload, content = access.open_upload(session, rt, user=user, upload_id=upload_id)
     return Response(
         content,
         media_type=upload.content_type,

@@ -8,9 +8,9 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse
 
-from services.cases import external, results, workbench
-from services.cases import service as cases
+from services.cases import access, decisions, external, progress, results, workbench
 from services.cases.results import DELIVERY_STATUS
+from services.cases.uploads import uploads_of
 from services.errors import InvalidInput, NotFound
 from web.deps import ClerkUser, CsrfChecked, RuntimeDep, SessionDep
 from web.rendering import render
@@ -57,7 +57,7 @@ def queue(
 
 
 def _item_page(request, session, rt, user, item_id: int, error=None, comment: str = ""):
-    row, case = cases.review_case_item(session, item_id=item_id, user=user)
+    row, case = access.review_case_item(session, item_id=item_id, user=user)
     return render(
         request,
         "clerk/item.html",
@@ -65,9 +65,9 @@ def _item_page(request, session, rt, user, item_id: int, error=None, comment: st
         row=row,
         item=rt.catalog.items[row.item_code],
         case=case,
-        items=cases.item_views(session, rt, case),
-        events=cases.events_of(session, case=case),
-        uploads=cases.uploads_of(session, case=case),
+        items=progress.item_views(session, rt, case),
+        events=progress.events_of(session, case=case),
+        uploads=uploads_of(session, case=case),
         error=error,
         comment=comment,
     )
@@ -91,7 +91,7 @@ def decide(
     reason: Annotated[str, Form()] = "",
 ):
     try:
-        cases.decide(
+        decisions.decide(
             session,
             rt,
             user=user,

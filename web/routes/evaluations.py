@@ -9,7 +9,7 @@ from fastapi.responses import RedirectResponse
 
 from engine.clock import utcnow
 from services.calendar import local_date
-from services.cases.service import load_case
+from services.cases.access import load_case
 from services.errors import InvalidInput
 from services.evaluations import service as evaluations
 from services.notifications.senders import default_sender

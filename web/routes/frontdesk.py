@@ -10,8 +10,9 @@ from starlette.datastructures import UploadFile
 
 from forms.compiler import lookups_of
 from services.accounts.models import User
-from services.cases import service as cases
+from services.cases import submission
 from services.cases.frontdesk import acceptance_receipt, require_front_desk, walk_in_applicant
+from services.cases.uploads import UploadedFile
 from services.configuration.matters import effective_matter, published_matters
 from services.errors import InvalidInput, NotFound
 from services.registries.service import grant_consent
@@ -81,7 +82,7 @@ def form_page(
 ):
     require_front_desk(user)
     applicant = _applicant(session, applicant_id)
-    form = cases.prepare_form(
+    form = submission.prepare_form(
         session, rt, user=applicant, matter_code=matter, consented=not manual, actor=user
     )
     return render(
@@ -115,12 +116,10 @@ async def accept(
     for key, value in submitted.multi_items():
         if key.startswith("material_") and isinstance(value, UploadFile) and value.filename:
             content = await value.read(rt.settings.upload_limit_bytes + 1)
-            uploads.append(
-                cases.UploadedFile(key.removeprefix("material_"), value.filename, content)
-            )
+            uploads.append(UploadedFile(key.removeprefix("material_"), value.filename, content))
     options = dict(user=applicant, matter_code=matter, consented=not manual, actor=user)
     if submitted.get("refresh"):
-        form = cases.prepare_form(session, rt, answers=answers, **options)
+        form = submission.prepare_form(session, rt, answers=answers, **options)
         return render(
             request,
             "citizen/apply.html",
@@ -131,11 +130,11 @@ async def accept(
             applicant=applicant,
         )
     try:
-        case = cases.submit_application(
+        case = submission.submit_application(
             session, rt, answers=answers, uploads=uploads, channel="window", **options
         )
     except InvalidInput as exc:
-        form = cases.prepare_form(session, rt, answers=answers, **options)
+        form = submission.prepare_form(session, rt, answers=answers, **options)
         return render(
             request,
             "citizen/apply.html",

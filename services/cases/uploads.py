@@ -1,0 +1,153 @@
+"""Uploaded materials: what is accepted (an allow-list of file types, by content, and a size
+limit), files that belong to the transaction storing them, and who may open them.
+
+A file is written to the upload directory only while its case's transaction is open, and is
+removed again unless that transaction commits: a refused or failed submission leaves no file
+behind, whatever part of it failed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import event
+from sqlalchemy.orm import Session as OrmSession
+from sqlmodel import Session, select
+
+from services.cases.models import Case, Upload
+from services.errors import InvalidInput, NotFound
+from services.runtime import Runtime
+
+# The accepted file types, recognised by their first bytes (never by name or declared type).
+ACCEPTED_TYPES = {
+    b"%PDF-": "application/pdf",
+    b"\x89PNG\r\n\x1a\n": "image/png",
+    b"\xff\xd8\xff": "image/jpeg",
+}
+FILENAME_LIMIT = 200
+_UNSAFE_NAME = re.compile(r"[\x00-\x1f\x7f/\\]")
+_STAGED = "onething.staged_files"  # session.info key: files written in this transaction
+
+
+@dataclass(frozen=True)
+class UploadedFile:
+    """A file as the applicant sent it for one material."""
+
+    material_code: str
+    filename: str
+    content: bytes
+
+
+@dataclass(frozen=True)
+class CheckedFile:
+    """A file that passed the allow-list: its type by content, its size, its digest."""
+
+    material_code: str
+    filename: str
+    content: bytes
+    content_type: str
+    sha256: str
+
+
+def megabytes(size: int) -> str:
+    """A size in MB as people read it: 10, 2.5, 0.3."""
+    return f"{size / (1024 * 1024):.1f}".removesuffix(".0")
+
+
+def check_file(rt: Runtime, upload: UploadedFile) -> CheckedFile:
+    """The file, if it is of an accepted type and within the size limit; else InvalidInput
+    naming the material's field."""
+    field = f"material_{upload.material_code}"
+    limit = rt.settings.upload_limit_bytes
+    if not upload.content:
+        raise InvalidInput(field, "上传的文件是空的", "The uploaded file is empty")
+    if len(upload.content) > limit:
+        size, most = megabytes(len(upload.content)), megabytes(limit)
+        raise InvalidInput(
+            field,
+            f"文件不能超过{most}MB（此文件{size}MB）",
+            f"Files are limited to {most} MB (this one has {size} MB)",
+        )
+    content_type = next(
+        (kind for magic, kind in ACCEPTED_TYPES.items() if upload.content.startswith(magic)), None
+    )
+    if content_type is None:
+        raise InvalidInput(
+            field, "只接受PDF、JPG或PNG文件", "Only PDF, JPG or PNG files are accepted"
+        )
+    name = _UNSAFE_NAME.sub("_", upload.filename.rsplit("/", 1)[-1].rsplit("\\", 1)[-1])
+    return CheckedFile(
+        material_code=upload.material_code,
+        filename=name[-FILENAME_LIMIT:] or "upload",
+        content=upload.content,
+        content_type=content_type,
+        sha256=hashlib.sha256(upload.content).hexdigest(),
+    )
+
+
+def check_files(
+    rt: Runtime, uploads: list[UploadedFile], fields: dict[str, tuple[str, str]]
+) -> list[CheckedFile]:
+    """The files that pass; each refusal is added to `fields` (field -> (zh, en))."""
+    checked = []
+    for upload in uploads:
+        try:
+            checked.append(check_file(rt, upload))
+        except InvalidInput as exc:
+            fields.update(exc.fields)
+    return checked
+
+
+def store_file(session: Session, rt: Runtime, *, case_id: int, file: CheckedFile) -> Upload:
+    """Write the file and add its row to the session's transaction; the file is removed again
+    if that transaction does not commit."""
+    directory = rt.settings.upload_dir
+    directory.mkdir(parents=True, exist_ok=True)
+    stored_name = secrets.token_hex(16)
+    path = directory / stored_name
+    session.info.setdefault(_STAGED, []).append(path)
+    path.write_bytes(file.content)
+    row = Upload(
+        case_id=case_id,
+        material_code=file.material_code,
+        filename=file.filename,
+        stored_name=stored_name,
+        content_type=file.content_type,
+        size=len(file.content),
+        sha256=file.sha256,
+    )
+    session.add(row)
+    return row
+
+
+@event.listens_for(OrmSession, "after_commit")
+def _keep_staged(session: OrmSession) -> None:
+    session.info.pop(_STAGED, None)
+
+
+@event.listens_for(OrmSession, "after_transaction_end")
+def _discard_staged(session: OrmSession, transaction) -> None:
+    """A transaction ended without committing (rolled back, or its session closed): the files
+    it wrote are removed."""
+    if transaction.parent is not None:  # a savepoint: its outer transaction decides
+        return
+    paths: list[Path] = session.info.pop(_STAGED, [])
+    for path in paths:
+        path.unlink(missing_ok=True)
+
+
+def uploads_of(session: Session, *, case: Case, materials: set[str] | None = None) -> list[Upload]:
+    """The case's uploads; with `materials`, only those of these material codes."""
+    rows = session.exec(select(Upload).where(Upload.case_id == case.id)).all()
+    return [row for row in rows if materials is None or row.material_code in materials]
+
+
+def read_file(rt: Runtime, upload: Upload) -> bytes:
+    path = rt.settings.upload_dir / upload.stored_name
+    if not path.is_file():
+        raise NotFound("材料文件已不存在", "The material's file is gone")
+    return path.read_bytes()
