@@ -106,7 +106,7 @@ def _decide_once(
     try:
         runner.complete(
             workflow,
-            row.task_id,
+            row.engine_task_id,
             {f"decision_{row.item_code}": decision, f"comment_{row.item_code}": comment},
         )
     except runner.TaskNotReady:

@@ -60,7 +60,9 @@ class CaseItem(SQLModel, table=True):
     case_id: int = Field(foreign_key="case_file.id", index=True)
     item_code: str = Field(max_length=100)
     department: str = Field(max_length=32)
-    task_id: str | None = Field(default=None, max_length=36, index=True)
+    # The SpiffWorkflow task (a UUID) waiting for this item's decision; a "task" (待办) in the
+    # API and the pages is the item itself, named by the item's id.
+    engine_task_id: str | None = Field(default=None, max_length=36, index=True)
     status: str = Field(default="processing", max_length=16)  # processing|approved|rejected
     clerk_user_id: int | None = Field(default=None, foreign_key="user_account.id")
     claimed_by: int | None = Field(default=None, foreign_key="user_account.id", index=True)

@@ -110,7 +110,7 @@ def apply_changes(
         row = awaiting.pop(item.code, None)
         if row is not None:  # corrected: the same item resumes, its time limit starts again
             row.status = "processing"
-            row.task_id = task.id
+            row.engine_task_id = task.id
             row.due_date = add_working_days(today, item.time_limit_days)
             row.deadline_flag = None
             row.escalated_at = None
@@ -124,7 +124,7 @@ def apply_changes(
             case_id=case.id,
             item_code=item.code,
             department=task.lane or item.department,
-            task_id=task.id,
+            engine_task_id=task.id,
             finding=findings.get(item.code) or None,
             due_date=add_working_days(today, item.time_limit_days),
         )

@@ -69,7 +69,7 @@ def test_correction_round_trip_resumes_only_the_sending_department(browser, rt):
 
     resumed = _item(rt, case_id, "police")
     assert resumed.id == police_item.id and resumed.status == "processing"
-    assert resumed.task_id != police_item.task_id and resumed.corrections == 1
+    assert resumed.engine_task_id != police_item.engine_task_id and resumed.corrections == 1
     with Session(rt.db) as session:
         case = session.get(Case, case_id)
         health_tasks = session.exec(

@@ -291,18 +291,18 @@ def _check_case(session: Session, specs: SpecCache, case: Case, items: list[Case
     assert set(open_tasks) == ready, f"case {case.id}: read model and workflow disagree"
     assert instance.completed == runner.is_completed(workflow), case.id
     assert items, f"case {case.id} has no items"
-    in_progress = {row.task_id for row in items if row.status == "processing"}
+    in_progress = {row.engine_task_id for row in items if row.status == "processing"}
     assert in_progress == ready, f"case {case.id}: items in progress and ready tasks differ"
     for row in items:
         if row.status == "processing":
             assert row.decided_at is None, row
             continue
         assert row.decided_at is not None, row
-        if row.task_id is None:  # decided by its automatic check: no human task
+        if row.engine_task_id is None:  # decided by its automatic check: no human task
             assert row.auto, row
             continue
         key = f"decision_{row.item_code}"
-        task = workflow.tasks.get(UUID(row.task_id))
+        task = workflow.tasks.get(UUID(row.engine_task_id))
         if task is not None:
             assert task.state == TaskState.COMPLETED, f"item {row.id} decided, task {task.state}"
             data = task.data.get(key)
@@ -310,7 +310,7 @@ def _check_case(session: Session, specs: SpecCache, case: Case, items: list[Case
             found = {t.data.get(key) for t in workflow.tasks.values()} | {workflow.data.get(key)}
             data = row.status if row.status in found else sorted(map(str, found - {None}))
         assert data == row.status, f"item {row.id}: workflow says {data}, item {row.status}"
-        stored = session.get(HumanTask, row.task_id)
+        stored = session.get(HumanTask, row.engine_task_id)
         assert stored is not None and stored.state == "completed", row
     if runner.is_completed(workflow):
         assert case.status == "completed" and case.completed_at is not None, case
