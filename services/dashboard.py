@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -281,6 +282,23 @@ DEPARTMENT_COLUMNS: list[CsvColumn] = [
 
 CSV_TABLES = {"matters": MATTER_COLUMNS, "departments": DEPARTMENT_COLUMNS}
 
+# A cell a spreadsheet would run as a formula (CSV injection: `=HYPERLINK(...)` in a department's
+# name an administrator typed), unless it is a plain number.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+PLAIN_NUMBER = re.compile(r"[+-]?\d+(\.\d+)?")
+
+
+def csv_cell(value: Any) -> Any:
+    """`value` as a spreadsheet shows it, never runs it: text beginning like a formula is
+    prefixed with an apostrophe, which makes it text."""
+    if (
+        isinstance(value, str)
+        and value.startswith(FORMULA_START)
+        and not PLAIN_NUMBER.fullmatch(value)
+    ):
+        return "'" + value
+    return value
+
 
 def figures_csv(rows: list[MatterFigures] | list[DepartmentFigures], table: str) -> str:
     """The figures as CSV with Chinese headers, led by a BOM so Excel reads it as UTF-8;
@@ -291,5 +309,5 @@ def figures_csv(rows: list[MatterFigures] | list[DepartmentFigures], table: str)
     writer = csv.writer(out)
     writer.writerow([header for header, _ in columns])
     for row in rows:
-        writer.writerow([value(row) for _, value in columns])
+        writer.writerow([csv_cell(value(row)) for _, value in columns])
     return out.getvalue()

@@ -1,19 +1,26 @@
-"""The FastAPI application: pages for citizens and clerks, a JSON API, one error handler."""
+"""The FastAPI application: pages for citizens and clerks, a JSON API, and the one place where
+errors become answers: JSON for the API and bearer clients, the Chinese-first error page for
+browsers, never the input and nothing internal."""
 
 from __future__ import annotations
 
+import logging
+import secrets
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException
 
 from services.cases.deadlines import deadline_scheduler
 from services.departments.webhooks import webhook_sender
 from services.errors import DomainError, InvalidInput, TooManyRequests
 from services.runtime import Runtime, build_runtime
 from web.deps import NotSignedIn, read_only_engine, request_slots
+from web.limits import BodyLimit, BodyTooLarge
 from web.rendering import render
 from web.routes import (
     admin,
@@ -31,10 +38,16 @@ from web.routes import (
     verify,
     workbench_api,
 )
+from web.security_headers import ResponseHeaders, SecurityHeaders
+
+log = logging.getLogger(__name__)
 
 
 def _wants_json(request: Request) -> bool:
-    return request.url.path.startswith("/api/")
+    """JSON for the API and for clients signing in with a bearer token; browsers get pages."""
+    if request.url.path.startswith("/api/"):
+        return True
+    return request.headers.get("authorization", "")[:7].lower() == "bearer "
 
 
 def _error_body(exc: DomainError) -> dict:
@@ -42,6 +55,107 @@ def _error_body(exc: DomainError) -> dict:
     if isinstance(exc, InvalidInput):
         body["fields"] = {key: {"zh": zh, "en": en} for key, (zh, en) in exc.fields.items()}
     return body
+
+
+def _error_response(request: Request, exc: DomainError, **context) -> JSONResponse | HTMLResponse:
+    """The answer for `exc`: its JSON body, or the error page (with `context`, e.g. a reference)."""
+    if _wants_json(request):
+        body = _error_body(exc)
+        if context.get("reference"):
+            body["reference"] = context["reference"]
+        return JSONResponse(body, status_code=exc.status)
+    return render(request, "error.html", status_code=exc.status, error=exc, **context)
+
+
+class HttpError(DomainError):
+    """A refusal by the web framework itself (no such page, wrong method, an unreadable body),
+    in both languages, with the framework's status."""
+
+    def __init__(self, status: int, message: str, message_en: str) -> None:
+        super().__init__(message, message_en)
+        self.status = status
+
+
+HTTP_MESSAGES = {
+    400: ("无法读取提交的内容", "The request could not be read"),
+    401: ("请先登录", "Please sign in"),
+    403: ("您的账号无权进行此操作", "Your account may not do this"),
+    404: ("您访问的页面或内容不存在", "There is no such page or record"),
+    405: ("此地址不支持这种请求方式", "This address does not take this kind of request"),
+    406: ("无法按要求的格式答复", "No answer in the requested format"),
+    415: ("不支持提交的内容类型", "The request's content type is not supported"),
+    500: (
+        "系统出现错误，请稍后再试；如需帮助，请提供参考编号",
+        "Something went wrong on our side: try again later, or quote the reference",
+    ),
+}
+
+
+def http_error(status: int) -> HttpError:
+    message, message_en = HTTP_MESSAGES.get(
+        status, ("无法完成请求", f"The request could not be completed (HTTP {status})")
+    )
+    return HttpError(status, message, message_en)
+
+
+# What a field's value failed, in Chinese, by pydantic's error type (`{...}`: the error's
+# context); the English is pydantic's own message. Neither ever contains the value itself.
+VALIDATION_MESSAGES = {
+    "missing": "必须填写",
+    "int_parsing": "应为整数",
+    "int_type": "应为整数",
+    "int_from_float": "应为整数",
+    "float_parsing": "应为数字",
+    "float_type": "应为数字",
+    "bool_parsing": "应为是或否",
+    "bool_type": "应为是或否",
+    "less_than_equal": "不能大于 {le}",
+    "greater_than_equal": "不能小于 {ge}",
+    "less_than": "应小于 {lt}",
+    "greater_than": "应大于 {gt}",
+    "string_too_long": "不能超过 {max_length} 个字符",
+    "string_too_short": "至少需要 {min_length} 个字符",
+    "too_long": "最多 {max_length} 项",
+    "too_short": "至少 {min_length} 项",
+    "string_pattern_mismatch": "格式不符或含有不允许的字符",
+    "string_type": "应为文字",
+    "literal_error": "不是允许的取值",
+    "enum": "不是允许的取值",
+    "date_parsing": "日期格式应为年-月-日",
+    "date_from_datetime_parsing": "日期格式应为年-月-日",
+    "json_invalid": "不是有效的 JSON",
+    "list_type": "应为列表",
+    "dict_type": "格式不正确",
+    "model_type": "格式不正确",
+    "model_attributes_type": "格式不正确",
+}
+MESSAGE_LIMIT = 200  # characters of a message (a validator's own message could be long)
+KEY_LIMIT = 100  # characters of a field's name (a key of a JSON object is input too)
+FIELD_LIMIT = 20  # fields named in one answer
+
+
+def invalid_request(exc: RequestValidationError) -> InvalidInput:
+    """A request that does not match the route's parameters or body, as one InvalidInput naming
+    each field (its location without "query"/"path"/"body") with what is wrong, not its value."""
+    fields: dict[str, tuple[str, str]] = {}
+    for error in exc.errors():
+        where = [str(part) for part in error.get("loc", ())]
+        key = (".".join(where[1:]) or (where[0] if where else "request"))[:KEY_LIMIT]
+        context = {name: str(value) for name, value in (error.get("ctx") or {}).items()}
+        try:
+            zh = VALIDATION_MESSAGES.get(error.get("type", ""), "格式不正确").format(**context)
+        except (KeyError, IndexError):
+            zh = "格式不正确"
+        en = str(error.get("msg") or "Invalid value")[:MESSAGE_LIMIT]
+        fields.setdefault(key, (zh[:MESSAGE_LIMIT], en))
+        if len(fields) == FIELD_LIMIT:
+            break
+    return InvalidInput(
+        next(iter(fields), "request"),
+        "提交的内容有误，请检查标出的项目",
+        "The request has invalid values: see each field",
+        fields=fields,
+    )
 
 
 def create_app(runtime: Runtime | None = None) -> FastAPI:
@@ -98,14 +212,61 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
 
     @app.exception_handler(DomainError)
     async def domain_error(request: Request, exc: DomainError):
-        if _wants_json(request):
-            response = JSONResponse(_error_body(exc), status_code=exc.status)
-        elif isinstance(exc, NotSignedIn):
+        if isinstance(exc, NotSignedIn) and not _wants_json(request):
             return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
-        else:
-            response = render(request, "error.html", status_code=exc.status, error=exc)
+        response = _error_response(request, exc)
         if isinstance(exc, TooManyRequests):
             response.headers["Retry-After"] = str(exc.retry_after)
         return response
 
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError):
+        return _error_response(request, invalid_request(exc))
+
+    @app.exception_handler(BodyTooLarge)
+    async def body_too_large(request: Request, exc: BodyTooLarge):
+        response = _error_response(request, HttpError(413, exc.message, exc.message_en))
+        response.headers["Connection"] = "close"  # the rest of the body is not read
+        return response
+
+    @app.exception_handler(HTTPException)
+    async def http_exception(request: Request, exc: HTTPException):
+        response = _error_response(request, http_error(exc.status_code))
+        for name, value in (exc.headers or {}).items():  # e.g. a 405's Allow
+            response.headers.setdefault(name, value)
+        return response
+
+    headers = ResponseHeaders(
+        docs_paths=[
+            url for url in (app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url) if url
+        ],
+        hsts=getattr(getattr(runtime, "settings", None), "secure_cookies", False),
+    )
+
+    @app.exception_handler(Exception)
+    async def unexpected_error(request: Request, exc: Exception):
+        """A failure nobody foresaw: the traceback goes to the log under a reference the answer
+        gives, and the answer tells nothing of the failure itself."""
+        reference = secrets.token_hex(6)
+        log.error(
+            "unexpected error, reference %s: %s %s",
+            reference,
+            request.method,
+            request.url.path,
+            exc_info=exc,
+        )
+        try:
+            response = _error_response(request, http_error(500), reference=reference)
+        except Exception:  # the page itself failed (e.g. the database is down)
+            log.exception("the error page failed, reference %s", reference)
+            response = HTMLResponse(
+                f"<!doctype html><title>500</title><p>{HTTP_MESSAGES[500][0]}</p>"
+                f"<p>{HTTP_MESSAGES[500][1]}</p><p>{reference}</p>",
+                status_code=500,
+            )
+        headers.add_to(response.raw_headers, request.url.path)  # sent outside the middleware
+        return response
+
+    app.add_middleware(BodyLimit, runtime=runtime)
+    app.add_middleware(SecurityHeaders, headers=headers)
     return app

@@ -53,7 +53,7 @@ def _svg(chart_id: str, height: int, title: str, desc: str, body: list[str]) -> 
     return Markup(
         f'<svg class="chart" id="{chart_id}" role="img" '
         f'aria-labelledby="{chart_id}-title {chart_id}-desc" viewBox="0 0 {WIDTH} {height}" '
-        f'width="100%" style="max-width:{WIDTH}px" font-size="13" '
+        f'width="100%" font-size="13" '  # at most WIDTH wide: svg.chart in app.css
         f'xmlns="http://www.w3.org/2000/svg">'
         f'<title id="{chart_id}-title">{escape(title)}</title>'
         f'<desc id="{chart_id}-desc">{escape(desc)}</desc>' + "".join(body) + "</svg>"

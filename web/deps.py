@@ -9,12 +9,13 @@ from collections.abc import AsyncIterator
 from contextlib import nullcontext
 from typing import Annotated
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Header, Path, Query, Request
 from sqlmodel import Session
 
 from services import journal
 from services.accounts import service as accounts
 from services.accounts.models import LoginSession, User
+from services.cases.schemas import ID_MAX
 from services.db import pool_capacity
 from services.errors import DomainError, Forbidden
 from services.runtime import Runtime
@@ -35,6 +36,14 @@ async def get_runtime(request: Request) -> Runtime:
 
 
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+# Numbers in requests: a row id in a path, a page of a list or a version number in the query.
+# Bounded by what the database's INTEGER columns hold, so a larger number is invalid input (422),
+# never a crash of the database driver (500).
+Id = Annotated[int, Path(ge=1, le=ID_MAX)]
+Number = Annotated[int, Query(ge=1, le=ID_MAX)]
+Page = Number
 
 
 # Connections kept back from requests for the process's background threads (deadline
@@ -127,10 +136,13 @@ def has_changes(session: Session) -> bool:
 SessionDep = Annotated[Session, Depends(get_session)]
 
 
-def _token(request: Request, authorization: str | None) -> str | None:
-    if authorization and authorization.lower().startswith("bearer "):
-        return authorization[7:].strip()
-    return request.cookies.get(COOKIE)
+def _token(request: Request, authorization: str | None) -> tuple[str | None, bool]:
+    """The session token and whether it came from a `Bearer` Authorization header (a script or
+    a department's system) rather than the session cookie (a browser). Any other Authorization
+    header (Basic, a bare word) is ignored: the request is the cookie's, CSRF token and all."""
+    if authorization and authorization[:7].lower() == "bearer ":
+        return authorization[7:].strip(), True
+    return request.cookies.get(COOKIE), False
 
 
 async def get_login(
@@ -142,11 +154,11 @@ async def get_login(
     hand-off to the thread pool would cost more than the read. It cannot wait for the pool:
     the request holds a database slot, and there are fewer slots than connections (SQLite
     readers do not wait for writers in WAL mode; PostgreSQL readers do not wait for locks)."""
-    token = _token(request, authorization)
+    token, bearer = _token(request, authorization)
     found = accounts.session_user(session, token=token) if token else None
     if found is not None:
         request.state.login = found
-        request.state.bearer = bool(authorization)
+        request.state.bearer = bearer  # only a Bearer token spares the CSRF check
     return found
 
 

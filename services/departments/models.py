@@ -1,4 +1,5 @@
-"""Outbound webhooks to departments that prefer push: an outbox written with the case change."""
+"""Outbound webhooks to departments that prefer push: an outbox written with the case change,
+claimed by one sender at a time."""
 
 from __future__ import annotations
 
@@ -24,3 +25,6 @@ class WebhookDelivery(SQLModel, table=True):
     last_error: str | None = Field(default=None, max_length=500)
     created_at: datetime = Field(default_factory=utcnow)
     delivered_at: datetime | None = None
+    # The sender sending it now, until when (a sender that stopped loses it when this passes)
+    locked_by: str | None = Field(default=None, max_length=64)
+    lock_expires_at: datetime | None = None

@@ -17,7 +17,8 @@ from services.configuration.matters import effective_matter, published_matters
 from services.errors import InvalidInput, NotFound
 from services.evaluations.service import REASONS, evaluation_of
 from services.registries.service import accesses_to, current_consent, grant_consent
-from web.deps import CitizenUser, CsrfChecked, CurrentUser, LoginDep, RuntimeDep, SessionDep
+from web.deps import CitizenUser, CsrfChecked, CurrentUser, Id, LoginDep, RuntimeDep, SessionDep
+from web.limits import body_limit, material_forms
 from web.rendering import render
 
 router = APIRouter(tags=["pages: citizen"])
@@ -67,6 +68,7 @@ def consent(code: str, user: CitizenUser, session: SessionDep, rt: RuntimeDep):
 
 
 @router.post("/matters/{code}/apply", dependencies=[CsrfChecked])
+@body_limit(material_forms)
 async def apply(
     request: Request, code: str, user: CitizenUser, session: SessionDep, rt: RuntimeDep
 ):
@@ -142,17 +144,18 @@ def _case_page(request, session, rt, user, case, errors=None, status_code=200):
 
 @router.get("/cases/{case_id}")
 def case_page(
-    request: Request, case_id: int, user: CurrentUser, session: SessionDep, rt: RuntimeDep
+    request: Request, case_id: Id, user: CurrentUser, session: SessionDep, rt: RuntimeDep
 ):
     case = access.load_case(session, case_id=case_id, user=user)
     return _case_page(request, session, rt, user, case)
 
 
 @router.post("/cases/{case_id}/items/{item_id}/correction", dependencies=[CsrfChecked])
+@body_limit(material_forms)
 async def correct(
     request: Request,
-    case_id: int,
-    item_id: int,
+    case_id: Id,
+    item_id: Id,
     user: CitizenUser,
     session: SessionDep,
     rt: RuntimeDep,
@@ -188,7 +191,7 @@ async def _uploads(submitted, rt) -> list[UploadedFile]:
 
 @router.get("/cases/{case_id}/items/{item_id}/result")
 def download_result(
-    case_id: int, item_id: int, user: CurrentUser, session: SessionDep, rt: RuntimeDep
+    case_id: Id, item_id: Id, user: CurrentUser, session: SessionDep, rt: RuntimeDep
 ):
     """An approved item's signed electronic certificate (PDF)."""
     case = access.load_case(session, case_id=case_id, user=user)
@@ -201,7 +204,7 @@ def download_result(
 
 
 @router.get("/cases/{case_id}/results.zip")
-def download_results(case_id: int, user: CurrentUser, session: SessionDep, rt: RuntimeDep):
+def download_results(case_id: Id, user: CurrentUser, session: SessionDep, rt: RuntimeDep):
     """Every result of the case in one archive."""
     case = access.load_case(session, case_id=case_id, user=user)
     return Response(
@@ -212,7 +215,7 @@ def download_results(case_id: int, user: CurrentUser, session: SessionDep, rt: R
 
 
 @router.get("/uploads/{upload_id}")
-def view_upload(upload_id: int, user: CurrentUser, session: SessionDep, rt: RuntimeDep):
+def view_upload(upload_id: Id, user: CurrentUser, session: SessionDep, rt: RuntimeDep):
     """An uploaded material, shown in the browser to the applicant and the case's clerks."""
     upload, content = access.open_upload(session, rt, user=user, upload_id=upload_id)
     return Response(

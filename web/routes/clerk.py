@@ -12,7 +12,7 @@ from services.cases import access, decisions, external, progress, results, workb
 from services.cases.results import DELIVERY_STATUS
 from services.cases.uploads import uploads_of
 from services.errors import InvalidInput, NotFound
-from web.deps import ClerkUser, CsrfChecked, RuntimeDep, SessionDep
+from web.deps import ClerkUser, CsrfChecked, Id, RuntimeDep, SessionDep
 from web.rendering import render
 from web.routes.workbench_api import QueueQuery
 
@@ -74,14 +74,14 @@ def _item_page(request, session, rt, user, item_id: int, error=None, comment: st
 
 
 @router.get("/items/{item_id}")
-def item_page(request: Request, item_id: int, user: ClerkUser, session: SessionDep, rt: RuntimeDep):
+def item_page(request: Request, item_id: Id, user: ClerkUser, session: SessionDep, rt: RuntimeDep):
     return _item_page(request, session, rt, user, item_id)
 
 
 @router.post("/items/{item_id}/decision", dependencies=[CsrfChecked])
 def decide(
     request: Request,
-    item_id: int,
+    item_id: Id,
     user: ClerkUser,
     session: SessionDep,
     rt: RuntimeDep,
@@ -107,7 +107,7 @@ def decide(
 
 
 @router.post("/items/{item_id}/resolve", dependencies=[CsrfChecked])
-def resolve(item_id: int, user: ClerkUser, session: SessionDep):
+def resolve(item_id: Id, user: ClerkUser, session: SessionDep):
     """The incident is fixed: the department's system may fetch the item again."""
     external.resolve_incident(session, user=user, item_id=item_id)
     return RedirectResponse(f"/clerk/items/{item_id}", status_code=303)
@@ -129,7 +129,7 @@ def deliveries(request: Request, user: ClerkUser, session: SessionDep, status: s
 
 @router.post("/deliveries/{delivery_id}", dependencies=[CsrfChecked])
 def update_delivery(
-    delivery_id: int,
+    delivery_id: Id,
     user: ClerkUser,
     session: SessionDep,
     status: Annotated[str, Form()] = "",
@@ -152,14 +152,14 @@ def _back(to: str, notice: str) -> str:
 
 
 @router.post("/items/{item_id}/claim", dependencies=[CsrfChecked])
-def claim(item_id: int, user: ClerkUser, session: SessionDep, back: Annotated[str, Form()] = ""):
+def claim(item_id: Id, user: ClerkUser, session: SessionDep, back: Annotated[str, Form()] = ""):
     """Claim a task, so no other clerk works it; 409 names who was first."""
     workbench.claim(session, user=user, item_id=item_id)
     return RedirectResponse(_back(back, "claimed"), status_code=303)
 
 
 @router.post("/items/{item_id}/release", dependencies=[CsrfChecked])
-def release(item_id: int, user: ClerkUser, session: SessionDep, back: Annotated[str, Form()] = ""):
+def release(item_id: Id, user: ClerkUser, session: SessionDep, back: Annotated[str, Form()] = ""):
     """Give a claimed task back to the department's queue (its holder or a supervisor)."""
     workbench.release(session, user=user, item_id=item_id)
     return RedirectResponse(_back(back, "released"), status_code=303)
@@ -167,10 +167,10 @@ def release(item_id: int, user: ClerkUser, session: SessionDep, back: Annotated[
 
 @router.post("/items/{item_id}/reassign", dependencies=[CsrfChecked])
 def reassign(
-    item_id: int,
+    item_id: Id,
     user: ClerkUser,
     session: SessionDep,
-    to_user_id: Annotated[str, Form()] = "",
+    to_user_id: Annotated[str, Form(max_length=9)] = "",
     back: Annotated[str, Form()] = "",
 ):
     """A supervisor gives a task to a clerk of the department."""

@@ -13,7 +13,7 @@ from services.cases.access import load_case
 from services.errors import InvalidInput
 from services.evaluations import service as evaluations
 from services.notifications.senders import default_sender
-from web.deps import CitizenUser, ClerkUser, CsrfChecked, RuntimeDep, SessionDep
+from web.deps import CitizenUser, ClerkUser, CsrfChecked, Id, Page, RuntimeDep, SessionDep
 from web.rendering import render
 
 router = APIRouter(tags=["pages: evaluation"])
@@ -26,7 +26,7 @@ def _level(raw: str) -> int:
 
 
 @router.get("/cases/{case_id}/evaluation")
-def evaluation_page(request: Request, case_id: int, user: CitizenUser, session: SessionDep):
+def evaluation_page(request: Request, case_id: Id, user: CitizenUser, session: SessionDep):
     """The evaluation form on its own page (the case page includes the same form)."""
     case = load_case(session, case_id=case_id, user=user)
     return render(
@@ -41,7 +41,7 @@ def evaluation_page(request: Request, case_id: int, user: CitizenUser, session: 
 @router.post("/cases/{case_id}/evaluation", dependencies=[CsrfChecked])
 def evaluate(
     request: Request,
-    case_id: int,
+    case_id: Id,
     user: CitizenUser,
     session: SessionDep,
     rt: RuntimeDep,
@@ -107,7 +107,7 @@ def _follow_ups_page(
 
 @router.get("/clerk/follow-ups")
 def follow_ups(
-    request: Request, user: ClerkUser, session: SessionDep, status: str = "open", page: int = 1
+    request: Request, user: ClerkUser, session: SessionDep, status: str = "open", page: Page = 1
 ):
     """A supervisor's list of bad reviews their department must follow up."""
     return _follow_ups_page(request, session, user, status, page)
@@ -116,7 +116,7 @@ def follow_ups(
 @router.post("/clerk/follow-ups/{follow_up_id}/resolve", dependencies=[CsrfChecked])
 def resolve(
     request: Request,
-    follow_up_id: int,
+    follow_up_id: Id,
     user: ClerkUser,
     session: SessionDep,
     rt: RuntimeDep,

@@ -16,7 +16,8 @@ from services.cases.uploads import UploadedFile
 from services.configuration.matters import effective_matter, published_matters
 from services.errors import InvalidInput, NotFound
 from services.registries.service import grant_consent
-from web.deps import ClerkUser, CsrfChecked, RuntimeDep, SessionDep
+from web.deps import ClerkUser, CsrfChecked, Id, RuntimeDep, SessionDep
+from web.limits import body_limit, material_forms
 from web.rendering import render
 
 router = APIRouter(prefix="/frontdesk", tags=["pages: front desk"])
@@ -74,7 +75,7 @@ def _applicant(session, applicant_id: int) -> User:
 def form_page(
     request: Request,
     matter: str,
-    applicant_id: int,
+    applicant_id: Id,
     user: ClerkUser,
     session: SessionDep,
     rt: RuntimeDep,
@@ -97,10 +98,11 @@ def form_page(
 
 
 @router.post("/apply/{matter}/{applicant_id}", dependencies=[CsrfChecked])
+@body_limit(material_forms)
 async def accept(
     request: Request,
     matter: str,
-    applicant_id: int,
+    applicant_id: Id,
     user: ClerkUser,
     session: SessionDep,
     rt: RuntimeDep,
@@ -149,7 +151,7 @@ async def accept(
 
 
 @router.get("/receipts/{case_id}")
-def receipt(request: Request, case_id: int, user: ClerkUser, session: SessionDep, rt: RuntimeDep):
+def receipt(request: Request, case_id: Id, user: ClerkUser, session: SessionDep, rt: RuntimeDep):
     """The printable acceptance receipt (受理回执)."""
     return render(
         request,

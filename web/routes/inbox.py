@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import RedirectResponse
 
+from services.cases.schemas import ID_MAX
 from services.notifications import service as notifications
 from services.notifications.schemas import InboxPublic, NotificationPublic
-from web.deps import CsrfChecked, CurrentUser, SessionDep
+from web.deps import CsrfChecked, CurrentUser, Id, Page, SessionDep
 from web.rendering import render
 
 router = APIRouter(tags=["inbox"])
@@ -15,7 +18,7 @@ PAGE = 50
 
 
 @router.get("/inbox")
-def inbox_page(request: Request, user: CurrentUser, session: SessionDep, page: int = 1):
+def inbox_page(request: Request, user: CurrentUser, session: SessionDep, page: Page = 1):
     page = max(page, 1)
     rows = notifications.inbox(session, user=user, limit=PAGE, offset=(page - 1) * PAGE)
     return render(
@@ -36,13 +39,18 @@ def read_all(user: CurrentUser, session: SessionDep):
 
 
 @router.post("/inbox/{notification_id}/read", dependencies=[CsrfChecked])
-def read(notification_id: int, user: CurrentUser, session: SessionDep):
+def read(notification_id: Id, user: CurrentUser, session: SessionDep):
     notifications.mark_read(session, user=user, notification_id=notification_id)
     return RedirectResponse("/inbox", status_code=303)
 
 
 @router.get("/api/inbox", response_model=InboxPublic, tags=["api"])
-def inbox_api(user: CurrentUser, session: SessionDep, limit: int = 50, offset: int = 0):
+def inbox_api(
+    user: CurrentUser,
+    session: SessionDep,
+    limit: int = 50,
+    offset: Annotated[int, Query(le=ID_MAX)] = 0,
+):
     """The signed-in user's messages, newest first, with the unread count."""
     rows = notifications.inbox(session, user=user, limit=limit, offset=offset)
     return InboxPublic(

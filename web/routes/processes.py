@@ -14,8 +14,10 @@ from sqlmodel import Session
 from engine.validation import Problem
 from services import processes
 from services.accounts.service import actor_names
+from services.cases.schemas import ID_MAX
 from services.errors import InvalidInput, NotFound
-from web.deps import AdminUser, CsrfChecked, RuntimeDep, SessionDep
+from web.deps import AdminUser, CsrfChecked, Number, Page, RuntimeDep, SessionDep
+from web.limits import FORM_SLACK, body_limit
 from web.rendering import render
 from web.routing import SerializeInThread
 
@@ -133,7 +135,7 @@ def version_history(
     user: AdminUser,
     session: SessionDep,
     rt: RuntimeDep,
-    page: int = 1,
+    page: Page = 1,
 ):
     matter = _matter_or_404(rt, matter_code)
     page = max(page, 1)
@@ -153,8 +155,8 @@ def version_history(
 def version_diff(
     request: Request,
     matter_code: str,
-    a: int,
-    b: int,
+    a: Number,
+    b: Number,
     user: AdminUser,
     session: SessionDep,
     rt: RuntimeDep,
@@ -174,7 +176,7 @@ def rollback_page(
     user: AdminUser,
     session: SessionDep,
     rt: RuntimeDep,
-    version: Annotated[int, Form()],
+    version: Annotated[int, Form(ge=1, le=ID_MAX)],
     comment: Annotated[str, Form(max_length=500)] = "",
 ):
     _matter_or_404(rt, matter_code)
@@ -187,6 +189,7 @@ def rollback_page(
 
 
 @router.post("/admin/processes/{matter_code}/upload", dependencies=[CsrfChecked])
+@body_limit(MAX_BPMN_BYTES + FORM_SLACK)
 async def upload_page(
     request: Request,
     matter_code: str,
@@ -231,7 +234,7 @@ class DeployIn(BpmnIn):
 
 
 class RollbackIn(BaseModel):
-    version: int = Field(ge=1)
+    version: int = Field(ge=1, le=ID_MAX)
     comment: str = Field(default="", max_length=500)
 
 
@@ -254,7 +257,7 @@ def bpmn_content(
     user: AdminUser,
     session: SessionDep,
     rt: RuntimeDep,
-    version: int | None = None,
+    version: Number | None = None,
     download: bool = False,
 ):
     """The BPMN XML of a version (default: what new cases use now)."""
@@ -266,11 +269,14 @@ def bpmn_content(
         found = processes.get_version(session, matter_code=matter.code, version=version)
         content = processes.definition_of(session, found).content
         name = f"{matter.code}-v{version}.bpmn"
-    headers = {"Content-Disposition": f'attachment; filename="{name}"'} if download else {}
+    # Always an attachment (`download` is kept for old links): a browser never renders a
+    # stored process as a document of this site.
+    headers = {"Content-Disposition": f'attachment; filename="{name}"'}
     return Response(content, media_type="application/xml", headers=headers)
 
 
 @api.post("/{matter_code}/validate", dependencies=[CsrfChecked])
+@body_limit(2 * MAX_BPMN_BYTES)
 def validate(body: BpmnIn, matter_code: str, user: AdminUser, session: SessionDep, rt: RuntimeDep):
     """Every problem that would stop this XML being deployed, by element id; nothing is stored."""
     matter = _matter_or_404(rt, matter_code)
@@ -285,6 +291,7 @@ def validate(body: BpmnIn, matter_code: str, user: AdminUser, session: SessionDe
 
 
 @api.post("/{matter_code}/deploy", status_code=201, dependencies=[CsrfChecked])
+@body_limit(2 * MAX_BPMN_BYTES)
 def deploy(body: DeployIn, matter_code: str, user: AdminUser, session: SessionDep, rt: RuntimeDep):
     """Validate and store the XML as the matter's next version; new cases use it at once,
     running cases finish on their own version. 422 lists every problem by element id."""
@@ -310,7 +317,9 @@ def version_list(matter_code: str, user: AdminUser, session: SessionDep, rt: Run
 
 
 @api.get("/{matter_code}/diff")
-def diff(matter_code: str, a: int, b: int, user: AdminUser, session: SessionDep, rt: RuntimeDep):
+def diff(
+    matter_code: str, a: Number, b: Number, user: AdminUser, session: SessionDep, rt: RuntimeDep
+):
     """Element ids added, removed and changed between two versions."""
     matter = _matter_or_404(rt, matter_code)
     return processes.diff(session, matter_code=matter.code, a=a, b=b)

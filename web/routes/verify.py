@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request, UploadFile
 
 from services.certificates.service import verify_certificate
 from web.deps import RuntimeDep, SessionDep
+from web.limits import FORM_SLACK, body_limit
 from web.rendering import render
 
 router = APIRouter(tags=["verification"])
@@ -26,6 +27,7 @@ def verify_page(request: Request, public_id: str, session: SessionDep, rt: Runti
 
 
 @router.post("/verify/{public_id}")
+@body_limit(MAX_PDF + FORM_SLACK)
 async def verify_upload(
     request: Request, public_id: str, file: UploadFile, session: SessionDep, rt: RuntimeDep
 ):
