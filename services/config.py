@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from functools import cache
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import BaseModel, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, IPvAnyNetwork, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 
@@ -43,6 +44,17 @@ class Settings(BaseSettings):
     clock_offset_days: float = 0.0
     # Departments that want pushes, as JSON: {"police": {"url": "...", "secret": "..."}}
     webhooks: dict[str, WebhookTarget] = {}
+    # Reverse proxies whose X-Forwarded-For names the client (web/client_address.py), as
+    # addresses or networks separated by commas ("10.0.0.5,10.1.0.0/16"). Empty: the socket's
+    # peer is the client and X-Forwarded-For is ignored, so clients cannot choose their address.
+    trusted_proxies: Annotated[list[IPvAnyNetwork], NoDecode] = []
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split_addresses(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
 
     @property
     def db_url(self) -> str:

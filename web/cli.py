@@ -44,6 +44,7 @@ def _serve(args: argparse.Namespace) -> int:
             port=args.port,
             log_level="info",
             timeout_keep_alive=KEEP_ALIVE_SECONDS,
+            proxy_headers=False,  # ONETHING_TRUSTED_PROXIES decides (web/client_address.py)
         )
         return 0
     # Several worker processes share the port and the database; each builds its own runtime
@@ -57,6 +58,7 @@ def _serve(args: argparse.Namespace) -> int:
         port=args.port,
         log_level="info",
         timeout_keep_alive=KEEP_ALIVE_SECONDS,
+        proxy_headers=False,
     )
     return 0
 

@@ -61,10 +61,27 @@ class LoginAttempt(SQLModel, table=True):
     __table_args__ = (
         Index("ix_login_attempt_username", "username_key", "created_at"),
         Index("ix_login_attempt_address", "address", "created_at"),
+        Index("ix_login_attempt_created", "created_at"),  # pruning
     )
     id: int | None = Field(default=None, primary_key=True)
     username_key: str = Field(max_length=64)
     user_id: int | None = Field(default=None, foreign_key="user_account.id", index=True)
-    address: str = Field(max_length=64)  # the client's IP address
+    address: str = Field(max_length=64)  # the client's IP address (an IPv6 client's /64)
+    # The recognised device the attempt came from (a `KnownDevice` id; kept after the device's
+    # row is pruned, so no foreign key), or None for an unrecognised client.
+    device_id: int | None = None
     outcome: str = Field(max_length=16)  # failed (also while being checked), refused, succeeded
     created_at: datetime = Field(default_factory=utcnow)
+
+
+class KnownDevice(SQLModel, table=True):
+    """A browser that signed in to an account: its sign-in attempts for that account are
+    throttled on their own, so that others' failures cannot lock it out. The browser keeps a
+    random token in a cookie; we keep the token's hash. It vouches for nothing else."""
+
+    __tablename__ = "known_device"
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: str = Field(max_length=64, unique=True)
+    user_id: int = Field(foreign_key="user_account.id", index=True)
+    created_at: datetime = Field(default_factory=utcnow)
+    last_seen_at: datetime = Field(default_factory=utcnow)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Sequence
 from datetime import timedelta
 
 from argon2 import PasswordHasher
@@ -70,22 +71,29 @@ def authenticate(
     username: str,
     password: str,
     address: str | None,
-    limits: throttle.Limits = throttle.LIMITS,
+    device_tokens: Sequence[str] = (),
+    limits: throttle.Limits | None = None,
 ) -> User:
     """The active user with these credentials; raises `Forbidden` with one message for all
-    failures, and `TooManyRequests` once a username or the client `address` has failed too often
-    (services/accounts/throttle.py). Commits the attempt's record; the caller commits a success."""
+    failures, and `TooManyRequests` while the throttle refuses this account from this client
+    (services/accounts/throttle.py). `device_tokens` are the browser's recognised-device tokens,
+    which give it a budget of its own. Commits the attempt's record; the caller commits a
+    success."""
     user = None
     if "\x00" not in username:  # no account has one, and PostgreSQL refuses it in a query
         user = session.exec(select(User).where(User.username == username.strip().upper())).first()
         if user is None:
             user = session.exec(select(User).where(User.username == username.strip())).first()
+    device_id = None
+    if user is not None and device_tokens:
+        device_id = throttle.recognised_device(session, user_id=user.id, tokens=device_tokens)
     attempt = throttle.admit(
         session,
         username=username,
         address=address,
         user_id=user.id if user else None,
-        limits=limits,
+        device_id=device_id,
+        limits=limits or throttle.LIMITS,  # read now: tests may set other limits
     )
     try:
         _HASHER.verify(user.password_hash if user else _DUMMY_HASH, password)

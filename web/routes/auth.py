@@ -9,17 +9,24 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse
 
 from services.accounts import service as accounts
+from services.accounts import throttle
 from services.errors import Forbidden, TooManyRequests
+from web.client_address import client_address
 from web.deps import COOKIE, CsrfChecked, LoginDep, RuntimeDep, SessionDep
 from web.rendering import render
 
 router = APIRouter(tags=["pages: sign-in"])
 
+# The recognised-device cookie: the random tokens this browser was given when it signed in to
+# accounts (up to throttle.DEVICE_TOKENS_KEPT, joined by "."). Signing in from it is throttled
+# on its own, so others' failed guesses cannot lock its user out (services/accounts/throttle.py).
+DEVICE_COOKIE = "onething_device"
 
-def client_address(request: Request) -> str | None:
-    """The client's IP address, which sign-in throttling counts. Behind a reverse proxy, run
-    uvicorn with --proxy-headers and --forwarded-allow-ips: the client's, not the proxy's."""
-    return request.client.host if request.client else None
+
+def _device_tokens(request: Request) -> list[str]:
+    """The browser's recognised-device tokens, as many as are kept and of a token's length."""
+    tokens = request.cookies.get(DEVICE_COOKIE, "").split(".")
+    return [token for token in tokens[: throttle.DEVICE_TOKENS_KEPT] if 0 < len(token) <= 64]
 
 
 def _safe_next(target: str | None) -> str:
@@ -67,7 +74,11 @@ def login(
         )
     try:
         user = accounts.authenticate(
-            session, username=username, password=password, address=client_address(request)
+            session,
+            username=username,
+            password=password,
+            address=client_address(request),
+            device_tokens=_device_tokens(request),
         )
     except TooManyRequests as exc:
         response = _login_page(
@@ -81,6 +92,7 @@ def login(
     if earlier:  # signing in again, maybe as someone else: the browser's earlier session ends
         accounts.close_session(session, token=earlier)
     token, _row = accounts.open_session(session, user=user, hours=rt.settings.session_hours)
+    devices = throttle.remember_device(session, user_id=user.id, tokens=_device_tokens(request))
     session.commit()
     target = _safe_next(next)
     if target == "/" and user.role in ("clerk", "admin"):
@@ -88,6 +100,12 @@ def login(
     response = RedirectResponse(target, status_code=303)
     response.set_cookie(
         COOKIE, token, **_cookie_flags(rt), max_age=rt.settings.session_hours * 3600
+    )
+    response.set_cookie(
+        DEVICE_COOKIE,
+        ".".join(devices),
+        **{**_cookie_flags(rt), "path": "/login"},
+        max_age=int(throttle.DEVICE_LIFETIME.total_seconds()),
     )
     return response
 
