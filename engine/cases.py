@@ -6,6 +6,8 @@ These functions work on live `BpmnWorkflow` objects; `engine.store` persists the
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -19,7 +21,9 @@ from SpiffWorkflow.bpmn.serializer.default.workflow import (
 )
 from SpiffWorkflow.bpmn.specs.event_definitions import timer as spiff_timers
 from SpiffWorkflow.bpmn.specs.mixins.unstructured_join import UnstructuredJoin
+from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
+from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.task import TaskState
 
 from engine import clock
@@ -81,6 +85,72 @@ class TaskNotReady(Exception):
     """The task does not exist in the instance or is not waiting for a person."""
 
 
+class StepFailed(Exception):
+    """The instance could not run on: a condition, script, timer expression or decision table
+    failed (refused by the sandbox, over a bound, or an error in the code) at `element_id`.
+
+    `reason` says why in English; the original exception is chained (`__cause__`). The workflow
+    object is left half-way through the step: callers must not save it (roll back)."""
+
+    def __init__(self, element_id: str, element_name: str, reason: str) -> None:
+        super().__init__(f"{element_name or element_id}: {reason}")
+        self.element_id = element_id
+        self.element_name = element_name
+        self.reason = reason
+
+
+def _original(exc: BaseException) -> BaseException:
+    """The exception SpiffWorkflow wrapped (its own exceptions chain the code's error)."""
+    while isinstance(exc, SpiffWorkflowException):
+        inner = exc.__cause__ or exc.__context__
+        if inner is None:
+            break
+        exc = inner
+    return exc
+
+
+def _failing_task(exc: Exception) -> Task | None:
+    """The task whose step failed: SpiffWorkflow's exception names it, or else the innermost
+    frame of SpiffWorkflow's task code that was working on one (e.g. a timer's date)."""
+    task = getattr(exc, "task", None)
+    if isinstance(task, Task):
+        return task
+    frame = exc.__traceback__
+    while frame is not None:
+        candidate = frame.tb_frame.f_locals.get("my_task")
+        if isinstance(candidate, Task):
+            task = candidate
+        frame = frame.tb_next
+    return task
+
+
+MAX_REASON = 500  # characters of a StepFailed reason
+
+
+def _step_failed(exc: Exception) -> StepFailed:
+    task = _failing_task(exc)
+    task_spec = task.task_spec if task is not None else getattr(exc, "task_spec", None)
+    element_id = getattr(task_spec, "bpmn_id", None) or getattr(task_spec, "name", "") or ""
+    element_name = getattr(task_spec, "bpmn_name", None) or ""
+    cause = _original(exc)
+    reason = f"{type(cause).__name__}: {cause}"
+    context = str(exc).rstrip(". ") if cause is not exc else ""
+    if context and str(cause) not in context:  # SpiffWorkflow names the expression or DMN row
+        reason = f"{context}: {reason}"
+    if len(reason) > MAX_REASON:
+        reason = reason[: MAX_REASON - 1] + "…"
+    return StepFailed(element_id, element_name, reason)
+
+
+@contextmanager
+def _running() -> Iterator[None]:
+    """Run a step of the instance; any failure of its code becomes one StepFailed."""
+    try:
+        yield
+    except Exception as exc:
+        raise _step_failed(exc) from exc
+
+
 @dataclass(frozen=True)
 class ReadyTask:
     """A human task waiting in a lane."""
@@ -106,12 +176,14 @@ class Timer:
 
 def start(spec: ProcessSpec, data: dict[str, Any]) -> BpmnWorkflow:
     """Create an instance with `data` as its start data and run it to its first wait; every
-    variable the process reads and `data` does not give starts as None."""
+    variable the process reads and `data` does not give starts as None. Raises StepFailed when
+    the process's code fails on the way."""
     workflow = BpmnWorkflow(spec.spec, spec.subprocess_specs, script_engine=_SCRIPT_ENGINE)
     start_data = {**spec.inputs({}), **data}
     for task in workflow.get_tasks(state=TaskState.READY):
         task.data.update(start_data)
-    workflow.do_engine_steps()
+    with _running():
+        workflow.do_engine_steps()
     return workflow
 
 
@@ -193,7 +265,8 @@ def observe(spec: ProcessSpec, workflow: BpmnWorkflow) -> Observed:
 
 def fire_timer(workflow: BpmnWorkflow, task_id: str) -> bool:
     """Fire a waiting timer now (the scheduler decides when it is due, on its own clock) and run
-    the instance on; False when the timer no longer waits (its task finished meanwhile)."""
+    the instance on; False when the timer no longer waits (its task finished meanwhile). Raises
+    StepFailed when the process's code fails on the way."""
     try:
         task = workflow.get_task_from_id(UUID(task_id))
     except Exception:
@@ -201,8 +274,9 @@ def fire_timer(workflow: BpmnWorkflow, task_id: str) -> bool:
     if task.state != TaskState.WAITING:
         return False
     task._set_internal_data(event_fired=True)
-    workflow.refresh_timers()
-    workflow.do_engine_steps()
+    with _running():
+        workflow.refresh_timers()
+        workflow.do_engine_steps()
     return True
 
 
@@ -235,7 +309,8 @@ def _check(info, task) -> CheckResult:
 
 
 def complete(workflow: BpmnWorkflow, task_id: str, data: dict[str, Any]) -> None:
-    """Complete a ready human task with `data` and run the instance to its next wait."""
+    """Complete a ready human task with `data` and run the instance to its next wait; raises
+    StepFailed when the process's code fails on the way."""
     try:
         task = workflow.get_task_from_id(UUID(task_id))
     except Exception as exc:  # SpiffWorkflow raises its own TaskNotFound or KeyError
@@ -243,8 +318,9 @@ def complete(workflow: BpmnWorkflow, task_id: str, data: dict[str, Any]) -> None
     if task.state != TaskState.READY or not task.task_spec.manual:
         raise TaskNotReady(task_id)
     task.data.update(data)
-    task.run()
-    workflow.do_engine_steps()
+    with _running():
+        task.run()
+        workflow.do_engine_steps()
 
 
 def is_completed(workflow: BpmnWorkflow) -> bool:

@@ -7,6 +7,8 @@ the lanes and items must be is the caller's business.
 
 from __future__ import annotations
 
+import ast
+import re
 from collections import Counter, defaultdict, deque
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -42,8 +44,26 @@ FLOW_NODES = frozenset(
         "complexGateway",
     ]
 )
-EXPRESSION_TAGS = frozenset(["conditionExpression", "timeDate", "timeDuration", "timeCycle"])
+# Elements whose text SpiffWorkflow evaluates as an expression or runs as a script (BPMN and
+# SpiffWorkflow extension elements, by local name); DMN cells are read by `_dmn_sites`.
+EXPRESSION_TAGS = frozenset(
+    [
+        "conditionExpression",  # sequence flows
+        "condition",  # conditional events
+        "timeDate",
+        "timeDuration",
+        "timeCycle",
+        "loopCardinality",
+        "completionCondition",
+        "loopCondition",
+        "messagePayload",
+        "payloadExpression",
+        "expression",  # SpiffWorkflow correlation properties
+    ]
+)
 SCRIPT_TAGS = frozenset(["script", "preScript", "postScript"])
+# SpiffWorkflow's DMNEngine.evaluate: a "?" outside quotes stands for the input's value.
+DMN_INPUT_MARK = re.compile(r"""(\?)(?=(?:[^'"]|['"][^'"]*['"])*$)""")
 DMN_PLACEHOLDER = "dmninputexpr"
 
 
@@ -112,38 +132,125 @@ def _duplicate_ids(root: etree._Element) -> list[Problem]:
     ]
 
 
-def _dmn_entry_problems(source: str) -> list[str]:
-    """Sandbox problems of a DMN cell: an expression, or a unary test like `> 5` or `'a', 'b'`."""
-    source = source.strip().replace("?", DMN_PLACEHOLDER)
-    if source in ("", "-"):
+@dataclass(frozen=True)
+class Code:
+    """One piece of code the engine will run: the element it belongs to, the tag it came from,
+    and the exact source the sandbox is given (a DMN cell combined with its input expression as
+    SpiffWorkflow's DMNEngine combines them)."""
+
+    element_id: str
+    tag: str
+    source: str
+    script: bool = False
+
+
+def _spiff_parses(text: str) -> bool:
+    """SpiffWorkflow's `PythonScriptEngine.validate` (used by DMNEngine.needs_eq)."""
+    try:
+        ast.parse(text)
+    except SyntaxError:
+        return False
+    return True
+
+
+def dmn_entry_sources(input_expression: str, entry: str | None) -> list[str]:
+    """What SpiffWorkflow's DMNEngine.evaluate runs for one input entry: nothing for "-" or an
+    empty cell; the input expression alone and the entry with "?" as its value; or the input and
+    the entry combined, with `==` when the entry is an expression of its own."""
+    if entry is None or entry == "-":
         return []
-    found: list[str] = []
-    for text in (source, f"{DMN_PLACEHOLDER} {source}", f"({source},)"):
-        found = check_expression(text)
-        if not found or "syntax error" not in found[0]:
-            return found
+    entry = DMN_INPUT_MARK.sub(DMN_PLACEHOLDER, entry)
+    if DMN_PLACEHOLDER in entry:
+        return [input_expression, entry]
+    if _spiff_parses(entry):
+        return [f"({input_expression}) == ({entry})"]
+    return [input_expression + entry]
+
+
+def _local_children(element: etree._Element, tag: str) -> list[etree._Element]:
+    return [child for child in element if _local(child) == tag]
+
+
+def _dmn_code(root: etree._Element, problems: list[Problem]) -> list[Code]:
+    """The expressions of every decision table, as SpiffWorkflow's DMN parser reads the cells
+    (the raw text of each `text` element) and its engine evaluates them."""
+    found = []
+    for table in (el for el in root.iter() if _local(el) == "decisionTable"):
+        inputs: list[str | None] = []
+        for column in _local_children(table, "input"):
+            expression = next(
+                (
+                    text.text
+                    for inner in _local_children(column, "inputExpression")
+                    for text in _local_children(inner, "text")
+                ),
+                None,
+            )
+            inputs.append(expression)
+            if not expression:
+                problems.append(
+                    Problem(
+                        column.get("id", ""),
+                        "决策表的输入缺少输入表达式",
+                        "a decision table input needs an input expression",
+                    )
+                )
+            else:
+                found.append(Code(column.get("id", ""), "inputExpression", expression))
+        for rule in _local_children(table, "rule"):
+            for index, entry in enumerate(_local_children(rule, "inputEntry")):
+                text = next((t.text for t in _local_children(entry, "text")), None)
+                expression = inputs[index] if index < len(inputs) else None
+                if expression:
+                    for source in dmn_entry_sources(expression, text)[-1:]:
+                        found.append(Code(entry.get("id", ""), "inputEntry", source))
+            for entry in _local_children(rule, "outputEntry"):
+                text = next((t.text for t in _local_children(entry, "text")), None)
+                if text:
+                    found.append(Code(entry.get("id", ""), "outputEntry", text))
     return found
 
 
-def _code_problems(root: etree._Element, dmn: bool) -> list[Problem]:
-    problems = []
+def _bpmn_code(root: etree._Element) -> list[Code]:
+    found = []
     for element in root.iter():
         tag = _local(element)
         source = element.text or ""
-        if dmn and tag == "text":
-            found = _dmn_entry_problems(source)
-        elif not dmn and tag in EXPRESSION_TAGS and source.strip():
-            found = check_expression(source)
-        elif not dmn and tag in SCRIPT_TAGS and source.strip():
-            found = check_script(source)
-        else:
+        if not source.strip() and tag != "parameter":
             continue
-        for finding in found:
+        if tag in EXPRESSION_TAGS:
+            found.append(Code(_owner_id(element), tag, source))
+        elif tag in SCRIPT_TAGS:
+            found.append(Code(_owner_id(element), tag, source, script=True))
+        elif tag == "formalExpression" and _local(element.getparent()) == (
+            "correlationPropertyRetrievalExpression"
+        ):
+            found.append(Code(_owner_id(element), tag, source))
+        elif tag == "parameter" and element.get("value"):  # SpiffWorkflow service task input
+            found.append(Code(_owner_id(element), tag, element.get("value", "")))
+    return found
+
+
+def code_of(content: bytes, decisions: Decisions = ()) -> list[Code]:
+    """Every piece of code a BPMN file and its DMN files give the engine to run (raises
+    `etree.XMLSyntaxError` for a file that is not XML)."""
+    found = _bpmn_code(parse_xml(content))
+    for _name, text in decisions:
+        found += _dmn_code(parse_xml(text), [])
+    return found
+
+
+def _code_problems(code: list[Code]) -> list[Problem]:
+    problems = []
+    for piece in code:
+        found = (check_script if piece.script else check_expression)(piece.source)
+        if found:
+            finding = "; ".join(found)
             problems.append(
                 Problem(
-                    _owner_id(element),
-                    f"代码未通过安全检查（{tag}）：{finding}",
-                    f"code refused by the sandbox ({tag}): {finding}",
+                    piece.element_id,
+                    f"代码未通过安全检查（{piece.tag}）：{finding}",
+                    f"code refused by the sandbox ({piece.tag}): {finding}",
                 )
             )
     return problems
@@ -240,7 +347,9 @@ def validate_bpmn(
             problems += _duplicate_ids(root)
             for process in _processes(root, process_id):
                 problems += _path_problems(process)
-        problems += _code_problems(root, dmn=bool(name))
+            problems += _code_problems(_bpmn_code(root))
+        else:
+            problems += _code_problems(_dmn_code(root, problems))
     try:
         SpecCache().load(content, process_id, "<bpmn>", decisions)
     except SpecError as exc:

@@ -7,15 +7,18 @@ applicant typed, return the form, its errors and the materials this applicant mu
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from engine.sandbox import evaluate
+from engine.sandbox import SandboxError, SandboxLimit, evaluate
 from forms.catalog import Catalog, Fact, Item, Matter
 from forms.sources import registry_name
 from forms.values import FieldError, InvalidValue, parse_value
+
+log = logging.getLogger(__name__)
 
 # Variables a process sees besides the dictionary facts (BPMN and DMN conditions may use them).
 PROCESS_VARIABLES = {
@@ -108,6 +111,11 @@ def _holds(expression: str | None, scope: Mapping[str, Any]) -> bool:
         return True
     try:
         return bool(evaluate(expression, scope))
+    except (SandboxError, SandboxLimit) as exc:  # refused or over a bound: never run, logged
+        log.warning(
+            "condition %r refused by the sandbox, treated as not holding: %s", expression, exc
+        )
+        return False
     except Exception:  # a condition over facts not known yet does not hold
         return False
 
