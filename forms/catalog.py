@@ -131,6 +131,11 @@ class Item:
     reject_reasons: tuple[str, ...] = ()
     source_file: str = ""
 
+    @property
+    def fact_keys(self) -> tuple[str, ...]:
+        """Every fact the item may ask for, its conditional ones included."""
+        return tuple(dict.fromkeys([*self.facts, *(k for g in self.facts_if for k in g.facts)]))
+
 
 @dataclass(frozen=True)
 class Matter:
@@ -144,6 +149,9 @@ class Matter:
     subjects: tuple[str, ...]
     items: tuple[str, ...]
     published: bool = True
+    # The facts that say what an application is about (the newborn's birth certificate
+    # number, the deceased's ID...): one open or granted case per matter and subject.
+    subject_key: tuple[str, ...] = ()
     # Conditions an administrator set for items of this matter, (item code, expression); an
     # empty expression means the item always applies. Items not named keep the catalog's `when`.
     conditions: tuple[tuple[str, str], ...] = ()
@@ -306,6 +314,9 @@ def _load_matter(catalog: Catalog, path: Path, problems: list[str]) -> None:
     for code in data["items"]:
         if code not in catalog.items:
             problems.append(f"{where}: unknown item {code!r}")
+    for key in data.get("subject_key", ()):
+        if key not in catalog.facts:
+            problems.append(f"{where}: subject_key names unknown fact {key!r}")
     catalog.matters[data["code"]] = Matter(
         code=data["code"],
         name=data["name"],
@@ -317,6 +328,7 @@ def _load_matter(catalog: Catalog, path: Path, problems: list[str]) -> None:
         subjects=tuple(data.get("subjects", ("applicant",))),
         items=tuple(data["items"]),
         published=bool(data.get("published", True)),
+        subject_key=tuple(data.get("subject_key", ())),
     )
 
 

@@ -6,9 +6,10 @@ from __future__ import annotations
 class DomainError(Exception):
     status = 400
 
-    def __init__(self, message: str, message_en: str = ""):
+    def __init__(self, message: str, message_en: str = "", *, link: str | None = None):
         self.message = message
         self.message_en = message_en or message
+        self.link = link  # where the person can see what the message is about (a path)
         super().__init__(self.message_en)
 
 

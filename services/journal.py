@@ -62,6 +62,40 @@ def pending_any(session: OrmSession) -> bool:
     return bool(session.info.get(_KEY))
 
 
+_WROTE = "onething.wrote"  # session.info key: the open transaction sent a write
+
+
+def uncommitted(session: OrmSession) -> bool:
+    """Whether the session's open transaction holds anything not committed: ORM changes not
+    flushed yet, journalled rows, or writes already sent (a flush, an INSERT, UPDATE or DELETE
+    statement). Such a transaction must be committed by the operation that made it, or rolled
+    back; nobody else may commit it on the way out."""
+    return bool(
+        session.new
+        or session.dirty
+        or session.deleted
+        or session.info.get(_KEY)
+        or session.info.get(_WROTE)
+    )
+
+
+@event.listens_for(OrmSession, "after_flush")
+def _flushed(session: OrmSession, _context) -> None:
+    session.info[_WROTE] = True
+
+
+@event.listens_for(OrmSession, "do_orm_execute")
+def _executed(state) -> None:
+    if not state.is_select:
+        state.session.info[_WROTE] = True
+
+
+@event.listens_for(OrmSession, "after_transaction_end")
+def _ended(session: OrmSession, transaction) -> None:
+    if transaction.parent is None:
+        session.info.pop(_WROTE, None)
+
+
 def write(session: OrmSession) -> None:
     """Insert the journalled rows now, in the session's transaction (one INSERT per table)."""
     tables = session.info.pop(_KEY, None)

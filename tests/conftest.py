@@ -8,9 +8,10 @@ and a fresh schema is created per test so tests never see each other's rows.
 from __future__ import annotations
 
 import os
+import sqlite3
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -112,3 +113,47 @@ def user_of(rt):
             return user
 
     return find
+
+
+def add_newborn_parents(db, registry_path: Path, count: int) -> list[str]:
+    """Usernames of `count` mothers in the registry, each with her own newborn (born within the
+    year), given citizen accounts (the demo password). The demo accounts have two newborns
+    only, and a child is applied for once (the matter's subject key)."""
+    from demo.seed import DEMO_PASSWORD
+    from services.accounts.service import create_user
+
+    with sqlite3.connect(registry_path) as registry:
+        mothers = [
+            row[0]
+            for row in registry.execute(
+                "SELECT DISTINCT b.mother_id_number FROM birth b"
+                " JOIN person p ON p.id_number = b.mother_id_number"
+                " WHERE b.birth_date > ? ORDER BY b.mother_id_number",
+                ((TODAY - timedelta(days=300)).isoformat(),),
+            )
+        ]
+    found = []
+    with Session(db) as session:
+        for number in mothers:
+            if len(found) == count:
+                break
+            if session.exec(select(User).where(User.username == number)).first() is not None:
+                continue  # a demo account: its child is the demo's
+            create_user(
+                session,
+                username=number,
+                display_name=number,
+                role="citizen",
+                password=DEMO_PASSWORD,
+                id_number=number,
+            )
+            found.append(number)
+        session.commit()
+    assert len(found) == count, f"the registry has {len(found)} such mothers"
+    return found
+
+
+@pytest.fixture
+def newborn_parents(rt, registry_path):
+    """`newborn_parents(n)`: n more newborn applicants (`add_newborn_parents`)."""
+    return lambda count: add_newborn_parents(rt.db, registry_path, count)

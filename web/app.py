@@ -13,6 +13,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy.orm.exc import DetachedInstanceError
 from starlette.exceptions import HTTPException
 
 from services.cases.deadlines import deadline_scheduler
@@ -54,6 +55,8 @@ def _error_body(exc: DomainError) -> dict:
     body = {"detail": exc.message, "detail_en": exc.message_en}
     if isinstance(exc, InvalidInput):
         body["fields"] = {key: {"zh": zh, "en": en} for key, (zh, en) in exc.fields.items()}
+    if exc.link:
+        body["link"] = exc.link
     return body
 
 
@@ -64,7 +67,13 @@ def _error_response(request: Request, exc: DomainError, **context) -> JSONRespon
         if context.get("reference"):
             body["reference"] = context["reference"]
         return JSONResponse(body, status_code=exc.status)
-    return render(request, "error.html", status_code=exc.status, error=exc, **context)
+    try:
+        return render(request, "error.html", status_code=exc.status, error=exc, **context)
+    except DetachedInstanceError:
+        # The request's session ended with the failure (rolled back, closed): its user can no
+        # longer be read. The page is shown without the signed-in header.
+        request.state.login = None
+        return render(request, "error.html", status_code=exc.status, error=exc, **context)
 
 
 class HttpError(DomainError):

@@ -9,13 +9,13 @@ from collections.abc import AsyncIterator
 from contextlib import nullcontext
 from typing import Annotated
 
-from fastapi import Depends, Header, Path, Query, Request
+from fastapi import Depends, Form, Header, Path, Query, Request
 from sqlmodel import Session
 
 from services import journal
 from services.accounts import service as accounts
 from services.accounts.models import LoginSession, User
-from services.cases.schemas import ID_MAX
+from services.cases.schemas import ID_MAX, NO_NUL
 from services.db import pool_capacity
 from services.errors import DomainError, Forbidden
 from services.runtime import Runtime
@@ -44,6 +44,11 @@ RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 Id = Annotated[int, Path(ge=1, le=ID_MAX)]
 Number = Annotated[int, Query(ge=1, le=ID_MAX)]
 Page = Number
+# A code in a path: a matter, item or department code, a certificate's public id
+Code = Annotated[str, Path(max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
+# Text a form sends to be stored or searched: PostgreSQL's text cannot hold a NUL character
+FormText = Annotated[str, Form(pattern=NO_NUL)]
+SearchText = Annotated[str, Query(max_length=200, pattern=NO_NUL)]
 
 
 # Connections kept back from requests for the process's background threads (deadline
@@ -130,13 +135,16 @@ def end_read_only(session: Session) -> None:
 
 
 def has_changes(session: Session) -> bool:
-    return bool(session.new or session.dirty or session.deleted or journal.pending_any(session))
+    """Changes pending or written in the session's open transaction (never to be committed by
+    the request's end: a route that caught a service's refusal and rendered a page must not
+    commit what the refused operation had begun)."""
+    return journal.uncommitted(session)
 
 
 SessionDep = Annotated[Session, Depends(get_session)]
 
 
-def _token(request: Request, authorization: str | None) -> tuple[str | None, bool]:
+def session_token(request: Request, authorization: str | None) -> tuple[str | None, bool]:
     """The session token and whether it came from a `Bearer` Authorization header (a script or
     a department's system) rather than the session cookie (a browser). Any other Authorization
     header (Basic, a bare word) is ignored: the request is the cookie's, CSRF token and all."""
@@ -154,7 +162,7 @@ async def get_login(
     hand-off to the thread pool would cost more than the read. It cannot wait for the pool:
     the request holds a database slot, and there are fewer slots than connections (SQLite
     readers do not wait for writers in WAL mode; PostgreSQL readers do not wait for locks)."""
-    token, bearer = _token(request, authorization)
+    token, bearer = session_token(request, authorization)
     found = accounts.session_user(session, token=token) if token else None
     if found is not None:
         request.state.login = found
@@ -185,7 +193,7 @@ def _role(*roles: str):
 
 CitizenUser = Annotated[User, _role("citizen")]
 ClerkUser = Annotated[User, _role("clerk")]
-DepartmentUser = Annotated[User, _role("clerk", "system")]  # a clerk or a department's system
+SystemUser = Annotated[User, _role("system")]  # a department's own system (external tasks)
 AdminUser = Annotated[User, _role("admin")]
 
 
@@ -198,7 +206,8 @@ async def check_csrf(request: Request, login: LoginDep) -> None:
         ("application/x-www-form-urlencoded", "multipart/form-data")
     ):
         sent = (await request.form()).get("csrf_token")
-    if not sent or not secrets.compare_digest(str(sent), login[1].csrf_token):
+    # (as bytes: compare_digest refuses str with characters beyond ASCII)
+    if not sent or not secrets.compare_digest(str(sent).encode(), login[1].csrf_token.encode()):
         raise Forbidden(
             "页面已过期，请刷新后重试（安全校验未通过）",
             "The page expired: reload it and try again (security token mismatch)",

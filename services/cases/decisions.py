@@ -15,7 +15,7 @@ from engine.clock import utcnow
 from engine.store import ProcessInstance
 from services.accounts.models import User
 from services.cases import workbench
-from services.cases.access import load_case_item
+from services.cases.access import load_case_item, require_system
 from services.cases.models import Case, CaseItem
 from services.cases.routing import (
     apply_changes,
@@ -92,6 +92,13 @@ def _decide_once(
         )
     if worker_id is None:
         workbench.check_can_decide(row, user)
+    else:  # the external-task API: a department's system, on a task no clerk holds
+        require_system(user)
+        if row.claimed_by is not None:
+            raise Conflict(
+                "该事项已由窗口人员认领，部门业务系统不能办理",
+                "A clerk claimed this task: the department system may not decide it",
+            )
     locked = row.locked_by is not None and row.lock_expires_at and row.lock_expires_at > utcnow()
     if worker_id is not None and (not locked or row.locked_by != worker_id):
         raise Conflict(
@@ -162,7 +169,7 @@ def _read_for_decision(session: Session, item_id: int) -> list:
 def _correction_request(rt: Runtime, row: CaseItem, reopen: list[str], note: str) -> dict:
     """What the applicant must correct: facts and materials of this item only."""
     item = rt.catalog.items[row.item_code]
-    allowed_facts = set(item.facts) | {k for group in item.facts_if for k in group.facts}
+    allowed_facts = set(item.fact_keys)
     allowed_materials = {m.code for m in item.materials}
     facts = [key for key in reopen if key in allowed_facts]
     materials = [

@@ -15,7 +15,7 @@ from sqlmodel import Session, col, select
 from engine.clock import utcnow
 from services.accounts.models import User
 from services.cases import history
-from services.cases.access import load_case_item, require_department
+from services.cases.access import item_facts, load_case_item, log_view, require_system
 from services.cases.models import Case, CaseItem, Upload
 from services.errors import Conflict, InvalidInput
 from services.runtime import Runtime
@@ -58,7 +58,7 @@ def fetch_and_lock(
 
     Each lock is taken by a conditional UPDATE, so two workers never get the same item, on
     SQLite and PostgreSQL alike; an expired lock (a crashed worker) is taken over."""
-    department = require_department(user)
+    department = require_system(user)
     worker_id = (worker_id or "").strip()
     if not worker_id or len(worker_id) > 64:
         raise InvalidInput(
@@ -90,23 +90,29 @@ def fetch_and_lock(
         if len(locked_ids) == max_tasks:
             break
     session.commit()
-    return [_locked_task(session, rt, item_id) for item_id in locked_ids]
+    return [_locked_task(session, rt, user, item_id) for item_id in locked_ids]
 
 
-def _locked_task(session: Session, rt: Runtime, item_id: int) -> LockedTask:
+def _locked_task(session: Session, rt: Runtime, user: User, item_id: int) -> LockedTask:
+    """What the system needs of one locked item: the item's facts and materials, no more; the
+    handing over is logged for the applicant, like a clerk's look."""
     item = session.get(CaseItem, item_id)
     session.refresh(item)
     case = session.get(Case, item.case_id)
-    needed = set(rt.catalog.items[item.item_code].facts)
+    entry = rt.catalog.items[item.item_code]
+    facts = item_facts(rt, case, entry)
+    materials = {m.code for m in entry.materials}
     uploads = session.exec(select(Upload).where(Upload.case_id == case.id)).all()
+    log_view(session, user, case, f"{user.display_name}获取待办（{entry.name}）")
     return LockedTask(
         item=item,
         case=case,
-        facts={key: value for key, value in case.data.items() if key in needed},
-        provenance={key: value for key, value in case.provenance.items() if key in needed},
+        facts=facts,
+        provenance={key: value for key, value in case.provenance.items() if key in facts},
         uploads=[
             {"id": u.id, "material": u.material_code, "filename": u.filename, "size": u.size}
             for u in uploads
+            if u.material_code in materials
         ],
     )
 
@@ -123,6 +129,7 @@ def report_failure(
 ) -> CaseItem:
     """A worker could not handle its locked item. With retries left, the item is offered again
     after `retry_seconds`; with none left it becomes an incident shown to clerks and admins."""
+    require_system(user)
     item = load_case_item(session, item_id=item_id, user=user)
     now = utcnow()
     if item.locked_by != worker_id or not item.lock_expires_at or item.lock_expires_at < now:

@@ -1,24 +1,35 @@
 """The front desk (综合窗口, 一窗受理): a clerk of the service centre opens a case for a walk-in
 applicant, with the same prefill and checklist, scans the paper materials, and prints the
-acceptance receipt (受理回执)."""
+acceptance receipt (受理回执).
+
+The front desk sees a person's data only while that person is at the window: the clerk records
+that they checked the identity document of the person present (and whether the person
+authorized the registry lookups) before anything is read, and that visit is what opens the
+person's form, for that clerk and that matter, for a limited time."""
 
 from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
+from datetime import timedelta
 
 import segno
 from sqlmodel import Session, col, select
 
+from engine.clock import utcnow
+from forms.compiler import lookups_of
 from forms.values import InvalidValue, check_citizen_id
 from services.accounts.models import User
 from services.accounts.service import create_user
-from services.cases.models import Case, CaseItem, Upload
+from services.cases.access import log_view
+from services.cases.models import Case, CaseItem, Upload, WindowVisit
+from services.configuration.matters import effective_matter
 from services.errors import Forbidden, InvalidInput, NotFound
-from services.registries.service import lookup_for_matter
+from services.registries.service import grant_consent, lookup_for_matter
 from services.runtime import Runtime
 
 FRONT_DESK = "center"
+VISIT_HOURS = 2  # how long a recorded visit opens the person's form at the window
 
 
 def require_front_desk(user: User) -> None:
@@ -26,10 +37,79 @@ def require_front_desk(user: User) -> None:
         raise Forbidden("只有政务服务中心综合窗口可以代为受理", "Only the front desk may do this")
 
 
-def walk_in_applicant(session: Session, rt: Runtime, *, clerk: User, id_number: str) -> User:
+def open_visit(
+    session: Session,
+    rt: Runtime,
+    *,
+    clerk: User,
+    id_number: str,
+    matter: str,
+    present: bool,
+    consented: bool,
+) -> User:
+    """A walk-in applicant at the window, for `matter`: the clerk confirms that the person is
+    present and their identity document checked (`present`), and whether they signed the
+    authorization of the lookups (`consented`, recorded as their consent). Only then is the ID
+    checked against the population registry (the read is logged) and the applicant's account
+    opened if they never signed in online. Returns the applicant; commits."""
+    require_front_desk(clerk)
+    offered = effective_matter(session, rt, matter)  # NotFound for an unknown matter
+    if not offered.published:
+        raise NotFound("没有这项“一件事”服务", f"No matter {matter!r}")
+    if not present:
+        raise InvalidInput(
+            "present",
+            "请先核验申请人本人到场并出示身份证件原件，再开始受理",
+            "First confirm that the applicant is present and you checked their identity card",
+        )
+    applicant = _walk_in_applicant(session, rt, clerk=clerk, id_number=id_number)
+    now = utcnow()
+    session.add(
+        WindowVisit(
+            clerk_user_id=clerk.id,
+            applicant_user_id=applicant.id,
+            matter=matter,
+            consented=consented,
+            created_at=now,
+            expires_at=now + timedelta(hours=VISIT_HOURS),
+        )
+    )
+    if consented:
+        registries = list(lookups_of(rt.catalog, offered))
+        grant_consent(session, user_id=applicant.id, matter=matter, registries=registries)
+    session.commit()
+    return applicant
+
+
+def current_visit(
+    session: Session, *, clerk: User, applicant_id: int, matter: str
+) -> tuple[User, WindowVisit]:
+    """The applicant this clerk recorded at the window for `matter`, while the visit lasts;
+    nobody else's data is opened from the front desk."""
+    require_front_desk(clerk)
+    visit = session.exec(
+        select(WindowVisit)
+        .where(
+            WindowVisit.clerk_user_id == clerk.id,
+            WindowVisit.applicant_user_id == applicant_id,
+            WindowVisit.matter == matter,
+            col(WindowVisit.expires_at) > utcnow(),
+        )
+        .order_by(col(WindowVisit.id).desc())
+    ).first()
+    applicant = session.get(User, applicant_id)
+    if visit is None or applicant is None or applicant.role != "citizen":
+        raise Forbidden(
+            "请先在综合窗口登记申请人本人到场（核验身份证件）后再受理",
+            "Record the applicant's presence at the window (identity checked) first",
+            link="/frontdesk",
+        )
+    return applicant, visit
+
+
+def _walk_in_applicant(session: Session, rt: Runtime, *, clerk: User, id_number: str) -> User:
     """The applicant's account, opened at the counter if they never signed in online; the ID is
     checked (GB 11643) and the person must be in the population registry (the read is logged)."""
-    require_front_desk(clerk)
     try:
         number = check_citizen_id(id_number or "")
     except InvalidValue as exc:
@@ -45,7 +125,7 @@ def walk_in_applicant(session: Session, rt: Runtime, *, clerk: User, id_number: 
         applicant_id_number=number,
         subjects=("applicant",),
         actor_user_id=clerk.id,
-        purpose="综合窗口核验申请人身份",
+        purpose="综合窗口核验到场申请人身份",
     )
     name = lookup.facts.get("applicant_name")
     if name is None:
@@ -55,7 +135,7 @@ def walk_in_applicant(session: Session, rt: Runtime, *, clerk: User, id_number: 
             "人口库中没有该公民身份号码，请核对证件",
             "No such person in the population registry: check the ID card",
         )
-    user = create_user(
+    return create_user(
         session,
         username=number,
         display_name=str(name.value),
@@ -63,8 +143,6 @@ def walk_in_applicant(session: Session, rt: Runtime, *, clerk: User, id_number: 
         password=secrets.token_urlsafe(24),  # set by the applicant later, online
         id_number=number,
     )
-    session.commit()
-    return user
 
 
 @dataclass(frozen=True)
@@ -82,7 +160,7 @@ def acceptance_receipt(session: Session, rt: Runtime, *, clerk: User, case_id: i
     with their time limits, and the materials received or fetched."""
     require_front_desk(clerk)
     case = session.get(Case, case_id)
-    if case is None:
+    if case is None or case.channel != "window":  # only what was accepted at a window
         raise NotFound("办件不存在", "No such case")
     rows = session.exec(
         select(CaseItem).where(CaseItem.case_id == case.id).order_by(col(CaseItem.id))
@@ -100,6 +178,7 @@ def acceptance_receipt(session: Session, rt: Runtime, *, clerk: User, case_id: i
     names = {entry["code"]: entry["name"] for entry in case.checklist}
     received = [f"{names.get(u.material_code, u.material_code)}（{u.filename}）" for u in uploads]
     exempt = [e["name"] for e in case.checklist if e["status"] == "exempt"]
+    log_view(session, clerk, case, f"{clerk.display_name}打印受理回执")
     track_url = f"{rt.settings.public_base_url.rstrip('/')}/cases/{case.id}"
     qr = segno.make(track_url, error="m")
     return Receipt(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, func, literal_column
+from sqlalchemy import JSON, Column, Index, LargeBinary, Text, func, literal_column
 from sqlmodel import Field, SQLModel
 
 from engine.clock import utcnow
@@ -28,12 +28,18 @@ class Case(SQLModel, table=True):
     checklist: list[dict[str, Any]] = Field(
         default_factory=list, sa_column=Column(JSON, nullable=False)
     )
+    # What the application is about, by the matter's subject key (the newborn's birth
+    # certificate number, the deceased's ID, the property certificate...): one open or granted
+    # case per matter and subject. A case whose every item was refused gives it up (None).
+    subject_key: str | None = Field(default=None, max_length=200)
     created_at: datetime = Field(default_factory=utcnow, index=True)
     # When the case's own row last changed (status, outcome, number): set by every UPDATE of
     # the row. A department's decision that leaves the case's status alone does not touch it.
     updated_at: datetime = Field(default_factory=utcnow, sa_column_kwargs={"onupdate": utcnow})
     completed_at: datetime | None = None
 
+
+Index("ux_case_file_subject", Case.__table__.c.matter, Case.__table__.c.subject_key, unique=True)
 
 # The queue's search by the last four characters of the applicant's citizen ID (what a caller
 # at the window reads out): the same expression as `workbench._id_last4`, numbers inline.
@@ -127,3 +133,54 @@ class Delivery(SQLModel, table=True):
     tracking_number: str | None = Field(default=None, max_length=40)
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
+
+
+class DraftUpload(SQLModel, table=True):
+    """A file that passed the upload checks in a submission refused for another reason (a
+    missing fact, say): kept for its uploader so the form shown again need not ask for it,
+    until the application is submitted or the draft expires. Only its uploader may use it."""
+
+    __tablename__ = "draft_upload"
+    id: int | None = Field(default=None, primary_key=True)
+    token: str = Field(max_length=64, unique=True)
+    owner_user_id: int = Field(foreign_key="user_account.id", index=True)  # who uploaded it
+    applicant_user_id: int = Field(foreign_key="user_account.id")
+    matter: str = Field(max_length=64)
+    material_code: str = Field(max_length=64)
+    filename: str = Field(max_length=200)
+    content_type: str = Field(max_length=64)
+    size: int
+    sha256: str = Field(max_length=64)
+    content: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime = Field(index=True)
+
+
+class IdempotentRequest(SQLModel, table=True):
+    """A POST of the JSON API sent with an `Idempotency-Key`: a retry with the same key gets
+    the first answer again instead of doing the operation twice."""
+
+    __tablename__ = "idempotent_request"
+    __table_args__ = (Index("ux_idempotent_request_key", "user_id", "key", unique=True),)
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="user_account.id")
+    key: str = Field(max_length=200)
+    fingerprint: str = Field(max_length=64)  # sha256 of method, path and body
+    status_code: int | None = None  # None while the first request is still being answered
+    response: str | None = Field(default=None, sa_column=Column(Text))  # its JSON body
+    created_at: datetime = Field(default_factory=utcnow, index=True)
+
+
+class WindowVisit(SQLModel, table=True):
+    """A walk-in applicant at the front desk: the clerk checked the identity document of the
+    person present, for one matter, and whether the person authorized the registry lookups.
+    Only while such a visit is current may the front desk open that person's form."""
+
+    __tablename__ = "window_visit"
+    id: int | None = Field(default=None, primary_key=True)
+    clerk_user_id: int = Field(foreign_key="user_account.id", index=True)
+    applicant_user_id: int = Field(foreign_key="user_account.id")
+    matter: str = Field(max_length=64)
+    consented: bool = False
+    created_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime

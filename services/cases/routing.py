@@ -213,6 +213,7 @@ def finish_case(session: Session, case: Case) -> None:
     case.completed_at = utcnow()
     if statuses and all(s == "rejected" for s in statuses):
         case.outcome = "rejected"
+        case.subject_key = None  # nothing was granted: the subject may be applied for again
     elif "rejected" in statuses:
         case.outcome = "partly_rejected"
     else:

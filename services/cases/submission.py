@@ -1,11 +1,19 @@
 """Submission: the combined form for an applicant (prefilled with their consent), and its
-submission as one case whose process routes the items, in one transaction."""
+submission as one case whose process routes the items.
+
+An application is kept exactly once, whole or not at all. Everything that can refuse it (the
+answers, every file, the matter's one-case-per-subject rule) is checked before anything is
+written; what is written (case, process instance, tasks, timer jobs, files, history) is one
+transaction, and any failure rolls all of it back, files included.
+"""
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
-from sqlmodel import Session
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
 
 from engine import cases as runner
 from engine import store
@@ -19,11 +27,16 @@ from services.cases.access import require_citizen
 from services.cases.models import Case
 from services.cases.progress import SUBMITTED_ITEMS
 from services.cases.routing import apply_changes, finish_case, record_event
-from services.cases.uploads import UploadedFile, check_files, store_file
+from services.cases.uploads import UploadedFile, check_files, discard_drafts, store_file
 from services.configuration.matters import offered
-from services.errors import InvalidInput, NotFound
-from services.registries.prefill import Lookup, prefill
-from services.registries.service import grant_consent, log_reads, lookup_for_matter
+from services.errors import Conflict, InvalidInput, NotFound
+from services.registries.prefill import Lookup
+from services.registries.service import (
+    attach_reads_to_case,
+    grant_consent,
+    log_reads,
+    prefill_for_application,
+)
 from services.runtime import Runtime
 
 __all__ = ["UploadedFile", "prepare_form", "submit_application"]
@@ -49,11 +62,11 @@ def prepare_form(
     actor: User | None = None,
 ) -> CompiledForm:
     """The combined form for the applicant, prefilled from the registries if the applicant
-    authorized the lookups (every read is logged, with `actor`: a front-desk clerk filling the
-    form with a walk-in applicant); otherwise everything is asked."""
+    authorized the lookups; otherwise everything is asked. The registries are read once per
+    application (every record read is logged, with `actor`: a front-desk clerk filling the form
+    with a walk-in applicant); the form shown again uses what was read."""
     matter, _ = _offered(session, rt, matter_code)
-    purpose = f"预填《{matter.name}》申请表"
-    lookup = _lookup(session, rt, user, matter, consented, purpose, actor=actor)
+    lookup = _lookup(session, rt, user, matter, consented, actor)
     session.commit()
     form = compile_form(rt.catalog, matter, lookup.facts, answers)
     form.notices = [(e.message, e.message_en) for e in lookup.unavailable.values()]
@@ -66,22 +79,26 @@ def _lookup(
     user: User,
     matter: Matter,
     consented: bool,
-    purpose: str,
-    case_id: int | None = None,
-    actor: User | None = None,
+    actor: User | None,
+    *,
+    keep: bool = True,
+    reuse: bool = True,
 ) -> Lookup:
-    """Registry facts for the applicant, only with their authorization (reads logged)."""
+    """Registry facts for the applicant's application, only with their authorization."""
     applicant_id = require_citizen(user)
     if not consented:
         return Lookup(rt.registry, applicant_id)
-    return lookup_for_matter(
+    return prefill_for_application(
         session,
         registry=rt.registry,
+        applicant_user_id=user.id,
         applicant_id_number=applicant_id,
+        matter=matter.code,
         subjects=matter.subjects,
         actor_user_id=(actor or user).id,
-        purpose=purpose,
-        case_id=case_id,
+        purpose=f"预填《{matter.name}》申请表",
+        keep=keep,
+        reuse=reuse,
     )
 
 
@@ -100,42 +117,74 @@ def submit_application(
 ) -> Case:
     """Validate the combined form, start the case's process and route its items, in one commit.
 
-    Registry facts are fetched again here (never taken from the browser) and logged with the case.
-    With `record_consent`, the applicant's consent to the lookups is recorded first (an API
-    client gives it with the submission)."""
+    Registry facts come from the server's own reading for this application (never from the
+    browser), and the reads are stamped with the new case. With `record_consent`, the
+    applicant's consent to the lookups is recorded with the submission (an API client gives it
+    there). Refused (InvalidInput, Conflict) or failed for any reason, nothing is left behind."""
+    try:
+        return _submit(
+            session,
+            rt,
+            user=user,
+            matter_code=matter_code,
+            answers=answers,
+            uploads=uploads,
+            channel=channel,
+            consented=consented,
+            actor=actor,
+            record_consent=record_consent,
+        )
+    except BaseException:
+        session.rollback()  # rows and files of the attempt, together
+        raise
+
+
+def _submit(
+    session: Session,
+    rt: Runtime,
+    *,
+    user: User,
+    matter_code: str,
+    answers: dict[str, Any],
+    uploads: list[UploadedFile],
+    channel: str,
+    consented: bool,
+    actor: User | None,
+    record_consent: bool,
+) -> Case:
     matter, spec = _offered(session, rt, matter_code)
     applicant_id = require_citizen(user)
     if consented and record_consent:
         registries = list(lookups_of(rt.catalog, matter))
         grant_consent(session, user_id=user.id, matter=matter.code, registries=registries)
-    if consented:
-        lookup = prefill(rt.registry, applicant_id, matter.subjects)
-    else:
-        lookup = Lookup(rt.registry, applicant_id)
+    # A form shown before has the registries' facts for this application; an API client that
+    # consents with its submission has none, and its reads are logged with the case.
+    lookup = _lookup(
+        session, rt, user, matter, consented, actor, keep=False, reuse=not record_consent
+    )
     form = compile_form(rt.catalog, matter, lookup.facts, answers, validate=True)
     fields = {e.key: (e.message, e.message_en) for e in form.errors}
-    needed = {entry.code for entry in form.checklist}
     # Any material of the checklist may be uploaded: one the registries supply too, when the
-    # applicant prefers their own copy to the fetched evidence. Every file is checked before
-    # anything is written.
+    # applicant prefers their own copy to the fetched evidence. Every file is checked first.
+    needed = {entry.code for entry in form.checklist}
     files = check_files(rt, [u for u in uploads if u.material_code in needed and u.content], fields)
-    provided = {f.material_code for f in files} | {
-        u.material_code for u in uploads if u.content and f"material_{u.material_code}" in fields
-    }
+    provided = {f.material_code for f in files}
     for entry in form.uploads:
-        if entry.code not in provided:
+        if entry.code not in provided and f"material_{entry.code}" not in fields:
             fields[f"material_{entry.code}"] = (
                 f"请上传：{entry.name}",
                 f"Please upload: {entry.name_en}",
             )
-    purpose = f"受理《{matter.name}》核验申请信息"
     reader = (actor or user).id
-    if fields:  # refused: no case, but the registry reads happened and are logged
-        log_reads(session, lookup, actor_user_id=reader, purpose=purpose, case_id=None)
+    if fields:  # refused: no case; registry reads made now are logged all the same
+        log_reads(session, lookup, actor_user_id=reader, purpose=_checked(matter), case_id=None)
         session.commit()
         first = next(iter(fields))
         raise InvalidInput(first, fields[first][0], fields[first][1], fields=fields)
     data = dict(form.values)
+    subject = subject_key(matter, data, applicant_id)
+    if subject is not None:
+        _refuse_repeat(session, matter, subject, user)
     workflow = runner.start(spec, spec.inputs(process_data(rt.catalog, form, lookup.facts)))
     instance, changes = store.create_instance(session, spec, workflow, matter.bpmn)
     now = utcnow()
@@ -146,6 +195,7 @@ def submit_application(
         applicant_name=data.get("applicant_name") or user.display_name,
         channel=channel,
         instance_id=instance.id,
+        subject_key=subject,
         created_at=now,
         data=data,
         provenance=_provenance(lookup.facts, form),
@@ -155,11 +205,27 @@ def submit_application(
         ],
     )
     session.add(case)
-    session.flush()
-    log_reads(session, lookup, actor_user_id=reader, purpose=purpose, case_id=case.id)
+    try:
+        session.flush()
+    except IntegrityError:  # the same subject, submitted by a parallel request just now
+        session.rollback()
+        if subject is not None:
+            _refuse_repeat(session, matter, subject, user)
+        raise
+    case.number = f"YJS{local_date(now):%Y%m%d}{case.id:06d}"
+    attach_reads_to_case(session, lookup=lookup, case_id=case.id, case_number=case.number)
+    log_reads(
+        session,
+        lookup,
+        actor_user_id=reader,
+        purpose=_checked(matter),
+        case_id=case.id,
+        case_number=case.number,
+    )
     for file in files:
         store_file(session, rt, case_id=case.id, file=file)
-    case.number = f"YJS{local_date(now):%Y%m%d}{case.id:06d}"
+    if any(upload.draft for upload in uploads):
+        discard_drafts(session, owner=actor or user, applicant=user, matter=matter.code)
     if actor is None:
         message = f"提交《{matter.name}》一表申请，办件编号{case.number}"
     else:
@@ -179,6 +245,55 @@ def submit_application(
     # keeps their values after the commit), which spares a transaction to read them back.
     session.info[SUBMITTED_ITEMS] = (case.id, items)
     return case
+
+
+def _checked(matter: Matter) -> str:
+    return f"受理《{matter.name}》核验申请信息"
+
+
+def subject_key(matter: Matter, data: dict[str, Any], applicant_id: str) -> str | None:
+    """The digest of what the application is about (the matter's subject-key facts), or None
+    when the matter names none or a fact of it is empty. A digest: the key's facts are
+    personal numbers, kept in the case's data already."""
+    if not matter.subject_key:
+        return None
+    parts = []
+    for key in matter.subject_key:
+        value = data.get(key)
+        if key == "applicant_id_number" and not value:
+            value = applicant_id
+        text = str(value).strip().upper() if value is not None else ""
+        if not text:
+            return None
+        parts.append(text)
+    return hashlib.sha256("\x1f".join([matter.code, *parts]).encode()).hexdigest()
+
+
+def _refuse_repeat(session: Session, matter: Matter, subject: str, user: User) -> None:
+    """Refuse a second application for a subject with an open or granted case (Conflict),
+    naming the case to its own applicant and only saying "by another applicant" to others."""
+    existing = session.exec(
+        select(Case.id, Case.number, Case.applicant_user_id)
+        .where(Case.matter == matter.code, col(Case.subject_key) == subject)
+        .limit(1)
+    ).first()
+    if existing is None:
+        return
+    case_id, number, applicant = existing
+    if applicant == user.id:
+        raise Conflict(
+            f"您已申请过《{matter.name}》（办件编号{number}），该申请正在办理或已办结，"
+            "请勿重复申请。",
+            f"You already applied for {matter.name_en} (case {number}); it is in progress or "
+            "granted, so it cannot be applied for again.",
+            link=f"/cases/{case_id}",
+        )
+    raise Conflict(
+        f"该《{matter.name}》申请已由其他申请人（如家庭成员）提交，正在办理或已办结，请勿重复申请；"
+        "如有疑问请咨询政务服务中心。",
+        f"{matter.name_en}: another applicant (a family member, say) already applied for the "
+        "same subject; it is in progress or granted. Ask the service centre if in doubt.",
+    )
 
 
 def _provenance(known: dict[str, Known], form: CompiledForm) -> dict[str, Any]:

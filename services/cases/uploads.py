@@ -12,13 +12,16 @@ import hashlib
 import re
 import secrets
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
-from sqlalchemy import event
+from sqlalchemy import delete, event
 from sqlalchemy.orm import Session as OrmSession
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
-from services.cases.models import Case, Upload
+from engine.clock import utcnow
+from services.accounts.models import User
+from services.cases.models import Case, DraftUpload, Upload
 from services.errors import InvalidInput, NotFound
 from services.runtime import Runtime
 
@@ -31,6 +34,7 @@ ACCEPTED_TYPES = {
 FILENAME_LIMIT = 200
 _UNSAFE_NAME = re.compile(r"[\x00-\x1f\x7f/\\]")
 _STAGED = "onething.staged_files"  # session.info key: files written in this transaction
+DRAFT_HOURS = 24  # how long a kept file waits for its application
 
 
 @dataclass(frozen=True)
@@ -40,6 +44,7 @@ class UploadedFile:
     material_code: str
     filename: str
     content: bytes
+    draft: bool = False  # kept from an earlier, refused submission (`keep_drafts`)
 
 
 @dataclass(frozen=True)
@@ -151,3 +156,100 @@ def read_file(rt: Runtime, upload: Upload) -> bytes:
     if not path.is_file():
         raise NotFound("材料文件已不存在", "The material's file is gone")
     return path.read_bytes()
+
+
+def keep_drafts(
+    session: Session,
+    rt: Runtime,
+    *,
+    owner: User,
+    applicant: User,
+    matter: str,
+    uploads: list[UploadedFile],
+    refused: set[str],
+) -> None:
+    """After a submission refused for other reasons, keep the files that passed the checks (not
+    those named in `refused`, the form's refused fields) for their uploader, so the form shown
+    again does not ask for them; a newer file for a material replaces the kept one. Commits."""
+    now = utcnow()
+    session.execute(delete(DraftUpload).where(col(DraftUpload.expires_at) <= now))
+    for upload in uploads:
+        if not upload.content or f"material_{upload.material_code}" in refused:
+            continue
+        try:
+            file = check_file(rt, upload)
+        except InvalidInput:
+            continue
+        session.execute(
+            delete(DraftUpload).where(
+                col(DraftUpload.owner_user_id) == owner.id,
+                col(DraftUpload.applicant_user_id) == applicant.id,
+                col(DraftUpload.matter) == matter,
+                col(DraftUpload.material_code) == file.material_code,
+            )
+        )
+        session.add(
+            DraftUpload(
+                token=secrets.token_urlsafe(24),
+                owner_user_id=owner.id,
+                applicant_user_id=applicant.id,
+                matter=matter,
+                material_code=file.material_code,
+                filename=file.filename,
+                content_type=file.content_type,
+                size=len(file.content),
+                sha256=file.sha256,
+                content=file.content,
+                created_at=now,
+                expires_at=now + timedelta(hours=DRAFT_HOURS),
+            )
+        )
+    session.commit()
+
+
+def drafts_of(
+    session: Session, *, owner: User, applicant: User, matter: str
+) -> dict[str, DraftUpload]:
+    """The files kept for this uploader's application, by material code (unexpired only)."""
+    rows = session.exec(
+        select(DraftUpload).where(
+            DraftUpload.owner_user_id == owner.id,
+            DraftUpload.applicant_user_id == applicant.id,
+            DraftUpload.matter == matter,
+            col(DraftUpload.expires_at) > utcnow(),
+        )
+    ).all()
+    return {row.material_code: row for row in rows}
+
+
+def with_drafts(
+    session: Session,
+    *,
+    owner: User,
+    applicant: User,
+    matter: str,
+    uploads: list[UploadedFile],
+    tokens: dict[str, str],
+) -> list[UploadedFile]:
+    """The files of a submission: those chosen now, and for each other material the kept file
+    the form names (`tokens`: material code -> draft token) if it is this uploader's."""
+    chosen = {u.material_code for u in uploads if u.content}
+    kept = drafts_of(session, owner=owner, applicant=applicant, matter=matter)
+    files = list(uploads)
+    for code, token in tokens.items():
+        draft = kept.get(code)
+        if code in chosen or draft is None or not secrets.compare_digest(draft.token, token):
+            continue
+        files.append(UploadedFile(code, draft.filename, draft.content, draft=True))
+    return files
+
+
+def discard_drafts(session: Session, *, owner: User, applicant: User, matter: str) -> None:
+    """The application was submitted: its kept files go (in the caller's transaction)."""
+    session.execute(
+        delete(DraftUpload).where(
+            col(DraftUpload.owner_user_id) == owner.id,
+            col(DraftUpload.applicant_user_id) == applicant.id,
+            col(DraftUpload.matter) == matter,
+        )
+    )

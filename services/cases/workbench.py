@@ -165,9 +165,9 @@ def normalize_filter(wanted: QueueFilter) -> QueueFilter:
     """The filter checked and tidied: known status and sort, page within bounds, the search
     in its shown form (so a full citizen ID typed in is kept only as its mask)."""
     if wanted.status is not None and wanted.status not in STATUSES:
-        raise InvalidInput("status", "未知的办理状态", f"Unknown status {wanted.status!r}")
+        raise InvalidInput("status", "未知的办理状态", "Unknown status")
     if wanted.sort not in SORTS:
-        raise InvalidInput("sort", "未知的排序方式", f"Unknown sort {wanted.sort!r}")
+        raise InvalidInput("sort", "未知的排序方式", "Unknown sort")
     term = parse_search(wanted.search)
     return replace(
         wanted,

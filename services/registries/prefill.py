@@ -46,6 +46,7 @@ class Lookup:
     reads: list[Read] = field(default_factory=list)
     found: dict[str, Any] = field(default_factory=dict)  # resolved records by subject
     unavailable: dict[str, RegistryUnavailable] = field(default_factory=dict)  # by registry
+    snapshot_id: int | None = None  # the PrefillSnapshot keeping these facts for the application
 
     def note(self, source: Source, subject_id_number: str) -> None:
         read = Read(source.registry, source.record_id, subject_id_number)

@@ -72,6 +72,7 @@ def test_front_desk_case_with_a_printed_receipt(chromium, server):  # noqa: F811
     desk.goto(f"{server}/frontdesk")
     desk.fill("#id_number", "310104199205160353")
     desk.select_option("#matter", "newborn")
+    desk.check("#present")  # the applicant is here, identity card checked
     desk.click("#open")
     desk.wait_for_selector("[data-fact=mother_name]")
     desk.select_option("#f_household_parent", "father")

@@ -64,14 +64,14 @@ def test_citizen_sees_lookups_and_clerk_views_admin_sees_everyone(browser, rt):
     task = police.client.get("/api/tasks").json()[0]
     assert police.get(f"/clerk/items/{task['id']}").status_code == 200
     tracker = citizen.get("/my-data-access").text
-    assert "人口库（公安户籍）" in tracker and "受理《新生儿出生一件事》核验申请信息" in tracker
+    assert "人口库（公安户籍）" in tracker and "预填《新生儿出生一件事》申请表" in tracker
     assert "公安局窗口审核办件" in tracker  # the clerk who opened the case, by name
     # The father's records were read for the mother's case: they are logged under his number.
     with Session(rt.db) as session:
         father_reads = session.exec(
             select(DataAccess).where(DataAccess.subject_id_number == "310104199205160353")
         ).all()
-    assert any(read.purpose.startswith("受理") and read.case_id for read in father_reads)
+    assert any(read.purpose.startswith("预填") and read.case_id for read in father_reads)
     admin = browser("admin").get("/admin/data-access?registry=onething")
     assert admin.status_code == 200 and "公安局窗口审核办件" in admin.text
     assert "310105********028X" in admin.text and MOTHER not in admin.text

@@ -23,7 +23,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import closing, contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from uuid import UUID
@@ -39,10 +39,12 @@ from engine.specs import SpecCache
 from engine.store import HumanTask, load_workflow
 from services.cases.models import Case, CaseItem
 from services.db import make_engine
+from tests.conftest import add_newborn_parents
 from tests.live import free_port, wait_until_up
-from tests.web.conftest import FATHER, MOTHER, NEWBORN_ANSWERS
+from tests.web.conftest import NEWBORN_ANSWERS
 
-APPLICANTS = (MOTHER, FATHER)
+APPLICANT_THREADS = 2
+APPLICATIONS_PER_THREAD = 5  # each by another mother: a child is applied for once
 CLERKS = ("police01", "hrss01")  # decide through /api/tasks
 SYSTEMS = ("health-system", "cdc-system")  # decide through fetch-and-lock
 # Kill once this much was acknowledged (and some requests are in flight)
@@ -131,13 +133,17 @@ def _request(ledger: Ledger, kind: str, call: Callable[[], httpx.Response]) -> h
     return response
 
 
-def _applicant(client: httpx.Client, ledger: Ledger, stop: threading.Event, who: str) -> None:
-    answers = NEWBORN_ANSWERS if who == MOTHER else {**NEWBORN_ANSWERS, "delivery_method": "online"}
-    body = {"matter": "newborn", "answers": answers, "consent": True}
-    for _ in range(MAX_REQUESTS_PER_THREAD):
+def _applicant(base: str, ledger: Ledger, stop: threading.Event, mothers: list[str]) -> None:
+    """Each mother applies for her newborn once (with alternating delivery choices)."""
+    for n, mother in enumerate(mothers):
         if stop.is_set():
             return
-        response = _request(ledger, "submit", lambda: client.post("/api/cases", json=body))
+        answers = {**NEWBORN_ANSWERS, "delivery_method": "online"} if n % 2 else NEWBORN_ANSWERS
+        body = {"matter": "newborn", "answers": answers, "consent": True}
+        with closing(_client(base, mother)) as client:
+            response = _request(
+                ledger, "submit", lambda c=client, b=body: c.post("/api/cases", json=b)
+            )
         if response.status_code == 201:
             with ledger.lock:
                 ledger.cases[response.json()["id"]] = response.json()
@@ -188,15 +194,18 @@ def _system(client: httpx.Client, ledger: Ledger, stop: threading.Event, worker:
                     ledger.decisions[task["id"]] = "approved"
 
 
-def _run_until_killed(base: str, server: subprocess.Popen) -> tuple[Ledger, int]:
+def _run_until_killed(
+    base: str, server: subprocess.Popen, mothers: list[str]
+) -> tuple[Ledger, int]:
     """Applicants, clerks and department systems work at once; the server is killed with
     SIGKILL once enough was acknowledged, while requests are in flight. Returns the ledger and
     how many requests were in flight at the kill."""
     ledger = Ledger()
     stop = threading.Event()
-    clients = {who: _client(base, who) for who in APPLICANTS + CLERKS + SYSTEMS}
+    clients = {who: _client(base, who) for who in CLERKS + SYSTEMS}
+    shares = [mothers[n::APPLICANT_THREADS] for n in range(APPLICANT_THREADS)]
     workers = [
-        *(lambda who=who: _applicant(clients[who], ledger, stop, who) for who in APPLICANTS),
+        *(lambda share=share: _applicant(base, ledger, stop, share) for share in shares),
         *(lambda who=who: _clerk(clients[who], ledger, stop) for who in CLERKS),
         *(lambda who=who: _system(clients[who], ledger, stop, f"{who}-1") for who in SYSTEMS),
     ]
@@ -318,37 +327,38 @@ def _check_case(session: Session, specs: SpecCache, case: Case, items: list[Case
         assert case.status == "processing" and case.completed_at is None, case
 
 
-def _keeps_working(base: str, ledger: Ledger, items_of: dict[int, list[CaseItem]]) -> None:
-    """After the restart: the acknowledged cases are visible, a remaining task can be completed,
-    and a new application is taken."""
-    applicants = {who: _client(base, who) for who in APPLICANTS}
+def _keeps_working(
+    base: str, ledger: Ledger, items_of: dict[int, list[CaseItem]], mothers: list[str]
+) -> None:
+    """After the restart: the acknowledged cases are visible (to the police, who have an item in
+    each), a remaining task can be completed, and new applications are taken (from `mothers`,
+    who had not applied)."""
+    clerk = _client(base, "police01")
+    body = {"matter": "newborn", "answers": NEWBORN_ANSWERS, "consent": True}
     try:
         for case_id in ledger.cases:
-            seen = [c.get(f"/api/cases/{case_id}").status_code for c in applicants.values()]
-            assert 200 in seen, (case_id, seen)
-        clerk = _client(base, "police01")
+            seen = clerk.get(f"/api/cases/{case_id}").status_code
+            assert seen == 200, (case_id, seen)
         remaining = [
             row
             for rows in items_of.values()
             for row in rows
             if row.department == "police" and row.status == "processing"
         ]
-        if not remaining:  # every police task was done before the kill: apply once more
-            body = {"matter": "newborn", "answers": NEWBORN_ANSWERS, "consent": True}
-            assert applicants[MOTHER].post("/api/cases", json=body).status_code == 201
+        if not remaining:  # every police task was done before the kill: one more application
+            with closing(_client(base, mothers[0])) as applicant:
+                assert applicant.post("/api/cases", json=body).status_code == 201
         task_id = clerk.get("/api/tasks").json()[0]["id"]
         done = clerk.post(f"/api/tasks/{task_id}/complete", json={"decision": "approved"})
         assert done.status_code == 200, done.text
         assert done.json()["status"] == "approved"
         ledger.decisions[task_id] = "approved"
-        clerk.close()
-        body = {"matter": "newborn", "answers": NEWBORN_ANSWERS, "consent": True}
-        created = applicants[MOTHER].post("/api/cases", json=body)
+        with closing(_client(base, mothers[1])) as applicant:
+            created = applicant.post("/api/cases", json=body)
         assert created.status_code == 201, created.text
         ledger.cases[created.json()["id"]] = created.json()
     finally:
-        for client in applicants.values():
-            client.close()
+        clerk.close()
 
 
 @pytest.fixture
@@ -362,7 +372,12 @@ def data_dir(registry_path, tmp_path) -> Path:
 def test_sigkill_mid_stream_loses_nothing_acknowledged(database_url, data_dir, tmp_path):
     log = tmp_path / "server.log"
     with _server(database_url, data_dir, log, demo=True) as (base, server):
-        ledger, in_flight = _run_until_killed(base, server)
+        db = make_engine(database_url)
+        mothers = add_newborn_parents(
+            db, data_dir / "registry.sqlite", APPLICANT_THREADS * APPLICATIONS_PER_THREAD + 2
+        )
+        db.dispose()
+        ledger, in_flight = _run_until_killed(base, server, mothers[:-2])
     assert not ledger.server_errors, ledger.server_errors
     print(
         f"killed with {in_flight} request(s) in flight; acknowledged {len(ledger.cases)} "
@@ -371,5 +386,5 @@ def test_sigkill_mid_stream_loses_nothing_acknowledged(database_url, data_dir, t
     # Restarted on the same database (no demo seeding this time: it all exists).
     with _server(database_url, data_dir, log, demo=False) as (base, _server_process):
         items_of = _check_consistency(database_url, ledger)
-        _keeps_working(base, ledger, items_of)
+        _keeps_working(base, ledger, items_of, mothers[-2:])
         _check_consistency(database_url, ledger)

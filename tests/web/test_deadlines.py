@@ -20,9 +20,9 @@ from tests.web.conftest import MOTHER, NEWBORN_ANSWERS
 from web.app import create_app
 
 
-def _submit(rt) -> int:
+def _submit(rt, applicant: str = MOTHER) -> int:
     with TestClient(create_app(rt)) as client:
-        body = {"username": MOTHER, "password": DEMO_PASSWORD}
+        body = {"username": applicant, "password": DEMO_PASSWORD}
         token = client.post("/api/login", json=body).json()["token"]
         case = client.post(
             "/api/cases",
@@ -73,8 +73,8 @@ def test_item_is_flagged_near_its_limit_and_escalated_past_it(rt):
     assert len(notices) == 1 and notices[0].case_id == case_id
 
 
-def test_two_schedulers_fire_each_timer_exactly_once(rt):
-    case_ids = [_submit(rt) for _ in range(3)]
+def test_two_schedulers_fire_each_timer_exactly_once(rt, newborn_parents):
+    case_ids = [_submit(rt, mother) for mother in newborn_parents(3)]
     clock.advance(timedelta(days=40))
     counts: list[int] = []
     threads = [

@@ -61,9 +61,9 @@ def test_system_locks_completes_with_result_and_clerks_wait(app, rt):
         assert session.get(CaseItem, task["id"]).result == {"household_number": "H1"}
 
 
-def test_two_workers_never_get_the_same_task(app):
+def test_two_workers_never_get_the_same_task(app, newborn_parents):
     with TestClient(app) as client:
-        for applicant in (MOTHER, FATHER, MOTHER, FATHER):
+        for applicant in (MOTHER, FATHER, *newborn_parents(2)):
             _submit(client, applicant)
         system = _headers(client, "cdc-system")
         got: dict[str, list[int]] = {}

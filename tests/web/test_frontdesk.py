@@ -19,10 +19,13 @@ SCAN = ("scan.pdf", b"%PDF-1.4 scanned at the window", "application/pdf")
 def test_front_desk_accepts_a_walk_in_and_prints_the_receipt(browser, rt):
     desk = browser("center01")
     desk.get("/frontdesk")
-    bad = desk.post("/frontdesk", data={"id_number": "310104199205160354", "matter": "newborn"})
+    bad = desk.post(
+        "/frontdesk", data={"id_number": "310104199205160354", "matter": "newborn", "present": "1"}
+    )
     assert bad.status_code == 422 and "校验位" in bad.text
     opened = desk.post(
-        "/frontdesk", data={"id_number": WALK_IN, "matter": "newborn", "consent": "1"}
+        "/frontdesk",
+        data={"id_number": WALK_IN, "matter": "newborn", "consent": "1", "present": "1"},
     )
     assert opened.status_code == 303
     form = desk.get(opened.headers["location"])
@@ -60,5 +63,7 @@ def test_only_the_front_desk_accepts_walk_ins(browser):
     assert police.get("/frontdesk").status_code == 403
     desk = browser("center01")
     desk.get("/frontdesk")
-    unknown = desk.post("/frontdesk", data={"id_number": "110101199003070038", "matter": "newborn"})
+    unknown = desk.post(
+        "/frontdesk", data={"id_number": "110101199003070038", "matter": "newborn", "present": "1"}
+    )
     assert unknown.status_code == 422 and "人口库中没有" in unknown.text

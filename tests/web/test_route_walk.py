@@ -59,7 +59,7 @@ EVERYONE = SIGNED_IN | {ANONYMOUS}
 CITIZENS = frozenset({CITIZEN})
 # Role "clerk": a department's window clerks, its supervisors, and the centre's front desk.
 CLERKS = frozenset({CLERK, SUPERVISOR, FRONT_DESK})
-DEPARTMENTS = CLERKS | {SYSTEM}  # a clerk or a department's own software
+SYSTEMS = frozenset({SYSTEM})  # a department's own software
 FRONT_DESK_ONLY = frozenset({FRONT_DESK})
 ADMINS = frozenset({ADMIN})
 
@@ -102,6 +102,7 @@ ROUTES: dict[str, frozenset[str]] = {
     # department clerks
     "GET /clerk": CLERKS,
     "GET /clerk/items/{item_id}": CLERKS,
+    "POST /clerk/items/{item_id}/reveal": CLERKS,
     "POST /clerk/items/{item_id}/decision": CLERKS,
     "POST /clerk/items/{item_id}/resolve": CLERKS,
     "POST /clerk/items/{item_id}/claim": CLERKS,
@@ -118,10 +119,10 @@ ROUTES: dict[str, frozenset[str]] = {
     "POST /api/tasks/{task_id}/release": CLERKS,
     "POST /api/tasks/{task_id}/reassign": CLERKS,
     "POST /api/external-tasks/{task_id}/resolve": CLERKS,
-    # a department's system (or its clerks) works external tasks
-    "POST /api/external-tasks/fetch-and-lock": DEPARTMENTS,
-    "POST /api/external-tasks/{task_id}/complete": DEPARTMENTS,
-    "POST /api/external-tasks/{task_id}/failure": DEPARTMENTS,
+    # a department's own system works external tasks (clerks use the workbench)
+    "POST /api/external-tasks/fetch-and-lock": SYSTEMS,
+    "POST /api/external-tasks/{task_id}/complete": SYSTEMS,
+    "POST /api/external-tasks/{task_id}/failure": SYSTEMS,
     # the front desk (综合窗口) only
     "GET /frontdesk": FRONT_DESK_ONLY,
     "POST /frontdesk": FRONT_DESK_ONLY,
@@ -153,21 +154,30 @@ QUERIES = {
 # Signed-in callers the tables allow, refused by what they asked for, not by who they are: the
 # rows the walk names are not theirs to see. Every other GET by an allowed caller succeeds.
 REFUSED_ROWS: dict[tuple[str, str], int] = {
-    ("GET /cases/{case_id}", SYSTEM): 404,  # cases are seen by clerks of their departments
-    ("GET /cases/{case_id}", FRONT_DESK): 404,  # ... and the centre has no item in this one
+    # A case's personal data is its applicant's; clerks see it through their own item.
+    ("GET /cases/{case_id}", SYSTEM): 404,
+    ("GET /cases/{case_id}", FRONT_DESK): 404,  # the centre has no item in this case
+    ("GET /cases/{case_id}", ADMIN): 404,  # administrators see figures and logs, not cases
     ("GET /cases/{case_id}/items/{item_id}/result", SYSTEM): 404,
     ("GET /cases/{case_id}/items/{item_id}/result", FRONT_DESK): 404,
+    ("GET /cases/{case_id}/items/{item_id}/result", ADMIN): 404,
+    ("GET /cases/{case_id}/results.zip", CLERK): 404,  # all results: the applicant's only
+    ("GET /cases/{case_id}/results.zip", SUPERVISOR): 404,
     ("GET /cases/{case_id}/results.zip", SYSTEM): 404,
     ("GET /cases/{case_id}/results.zip", FRONT_DESK): 404,
-    ("GET /uploads/{upload_id}", SYSTEM): 404,
-    ("GET /uploads/{upload_id}", FRONT_DESK): 404,
-    ("GET /api/cases/{case_id}", SYSTEM): 404,
+    ("GET /cases/{case_id}/results.zip", ADMIN): 404,
+    ("GET /uploads/{upload_id}", FRONT_DESK): 404,  # a material: for the items that need it
+    ("GET /uploads/{upload_id}", ADMIN): 404,
     ("GET /api/cases/{case_id}", FRONT_DESK): 404,
+    ("GET /api/cases/{case_id}", ADMIN): 404,
     ("GET /clerk/items/{item_id}", FRONT_DESK): 404,  # a police task
     ("GET /clerk/deliveries", CLERK): 404,  # only the centre posts results
     ("GET /clerk/deliveries", SUPERVISOR): 404,
     ("GET /clerk/follow-ups", CLERK): 403,  # follow-ups of bad reviews are for supervisors
     ("GET /clerk/follow-ups", FRONT_DESK): 403,
+    # the front desk opens a person's form only while that person is recorded at the window
+    ("GET /frontdesk/apply/{matter}/{applicant_id}", FRONT_DESK): 403,
+    ("GET /frontdesk/receipts/{case_id}", FRONT_DESK): 404,  # an online case: no receipt
     ("GET /admin/processes/{matter_code}/diff", ADMIN): 404,  # no version deployed yet
     ("GET /api/admin/processes/{matter_code}/diff", ADMIN): 404,
 }
@@ -190,7 +200,7 @@ BODIES: dict[str, dict] = {
     "POST /api/admin/processes/{matter_code}/deploy": {"xml": "<not-xml", "comment": "walk"},
     "POST /api/admin/processes/{matter_code}/rollback": {"version": 99},
     "POST /admin/processes/{matter_code}/rollback": {"version": "99"},
-    "POST /frontdesk": {"id_number": FATHER, "matter": "newborn", "consent": "1"},
+    "POST /frontdesk": {"id_number": FATHER, "matter": "newborn", "consent": "1", "present": "1"},
     "POST /clerk/items/{item_id}/decision": {"decision": "rejected"},
     "POST /clerk/deliveries/{delivery_id}": {"status": "shipped", "tracking_number": "SF1"},
     "POST /cases/{case_id}/evaluation": {"level": "5"},

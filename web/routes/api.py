@@ -30,16 +30,16 @@ from web.deps import (
     ClerkUser,
     CsrfChecked,
     CurrentUser,
-    DepartmentUser,
     RuntimeDep,
     SessionDep,
+    SystemUser,
     read_only,
 )
+from web.idempotency import IdempotentRoute
 from web.routes.auth import client_address
-from web.routing import SerializeInThread
 
 router = APIRouter(
-    prefix="/api", tags=["api"], responses=ERROR_RESPONSES, route_class=SerializeInThread
+    prefix="/api", tags=["api"], responses=ERROR_RESPONSES, route_class=IdempotentRoute
 )
 LOGIN_RESPONSES: dict[int | str, dict[str, Any]] = {
     429: {
@@ -121,8 +121,11 @@ def my_cases(
 
 @router.get("/cases/{case_id}", response_model=CasePublic)
 def get_case(case_id: RowId, user: CurrentUser, session: SessionDep, rt: RuntimeDep):
-    """A case with each department's status."""
-    return _case_public(session, rt, access.load_case(session, case_id=case_id, user=user))
+    """A case with each department's status: for its applicant, and for the clerks and systems
+    of the departments it was routed to (statuses only, no personal data)."""
+    return _case_public(
+        session, rt, access.load_case_progress(session, case_id=case_id, user=user)
+    )
 
 
 @router.get("/tasks", response_model=list[TaskPublic])
@@ -172,7 +175,7 @@ def complete_task(
     response_model=list[ExternalTask],
     dependencies=[CsrfChecked],
 )
-def fetch_and_lock(body: FetchAndLock, user: DepartmentUser, session: SessionDep, rt: RuntimeDep):
+def fetch_and_lock(body: FetchAndLock, user: SystemUser, session: SessionDep, rt: RuntimeDep):
     """For a department's own system: lock a batch of its department's open tasks."""
     locked = external.fetch_and_lock(
         session,
@@ -208,7 +211,7 @@ def fetch_and_lock(body: FetchAndLock, user: DepartmentUser, session: SessionDep
 def complete_external_task(
     task_id: RowId,
     body: ExternalComplete,
-    user: DepartmentUser,
+    user: SystemUser,
     session: SessionDep,
     rt: RuntimeDep,
 ):
@@ -230,7 +233,7 @@ def complete_external_task(
     "/external-tasks/{task_id}/failure", response_model=ItemStatus, dependencies=[CsrfChecked]
 )
 def external_task_failure(
-    task_id: RowId, body: ExternalFailure, user: DepartmentUser, session: SessionDep, rt: RuntimeDep
+    task_id: RowId, body: ExternalFailure, user: SystemUser, session: SessionDep, rt: RuntimeDep
 ):
     """Report that a locked task failed; with no retries left it becomes an incident."""
     row = external.report_failure(

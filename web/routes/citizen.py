@@ -6,18 +6,28 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
-from starlette.datastructures import UploadFile
+from starlette.concurrency import run_in_threadpool
 
 from forms.compiler import lookups_of
 from services.accounts.service import actor_names
 from services.cases import access, corrections, progress, submission
 from services.cases.results import certificate_for, delivery_of, results_archive
-from services.cases.uploads import UploadedFile, uploads_of
+from services.cases.uploads import uploads_of
 from services.configuration.matters import effective_matter, published_matters
 from services.errors import InvalidInput, NotFound
 from services.evaluations.service import REASONS, evaluation_of
 from services.registries.service import accesses_to, current_consent, grant_consent
-from web.deps import CitizenUser, CsrfChecked, CurrentUser, Id, LoginDep, RuntimeDep, SessionDep
+from web import application_form
+from web.deps import (
+    CitizenUser,
+    Code,
+    CsrfChecked,
+    CurrentUser,
+    Id,
+    LoginDep,
+    RuntimeDep,
+    SessionDep,
+)
 from web.limits import body_limit, material_forms
 from web.rendering import render
 
@@ -39,7 +49,7 @@ def _consented(session, user, code: str, manual: bool) -> bool:
 @router.get("/matters/{code}/apply")
 def apply_page(
     request: Request,
-    code: str,
+    code: Code,
     user: CitizenUser,
     session: SessionDep,
     rt: RuntimeDep,
@@ -59,7 +69,7 @@ def apply_page(
 
 
 @router.post("/matters/{code}/consent", dependencies=[CsrfChecked])
-def consent(code: str, user: CitizenUser, session: SessionDep, rt: RuntimeDep):
+def consent(code: Code, user: CitizenUser, session: SessionDep, rt: RuntimeDep):
     matter = effective_matter(session, rt, code)
     registries = list(lookups_of(rt.catalog, matter))
     grant_consent(session, user_id=user.id, matter=code, registries=registries)
@@ -70,46 +80,25 @@ def consent(code: str, user: CitizenUser, session: SessionDep, rt: RuntimeDep):
 @router.post("/matters/{code}/apply", dependencies=[CsrfChecked])
 @body_limit(material_forms)
 async def apply(
-    request: Request, code: str, user: CitizenUser, session: SessionDep, rt: RuntimeDep
+    request: Request, code: Code, user: CitizenUser, session: SessionDep, rt: RuntimeDep
 ):
-    submitted = await request.form()
-    answers = {
-        k: v
-        for k, v in submitted.items()
-        if isinstance(v, str) and k not in ("csrf_token", "refresh", "manual")
-    }
-    manual = submitted.get("manual") == "1"
-    consented = _consented(session, user, code, manual)
-    if submitted.get("refresh"):
-        # "Update the form": apply the answers to conditional sections, store nothing.
-        form = submission.prepare_form(
-            session, rt, user=user, matter_code=code, answers=answers, consented=consented
-        )
-        return render(request, "citizen/apply.html", form=form, errors={}, manual=manual)
-    uploads = await _uploads(submitted, rt)
-    try:
-        case = submission.submit_application(
-            session,
-            rt,
-            user=user,
-            matter_code=code,
-            answers=answers,
-            uploads=uploads,
-            consented=consented,
-        )
-    except InvalidInput as exc:
-        form = submission.prepare_form(
-            session, rt, user=user, matter_code=code, answers=answers, consented=consented
-        )
-        return render(
-            request,
-            "citizen/apply.html",
-            status_code=422,
-            form=form,
-            errors=exc.fields,
-            manual=manual,
-        )
-    return RedirectResponse(f"/cases/{case.id}", status_code=303)
+    """Submit the one form (or, for "update the form", show it again for the answers)."""
+    posted = await application_form.read_posted(request, rt)
+    return await run_in_threadpool(_apply, request, session, rt, user, code, posted)
+
+
+def _apply(request, session, rt, user, code: str, posted: application_form.Posted):
+    return application_form.submit(
+        request,
+        session,
+        rt,
+        applicant=user,
+        actor=None,
+        matter=code,
+        posted=posted,
+        consented=_consented(session, user, code, posted.manual),
+        done=lambda case: f"/cases/{case.id}",
+    )
 
 
 @router.get("/cases")
@@ -146,6 +135,12 @@ def _case_page(request, session, rt, user, case, errors=None, status_code=200):
 def case_page(
     request: Request, case_id: Id, user: CurrentUser, session: SessionDep, rt: RuntimeDep
 ):
+    """The applicant's case. A clerk (from a link in a notice or a follow-up) is taken to
+    their own department's item of it, the view their duty needs (logged there)."""
+    if user.role == "clerk":
+        case = access.load_case_progress(session, case_id=case_id, user=user)
+        mine = access.own_items(session, case=case, department=user.department)
+        return RedirectResponse(f"/clerk/items/{mine[0].id}", status_code=303)
     case = access.load_case(session, case_id=case_id, user=user)
     return _case_page(request, session, rt, user, case)
 
@@ -161,9 +156,11 @@ async def correct(
     rt: RuntimeDep,
 ):
     """The applicant sends back what a department reopened; only that department resumes."""
-    submitted = await request.form()
-    answers = {k: v for k, v in submitted.items() if isinstance(v, str) and k != "csrf_token"}
-    uploads = await _uploads(submitted, rt)
+    posted = await application_form.read_posted(request, rt)
+    return await run_in_threadpool(_correct, request, session, rt, user, case_id, item_id, posted)
+
+
+def _correct(request, session, rt, user, case_id: int, item_id: int, posted):
     try:
         corrections.submit_correction(
             session,
@@ -171,8 +168,8 @@ async def correct(
             user=user,
             case_id=case_id,
             item_id=item_id,
-            answers=answers,
-            uploads=uploads,
+            answers=posted.answers,
+            uploads=posted.uploads,
         )
     except InvalidInput as exc:
         case = access.load_case(session, case_id=case_id, user=user)
@@ -180,21 +177,13 @@ async def correct(
     return RedirectResponse(f"/cases/{case_id}", status_code=303)
 
 
-async def _uploads(submitted, rt) -> list[UploadedFile]:
-    uploads = []
-    for key, value in submitted.multi_items():
-        if key.startswith("material_") and isinstance(value, UploadFile) and value.filename:
-            content = await value.read(rt.settings.upload_limit_bytes + 1)
-            uploads.append(UploadedFile(key.removeprefix("material_"), value.filename, content))
-    return uploads
-
-
 @router.get("/cases/{case_id}/items/{item_id}/result")
 def download_result(
     case_id: Id, item_id: Id, user: CurrentUser, session: SessionDep, rt: RuntimeDep
 ):
-    """An approved item's signed electronic certificate (PDF)."""
-    case = access.load_case(session, case_id=case_id, user=user)
+    """An approved item's signed electronic certificate (PDF): the applicant's, or a clerk's of
+    their own department's item."""
+    case = access.result_case(session, case_id=case_id, item_id=item_id, user=user)
     certificate = certificate_for(session, rt, case=case, item_id=item_id)
     return Response(
         certificate.pdf,
@@ -216,7 +205,8 @@ def download_results(case_id: Id, user: CurrentUser, session: SessionDep, rt: Ru
 
 @router.get("/uploads/{upload_id}")
 def view_upload(upload_id: Id, user: CurrentUser, session: SessionDep, rt: RuntimeDep):
-    """An uploaded material, shown in the browser to the applicant and the case's clerks."""
+    """An uploaded material, shown in the browser to the applicant and to the clerks whose item
+    needs it."""
     upload, content = access.open_upload(session, rt, user=user, upload_id=upload_id)
     return Response(
         content,

@@ -10,7 +10,6 @@ from fastapi.responses import RedirectResponse
 
 from services.cases import access, decisions, external, progress, results, workbench
 from services.cases.results import DELIVERY_STATUS
-from services.cases.uploads import uploads_of
 from services.errors import InvalidInput, NotFound
 from web.deps import ClerkUser, CsrfChecked, Id, RuntimeDep, SessionDep
 from web.rendering import render
@@ -56,26 +55,57 @@ def queue(
     )
 
 
-def _item_page(request, session, rt, user, item_id: int, error=None, comment: str = ""):
-    row, case = access.review_case_item(session, item_id=item_id, user=user)
+def _item_page(
+    request,
+    session,
+    rt,
+    user,
+    item_id: int,
+    error=None,
+    comment: str = "",
+    reveal: str | None = None,
+    reason: str = "",
+    reveal_error=None,
+):
+    view = access.clerk_view(session, rt, user=user, item_id=item_id, reveal=reveal, reason=reason)
     return render(
         request,
         "clerk/item.html",
         status_code=422 if error else 200,
-        row=row,
-        item=rt.catalog.items[row.item_code],
-        case=case,
-        items=progress.item_views(session, rt, case),
-        events=progress.events_of(session, case=case),
-        uploads=uploads_of(session, case=case),
+        view=view,
+        row=view.row,
+        item=view.item,
+        case=view.case,
+        items=progress.item_views(session, rt, view.case),
+        events=progress.events_of(session, case=view.case),
         error=error,
         comment=comment,
+        reveal_error=reveal_error,
     )
 
 
 @router.get("/items/{item_id}")
 def item_page(request: Request, item_id: Id, user: ClerkUser, session: SessionDep, rt: RuntimeDep):
+    """The case as this department's item needs it: its facts (personal numbers masked), its
+    materials, the other items' progress. The view is logged for the applicant."""
     return _item_page(request, session, rt, user, item_id)
+
+
+@router.post("/items/{item_id}/reveal", dependencies=[CsrfChecked])
+def reveal(
+    request: Request,
+    item_id: Id,
+    user: ClerkUser,
+    session: SessionDep,
+    rt: RuntimeDep,
+    fact: Annotated[str, Form(max_length=100)] = "",
+    reason: Annotated[str, Form(max_length=500)] = "",
+):
+    """Show one masked number of the application in full, for a stated reason (logged)."""
+    try:
+        return _item_page(request, session, rt, user, item_id, reveal=fact, reason=reason)
+    except InvalidInput as exc:
+        return _item_page(request, session, rt, user, item_id, reveal_error=exc)
 
 
 @router.post("/items/{item_id}/decision", dependencies=[CsrfChecked])

@@ -6,17 +6,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse
-from starlette.datastructures import UploadFile
+from starlette.concurrency import run_in_threadpool
 
-from forms.compiler import lookups_of
-from services.accounts.models import User
-from services.cases import submission
-from services.cases.frontdesk import acceptance_receipt, require_front_desk, walk_in_applicant
-from services.cases.uploads import UploadedFile
-from services.configuration.matters import effective_matter, published_matters
-from services.errors import InvalidInput, NotFound
-from services.registries.service import grant_consent
-from web.deps import ClerkUser, CsrfChecked, Id, RuntimeDep, SessionDep
+from services.cases import frontdesk, submission
+from services.cases.uploads import drafts_of
+from services.configuration.matters import published_matters
+from services.errors import InvalidInput
+from web import application_form
+from web.deps import ClerkUser, Code, CsrfChecked, Id, RuntimeDep, SessionDep
 from web.limits import body_limit, material_forms
 from web.rendering import render
 
@@ -25,7 +22,7 @@ router = APIRouter(prefix="/frontdesk", tags=["pages: front desk"])
 
 @router.get("")
 def start(request: Request, user: ClerkUser, session: SessionDep, rt: RuntimeDep):
-    require_front_desk(user)
+    frontdesk.require_front_desk(user)
     matters = published_matters(session, rt)
     return render(request, "frontdesk/start.html", matters=matters, errors={})
 
@@ -37,16 +34,22 @@ def open_applicant(
     session: SessionDep,
     rt: RuntimeDep,
     id_number: Annotated[str, Form()] = "",
-    matter: Annotated[str, Form()] = "",
+    matter: Annotated[str, Form(max_length=64)] = "",
+    present: Annotated[str, Form()] = "",
     consent: Annotated[str, Form()] = "",
 ):
-    """Check the walk-in applicant's ID (and open their account if needed)."""
-    require_front_desk(user)
-    offered = effective_matter(session, rt, matter)  # 404 for an unknown matter
-    if not offered.published:
-        raise NotFound("没有这项“一件事”服务", f"No matter {matter!r}")
+    """Record the walk-in applicant at the window (present, identity checked; lookups
+    authorized or not), check their ID, and open their form."""
     try:
-        applicant = walk_in_applicant(session, rt, clerk=user, id_number=id_number)
+        applicant = frontdesk.open_visit(
+            session,
+            rt,
+            clerk=user,
+            id_number=id_number,
+            matter=matter,
+            present=bool(present),
+            consented=bool(consent),
+        )
     except InvalidInput as exc:
         return render(
             request,
@@ -56,42 +59,32 @@ def open_applicant(
             errors=exc.fields,
             id_number=id_number,
         )
-    if consent:
-        registries = list(lookups_of(rt.catalog, offered))
-        grant_consent(session, user_id=applicant.id, matter=matter, registries=registries)
-        session.commit()
-    query = "" if consent else "?manual=1"
-    return RedirectResponse(f"/frontdesk/apply/{matter}/{applicant.id}{query}", status_code=303)
-
-
-def _applicant(session, applicant_id: int) -> User:
-    applicant = session.get(User, applicant_id)
-    if applicant is None or applicant.role != "citizen":
-        raise NotFound("申请人不存在", "No such applicant")
-    return applicant
+    return RedirectResponse(f"/frontdesk/apply/{matter}/{applicant.id}", status_code=303)
 
 
 @router.get("/apply/{matter}/{applicant_id}")
 def form_page(
     request: Request,
-    matter: str,
+    matter: Code,
     applicant_id: Id,
     user: ClerkUser,
     session: SessionDep,
     rt: RuntimeDep,
-    manual: bool = False,
 ):
-    require_front_desk(user)
-    applicant = _applicant(session, applicant_id)
+    """The applicant's form, for the clerk who recorded them at the window."""
+    applicant, visit = frontdesk.current_visit(
+        session, clerk=user, applicant_id=applicant_id, matter=matter
+    )
     form = submission.prepare_form(
-        session, rt, user=applicant, matter_code=matter, consented=not manual, actor=user
+        session, rt, user=applicant, matter_code=matter, consented=visit.consented, actor=user
     )
     return render(
         request,
         "citizen/apply.html",
         form=form,
         errors={},
-        manual=manual,
+        manual=not visit.consented,
+        drafts=drafts_of(session, owner=user, applicant=applicant, matter=matter),
         action=f"/frontdesk/apply/{matter}/{applicant.id}",
         applicant=applicant,
     )
@@ -101,53 +94,35 @@ def form_page(
 @body_limit(material_forms)
 async def accept(
     request: Request,
-    matter: str,
+    matter: Code,
     applicant_id: Id,
     user: ClerkUser,
     session: SessionDep,
     rt: RuntimeDep,
 ):
     """Accept the application (一窗受理) with the scanned paper materials; print the receipt."""
-    require_front_desk(user)
-    applicant = _applicant(session, applicant_id)
-    submitted = await request.form()
-    manual = submitted.get("manual") == "1"
-    skip = ("csrf_token", "refresh", "manual")
-    answers = {k: v for k, v in submitted.items() if isinstance(v, str) and k not in skip}
-    uploads = []
-    for key, value in submitted.multi_items():
-        if key.startswith("material_") and isinstance(value, UploadFile) and value.filename:
-            content = await value.read(rt.settings.upload_limit_bytes + 1)
-            uploads.append(UploadedFile(key.removeprefix("material_"), value.filename, content))
-    options = dict(user=applicant, matter_code=matter, consented=not manual, actor=user)
-    if submitted.get("refresh"):
-        form = submission.prepare_form(session, rt, answers=answers, **options)
-        return render(
-            request,
-            "citizen/apply.html",
-            form=form,
-            errors={},
-            manual=manual,
-            action=f"/frontdesk/apply/{matter}/{applicant.id}",
-            applicant=applicant,
-        )
-    try:
-        case = submission.submit_application(
-            session, rt, answers=answers, uploads=uploads, channel="window", **options
-        )
-    except InvalidInput as exc:
-        form = submission.prepare_form(session, rt, answers=answers, **options)
-        return render(
-            request,
-            "citizen/apply.html",
-            status_code=422,
-            form=form,
-            errors=exc.fields,
-            manual=manual,
-            action=f"/frontdesk/apply/{matter}/{applicant.id}",
-            applicant=applicant,
-        )
-    return RedirectResponse(f"/frontdesk/receipts/{case.id}", status_code=303)
+    posted = await application_form.read_posted(request, rt)
+    return await run_in_threadpool(
+        _accept, request, session, rt, user, matter, applicant_id, posted
+    )
+
+
+def _accept(request, session, rt, user, matter: str, applicant_id: int, posted):
+    applicant, visit = frontdesk.current_visit(
+        session, clerk=user, applicant_id=applicant_id, matter=matter
+    )
+    return application_form.submit(
+        request,
+        session,
+        rt,
+        applicant=applicant,
+        actor=user,
+        matter=matter,
+        posted=posted,
+        consented=visit.consented,
+        done=lambda case: f"/frontdesk/receipts/{case.id}",
+        action=f"/frontdesk/apply/{matter}/{applicant.id}",
+    )
 
 
 @router.get("/receipts/{case_id}")
@@ -156,5 +131,5 @@ def receipt(request: Request, case_id: Id, user: ClerkUser, session: SessionDep,
     return render(
         request,
         "frontdesk/receipt.html",
-        receipt=acceptance_receipt(session, rt, clerk=user, case_id=case_id),
+        receipt=frontdesk.acceptance_receipt(session, rt, clerk=user, case_id=case_id),
     )

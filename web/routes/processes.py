@@ -16,14 +16,14 @@ from services import processes
 from services.accounts.service import actor_names
 from services.cases.schemas import ID_MAX
 from services.errors import InvalidInput, NotFound
-from web.deps import AdminUser, CsrfChecked, Number, Page, RuntimeDep, SessionDep
+from web.deps import AdminUser, Code, CsrfChecked, Number, Page, RuntimeDep, SessionDep
+from web.idempotency import IdempotentRoute
 from web.limits import FORM_SLACK, body_limit
 from web.rendering import render
-from web.routing import SerializeInThread
 
 router = APIRouter(tags=["pages: admin"])
 api = APIRouter(
-    prefix="/api/admin/processes", tags=["api: processes"], route_class=SerializeInThread
+    prefix="/api/admin/processes", tags=["api: processes"], route_class=IdempotentRoute
 )
 MAX_BPMN_BYTES = 2_000_000
 # The editor's assets, installed by `npm ci` from package.json and served by the app (no CDN:
@@ -87,7 +87,7 @@ def process_list(request: Request, user: AdminUser, session: SessionDep, rt: Run
 
 @router.get("/admin/processes/{matter_code}")
 def editor(
-    request: Request, matter_code: str, user: AdminUser, session: SessionDep, rt: RuntimeDep
+    request: Request, matter_code: Code, user: AdminUser, session: SessionDep, rt: RuntimeDep
 ):
     matter = _matter_or_404(rt, matter_code)
     decisions = processes.matter_decisions(session, rt, matter_code=matter.code)
@@ -131,7 +131,7 @@ def editor(
 @router.get("/admin/processes/{matter_code}/versions")
 def version_history(
     request: Request,
-    matter_code: str,
+    matter_code: Code,
     user: AdminUser,
     session: SessionDep,
     rt: RuntimeDep,
@@ -154,7 +154,7 @@ def version_history(
 @router.get("/admin/processes/{matter_code}/diff")
 def version_diff(
     request: Request,
-    matter_code: str,
+    matter_code: Code,
     a: Number,
     b: Number,
     user: AdminUser,
@@ -172,7 +172,7 @@ def version_diff(
 
 @router.post("/admin/processes/{matter_code}/rollback", dependencies=[CsrfChecked])
 def rollback_page(
-    matter_code: str,
+    matter_code: Code,
     user: AdminUser,
     session: SessionDep,
     rt: RuntimeDep,
@@ -192,7 +192,7 @@ def rollback_page(
 @body_limit(MAX_BPMN_BYTES + FORM_SLACK)
 async def upload_page(
     request: Request,
-    matter_code: str,
+    matter_code: Code,
     user: AdminUser,
     session: SessionDep,
     rt: RuntimeDep,
@@ -253,7 +253,7 @@ def _deploy(session: Session, rt, matter_code: str, content: bytes, comment: str
 
 @api.get("/{matter_code}/bpmn", response_class=Response)
 def bpmn_content(
-    matter_code: str,
+    matter_code: Code,
     user: AdminUser,
     session: SessionDep,
     rt: RuntimeDep,
@@ -277,7 +277,7 @@ def bpmn_content(
 
 @api.post("/{matter_code}/validate", dependencies=[CsrfChecked])
 @body_limit(2 * MAX_BPMN_BYTES)
-def validate(body: BpmnIn, matter_code: str, user: AdminUser, session: SessionDep, rt: RuntimeDep):
+def validate(body: BpmnIn, matter_code: Code, user: AdminUser, session: SessionDep, rt: RuntimeDep):
     """Every problem that would stop this XML being deployed, by element id; nothing is stored."""
     matter = _matter_or_404(rt, matter_code)
     content = body.xml.encode()
@@ -292,7 +292,7 @@ def validate(body: BpmnIn, matter_code: str, user: AdminUser, session: SessionDe
 
 @api.post("/{matter_code}/deploy", status_code=201, dependencies=[CsrfChecked])
 @body_limit(2 * MAX_BPMN_BYTES)
-def deploy(body: DeployIn, matter_code: str, user: AdminUser, session: SessionDep, rt: RuntimeDep):
+def deploy(body: DeployIn, matter_code: Code, user: AdminUser, session: SessionDep, rt: RuntimeDep):
     """Validate and store the XML as the matter's next version; new cases use it at once,
     running cases finish on their own version. 422 lists every problem by element id."""
     matter = _matter_or_404(rt, matter_code)
@@ -311,14 +311,14 @@ def deploy(body: DeployIn, matter_code: str, user: AdminUser, session: SessionDe
 
 
 @api.get("/{matter_code}/versions")
-def version_list(matter_code: str, user: AdminUser, session: SessionDep, rt: RuntimeDep):
+def version_list(matter_code: Code, user: AdminUser, session: SessionDep, rt: RuntimeDep):
     matter = _matter_or_404(rt, matter_code)
     return [_version_json(v) for v in processes.versions(session, matter_code=matter.code)]
 
 
 @api.get("/{matter_code}/diff")
 def diff(
-    matter_code: str, a: Number, b: Number, user: AdminUser, session: SessionDep, rt: RuntimeDep
+    matter_code: Code, a: Number, b: Number, user: AdminUser, session: SessionDep, rt: RuntimeDep
 ):
     """Element ids added, removed and changed between two versions."""
     matter = _matter_or_404(rt, matter_code)
@@ -327,7 +327,7 @@ def diff(
 
 @api.post("/{matter_code}/rollback", status_code=201, dependencies=[CsrfChecked])
 def rollback(
-    body: RollbackIn, matter_code: str, user: AdminUser, session: SessionDep, rt: RuntimeDep
+    body: RollbackIn, matter_code: Code, user: AdminUser, session: SessionDep, rt: RuntimeDep
 ):
     """Deploy an earlier version's content again as a new version."""
     matter = _matter_or_404(rt, matter_code)

@@ -13,28 +13,28 @@ from services.cases.models import CaseItem
 from services.cases.schemas import ERROR_RESPONSES, ID_MAX, NO_NUL
 from services.errors import InvalidInput
 from web.deps import ClerkUser, CsrfChecked, RuntimeDep, SessionDep, read_only
-from web.routing import SerializeInThread
+from web.idempotency import IdempotentRoute
 
 router = APIRouter(
     prefix="/api",
     tags=["api: workbench"],
     responses=ERROR_RESPONSES,
-    route_class=SerializeInThread,
+    route_class=IdempotentRoute,
 )
 
 TaskId = Annotated[int, Path(ge=1, le=ID_MAX)]  # a number the database can hold (else 422)
 
 
 def queue_filter(
-    status: str = "processing",
-    matter: Annotated[str, Query(pattern=NO_NUL)] = "",
-    item: Annotated[str, Query(pattern=NO_NUL)] = "",
-    due_before: str = "",
+    status: Annotated[str, Query(max_length=16, pattern=NO_NUL)] = "processing",
+    matter: Annotated[str, Query(max_length=64, pattern=NO_NUL)] = "",
+    item: Annotated[str, Query(max_length=64, pattern=NO_NUL)] = "",
+    due_before: Annotated[str, Query(max_length=32)] = "",
     overdue: bool = False,
-    search: str = "",
+    search: Annotated[str, Query(max_length=64, pattern=NO_NUL)] = "",
     mine: bool = False,
     unclaimed: bool = False,
-    sort: str = "due",
+    sort: Annotated[str, Query(max_length=16, pattern=NO_NUL)] = "due",
     desc: bool = False,
     page: Annotated[int, Query(le=ID_MAX)] = 1,
     per_page: int = workbench.DEFAULT_PER_PAGE,

@@ -1,0 +1,122 @@
+"""The combined form posted from a page: the citizen's own and the front desk's for a walk-in
+applicant. The multipart body is read on the event loop (it is I/O); everything else (registry
+facts, validation, the case's process, files, rendering) runs in a worker thread. Files that
+passed the checks survive a refusal for other reasons (`keep_drafts`): the form shown again
+lists them instead of asking for them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import RedirectResponse, Response
+from sqlmodel import Session
+from starlette.datastructures import UploadFile
+
+from services.accounts.models import User
+from services.cases import submission
+from services.cases.models import Case
+from services.cases.uploads import UploadedFile, drafts_of, keep_drafts, with_drafts
+from services.errors import InvalidInput
+from services.runtime import Runtime
+from web.rendering import render
+
+_NOT_ANSWERS = ("csrf_token", "refresh", "manual")
+
+
+@dataclass(frozen=True)
+class Posted:
+    """What the form sent."""
+
+    answers: dict[str, str]
+    uploads: list[UploadedFile]
+    drafts: dict[str, str]  # material code -> token of a file kept from before
+    manual: bool
+    refresh: bool  # "update the form": show it again for the answers, submit nothing
+
+
+async def read_posted(request: Request, rt: Runtime) -> Posted:
+    """The form's fields and files (each file read up to one byte over the limit, so a file
+    too large is refused by the check, never read whole)."""
+    submitted = await request.form()
+    uploads = []
+    for key, value in submitted.multi_items():
+        if key.startswith("material_") and isinstance(value, UploadFile) and value.filename:
+            content = await value.read(rt.settings.upload_limit_bytes + 1)
+            uploads.append(UploadedFile(key.removeprefix("material_"), value.filename, content))
+    texts = {k: v for k, v in submitted.items() if isinstance(v, str)}
+    return Posted(
+        answers={
+            k: v for k, v in texts.items() if k not in _NOT_ANSWERS and not k.startswith("draft_")
+        },
+        uploads=uploads,
+        drafts={k.removeprefix("draft_"): v for k, v in texts.items() if k.startswith("draft_")},
+        manual=texts.get("manual") == "1",
+        refresh=bool(texts.get("refresh")),
+    )
+
+
+def submit(
+    request: Request,
+    session: Session,
+    rt: Runtime,
+    *,
+    applicant: User,
+    actor: User | None,
+    matter: str,
+    posted: Posted,
+    consented: bool,
+    done: Callable[[Case], str],
+    **page: Any,
+) -> Response:
+    """Submit the posted form (or show it again for a refresh or a refusal, with the files kept
+    so far); on success, go to `done(case)`. `page`: what the form's template needs besides."""
+    owner = actor or applicant
+    uploads = with_drafts(
+        session,
+        owner=owner,
+        applicant=applicant,
+        matter=matter,
+        uploads=posted.uploads,
+        tokens=posted.drafts,
+    )
+    options = dict(user=applicant, matter_code=matter, consented=consented, actor=actor)
+    errors: dict[str, tuple[str, str]] = {}
+    if not posted.refresh:
+        try:
+            case = submission.submit_application(
+                session,
+                rt,
+                answers=posted.answers,
+                uploads=uploads,
+                channel="window" if actor is not None else "online",
+                **options,
+            )
+            return RedirectResponse(done(case), status_code=303)
+        except InvalidInput as exc:
+            errors = exc.fields
+    fresh = [u for u in uploads if not u.draft]
+    if fresh:
+        keep_drafts(
+            session,
+            rt,
+            owner=owner,
+            applicant=applicant,
+            matter=matter,
+            uploads=fresh,
+            refused=set(errors),
+        )
+    form = submission.prepare_form(session, rt, answers=posted.answers, **options)
+    return render(
+        request,
+        "citizen/apply.html",
+        status_code=422 if errors else 200,
+        form=form,
+        errors=errors,
+        manual=posted.manual,
+        drafts=drafts_of(session, owner=owner, applicant=applicant, matter=matter),
+        applicant=applicant if actor is not None else None,  # the front desk's walk-in
+        **page,
+    )
