@@ -133,13 +133,15 @@ def _step_failed(exc: Exception) -> StepFailed:
     element_id = getattr(task_spec, "bpmn_id", None) or getattr(task_spec, "name", "") or ""
     element_name = getattr(task_spec, "bpmn_name", None) or ""
     cause = _original(exc)
-    reason = f"{type(cause).__name__}: {cause}"
+    reason = _shortened(f"{type(cause).__name__}: {cause}", MAX_REASON * 3 // 5)
     context = str(exc).rstrip(". ") if cause is not exc else ""
     if context and str(cause) not in context:  # SpiffWorkflow names the expression or DMN row
-        reason = f"{context}: {reason}"
-    if len(reason) > MAX_REASON:
-        reason = reason[: MAX_REASON - 1] + "…"
+        reason = f"{reason} ({_shortened(context, MAX_REASON * 2 // 5)})"
     return StepFailed(element_id, element_name, reason)
+
+
+def _shortened(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 @contextmanager

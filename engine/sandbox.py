@@ -26,6 +26,7 @@ import ast
 import builtins
 import ctypes
 import itertools
+import math
 import operator
 import os
 import re
@@ -713,22 +714,32 @@ def _check_mul(a: Any, b: Any) -> None:
         if size is not None and isinstance(times, int):
             run.charge(size * max(times, 0), "a repetition")
             return
-    if isinstance(a, int) and isinstance(b, int) and a.bit_length() + b.bit_length() > MAX_INT_BITS:
-        raise SandboxLimit(f"a product of more than {MAX_INT_BITS} bits (rule: bounds)")
+    if isinstance(a, int) and isinstance(b, int):
+        _charge_bits(run, a.bit_length() + b.bit_length(), "a product")
     run.tick()
 
 
+def _charge_bits(run: _Run, bits: int, what: str) -> None:
+    """An integer result of about `bits` bits: refused past `MAX_INT_BITS`, and a big one counts
+    against the evaluation's budget (a word of 64 bits as one item)."""
+    if bits > MAX_INT_BITS:
+        raise SandboxLimit(f"{what} of more than {MAX_INT_BITS} bits (rule: bounds)")
+    if bits > 64:
+        run.charge(bits // 64, what)
+
+
 def _check_pow(a: Any, b: Any) -> None:
-    _current().tick()
-    big = isinstance(a, int) and isinstance(b, int) and abs(a) > 1 and b > 0
-    if big and a.bit_length() * b > MAX_INT_BITS:
-        raise SandboxLimit(f"a power of more than {MAX_INT_BITS} bits (rule: bounds)")
+    run = _current()
+    run.tick()
+    if isinstance(a, int) and isinstance(b, int) and abs(a) > 1 and b > 0:
+        _charge_bits(run, int(b * math.log2(abs(a))) + 1, "a power")
 
 
 def _check_lshift(a: Any, b: Any) -> None:
-    _current().tick()
-    if isinstance(a, int) and isinstance(b, int) and a and a.bit_length() + b > MAX_INT_BITS:
-        raise SandboxLimit(f"a shift to more than {MAX_INT_BITS} bits (rule: bounds)")
+    run = _current()
+    run.tick()
+    if isinstance(a, int) and isinstance(b, int) and a and b > 0:
+        _charge_bits(run, a.bit_length() + b, "a shift")
 
 
 def _check_mod(a: Any, b: Any) -> None:
@@ -1129,23 +1140,40 @@ def _constant_parts(tree: ast.AST) -> list[ast.expr]:
     return parts
 
 
+def _reads_no_data(tree: ast.AST) -> bool:
+    """Whether a script reads only names it assigns itself and offered ones."""
+    loaded = _free_names(tree, {})
+    stored = {
+        n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and not isinstance(n.ctx, ast.Load)
+    }
+    return loaded <= stored | OFFERED_NAMES
+
+
+def _constant_run(part: ast.expr, script: bool) -> Callable[[], Any]:
+    """Compute a constant part as the code would (its value need not be data: `date.year`)."""
+    return lambda: _run(_compiled(ast.unparse(part), "eval", script), _scope({}), script)
+
+
 def _probe(source: str, mode: str, script: bool) -> list[str]:
-    """Problems found by computing the constant parts of `source` under the run-time bounds: a
-    bomb written as constants (`'x' * 10 ** 9`) is refused when it is deployed, not at the
-    first case it meets."""
+    """Problems found by computing, under the run-time bounds, what `source` computes the same
+    way every time (its constant parts; a whole script that reads no data): a bomb written as
+    constants (`'x' * 10 ** 9`) is refused when it is deployed, not at the first case."""
     try:
-        parts = _constant_parts(_parse(source, mode))
+        tree = _parse(source, mode)
+        if mode == "exec" and _reads_no_data(tree):
+            pieces = [("the script, run as it reads no data", lambda: execute(source, {}))]
+        else:
+            pieces = [(f"line {p.lineno}", _constant_run(p, script)) for p in _constant_parts(tree)]
     except RecursionError:
         return ["the code is nested too deeply (rule: syntax)"]
     problems = []
     spent = 0.0
-    for part in parts:
+    for where, run in pieces:
         started = time.monotonic()
         try:
-            code = _compiled(ast.unparse(part), "eval", script)
-            _run(code, _scope({}), script)
+            run()
         except (SandboxError, SandboxLimit) as exc:
-            problems.append(f"line {part.lineno}: {exc}")
+            problems.append(f"{where}: {exc}")
         except Exception:  # noqa: S112 - e.g. 1 / 0: a run-time error, not a sandbox breach
             pass
         spent += time.monotonic() - started
@@ -1225,7 +1253,7 @@ def execute(source: str, context: Mapping[str, Any]) -> dict[str, Any]:
             value = context.get(name, _MISSING)
             if value is _MISSING:
                 continue
-        elif context.get(name, _MISSING) is not value:
+        else:  # also what the script put into the data's own lists and dicts
             _check_data(value, f"the variable {name!r}")
         result[name] = value
     return result
