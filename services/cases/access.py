@@ -15,6 +15,7 @@ data-access log that the applicant reads ("谁查看了我的数据").
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +35,7 @@ MASKED_TYPES = ("citizen_id", "bank_card")
 # Who applied: every item's clerk sees it (masked where the type says so).
 APPLICANT_FACTS = ("applicant_name", "applicant_id_number", "applicant_phone")
 REASON_LIMIT = 200
+_ID_NUMBER = re.compile(r"\d{17}[\dX]")
 
 
 def require_citizen(user: User) -> str:
@@ -131,6 +133,12 @@ class FactView:
     @property
     def shown(self) -> Any:
         return mask_id(str(self.value)) if self.masked else self.value
+
+    @property
+    def record(self) -> str:
+        """The registry's record number, masked when it is a person's ID number."""
+        found = str((self.provenance or {}).get("record_id", ""))
+        return mask_id(found) if _ID_NUMBER.fullmatch(found) else found
 
 
 @dataclass(frozen=True)

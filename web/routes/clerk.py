@@ -71,7 +71,7 @@ def _item_page(
     return render(
         request,
         "clerk/item.html",
-        status_code=422 if error else 200,
+        status_code=422 if error or reveal_error else 200,
         view=view,
         row=view.row,
         item=view.item,

@@ -10,6 +10,7 @@ from fastapi import APIRouter, File, Form, Request, Response, UploadFile
 from fastapi.responses import JSONResponse, RedirectResponse
 from pydantic import BaseModel, Field
 from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
 
 from engine.validation import Problem
 from services import processes
@@ -22,9 +23,7 @@ from web.limits import FORM_SLACK, body_limit
 from web.rendering import render
 
 router = APIRouter(tags=["pages: admin"])
-api = APIRouter(
-    prefix="/api/admin/processes", tags=["api: processes"], route_class=IdempotentRoute
-)
+api = APIRouter(prefix="/api/admin/processes", tags=["api: processes"], route_class=IdempotentRoute)
 MAX_BPMN_BYTES = 2_000_000
 # The editor's assets, installed by `npm ci` from package.json and served by the app (no CDN:
 # government networks are closed).
@@ -202,9 +201,15 @@ async def upload_page(
     """Deploy an uploaded `.bpmn` file without the editor (e.g. made in Camunda Modeler)."""
     matter = _matter_or_404(rt, matter_code)
     content = await file.read(MAX_BPMN_BYTES + 1)
+    return await run_in_threadpool(
+        _deploy_upload, request, session, rt, user, matter, content, comment, file.filename
+    )
+
+
+def _deploy_upload(request, session, rt, user, matter, content: bytes, comment: str, name):
     try:
         _too_large(len(content))
-        new = _deploy(session, rt, matter.code, content, comment or f"上传 {file.filename}", user)
+        new = _deploy(session, rt, matter.code, content, comment or f"上传 {name}", user)
     except InvalidInput as exc:
         history = processes.versions(session, matter_code=matter.code, limit=50)
         return render(

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request, UploadFile
+from starlette.concurrency import run_in_threadpool
 
 from services.certificates.service import verify_certificate
-from web.deps import RuntimeDep, SessionDep
+from web.deps import Code, RuntimeDep, SessionDep
 from web.limits import FORM_SLACK, body_limit
 from web.rendering import render
 
@@ -20,7 +21,7 @@ def _verify(session, rt, public_id: str, pdf: bytes | None):
 
 
 @router.get("/verify/{public_id}")
-def verify_page(request: Request, public_id: str, session: SessionDep, rt: RuntimeDep):
+def verify_page(request: Request, public_id: Code, session: SessionDep, rt: RuntimeDep):
     """What the QR code opens: is this certificate genuine, and what does it certify?"""
     result = _verify(session, rt, public_id, None)
     return render(request, "verify.html", result=result, public_id=public_id)
@@ -29,16 +30,16 @@ def verify_page(request: Request, public_id: str, session: SessionDep, rt: Runti
 @router.post("/verify/{public_id}")
 @body_limit(MAX_PDF + FORM_SLACK)
 async def verify_upload(
-    request: Request, public_id: str, file: UploadFile, session: SessionDep, rt: RuntimeDep
+    request: Request, public_id: Code, file: UploadFile, session: SessionDep, rt: RuntimeDep
 ):
     """Check that a PDF someone was given is this certificate, unaltered."""
     pdf = await file.read(MAX_PDF + 1)
-    result = _verify(session, rt, public_id, pdf[:MAX_PDF])
+    result = await run_in_threadpool(_verify, session, rt, public_id, pdf[:MAX_PDF])
     return render(request, "verify.html", result=result, public_id=public_id, checked=True)
 
 
 @router.get("/api/certificates/{public_id}/verification")
-def verify_api(public_id: str, session: SessionDep, rt: RuntimeDep) -> dict:
+def verify_api(public_id: Code, session: SessionDep, rt: RuntimeDep) -> dict:
     """The same check as JSON (masked facts only)."""
     result = _verify(session, rt, public_id, None)
     return {
