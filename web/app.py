@@ -17,6 +17,7 @@ from sqlalchemy.orm.exc import DetachedInstanceError
 from starlette.exceptions import HTTPException
 
 from services.cases.deadlines import deadline_scheduler
+from services.cases.schemas import InvalidInputPublic
 from services.departments.webhooks import webhook_sender
 from services.errors import DomainError, InvalidInput, TooManyRequests
 from services.runtime import Runtime, build_runtime
@@ -141,6 +142,29 @@ VALIDATION_MESSAGES = {
 MESSAGE_LIMIT = 200  # characters of a message (a validator's own message could be long)
 KEY_LIMIT = 100  # characters of a field's name (a key of a JSON object is input too)
 FIELD_LIMIT = 20  # fields named in one answer
+
+
+def _document_validation_errors(app: FastAPI) -> None:
+    """The API document describes a request validation error as this app answers it (the
+    InvalidInputPublic shape), not as FastAPI's default handler would have."""
+    default = app.openapi
+
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            schema = default()
+            schemas = schema.setdefault("components", {}).setdefault("schemas", {})
+            found = InvalidInputPublic.model_json_schema(
+                ref_template="#/components/schemas/{model}"
+            )
+            for name, definition in found.pop("$defs", {}).items():
+                schemas.setdefault(name, definition)
+            schemas.setdefault("InvalidInputPublic", found)
+            if "HTTPValidationError" in schemas:
+                schemas["HTTPValidationError"] = {"$ref": "#/components/schemas/InvalidInputPublic"}
+                schemas.pop("ValidationError", None)
+        return app.openapi_schema
+
+    app.openapi = openapi
 
 
 def invalid_request(exc: RequestValidationError) -> InvalidInput:
@@ -276,6 +300,7 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
         headers.add_to(response.raw_headers, request.url.path)  # sent outside the middleware
         return response
 
+    _document_validation_errors(app)
     app.add_middleware(BodyLimit, runtime=runtime)
     app.add_middleware(SecurityHeaders, headers=headers)
     return app

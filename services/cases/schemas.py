@@ -65,7 +65,7 @@ class LoginResult(BaseModel):
 
 
 class CaseCreate(BaseModel):
-    matter: str = Field(examples=["newborn"])
+    matter: str = Field(max_length=64, examples=["newborn"])
     answers: dict[str, Any] = Field(
         default_factory=dict, description="Facts the registries do not hold, by dictionary key"
     )

@@ -13,7 +13,7 @@ from services.cases.models import Case
 from services.dashboard import department_figures, figures_csv, matter_figures
 from services.registries.service import all_accesses
 from web.charts import bar_chart, stacked_bar_chart
-from web.deps import AdminUser, Page, RuntimeDep, SessionDep
+from web.deps import AdminUser, Page, RuntimeDep, SearchText, SessionDep
 from web.rendering import render
 
 router = APIRouter(prefix="/admin", tags=["pages: admin"])
@@ -32,7 +32,11 @@ def matters(request: Request, user: AdminUser, session: SessionDep, rt: RuntimeD
 
 @router.get("/data-access")
 def data_access(
-    request: Request, user: AdminUser, session: SessionDep, page: Page = 1, registry: str = ""
+    request: Request,
+    user: AdminUser,
+    session: SessionDep,
+    page: Page = 1,
+    registry: SearchText = "",
 ):
     """Every registry lookup and case view, newest first (the administrators' data tracker)."""
     page = max(page, 1)

@@ -10,9 +10,10 @@ from fastapi.responses import RedirectResponse
 
 from services import processes
 from services.accounts.service import actor_names
+from services.cases.schemas import NO_NUL
 from services.configuration import matters as config
 from services.errors import InvalidInput
-from web.deps import AdminUser, CsrfChecked, RuntimeDep, SessionDep
+from web.deps import AdminUser, Code, CsrfChecked, RuntimeDep, SessionDep
 from web.rendering import render
 
 router = APIRouter(prefix="/admin/config/matters", tags=["pages: admin"])
@@ -56,14 +57,14 @@ def _page(
 
 
 @router.get("/{code}")
-def matter_page(request: Request, code: str, user: AdminUser, session: SessionDep, rt: RuntimeDep):
+def matter_page(request: Request, code: Code, user: AdminUser, session: SessionDep, rt: RuntimeDep):
     return _page(request, session, rt, code)
 
 
 @router.post("/{code}/publication", dependencies=[CsrfChecked])
 def publication(
     request: Request,
-    code: str,
+    code: Code,
     user: AdminUser,
     session: SessionDep,
     rt: RuntimeDep,
@@ -80,12 +81,12 @@ def publication(
 @router.post("/{code}/items/{item_code}/condition", dependencies=[CsrfChecked])
 def condition(
     request: Request,
-    code: str,
-    item_code: str,
+    code: Code,
+    item_code: Code,
     user: AdminUser,
     session: SessionDep,
     rt: RuntimeDep,
-    condition: Annotated[str, Form(max_length=2000)] = "",
+    condition: Annotated[str, Form(max_length=2000, pattern=NO_NUL)] = "",
     restore: Annotated[str, Form()] = "",
 ):
     """Set when the item applies ("" = always), or restore the catalog's condition."""

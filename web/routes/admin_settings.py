@@ -16,7 +16,7 @@ from services.configuration import calendar as holidays
 from services.configuration import departments
 from services.errors import InvalidInput
 from services.runtime import Runtime
-from web.deps import AdminUser, CsrfChecked, RuntimeDep, SessionDep
+from web.deps import AdminUser, Code, CsrfChecked, FormText, RuntimeDep, SessionDep
 from web.rendering import render
 
 router = APIRouter(prefix="/admin/config", tags=["pages: admin"])
@@ -77,7 +77,7 @@ def _department_page(
 
 @router.get("/departments/{code}")
 def department_page(
-    request: Request, code: str, user: AdminUser, session: SessionDep, rt: RuntimeDep
+    request: Request, code: Code, user: AdminUser, session: SessionDep, rt: RuntimeDep
 ):
     return _department_page(request, session, rt, code)
 
@@ -85,16 +85,16 @@ def department_page(
 @router.post("/departments/{code}", dependencies=[CsrfChecked])
 def save_department(
     request: Request,
-    code: str,
+    code: Code,
     user: AdminUser,
     session: SessionDep,
     rt: RuntimeDep,
-    name: Annotated[str, Form()] = "",
-    name_en: Annotated[str, Form()] = "",
-    address: Annotated[str, Form()] = "",
-    phone: Annotated[str, Form()] = "",
-    opening_hours: Annotated[str, Form()] = "",
-    supervisor_email: Annotated[str, Form()] = "",
+    name: FormText = "",
+    name_en: FormText = "",
+    address: FormText = "",
+    phone: FormText = "",
+    opening_hours: FormText = "",
+    supervisor_email: FormText = "",
 ):
     given = {
         "name": name,

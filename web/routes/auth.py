@@ -64,7 +64,7 @@ def login(
     csrf_token: Annotated[str, Form()] = "",
 ):
     expected = request.cookies.get(LOGIN_CSRF_COOKIE)
-    if not expected or not secrets.compare_digest(csrf_token, expected):
+    if not expected or not secrets.compare_digest(csrf_token.encode(), expected.encode()):
         expired = Forbidden(
             "登录页面已过期，请重新输入密码登录（安全校验未通过）",
             "The sign-in page expired: enter your password again (security token mismatch)",
