@@ -14,6 +14,7 @@ from engine.store import HumanTask
 from forms.compiler import FormField
 from forms.values import InvalidValue, parse_value
 from services.accounts.models import User
+from services.cases import incidents
 from services.cases.access import load_case
 from services.cases.models import Case, CaseItem
 from services.cases.routing import apply_changes, record_event, run_step
@@ -68,7 +69,18 @@ def submit_correction(
         _apply_correction(session, rt, user, case, row, values, provided, request)
         return row
 
-    return run_step(session, step)
+    try:
+        return run_step(session, step)
+    except runner.StepFailed as failure:
+        raise incidents.record(
+            session,
+            failure,
+            matter=case.matter,
+            step="correction",
+            case_id=case_id,
+            case_item_id=item_id,
+            actor_user_id=user.id,
+        ) from failure
 
 
 def _apply_correction(

@@ -14,7 +14,7 @@ from engine import store
 from engine.clock import utcnow
 from engine.store import ProcessInstance
 from services.accounts.models import User
-from services.cases import workbench
+from services.cases import incidents, workbench
 from services.cases.access import load_case_item, require_system
 from services.cases.models import Case, CaseItem
 from services.cases.routing import (
@@ -70,7 +70,20 @@ def decide(
             session.add(row)
         return row
 
-    return run_step(session, step)
+    try:
+        return run_step(session, step)
+    except runner.StepFailed as failure:
+        row = session.get(CaseItem, item_id)
+        case = session.get(Case, row.case_id)
+        raise incidents.record(
+            session,
+            failure,
+            matter=case.matter,
+            step="decision",
+            case_id=case.id,
+            case_item_id=row.id,
+            actor_user_id=user.id,
+        ) from failure
 
 
 def _decide_once(

@@ -184,3 +184,20 @@ class WindowVisit(SQLModel, table=True):
     consented: bool = False
     created_at: datetime = Field(default_factory=utcnow)
     expires_at: datetime
+
+
+class Incident(SQLModel, table=True):
+    """A case's process could not run on at one of its elements (services.cases.incidents)."""
+
+    __tablename__ = "incident"
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(default_factory=utcnow, index=True)
+    matter: str = Field(max_length=64)
+    step: str = Field(max_length=32)  # submission | decision | correction
+    case_id: int | None = Field(default=None, index=True)
+    case_item_id: int | None = None
+    element_id: str = Field(max_length=200)
+    element_name: str = Field(default="", max_length=200)
+    reason: str = Field(max_length=500)
+    actor_user_id: int | None = None
+    resolved_at: datetime | None = None

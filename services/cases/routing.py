@@ -36,7 +36,8 @@ T = TypeVar("T")
 def run_step(session: Session, step: Callable[[], T]) -> T:
     """Run `step` (a change of a case and its process) and commit it, all or nothing; a step
     that raced another one on the same case (stale process state, a unique or lock conflict)
-    is rolled back and run again, up to MAX_RETRIES times."""
+    is rolled back and run again, up to MAX_RETRIES times; any other failure rolls it back
+    and is raised."""
     for _attempt in range(MAX_RETRIES):
         try:
             result = step()
@@ -44,6 +45,9 @@ def run_step(session: Session, step: Callable[[], T]) -> T:
             return result
         except (StaleInstance, IntegrityError, OperationalError):
             session.rollback()
+        except BaseException:
+            session.rollback()  # refused or failed: nothing of the step is kept
+            raise
     raise Conflict("办件正被其他部门同时更新，请稍后重试", "The case is busy, please retry")
 
 

@@ -23,6 +23,7 @@ from forms.catalog import Matter
 from forms.compiler import CompiledForm, Known, compile_form, lookups_of, process_data
 from services.accounts.models import User
 from services.calendar import local_date
+from services.cases import incidents
 from services.cases.access import require_citizen
 from services.cases.models import Case
 from services.cases.progress import SUBMITTED_ITEMS
@@ -185,7 +186,17 @@ def _submit(
     subject = subject_key(matter, data, applicant_id)
     if subject is not None:
         _refuse_repeat(session, matter, subject, user)
-    workflow = runner.start(spec, spec.inputs(process_data(rt.catalog, form, lookup.facts)))
+    try:
+        workflow = runner.start(spec, spec.inputs(process_data(rt.catalog, form, lookup.facts)))
+    except runner.StepFailed as failure:
+        session.rollback()
+        raise incidents.record(
+            session,
+            failure,
+            matter=matter.code,
+            step="submission",
+            actor_user_id=(actor or user).id,
+        ) from failure
     instance, changes = store.create_instance(session, spec, workflow, matter.bpmn)
     now = utcnow()
     case = Case(

@@ -9,6 +9,7 @@ from sqlmodel import func, select
 
 from forms.burden import averages, burden_report
 from services.accounts.service import actor_names
+from services.cases import incidents
 from services.cases.models import Case
 from services.dashboard import department_figures, figures_csv, matter_figures
 from services.registries.service import all_accesses
@@ -77,3 +78,12 @@ def dashboard_csv(
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="dashboard-{table}.csv"'},
     )
+
+
+@router.get("/incidents")
+def incident_list(request: Request, user: AdminUser, session: SessionDep, page: Page = 1):
+    """Steps of cases that failed in their process (a condition, script, timer or decision
+    table): what to fix in the process, newest first."""
+    page = max(page, 1)
+    rows = incidents.open_incidents(session, limit=100, offset=(page - 1) * 100)
+    return render(request, "admin/incidents.html", incidents=rows, page=page)

@@ -3,7 +3,7 @@ item itself); one open or granted case per matter and subject (`case_file.subjec
 kept for a refused submission (`draft_upload`); idempotency keys of the JSON API
 (`idempotent_request`); the registries' facts kept for an application (`prefill_snapshot`), and
 the data-access log's case numbers and prefill links; walk-in applicants recorded at the
-front desk (`window_visit`).
+front desk (`window_visit`); incidents of processes that could not run on (`incident`).
 
 Revision ID: 0007
 Revises: 0006
@@ -107,6 +107,24 @@ def upgrade() -> None:
     )
     op.create_index("ix_window_visit_clerk_user_id", "window_visit", ["clerk_user_id"])
 
+    op.create_table(
+        "incident",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("at", _time(), nullable=False),
+        sa.Column("matter", _text(length=64), nullable=False),
+        sa.Column("step", _text(length=32), nullable=False),
+        sa.Column("case_id", sa.Integer(), nullable=True),
+        sa.Column("case_item_id", sa.Integer(), nullable=True),
+        sa.Column("element_id", _text(length=200), nullable=False),
+        sa.Column("element_name", _text(length=200), nullable=False),
+        sa.Column("reason", _text(length=500), nullable=False),
+        sa.Column("actor_user_id", sa.Integer(), nullable=True),
+        sa.Column("resolved_at", _time(), nullable=True),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    op.create_index("ix_incident_at", "incident", ["at"])
+    op.create_index("ix_incident_case_id", "incident", ["case_id"])
+
     op.add_column("data_access", sa.Column("case_number", _text(length=32), nullable=True))
     op.add_column("data_access", sa.Column("lookup_id", sa.Integer(), nullable=True))
     op.create_index("ix_data_access_lookup_id", "data_access", ["lookup_id"])
@@ -117,6 +135,7 @@ def downgrade() -> None:
     with op.batch_alter_table("data_access") as batch:
         batch.drop_column("lookup_id")
         batch.drop_column("case_number")
+    op.drop_table("incident")
     op.drop_table("window_visit")
     op.drop_table("prefill_snapshot")
     op.drop_table("idempotent_request")

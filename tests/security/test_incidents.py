@@ -1,0 +1,91 @@
+"""A process that fails at run time (code that passed the checks but breaks on some data) fails
+that one step: nothing of it is kept, the caller is told plainly (503, with an incident number),
+and the incident is listed for administrators."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi.testclient import TestClient
+from sqlmodel import Session, func, select
+
+from demo.seed import DEMO_PASSWORD
+from engine.store import ProcessInstance
+from services import processes
+from services.cases.models import Case, CaseItem, Incident
+from tests.web.conftest import MOTHER, NEWBORN_ANSWERS
+
+NEWBORN = Path(__file__).resolve().parents[2] / "bpmn" / "newborn.bpmn"
+DECISIONS = NEWBORN.with_suffix(".dmn")
+# Valid code that divides by zero for an 11-digit phone number or an empty comment.
+AT_SUBMISSION = (
+    "mother_maternity_insurance == True",
+    "mother_maternity_insurance == True and 1 // (len(str(applicant_phone)) - 11) == 0",
+)
+AT_DECISION = (
+    "decision_police_birth_registration == 'correction'",
+    "decision_police_birth_registration == 'correction' or "
+    "1 // len(str(comment_police_birth_registration or '')) == 0",
+)
+
+
+def _deploy(rt, user_of, old: str, new: str) -> None:
+    content = NEWBORN.read_text(encoding="utf-8")
+    assert content.count(old) == 1
+    with Session(rt.db) as session:
+        processes.deploy(
+            session,
+            rt,
+            matter_code="newborn",
+            content=content.replace(old, new).encode(),
+            decisions=((DECISIONS.name, DECISIONS.read_bytes()),),
+            author=user_of("admin"),
+            comment="a condition that breaks on some data",
+        )
+        session.commit()
+
+
+def _bearer(client: TestClient, username: str) -> dict[str, str]:
+    login = client.post("/api/login", json={"username": username, "password": DEMO_PASSWORD})
+    return {"Authorization": f"Bearer {login.json()['token']}"}
+
+
+def test_a_condition_failing_at_submission_fails_it_with_an_incident(app, rt, user_of, browser):
+    _deploy(rt, user_of, *AT_SUBMISSION)
+    body = {"matter": "newborn", "answers": NEWBORN_ANSWERS, "consent": True}
+    with TestClient(app) as client:
+        failed = client.post("/api/cases", json=body, headers=_bearer(client, MOTHER))
+    assert failed.status_code == 503
+    assert "已记录故障" in failed.json()["detail"] and "Incident" in failed.json()["detail_en"]
+    with Session(rt.db) as session:
+        assert session.exec(select(func.count()).select_from(Case)).one() == 0
+        assert session.exec(select(func.count()).select_from(ProcessInstance)).one() == 0
+        [incident] = session.exec(select(Incident)).all()
+    assert incident.step == "submission" and incident.matter == "newborn"
+    assert "ZeroDivisionError" in incident.reason or "division" in incident.reason
+    page = browser("admin").get("/admin/incidents").text
+    assert f'data-incident="{incident.id}"' in page and incident.element_id in page
+
+
+def test_a_condition_failing_at_a_decision_fails_that_decision_only(app, rt, user_of):
+    _deploy(rt, user_of, *AT_DECISION)
+    body = {"matter": "newborn", "answers": NEWBORN_ANSWERS, "consent": True}
+    with TestClient(app) as client:
+        case = client.post("/api/cases", json=body, headers=_bearer(client, MOTHER)).json()
+        police = [i for i in case["items"] if i["department"] == "police"][0]
+        clerk = _bearer(client, "police01")
+        url = f"/api/tasks/{police['id']}/complete"
+        failed = client.post(url, json={"decision": "approved"}, headers=clerk)
+        assert failed.status_code == 503, failed.text
+        # nothing of the decision was kept: the task is still open, and others go on
+        with Session(rt.db) as session:
+            assert session.get(CaseItem, police["id"]).status == "processing"
+            [incident] = session.exec(select(Incident)).all()
+        assert incident.step == "decision" and incident.case_item_id == police["id"]
+        cdc = [i for i in case["items"] if i["department"] == "cdc"][0]
+        done = client.post(
+            f"/api/tasks/{cdc['id']}/complete",
+            json={"decision": "approved"},
+            headers=_bearer(client, "cdc01"),
+        )
+        assert done.status_code == 200
