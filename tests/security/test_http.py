@@ -183,6 +183,23 @@ def test_a_process_file_over_its_limit_is_not_echoed_back(app):  # noqa: F811
     assert response.json()["fields"]["xml"]["zh"] == f"不能超过 {MAX_BPMN_BYTES} 个字符"
 
 
+def test_problems_of_a_process_file_do_not_echo_it(app):  # noqa: F811
+    """An element id of 100 KB makes every problem name it: the answer names it shortened."""
+    bpmn = (Path(__file__).resolve().parents[2] / "bpmn" / "newborn.bpmn").read_text()
+    long_id = "X" * 100_000
+    xml = bpmn.replace('id="Gateway_fanout"', f'id="{long_id}"', 1)
+    with TestClient(app) as client:
+        headers = _bearer(client, "admin")
+        for operation in ("validate", "deploy"):
+            response = client.post(
+                f"/api/admin/processes/newborn/{operation}", json={"xml": xml}, headers=headers
+            )
+            assert response.status_code in (200, 422)
+            assert response.json()["problems"]
+            assert long_id[:1000] not in response.text
+            assert len(response.content) < 100_000
+
+
 # ---------------------------------------------------------------- errors
 
 

@@ -34,12 +34,20 @@ def _vendor_ready() -> bool:
     return (VENDOR_BPMN_JS / "bpmn-modeler.production.min.js").is_file()
 
 
+# What an answer about a process file repeats of it, at most: it never echoes the file back
+ECHO_ID, ECHO_MESSAGE, ECHO_PROBLEMS = 200, 500, 200
+
+
 def _problem_json(problem: Problem) -> dict:
     return {
-        "element_id": problem.element_id or None,
-        "message": problem.message,
-        "message_en": problem.message_en,
+        "element_id": (problem.element_id or "")[:ECHO_ID] or None,
+        "message": problem.message[:ECHO_MESSAGE],
+        "message_en": problem.message_en[:ECHO_MESSAGE],
     }
+
+
+def _problems_json(problems) -> list[dict]:
+    return [_problem_json(p) for p in problems[:ECHO_PROBLEMS]]
 
 
 def _version_json(version) -> dict:
@@ -290,8 +298,8 @@ def validate(body: BpmnIn, matter_code: Code, user: AdminUser, session: SessionD
     checked = processes.review(rt, matter_code=matter.code, content=content, decisions=decisions)
     return {
         "ok": not checked.problems,
-        "problems": [_problem_json(p) for p in checked.problems],
-        "notes": [_problem_json(p) for p in checked.notes],
+        "problems": _problems_json(checked.problems),
+        "notes": _problems_json(checked.notes),
     }
 
 
@@ -308,7 +316,7 @@ def deploy(body: DeployIn, matter_code: Code, user: AdminUser, session: SessionD
             {
                 "detail": exc.message,
                 "detail_en": exc.message_en,
-                "problems": [_problem_json(p) for p in exc.problems],
+                "problems": _problems_json(exc.problems),
             },
             status_code=422,
         )
