@@ -117,6 +117,21 @@ def log_view(session: Session, user: User, case: Case, purpose: str) -> None:
     session.commit()
 
 
+def log_list_view(session: Session, user: User, cases: list[Case], purpose: str) -> None:
+    """A list showed these cases' personal data (an address, a phone number) to `user`: one log
+    row per case, committed."""
+    for case in cases:
+        log_case_view(
+            session,
+            actor_user_id=user.id,
+            subject_id_number=case.applicant_id_number,
+            case_id=case.id,
+            case_number=case.number or "",
+            purpose=purpose[:REASON_LIMIT],
+        )
+    session.commit()
+
+
 @dataclass(frozen=True)
 class FactView:
     """One fact of the application as a clerk sees it."""

@@ -10,7 +10,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from engine.clock import utcnow
+from services.accounts.models import User
 from services.cases import history
+from services.cases.access import log_list_view
 from services.cases.models import Case, CaseItem, Delivery
 from services.certificates.models import Certificate
 from services.certificates.service import issue_certificate
@@ -82,8 +84,9 @@ def delivery_of(session: Session, *, case: Case) -> Delivery | None:
     return session.exec(select(Delivery).where(Delivery.case_id == case.id)).first()
 
 
-def deliveries(session: Session, *, status: str, limit: int = 50, offset: int = 0):
-    """Deliveries with their cases, for the service centre's window (paged in SQL)."""
+def deliveries(session: Session, *, viewer: User, status: str, limit: int = 50, offset: int = 0):
+    """Deliveries with their cases, for the service centre's window (paged in SQL); the
+    addresses shown are logged as views of each case."""
     query = (
         select(Delivery, Case)
         .join(Case, col(Case.id) == Delivery.case_id)
@@ -92,7 +95,11 @@ def deliveries(session: Session, *, status: str, limit: int = 50, offset: int = 
         .offset(offset)
         .limit(limit)
     )
-    return list(session.exec(query).all())
+    rows = list(session.exec(query).all())
+    log_list_view(
+        session, viewer, [case for _delivery, case in rows], f"{viewer.display_name}寄递办理结果"
+    )
+    return rows
 
 
 def update_delivery(

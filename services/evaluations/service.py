@@ -24,6 +24,7 @@ from services.accounts.models import User
 from services.accounts.service import supervisors_of
 from services.calendar import add_working_days, local_date
 from services.cases import history
+from services.cases.access import log_list_view
 from services.cases.models import Case, CaseItem
 from services.errors import Conflict, Forbidden, InvalidInput, NotFound
 from services.evaluations.models import Evaluation, FollowUp
@@ -270,7 +271,9 @@ def follow_ups(
         .offset(max(offset, 0))
         .limit(min(max(limit, 1), 200))
     )
-    return [FollowUpRow(*row) for row in session.exec(query).all()]
+    rows = [FollowUpRow(*row) for row in session.exec(query).all()]
+    log_list_view(session, user, [row.case for row in rows], f"{user.display_name}差评整改回访")
+    return rows
 
 
 def resolve_follow_up(

@@ -208,3 +208,12 @@ def test_a_department_system_gets_its_items_facts_and_materials_only(browser, ap
     assert "bank_card_number" not in task["facts"] and "mother_id_number" not in task["facts"]
     assert task["facts"]["child_name"] and task["uploads"] == []  # no household register
     assert any("获取待办" in v.purpose for v in _views(rt, case_id))
+
+
+def test_lists_that_show_addresses_log_a_view_of_each_case(browser, rt):
+    from tests.web.test_results import _complete_case
+
+    citizen, case_id = _complete_case(browser)  # the results go by post
+    assert 'data-case="YJS' in browser("center01").get("/clerk/deliveries").text
+    assert any("寄递办理结果" in v.purpose for v in _views(rt, case_id))
+    assert "寄递办理结果" in citizen.get("/my-data-access").text

@@ -152,7 +152,7 @@ def deliveries(request: Request, user: ClerkUser, session: SessionDep, status: s
     return render(
         request,
         "clerk/deliveries.html",
-        rows=results.deliveries(session, status=status),
+        rows=results.deliveries(session, viewer=user, status=status),
         status=status,
     )
 
