@@ -20,6 +20,7 @@ from demo.seed import DEMO_PASSWORD
 from services.dashboard import DepartmentFigures, figures_csv
 from tests.live import serve
 from tests.web.conftest import MOTHER, app, browser  # noqa: F401 - fixtures
+from web.app import create_app
 from web.limits import DEFAULT_BODY_LIMIT, material_forms
 from web.routes.processes import MAX_BPMN_BYTES
 from web.routes.verify import MAX_PDF
@@ -306,6 +307,14 @@ def test_every_kind_of_response_carries_the_security_headers(app, browser):  # n
         _assert_security_headers(anonymous.get("/static/app.css"), cached=True)
     _assert_security_headers(citizen.get("/cases"))  # a page with personal data
     _assert_security_headers(citizen.client.get("/api/cases"))
+
+
+def test_behind_https_browsers_are_told_to_keep_to_it(rt, app):  # noqa: F811
+    with TestClient(app) as client:
+        assert "strict-transport-security" not in client.get("/login").headers
+    rt.settings.secure_cookies = True  # served over HTTPS
+    with TestClient(create_app(rt)) as client:
+        assert client.get("/login").headers["strict-transport-security"] == "max-age=31536000"
 
 
 def test_a_header_a_route_sets_itself_is_kept(app):  # noqa: F811
