@@ -292,16 +292,36 @@ def _tuple(iterable: Iterable = (), /) -> tuple:
     return tuple(items)
 
 
+HASHED_CHUNK = 1000  # items put into a set or dict between two deadline checks
+
+
+def _filled(target: Any, items: Any) -> Any:
+    """`target` (a set or dict) updated with `items` a chunk at a time, checking the deadline in
+    between: with colliding hashes, filling a table costs time quadratic in its size, and one C
+    call cannot be interrupted."""
+    if isinstance(items, dict):
+        items = list(items.items()) if isinstance(target, dict) else list(items)
+    elif not isinstance(items, (list, tuple)):
+        items = list(items)
+    run = _current()
+    for start in range(0, len(items), HASHED_CHUNK):
+        target.update(items[start : start + HASHED_CHUNK])
+        run.tick()
+    return target
+
+
 def _set(iterable: Iterable = (), /) -> set:
     items = _take(iterable, "set()")
     _current().charge(len(items), "set()")
-    return set(items)
+    return _filled(set(), items)
 
 
 def _dict(iterable: Iterable = (), /, **kwargs: Any) -> dict:
     items = _take(iterable, "dict()")
     _current().charge(len(items) + len(kwargs), "dict()")
-    return dict(items, **kwargs)
+    found = _filled({}, items)
+    found.update(kwargs)
+    return found
 
 
 def _sorted(iterable: Iterable, /, *, key: Any = None, reverse: bool = False) -> list:
@@ -478,6 +498,9 @@ def _growing(method: Callable, what: str) -> Callable:
     def bounded(obj: Any, /, *args: Any, **kwargs: Any) -> Any:
         taken = [_take(arg, what) for arg in args]
         _current().charge(len(obj) + sum(map(len, taken)) + len(kwargs), what)
+        if isinstance(obj, (set, dict)):  # hashed a chunk at a time first (see _filled)
+            kind = set if isinstance(obj, set) else dict
+            taken = [arg if isinstance(arg, kind) else _filled(kind(), arg) for arg in taken]
         return method(obj, *taken, **kwargs)
 
     return bounded

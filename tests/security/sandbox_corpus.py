@@ -149,6 +149,8 @@ BOMBS = _expressions(
         "[1 for a in ['x' * 10000] for c in ['x' * 9999 + 'x'] for l in [[a] * 5000] "
         "for m in [[c] * 5000] for i in range(10000) if l == m]",
     ),
+    ("colliding-hashes", "len(set([i * (2 ** 61 - 1) for i in range(10000)]))"),
+    ("colliding-hashes-union", "len(set().union([i * (2 ** 61 - 1) for i in range(10000)]))"),
     ("deep-nesting", "-" * 1500 + "1"),
     ("long-source", "x == '" + "y" * 4000 + "'"),
 )

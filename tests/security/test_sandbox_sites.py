@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 from xml.sax.saxutils import escape
 
 import pytest
 from sqlmodel import Session
 
 from engine import cases
+from engine.interchange import convert
 from engine.specs import SpecCache
 from engine.validation import validate_bpmn
 from services.cases import submission
@@ -21,6 +23,9 @@ from services.configuration.matters import MatterSetting, set_condition
 from services.errors import InvalidInput
 from tests.security.sandbox_corpus import EXPRESSIONS, SCRIPTS, Payload
 from tests.web.conftest import MOTHER
+
+BPMN_DIR = Path(__file__).resolve().parents[2] / "bpmn"
+IMPORTED = {"datetime-module-sys", "walrus-frame-walk", "format-attribute-chain", "replace-10-8"}
 
 BPMN = """<?xml version="1.0" encoding="UTF-8"?>
 <bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
@@ -163,6 +168,29 @@ def test_a_corpus_payload_is_refused_at_check_and_fails_its_step_at_run(site, pa
     assert "(rule: " in failed.value.reason or failed.value.reason.startswith("SyntaxError")
     assert isinstance(failed.value.__cause__, Exception)
     assert not canary.exists()
+
+
+@pytest.mark.parametrize(
+    "payload", [p for p in EXPRESSIONS if p.name in IMPORTED], ids=lambda payload: payload.name
+)
+def test_a_file_from_another_modeler_is_checked_by_the_same_rules_after_conversion(payload):
+    """A Camunda Modeler file is rewritten where only spelling differs (engine.interchange), then
+    validated as our own: its conditions and timers meet the same sandbox."""
+    newborn = (BPMN_DIR / "newborn.bpmn").read_text()
+    camunda = newborn.replace(
+        'xmlns:spiffworkflow="http://spiffworkflow.org/bpmn/schema/1.0/core"',
+        'xmlns:spiffworkflow="http://spiffworkflow.org/bpmn/schema/1.0/core" '
+        'xmlns:camunda="http://camunda.org/schema/1.0/bpmn" exporter="Camunda Modeler"',
+    ).replace('<bpmn:process id="newborn"', '<bpmn:process id="Process_1x2y3z"')
+    camunda = camunda.replace(
+        ">mother_maternity_insurance == True<", f">{escape(payload.source)}<", 1
+    ).replace('isExecutable="true"', 'isExecutable="false"')
+    converted = convert(camunda.encode(), process_id="newborn")
+    assert any(note.element_id == "newborn" for note in converted.notes)  # it was converted
+    dmn = (BPMN_DIR / "newborn.dmn").read_bytes()
+    problems = validate_bpmn(converted.content, (("newborn.dmn", dmn),), process_id="newborn")
+    [problem] = problems
+    assert problem.element_id == "Flow_has_maternity" and "(rule: " in problem.message_en
 
 
 MATERNITY = "medical_maternity_allowance"
