@@ -6,7 +6,12 @@ Preparation (once, shared by every configuration):
   - the applicants: parents in that registry whose child starts school at the next intake and
     whose application the registries prefill entirely (the form then asks only for a phone
     number and the delivery method, and no upload: what the JSON API can submit), found with
-    the real prefill and form compiler (`services.registries.prefill`, `forms.compiler`);
+    the real prefill and form compiler (`services.registries.prefill`, `forms.compiler`), one
+    parent per child: a matter takes one open or granted case per subject (here the child), so
+    every applicant applies once, for a child of their own. When the registry has fewer such
+    families than the burst could use (`--max-rate` submissions per second for `--seconds`, or
+    `--applicants`), their families are cloned under new ID and record numbers
+    (bench/applicants.py), a sample of the clones checked to prefill entirely too;
 Per configuration (a fresh data directory and database each):
   - the schema and demo accounts (`fresh_runtime`), then one citizen account per applicant,
     inserted in bulk with one precomputed argon2 hash of the demo password, and one login
@@ -17,10 +22,11 @@ Per configuration (a fresh data directory and database each):
   - the burst: `--clients` asyncio tasks sharing one httpx.AsyncClient (a connection each),
     each submitting `POST /api/cases {"matter": "school_enrollment", "consent": true, ...}`
     as the next applicant, back to back, until `--seconds` have passed (requests in flight then
-    are awaited and counted);
-  - checks: every 201 is a case in the database with its items routed; every other response
-    or transport error is an error: status/body samples are printed, with the tracebacks from
-    the server's log.
+    are awaited and counted); no applicant applies twice (a client stops if the list runs out,
+    which is reported);
+  - checks: every 201 is a case in the database with its items routed and a subject of its own;
+    every other response or transport error is an error: status/body samples are printed, with
+    the tracebacks from the server's log.
 
 Configurations: PostgreSQL with 1 and 2 workers, SQLite with 1 worker (`--configs`).
 
@@ -32,10 +38,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import os
 import random
 import re
-import secrets
 import signal
 import socket
 import sqlite3
@@ -46,17 +52,18 @@ import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
-from sqlalchemy import insert, text
+from sqlalchemy import text
 from sqlmodel import Session
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import loadgen  # noqa: E402
+from applicants import Applicant, add_citizens, clone_families  # noqa: E402
 from newborn_lifecycle import (  # noqa: E402 - the shared benchmark helpers
     PG_BASE,
     fresh_runtime,
@@ -67,11 +74,7 @@ from newborn_lifecycle import (  # noqa: E402 - the shared benchmark helpers
     proc_cpu,
 )
 
-from demo.seed import _demo_password_hash  # noqa: E402
-from engine.clock import utcnow  # noqa: E402
 from forms.compiler import compile_form  # noqa: E402
-from services.accounts.models import LoginSession, User  # noqa: E402
-from services.accounts.service import _token_hash  # noqa: E402
 from services.calendar import local_date  # noqa: E402
 from services.registries.embedded import EmbeddedRegistry  # noqa: E402
 from services.registries.prefill import prefill  # noqa: E402
@@ -91,12 +94,6 @@ def percentile(samples: list[float], p: int) -> float:
 
 
 # --- preparation -------------------------------------------------------------------------------
-
-
-@dataclass
-class Applicant:
-    id_number: str
-    name: str
 
 
 def generate_registry(path: Path, people: int) -> float:
@@ -123,11 +120,9 @@ def generate_registry(path: Path, people: int) -> float:
 def find_applicants(
     registry_path: Path, wanted: int, seed: int = 11
 ) -> tuple[list[Applicant], int]:
-    """Parents whose school_enrollment form the registries prefill entirely (no uploads)."""
-    from forms.catalog import default_catalog
-
-    catalog = default_catalog()
-    matter = catalog.matters[MATTER]
+    """Parents whose school_enrollment form the registries prefill entirely (no uploads), one
+    per child (the matter's subject)."""
+    matter = _matter()
     today = local_date(datetime.now(UTC))
     intake = today.year + (1 if (today.month, today.day) >= (9, 1) else 0)
     # children who start school at this intake or the one before (as the prefill resolver says)
@@ -142,72 +137,59 @@ def find_applicants(
     rng = random.Random(seed)
     rng.shuffle(rows)
     registry = EmbeddedRegistry(registry_path)
-    found, checked = [], 0
+    found, children, checked = [], set(), 0
     for id_number, name in rows:
         if len(found) >= wanted:
             break
         checked += 1
-        lookup = prefill(registry, id_number, matter.subjects)
-        form = compile_form(catalog, matter, lookup.facts, ANSWERS, validate=True)
-        if form.errors or form.uploads:
+        child = _prefilled_child(registry, matter, id_number)
+        if child is None or child in children:  # the other parent applies for this child
             continue
-        if any(f.known is None and f.required and f.key not in ANSWERS for f in form.fields):
-            continue
+        children.add(child)
         found.append(Applicant(id_number, name))
     registry.close()
     return found, checked
 
 
-def add_citizens(rt, applicants: list[Applicant]) -> list[str]:
-    """One account and one login session per applicant, in bulk; returns their bearer tokens."""
-    password_hash = _demo_password_hash()
-    now = utcnow()
-    tokens = [secrets.token_urlsafe(32) for _ in applicants]
-    with Session(rt.db) as session:
-        # Demo accounts may already exist for some of the generated people: reuse them.
-        existing = set(
-            session.execute(text("SELECT username FROM user_account WHERE role = 'citizen'"))
-            .scalars()
-            .all()
-        )
-        session.execute(
-            insert(User),
-            [
-                {
-                    "username": a.id_number,
-                    "display_name": a.name,
-                    "role": "citizen",
-                    "department": None,
-                    "supervisor": False,
-                    "id_number": a.id_number,
-                    "password_hash": password_hash,
-                    "active": True,
-                    "created_at": now,
-                }
-                for a in applicants
-                if a.id_number not in existing
-            ],
-        )
-        ids = dict(
-            session.execute(
-                text("SELECT username, id FROM user_account WHERE role = 'citizen'")
-            ).all()
-        )
-        session.execute(
-            insert(LoginSession),
-            [
-                {
-                    "token_hash": _token_hash(token),
-                    "user_id": ids[a.id_number],
-                    "csrf_token": secrets.token_urlsafe(24),
-                    "created_at": now,
-                    "expires_at": now + timedelta(hours=8),
-                }
-                for a, token in zip(applicants, tokens, strict=True)
-            ],
-        )
-        session.commit()
-    return tokens
+def _matter():
+    from forms.catalog import default_catalog
+
+    return default_catalog().matters[MATTER]
+
+
+def _prefilled_child(registry: EmbeddedRegistry, matter, id_number: str) -> str | None:
+    """The ID number of the child whose school_enrollment form the registries prefill entirely
+    for this parent (the form asks only ANSWERS, no upload); None if there is no such child."""
+    from forms.catalog import default_catalog
+
+    lookup = prefill(registry, id_number, matter.subjects)
+    form = compile_form(default_catalog(), matter, lookup.facts, ANSWERS, validate=True)
+    if form.errors or form.uploads:
+        return None
+    if any(f.known is None and f.required and f.key not in ANSWERS for f in form.fields):
+        return None
+    child = lookup.facts.get("school_child_id_number")
+    return child.value if child is not None else None
+
+
+def enough_applicants(
+    registry_path: Path, found: list[Applicant], wanted: int, sample: int = 20
+) -> list[Applicant]:
+    """`found`, then clones of their families until there are `wanted` applicants (a sample of
+    the clones checked: each prefills entirely, for a child of their own)."""
+    if len(found) >= wanted or not found:
+        return found[:wanted]
+    copies = math.ceil((wanted - len(found)) / len(found))
+    clones = clone_families(registry_path, found, copies)
+    registry = EmbeddedRegistry(registry_path)
+    matter = _matter()
+    try:
+        children = {_prefilled_child(registry, matter, a.id_number) for a in clones[:sample]}
+    finally:
+        registry.close()
+    if None in children or len(children) < min(sample, len(clones)):
+        raise RuntimeError("cloned families do not prefill entirely, each for a child of its own")
+    return (found + clones)[:wanted]
 
 
 # --- the server --------------------------------------------------------------------------------
@@ -296,7 +278,8 @@ class Burst:
     errors: list[tuple[float, str, str]] = field(default_factory=list)  # (at s, status, body)
     case_ids: list[int] = field(default_factory=list)
     elapsed: float = 0.0
-    reused: int = 0  # applicants who applied a second time (the list ran out)
+    used: int = 0  # applicants who applied (each once)
+    ran_out: bool = False  # the list ran out before the end: clients stopped early
     per_second: Counter = field(default_factory=Counter)
 
 
@@ -315,10 +298,12 @@ async def burst(base: str, tokens: list[str], clients: int, seconds: float) -> B
         try:
             while time.perf_counter() < stop_at:
                 n = next(next_applicant)
-                if n >= len(tokens):
-                    result.reused += 1
+                if n >= len(tokens):  # a second application for a child would be refused
+                    result.ran_out = True
+                    break
+                result.used = max(result.used, n + 1)
                 headers = {
-                    "Authorization": f"Bearer {tokens[n % len(tokens)]}",
+                    "Authorization": f"Bearer {tokens[n]}",
                     "Content-Type": "application/json",
                 }
                 t0 = time.perf_counter()
@@ -351,7 +336,9 @@ async def burst(base: str, tokens: list[str], clients: int, seconds: float) -> B
 TRACEBACK = re.compile(r"Traceback \(most recent call last\):\n(?:[ \t].*\n|\n)*?\S.*", re.M)
 
 
-def report(name: str, run: Burst, seconds: float, cpu: dict[str, float], server: Server) -> dict:
+def report(
+    name: str, run: Burst, seconds: float, cpu: dict[str, float], server: Server, applicants: int
+) -> dict:
     ok = len(run.latencies)
     total = sum(run.statuses.values())
     errors = total - ok
@@ -372,7 +359,15 @@ def report(name: str, run: Burst, seconds: float, cpu: dict[str, float], server:
     )
     cpu_text = ", ".join(f"{k} {v * 1000 / max(ok, 1):.1f} ms" for k, v in cpu.items())
     print(f"    CPU per created case: {cpu_text}")
-    print(f"    statuses: {dict(run.statuses)}; applicants reused: {run.reused}")
+    print(
+        f"    statuses: {dict(run.statuses)}; applicants: {run.used} of {applicants} "
+        f"applied, each once (reused: 0)"
+    )
+    if run.ran_out:
+        print(
+            "    !! the applicants ran out before the end: clients stopped early "
+            "(raise --max-rate or --applicants)"
+        )
     if errors:
         print("    error samples (time into the burst, status, body):")
         seen = Counter()
@@ -418,16 +413,19 @@ def report(name: str, run: Burst, seconds: float, cpu: dict[str, float], server:
         "p95": percentile(run.latencies, 95),
         "p99": percentile(run.latencies, 99),
         "statuses": dict(run.statuses),
+        "applicants_used": run.used,
+        "ran_out": run.ran_out,
     }
 
 
 def verify(rt, run: Burst, warmup: Burst) -> str:
     """The database holds exactly the cases the server acknowledged (the burst's and the
-    warm-up's), each with its number and routed items."""
+    warm-up's), each with its number, routed items and a subject (child) of its own."""
     with Session(rt.db) as session:
-        cases = session.execute(
-            text("SELECT count(*) FROM case_file WHERE matter = :m"), {"m": MATTER}
-        ).scalar()
+        cases, subjects = session.execute(
+            text("SELECT count(*), count(DISTINCT subject_key) FROM case_file WHERE matter = :m"),
+            {"m": MATTER},
+        ).one()
         without_items = session.execute(
             text(
                 "SELECT count(*) FROM case_file c WHERE c.matter = :m AND NOT EXISTS "
@@ -439,11 +437,14 @@ def verify(rt, run: Burst, warmup: Burst) -> str:
             text("SELECT count(DISTINCT number) FROM case_file WHERE matter = :m"), {"m": MATTER}
         ).scalar()
     acknowledged = run.case_ids + warmup.case_ids
-    ok = cases == len(acknowledged) == len(set(acknowledged)) == numbers and not without_items
+    ok = (
+        cases == len(acknowledged) == len(set(acknowledged)) == numbers == subjects
+        and not without_items
+    )
     return (
         f"{'ok' if ok else 'MISMATCH'}: {cases} cases in the database ({numbers} distinct "
-        f"numbers, {without_items} without items) for {len(run.case_ids)} responses 201 "
-        f"(+ {len(warmup.case_ids)} in the warm-up)"
+        f"numbers, {subjects} distinct subjects, {without_items} without items) for "
+        f"{len(run.case_ids)} responses 201 (+ {len(warmup.case_ids)} in the warm-up)"
     )
 
 
@@ -488,7 +489,7 @@ def run_config(
             pg1 = pg_probe()
             cpu["PostgreSQL"] = sum(v - pg0.get(pid, 0.0) for pid, v in pg1.items())
         print(f"  load average after: {load_average()}")
-        figures = report(name, run, args.seconds, cpu, server)
+        figures = report(name, run, args.seconds, cpu, server, len(tokens))
         figures["load_average"] = load_average()
     finally:
         server.stop()
@@ -507,7 +508,17 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--clients", type=int, default=200)
     parser.add_argument("--people", type=int, default=300_000, help="registry size")
-    parser.add_argument("--applicants", type=int, default=3000, help="distinct applicants")
+    parser.add_argument(
+        "--max-rate",
+        type=float,
+        default=300.0,
+        help="submissions per second a configuration could reach: sizes the applicants",
+    )
+    parser.add_argument(
+        "--applicants",
+        type=int,
+        help="distinct applicants (default: --max-rate x --seconds, plus 10 for the warm-up)",
+    )
     parser.add_argument(
         "--configs",
         default="pg1,pg2,sqlite1",
@@ -526,12 +537,21 @@ def main() -> None:
         seconds = generate_registry(registry_path, args.people)
         print(f"\nregistry: {args.people:,} synthetic people generated in {seconds:.0f} s")
         t0 = time.perf_counter()
-        applicants, checked = find_applicants(registry_path, args.applicants)
+        wanted = args.applicants or math.ceil(args.max_rate * args.seconds) + 10
+        found, checked = find_applicants(registry_path, wanted)
         print(
-            f"applicants: {len(applicants)} parents whose school-enrollment form the registries "
-            f"prefill entirely (checked {checked} parents of school-age children) in "
-            f"{time.perf_counter() - t0:.0f} s"
+            f"applicants: {len(found)} parents whose school-enrollment form the registries "
+            f"prefill entirely, one per child (checked {checked} parents of school-age children) "
+            f"in {time.perf_counter() - t0:.0f} s"
         )
+        t0 = time.perf_counter()
+        applicants = enough_applicants(registry_path, found, wanted)
+        if len(applicants) > len(found):
+            print(
+                f"  + {len(applicants) - len(found)} clones of their families (new ID and record "
+                f"numbers, each for a child of their own): {len(applicants)} applicants for up "
+                f"to {args.max_rate:.0f} submissions/s, written in {time.perf_counter() - t0:.0f} s"
+            )
         for config in [c.strip() for c in args.configs.split(",") if c.strip()]:
             workers = int(config[-1])
             if config.startswith("pg"):

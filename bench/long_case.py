@@ -1,7 +1,8 @@
 """Benchmark: the cost of a step against the size of its case, with one case run for 200 steps.
 
-The father's newborn application (as bench/newborn_lifecycle.py submits it) goes into a
-correction loop (补正) on its police item, through the service layer in process: the police
+The father's newborn application (as bench/newborn_lifecycle.py submits it: each case another
+clone of the demo father's family, with a child of its own, since a child has one open or
+granted case at most) goes into a correction loop (补正) on its police item, through the service layer in process: the police
 clerk sends the item back for correction (`decide(..., "correction", reopen=[fact])`), the
 applicant corrects that fact (`submit_correction`), and again, ~100 times: 200 steps. Every
 step is timed (wall and CPU), with the size of the serialized workflow state after it and the
@@ -44,9 +45,10 @@ from sqlmodel import Session, select
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from applicants import Applicant, add_citizens, clone_families  # noqa: E402
 from newborn_lifecycle import (  # noqa: E402 - the shared benchmark helpers
     ANSWERS,
-    FATHER,
+    FAMILY,
     PG_BASE,
     fresh_runtime,
     load_average,
@@ -156,16 +158,18 @@ class Phases:
 
 
 class LongCase:
-    """One newborn case whose police item goes round the correction loop."""
+    """One newborn case whose police item goes round the correction loop; its applicant is the
+    next of `applicants` (each applies once: the case stays open)."""
 
-    def __init__(self, rt: Runtime, fact: str, cold: bool) -> None:
+    def __init__(self, rt: Runtime, fact: str, cold: bool, applicants: Iterator[Applicant]) -> None:
         self.rt = rt
         self.fact = fact
         self.cold = cold
         self.step_number = 0
         self.values = ("13812345678", "13912345678") if fact == "applicant_phone" else None
+        username = next(applicants).id_number
         with Session(rt.db, expire_on_commit=False) as session:
-            self.citizen = session.exec(select(User).where(User.username == FATHER)).one()
+            self.citizen = session.exec(select(User).where(User.username == username)).one()
             self.clerk = session.exec(select(User).where(User.username == CLERK)).one()
             case = submission.submit_application(
                 session,
@@ -243,12 +247,14 @@ def run_case(case: LongCase, steps: int, phases: Phases) -> list[Step]:
     return out
 
 
-def interleaved(rt: Runtime, fact: str, steps: int, repeat: int) -> dict[str, list[list[Step]]]:
+def interleaved(
+    rt: Runtime, fact: str, steps: int, repeat: int, applicants: Iterator[Applicant]
+) -> dict[str, list[list[Step]]]:
     """`repeat` pairs of cases (warm, cold), stepped alternately so both see the same load."""
     runs: dict[str, list[list[Step]]] = {"warm": [], "cold": []}
     with Phases(rt.db) as phases:
         for _ in range(repeat):
-            pair = {mode: LongCase(rt, fact, cold=mode == "cold") for mode in runs}
+            pair = {mode: LongCase(rt, fact, mode == "cold", applicants) for mode in runs}
             series: dict[str, list[Step]] = {mode: [] for mode in runs}
             for _ in range(steps):
                 for mode, case in pair.items():
@@ -441,9 +447,17 @@ def profiled() -> Iterator[cProfile.Profile]:
         profile.disable()
 
 
-def profile_compare(rt: Runtime, fact: str, steps: int, sample: int, cold: bool, top: int) -> None:
+def profile_compare(
+    rt: Runtime,
+    fact: str,
+    steps: int,
+    sample: int,
+    cold: bool,
+    top: int,
+    applicants: Iterator[Applicant],
+) -> None:
     """cProfile of the first `sample` steps of each kind against the last ones of a fresh case."""
-    case = LongCase(rt, fact, cold=cold)
+    case = LongCase(rt, fact, cold, applicants)
     with profiled() as early:
         for _ in range(2 * sample):
             case.step()
@@ -522,6 +536,10 @@ def main() -> None:
             url = stack.enter_context(postgres_database(args.pg_url))
         rt = fresh_runtime(root / "data", registry_path, url)
         stack.callback(rt.db.dispose)
+        # one applicant per case: the warm-up, the pairs, the first state, the profiled two
+        clones = clone_families(registry_path, [FAMILY], 2 * args.repeat + 4)
+        add_citizens(rt, clones)
+        applicants = iter(clones)
         backend = "PostgreSQL" if url else "SQLite"
         spec = rt.spec_for(rt.catalog.matters["newborn"])
         item = rt.catalog.items[ITEM]
@@ -532,12 +550,12 @@ def main() -> None:
             f"{CLERK} reopens {fact!r}, the applicant corrects it; {steps} steps per case, "
             f"{args.repeat} pair(s) of cases (warm, cold) stepped alternately"
         )
-        warmup = LongCase(rt, fact, cold=False)  # imports, spec caches, first-use costs
+        warmup = LongCase(rt, fact, False, applicants)  # imports, caches, first-use costs
         for _ in range(6):
             warmup.step()
         print(f"load average before: {load_average()}")
         t0 = time.perf_counter()
-        runs = interleaved(rt, fact, steps, args.repeat)
+        runs = interleaved(rt, fact, steps, args.repeat, applicants)
         print(f"load average after: {load_average()} ({time.perf_counter() - t0:.0f} s)")
         merged = {mode: median_steps(series) for mode, series in runs.items()}
         print(
@@ -557,7 +575,7 @@ def main() -> None:
         _size, _tasks, state = holder.state()
         print(f"\n(3) the serialized state after {steps} steps ({last.state_bytes:,} bytes):")
         anatomy(state, holder.spec())
-        first_state = first_state_of(rt, fact)
+        first_state = first_state_of(rt, fact, applicants)
         print("    for comparison, the state after step 1:")
         anatomy(first_state, holder.spec())
         summary["state_bytes"] = {
@@ -567,7 +585,7 @@ def main() -> None:
         if not args.no_profile:
             print(f"\n(4) cProfile: the first {2 * args.profile_steps} steps against the last ones")
             for cold in (False, True):
-                profile_compare(rt, fact, steps, args.profile_steps, cold, args.top)
+                profile_compare(rt, fact, steps, args.profile_steps, cold, args.top, applicants)
         if args.summary_json:
             summary["backend"] = backend
             summary["load_average"] = load_average()
@@ -588,8 +606,8 @@ def _state_holder(rt: Runtime, warmup: LongCase) -> LongCase:
     return holder
 
 
-def first_state_of(rt: Runtime, fact: str) -> str:
-    case = LongCase(rt, fact, cold=False)
+def first_state_of(rt: Runtime, fact: str, applicants: Iterator[Applicant]) -> str:
+    case = LongCase(rt, fact, False, applicants)
     case.step()
     return case.state()[2]
 

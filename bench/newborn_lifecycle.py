@@ -1,7 +1,14 @@
 """Benchmark: one newborn case's whole lifecycle, from the engine floor to the full HTTP stack.
 
-A lifecycle: the father (five department items) submits the combined application, then each
+A lifecycle: a father (five department items) submits the combined application, then each
 department's clerk lists its queue and approves the case's task, until the case is completed.
+A matter takes one open or granted case per subject (the newborn's birth certificate), so every
+lifecycle is another father with his own child: a clone of the demo father's family (child not
+named yet, wife on resident insurance) under new ID and certificate numbers, written into the
+benchmark's registry file (bench/applicants.py), each with an account and a login session. At
+start-up a second application for a lifecycle's child is checked to be refused (409); every
+submission must answer 201 with the five items that apply (the maternity allowance does not), and afterwards every database must hold exactly
+one completed case of five items per applicant used, each with its own subject.
 
  (1) the engine floor: SpiffWorkflow alone (engine.cases start/complete/ready_tasks), the state
      dumped to JSON and restored at every step as the server does, on the exact start data
@@ -9,8 +16,9 @@ department's clerk lists its queue and approves the case's task, until the case 
  (2) the full stack: a real uvicorn server (one worker, configured as `onething serve` runs it)
      on a fresh data directory, on SQLite and on a fresh PostgreSQL database, driven by a
      sequential keep-alive client (the standard library's http.client: httpx cost the benchmark
-     process about 1 ms of CPU per request); tokens are obtained once (argon2 logins are not
-     part of the lifecycle). For reference, the same app in process (httpx.ASGITransport, the
+     process about 1 ms of CPU per request); the clerks' tokens are obtained once and the
+     applicants' sessions are inserted before timing (argon2 logins are not part of the
+     lifecycle). For reference, the same app in process (httpx.ASGITransport, the
      threadpool run inline): the difference splits the server's overhead from the app's work.
      The configurations of (1) and (2) run round-robin, one case each in turn, so that they all
      see the same load on a shared machine;
@@ -41,6 +49,7 @@ import cProfile
 import functools
 import http.client
 import json
+import math
 import os
 import platform
 import pstats
@@ -65,6 +74,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+from applicants import Applicant, ApplicantPool, clone_families
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 from sqlalchemy import create_engine, event, text
@@ -81,6 +91,8 @@ from services.runtime import Runtime, build_runtime
 
 TODAY = date(2026, 11, 23)
 FATHER = "310104199511020172"  # 张磊: child not named yet, wife on resident insurance
+FAMILY = Applicant(FATHER, "张磊")  # the family every lifecycle's applicant is a clone of
+ITEMS = 5  # the father's case: every item applies but the maternity allowance
 DEPARTMENTS = ("health", "police", "medical", "hrss", "cdc")
 ANSWERS = {
     "child_name": "张小满",
@@ -353,19 +365,22 @@ def _expect(response, status: int):
     return response
 
 
-def lifecycle(client, tokens: dict[str, dict[str, str]], log: Requests | None = None) -> int:
-    """One case: submit as the citizen, then each department lists its queue and approves."""
+def lifecycle(
+    client,
+    tokens: dict[str, dict[str, str]],
+    citizen: dict[str, str],
+    log: Requests | None = None,
+) -> int:
+    """One case: submit as the citizen (a father whose child has no case yet; the answer must
+    list the five items), then each department lists its queue and approves."""
     served_before = sum(map(sum, log.server.values())) if log else 0.0
     response = _call(
-        client,
-        REQUEST_KINDS[0],
-        "POST",
-        "/api/cases",
-        log,
-        json=CASE_BODY,
-        headers=tokens["citizen"],
+        client, REQUEST_KINDS[0], "POST", "/api/cases", log, json=CASE_BODY, headers=citizen
     )
-    case_id = _expect(response, 201).json()["id"]
+    case = _expect(response, 201).json()
+    if sum(item["status"] != "not_applicable" for item in case["items"]) != ITEMS:
+        raise RuntimeError(f"case {case['id']}: not {ITEMS} items: {case['items']}")
+    case_id = case["id"]
     for department in DEPARTMENTS:
         headers = tokens[department]
         queue = _expect(
@@ -383,13 +398,53 @@ def lifecycle(client, tokens: dict[str, dict[str, str]], log: Requests | None = 
     return case_id
 
 
-def login_all(client) -> dict[str, dict[str, str]]:
+def login_clerks(client) -> dict[str, dict[str, str]]:
+    """Each department's clerk signs in once: request headers by department."""
     tokens = {}
-    for key, username in [("citizen", FATHER)] + [(d, f"{d}01") for d in DEPARTMENTS]:
-        body = {"username": username, "password": DEMO_PASSWORD}
+    for department in DEPARTMENTS:
+        body = {"username": f"{department}01", "password": DEMO_PASSWORD}
         token = _expect(client.request("POST", "/api/login", json=body), 200).json()["token"]
-        tokens[key] = {"Authorization": f"Bearer {token}"}
+        tokens[department] = {"Authorization": f"Bearer {token}"}
     return tokens
+
+
+def refuses_repeat(subject: ApiSubject) -> None:
+    """One lifecycle, then a second application for its child: it must be refused (409)."""
+    subject.run(record=False)
+    again = subject.client.request("POST", "/api/cases", json=CASE_BODY, headers=subject.citizen)
+    if again.status_code != 409:
+        raise RuntimeError(
+            f"{subject.name}: a second application for a child answered {again.status_code}, "
+            f"not 409: {again.text[:300]}"
+        )
+
+
+def check_cases(db, pool: ApplicantPool) -> str:
+    """The database holds one completed newborn case of five items, each with a subject of its
+    own, per applicant taken from the pool (raises otherwise)."""
+    with db.connect() as conn:
+        cases, subjects, completed = conn.execute(
+            text(
+                "SELECT count(*), count(DISTINCT subject_key), "
+                "sum(CASE WHEN status = 'completed' THEN 1 ELSE 0 END) "
+                "FROM case_file WHERE matter = 'newborn'"
+            )
+        ).one()
+        sizes = conn.execute(
+            text(
+                "SELECT n, count(*) FROM (SELECT c.id, "
+                "sum(CASE WHEN i.status <> 'not_applicable' THEN 1 ELSE 0 END) AS n "
+                "FROM case_file c JOIN case_item i ON i.case_id = c.id "
+                "WHERE c.matter = 'newborn' GROUP BY c.id) AS per_case GROUP BY n"
+            )
+        ).all()
+    found = (
+        f"{cases} cases for {pool.taken} applicants, {subjects} distinct subjects, "
+        f"{completed} completed, items per case {dict(sizes)}"
+    )
+    if not (cases == pool.taken == subjects == completed and dict(sizes) == {ITEMS: cases}):
+        raise RuntimeError(f"database check failed: {found}")
+    return found
 
 
 # --- the configurations, measured round-robin ---------------------------------------------------
@@ -432,23 +487,29 @@ class FloorSubject(Subject):
 
 
 class ApiSubject(Subject):
-    """The lifecycle through the JSON API, over HTTP or in process."""
+    """The lifecycle through the JSON API, over HTTP or in process; each lifecycle's applicant
+    is the next of `pool`."""
 
-    def __init__(self, name: str, client, probes: dict[str, CpuProbe] | None = None) -> None:
+    def __init__(
+        self, name: str, client, pool: ApplicantPool, probes: dict[str, CpuProbe] | None = None
+    ) -> None:
         super().__init__()
         self.name = name
         self.client = client
-        self.tokens = login_all(client)
+        self.pool = pool
+        self.tokens = login_clerks(client)
         self.log = Requests()
         self.probes = probes or {}
         self.last = 0
+        self.citizen: dict[str, str] = {}  # the last lifecycle's applicant
 
     def run(self, record: bool) -> None:
-        self.last = lifecycle(self.client, self.tokens, self.log if record else None)
+        self.citizen = take(self.pool)
+        self.last = lifecycle(self.client, self.tokens, self.citizen, self.log if record else None)
 
     def verify(self) -> None:
         """The last case is completed and every department's queue is empty."""
-        headers = self.tokens["citizen"]
+        headers = self.citizen
         case = _expect(self.client.request("GET", f"/api/cases/{self.last}", headers=headers), 200)
         if case.json()["status"] != "completed":
             raise RuntimeError(f"{self.name}: case {self.last} is {case.json()['status']}")
@@ -456,6 +517,14 @@ class ApiSubject(Subject):
             queue = self.client.request("GET", "/api/tasks", headers=self.tokens[department])
             if _expect(queue, 200).json():
                 raise RuntimeError(f"{self.name}: {department} has tasks left")
+
+
+def take(pool: ApplicantPool) -> dict[str, str]:
+    """The next applicant's request headers (a sequential run is sized never to run out)."""
+    taken = pool.take()
+    if taken is None:
+        raise RuntimeError(f"all {len(pool)} applicants have applied: raise --max-rate")
+    return taken[1]
 
 
 def round_robin(subjects: list[Subject], cases: int, warmup: int) -> None:
@@ -697,6 +766,9 @@ class PhaseTimer:
         self.stack: list[str] = []
         self.totals: dict[tuple[str, ...], float] = defaultdict(float)
         self.statements: dict[str, int] = defaultdict(int)  # SQL statements by request kind
+        # ... and by request kind and the innermost timed step that is not SQL plumbing
+        self.statements_by_step: dict[tuple[str, str], int] = defaultdict(int)
+        self.sql: dict[tuple[str, str, str], int] = defaultdict(int)  # ... and the SQL's start
         self.mark = time.perf_counter()
 
     def _switch(self) -> None:
@@ -789,6 +861,11 @@ def phase_targets() -> list[tuple[object, str, str]]:
         (services.cases.decisions, "decide", "decide"),
         (web.routes.api, "_case_public", "case view for the response (item_views)"),
         (services.cases.submission, "lookup_for_matter", "registry prefill + access log"),
+        (services.cases.submission, "prefill_for_application", "registry prefill"),
+        (services.cases.submission, "grant_consent", "consent recorded with the submission"),
+        (services.cases.submission, "_refuse_repeat", "one case per subject: the repeat check"),
+        (services.cases.submission, "attach_reads_to_case", "registry reads stamped with case"),
+        (services.cases.submission, "log_reads", "registry access log"),
         (services.registries.service, "prefill", "registry reads (embedded SQLite registry)"),
         (services.cases.submission, "compile_form", "form compile + validation"),
         (services.cases.routing, "apply_changes", "open items (rows, due dates, events)"),
@@ -810,17 +887,24 @@ def phase_targets() -> list[tuple[object, str, str]]:
 @contextmanager
 def timed_phases(timer: PhaseTimer, db) -> Iterator[None]:
     originals = []
+    missing = []
     for owner, attribute, label in phase_targets():
         found = owner.__dict__ if isinstance(owner, type) else vars(owner)
-        if attribute not in found:  # renamed or gone: say so, time the rest
-            print(f"  (phase profile: {getattr(owner, '__name__', owner)}.{attribute} not found)")
+        if attribute not in found:  # renamed or gone (or not yet there): time the rest
+            missing.append(f"{getattr(owner, '__name__', owner)}.{attribute}")
             continue
         original = found[attribute]
         originals.append((owner, attribute, original))
         setattr(owner, attribute, _timed(timer, label, original))
+    if missing:
+        print(f"  (phase profile: not in this tree: {', '.join(missing)})")
 
-    def before(*_args):
-        timer.statements[timer.stack[0] if timer.stack else "-"] += 1
+    def before(_conn, _cursor, statement, *_args):
+        kind = timer.stack[0] if timer.stack else "-"
+        timer.statements[kind] += 1
+        step = next((label for label in reversed(timer.stack) if label not in SQL_PHASES), kind)
+        timer.statements_by_step[kind, step] += 1
+        timer.sql[kind, step, " ".join(statement.split())[:SQL_WIDTH]] += 1
         timer.enter("DB driver (cursor.execute)")
 
     def after(*_args):
@@ -839,7 +923,20 @@ def timed_phases(timer: PhaseTimer, db) -> Iterator[None]:
             setattr(owner, attribute, original)
 
 
-def print_phases(timer: PhaseTimer, cases: int, case_ms: float, tree: bool = True) -> None:
+SQL_PHASES = {
+    "SQL query (ORM)",
+    "ORM flush / commit",
+    "DB session close (rollback, return connection)",
+    "DB connection checkout (pool, pre-ping)",
+}
+
+
+SQL_WIDTH = 110  # characters of each statement listed by --sql
+
+
+def print_phases(
+    timer: PhaseTimer, cases: int, case_ms: float, tree: bool = True, sql: bool = False
+) -> None:
     inclusive: dict[tuple[str, ...], float] = defaultdict(float)
     by_label: dict[str, float] = defaultdict(float)
     for path, seconds in timer.totals.items():
@@ -872,6 +969,13 @@ def print_phases(timer: PhaseTimer, cases: int, case_ms: float, tree: bool = Tru
         f"  SQL statements per case (cursor executes; COMMITs not counted): {statements:.0f}"
         f" ({counts})"
     )
+    print("  SQL statements per case by request and the step that sent them:")
+    for (kind, step), n in sorted(timer.statements_by_step.items()):
+        print(f"    {kind:32} {step:56} {n / cases:5.1f}")
+        if sql:
+            for (k, s, statement), count in sorted(timer.sql.items()):
+                if (k, s) == (kind, step):
+                    print(f"      {count / cases:4.1f}  {statement}")
     print("  exclusive time by phase, all requests together (where the time goes):")
     for label, seconds in sorted(by_label.items(), key=lambda kv: kv[1], reverse=True):
         ms = seconds * 1000 / cases
@@ -987,21 +1091,25 @@ def _location(filename: str) -> str:
 def bench_profile(
     folder: Path,
     registry_path: Path,
+    clones: list[Applicant],
     cases: int,
     warmup: int,
     top: int,
     database_url: str | None = None,
+    sql: bool = False,
 ) -> None:
-    """In process, threadpool inline: phase timers, then (SQLite only) cProfile."""
+    """In process, threadpool inline: phase timers, then (SQLite only) cProfile; with `sql`,
+    the statements each step sends."""
     from web.app import create_app
 
     full = database_url is None
     rt = fresh_runtime(folder, registry_path, database_url)
+    pool = ApplicantPool.signed_in(rt, clones[: warmup + cases * (2 if full else 1)])
     timer = PhaseTimer()
     client = AsgiClient(PhaseApp(create_app(rt), timer))
     try:
         with inline_threadpool([0]):
-            subject = ApiSubject("profile", client)
+            subject = ApiSubject("profile", client, pool)
             for _ in range(warmup):
                 subject.run(record=False)
             timer.totals.clear()
@@ -1010,7 +1118,7 @@ def bench_profile(
                     t0 = time.perf_counter()
                     subject.run(record=False)
                     subject.samples.append((time.perf_counter() - t0) * 1000)
-            print_phases(timer, cases, statistics.mean(subject.samples), tree=full)
+            print_phases(timer, cases, statistics.mean(subject.samples), tree=full, sql=sql)
             if full:
                 profile = cProfile.Profile()
                 start = time.perf_counter()
@@ -1025,6 +1133,7 @@ def bench_profile(
                 )
                 print_profile(profile, cases, top)
             subject.verify()
+            check_cases(rt.db, pool)
     finally:
         client.close()
         rt.db.dispose()
@@ -1152,7 +1261,9 @@ def async_dependencies() -> None:
         object.__setattr__(marker, "dependency", twin or twin_of(marker.dependency))
 
 
-def bench_what_if(root: Path, registry_path: Path, cases: int, warmup: int) -> None:
+def bench_what_if(
+    root: Path, registry_path: Path, clones: list[Applicant], cases: int, warmup: int
+) -> None:
     from web.app import create_app
 
     rt = fresh_runtime(root / "what-if", registry_path)
@@ -1160,10 +1271,11 @@ def bench_what_if(root: Path, registry_path: Path, cases: int, warmup: int) -> N
     prototypes = Prototypes(read)
     client = AsgiClient(create_app(rt))
     configs = {"as is": set(), **{name: {name} for name in PROTOTYPES}, "all three": {*PROTOTYPES}}
+    pool = ApplicantPool.signed_in(rt, clones[: (warmup + cases) * len(configs)])
     times: dict[str, list[float]] = defaultdict(list)
     try:
         with inline_threadpool([0]):
-            subject = ApiSubject("what-if", client)
+            subject = ApiSubject("what-if", client, pool)
             for _ in range(warmup):
                 for flags in configs.values():
                     prototypes.flags = flags
@@ -1195,13 +1307,14 @@ def bench_what_if(root: Path, registry_path: Path, cases: int, warmup: int) -> N
         ):
             folder = root / f"what-if-{option or 'none'}"
             server_rt = fresh_runtime(folder, registry_path)
+            pool = ApplicantPool.signed_in(server_rt, clones[: warmup + cases])
             url = server_rt.settings.db_url
             server_rt.db.dispose()
             base_url, _pids = stack.enter_context(
                 uvicorn_server(folder, registry_path, url, prototypes=option)
             )
             client = stack.enter_context(KeepAliveClient(base_url))
-            subjects.append(ApiSubject(name, client))
+            subjects.append(ApiSubject(name, client, pool))
         round_robin(subjects, cases, warmup)
         for subject in subjects:
             subject.verify()
@@ -1337,7 +1450,9 @@ def loaded_throughput(
             floor.run(record=False)
             floor_cases += 1
         floor_time += time.perf_counter() - started
-        cases, elapsed, used = load_window(base, subject.tokens, clients, window, subject.probes)
+        cases, elapsed, used = load_window(
+            base, subject.tokens, subject.pool, clients, window, subject.probes
+        )
         loaded_time += elapsed
         loaded_cases += cases
         for name, ms in used.items():
@@ -1349,19 +1464,24 @@ def loaded_throughput(
 def load_window(
     base: str,
     tokens: dict[str, dict[str, str]],
+    pool: ApplicantPool,
     clients: int,
     seconds: float,
     probes: dict[str, CpuProbe],
 ) -> tuple[int, float, dict[str, float]]:
-    """`clients` threads, each on its own keep-alive connection, run lifecycles back to back for
-    `seconds`: (cases completed, seconds taken, ms of CPU used by each probed process group)."""
+    """`clients` threads, each on its own keep-alive connection, run lifecycles (each with the
+    pool's next applicant) back to back for `seconds`: (cases completed, seconds taken, ms of CPU
+    used by each probed process group). A client stops early if the pool runs out."""
     done = [0] * clients
     deadline = time.perf_counter() + seconds
 
     def client_loop(n: int) -> None:
         with KeepAliveClient(base) as client:
             while time.perf_counter() < deadline:
-                lifecycle(client, tokens)
+                taken = pool.take()
+                if taken is None:
+                    break
+                lifecycle(client, tokens, taken[1])
                 done[n] += 1
 
     started = time.perf_counter()
@@ -1395,6 +1515,7 @@ class WorkersRun:
 
 def compare_workers(
     tokens: dict[str, dict[str, str]],
+    pool: ApplicantPool,
     servers: list[tuple[int, str, dict[str, CpuProbe]]],
     clients: int,
     seconds: float,
@@ -1406,7 +1527,9 @@ def compare_workers(
     runs = [WorkersRun(workers) for workers, _base, _probes in servers]
     for _ in range(windows):
         for run, (_workers, base, probes) in zip(runs, servers, strict=True):
-            cases, elapsed, used = load_window(base, tokens, clients, seconds / windows, probes)
+            cases, elapsed, used = load_window(
+                base, tokens, pool, clients, seconds / windows, probes
+            )
             run.cases += cases
             run.seconds += elapsed
             for name, ms in used.items():
@@ -1433,6 +1556,11 @@ def print_loaded(subject: ApiSubject, loaded: Loaded) -> None:
     )
     cpu = ", ".join(f"{name} {ms:.1f} ms" for name, ms in loaded.cpu.items())
     print(f"  {'':36} CPU per case under load: {cpu}")
+    if subject.pool.ran_out:
+        print(
+            f"  {'':36} the {len(subject.pool)} applicants ran out: clients stopped early "
+            f"(raise --max-rate)"
+        )
 
 
 def summary(
@@ -1496,10 +1624,19 @@ def main() -> None:
     parser.add_argument("--no-profile", action="store_true")
     parser.add_argument("--top", type=int, default=15, help="rows in the cProfile tables")
     parser.add_argument(
+        "--sql", action="store_true", help="the profile lists the SQL statements of each step"
+    )
+    parser.add_argument(
         "--clients", type=int, default=4, help="clients keeping one worker busy (0: skip)"
     )
     parser.add_argument(
         "--load-seconds", type=float, default=20.0, help="seconds of load per configuration"
+    )
+    parser.add_argument(
+        "--max-rate",
+        type=float,
+        default=150.0,
+        help="lifecycles per second a server could reach under load: sizes the applicants",
     )
     parser.add_argument(
         "--what-if",
@@ -1530,6 +1667,21 @@ def main() -> None:
         root = Path(tmp)
         registry_path = root / "registry.sqlite"
         generate_dataset(registry_path, people=args.people, today=TODAY)
+        # One applicant per lifecycle and database: the round-robin's cases and the repeat
+        # check; under load as many as --max-rate lifecycles per second could take (SQLite: the
+        # windows of (2b); PostgreSQL: (2b), then (2c)'s two servers on the same database).
+        sequential = args.warmup + args.cases + 2
+        under_load = math.ceil(args.max_rate * args.load_seconds) if args.clients > 0 else 0
+        need = {"SQLite": sequential + under_load, "PostgreSQL": sequential + 3 * under_load}
+        profiled = 2 + 2 * args.profile_cases if not args.no_profile else 0
+        what_ifs = (2 + args.profile_cases) * (len(PROTOTYPES) + 2) if args.what_if else 0
+        t0 = time.perf_counter()
+        clones = clone_families(registry_path, [FAMILY], max(*need.values(), profiled, what_ifs))
+        print(
+            f"applicants: {len(clones)} clones of {FAMILY.name}'s family ({FATHER}: five items, "
+            f"child not named, wife on resident insurance), each with a child of his own, "
+            f"written into the registry in {time.perf_counter() - t0:.1f} s"
+        )
 
         inline_rt = fresh_runtime(root / "in-process", registry_path)
         stack.callback(inline_rt.db.dispose)
@@ -1537,7 +1689,9 @@ def main() -> None:
         stack.callback(asgi.close)
         hops = [0]
         stack.enter_context(inline_threadpool(hops))
-        inline = ApiSubject("in process, SQLite (reference)", asgi)
+        inline_pool = ApplicantPool.signed_in(inline_rt, clones[:sequential])
+        inline = ApiSubject("in process, SQLite (reference)", asgi, inline_pool)
+        refuses_repeat(inline)
 
         spec, data = captured_start(inline)
         read = names_read_by(spec)
@@ -1557,6 +1711,8 @@ def main() -> None:
 
         def served(name: str, folder: Path, database_url: str | None) -> ApiSubject:
             server_rt = fresh_runtime(folder, registry_path, database_url)
+            kind = "SQLite" if database_url is None else "PostgreSQL"
+            pool = ApplicantPool.signed_in(server_rt, clones[: need[kind]])
             url = server_rt.settings.db_url
             server_rt.db.dispose()
             base, pids = stack.enter_context(uvicorn_server(folder, registry_path, url))
@@ -1566,7 +1722,9 @@ def main() -> None:
             probes = {"uvicorn": lambda: {pid: proc_cpu(pid) for pid in pids}}
             if database_url is not None:
                 probes["PostgreSQL"] = postgres_cpu(database_url)
-            return ApiSubject(name, client, probes)
+            subject = ApiSubject(name, client, pool, probes)
+            refuses_repeat(subject)
+            return subject
 
         subjects: list[Subject] = [floor, *([what_if] if what_if else []), inline]
         servers = [served("uvicorn + SQLite", root / "sqlite", None)]
@@ -1575,6 +1733,10 @@ def main() -> None:
             if url is not None:
                 servers.append(served("uvicorn + PostgreSQL", root / "postgresql", url))
         subjects += servers
+        print(
+            "repeat check: a second application for a lifecycle's child is refused (409) on "
+            + ", ".join(s.name.split(" (")[0] for s in [inline, *servers])
+        )
         names = ", ".join(s.name.split(" (")[0] for s in subjects)
         print(
             f"\nround-robin: {args.cases} cases of each configuration in turn ({names}), "
@@ -1630,11 +1792,20 @@ def main() -> None:
             }
             scaling = compare_workers(
                 subject.tokens,
+                subject.pool,
                 [(1, bases[subject.name], subject.probes), (2, base2, probes2)],
                 clients,
                 args.load_seconds,
             )
             print_workers("uvicorn + PostgreSQL", clients, scaling)
+        print("\ndatabase check: one completed case of five items per applicant and child")
+        for subject in [inline, *servers]:
+            url = inline_rt.settings.db_url if subject is inline else places[subject.name][1]
+            db = create_engine(url, poolclass=NullPool)
+            try:
+                print(f"  {subject.name:36} ok: {check_cases(db, subject.pool)}")
+            finally:
+                db.dispose()
         stack.close()
 
         if not args.no_profile:
@@ -1642,16 +1813,33 @@ def main() -> None:
                 f"\n(3) per-phase profile of the HTTP path, in process (httpx.ASGITransport, "
                 f"threadpool inline), SQLite, {args.profile_cases} cases per run"
             )
-            bench_profile(root / "profile", registry_path, args.profile_cases, 2, args.top)
+            bench_profile(
+                root / "profile",
+                registry_path,
+                clones,
+                args.profile_cases,
+                2,
+                args.top,
+                sql=args.sql,
+            )
             if len(servers) > 1:
                 with postgres_database(args.pg_url) as url:
                     if url is not None:
                         pg_cases = max(2, args.profile_cases // 2)  # keeps the run ~2 min
                         print(f"\n(3b) the phase timers on PostgreSQL, {pg_cases} cases")
-                        bench_profile(root / "profile-pg", registry_path, pg_cases, 2, 0, url)
+                        bench_profile(
+                            root / "profile-pg",
+                            registry_path,
+                            clones,
+                            pg_cases,
+                            2,
+                            0,
+                            url,
+                            sql=args.sql,
+                        )
         if args.what_if:
             print(f"\n(4) what-ifs: prototypes of the proposed fixes, {args.profile_cases} cases")
-            bench_what_if(root, registry_path, args.profile_cases, 2)
+            bench_what_if(root, registry_path, clones, args.profile_cases, 2)
         summary(floor, servers, loaded, scaling)
     print(f"total bench time {time.perf_counter() - started:.0f} s, load average {load_average()}")
 

@@ -16,8 +16,8 @@
  (2) timing: the busiest department's clerk runs each scenario (default queue page, filter by
      item, sorted by due date descending, every status sorted by due date, overdue, page 50,
      the status counts, search by case number / case-number prefix / ID last 4 / masked ID)
-     through the service functions (`workbench.search_queue`, `workbench.status_counts`,
-     `service.department_queue`; one Session per call, as per request), and through HTTP
+     through the service functions (`workbench.search_queue`, also as `GET /api/tasks` calls
+     it, and `workbench.status_counts`; one Session per call, as per request), and through HTTP
      (`GET /api/queue`, `GET /api/tasks`) on a real uvicorn server on loopback with the clerk's
      bearer token. Scenarios run round-robin so they share the machine's load; search terms
      vary per sample (drawn from the loaded rows).
@@ -163,7 +163,7 @@ class Generator:
         "completed_at"
     )
     ITEM_COLUMNS = (
-        "id, case_id, item_code, department, task_id, status, clerk_user_id, claimed_by, "
+        "id, case_id, item_code, department, engine_task_id, status, clerk_user_id, claimed_by, "
         "claimed_at, comment, auto, finding, locked_by, lock_expires_at, retries, incident, "
         "result, correction, corrections, deadline_flag, escalated_at, due_date, decided_at, "
         "result_number, created_at"
@@ -742,7 +742,7 @@ def scenarios(terms: Terms) -> list[Scenario]:
         Scenario(
             "search: masked ID (every status)", lambda n: {"status": None, "search": masked(n)}
         ),
-        Scenario("GET /api/tasks (department_queue, 50)", lambda n: {}, kind="tasks"),
+        Scenario("GET /api/tasks (queue page, 50, no counts)", lambda n: {}, kind="tasks"),
     ]
 
 
@@ -764,8 +764,10 @@ def run_service(rt: Runtime, clerk: User, scenario: Scenario, n: int) -> None:
         if scenario.kind == "counts":
             workbench.status_counts(session, user=clerk)
         elif scenario.kind == "tasks":
-            rows = workbench.department_queue(session, rt, user=clerk, limit=50)
-            scenario.rows = len(rows)
+            page = workbench.search_queue(  # as GET /api/tasks calls it
+                session, rt, user=clerk, filter=workbench.QueueFilter(), limit=50, count=False
+            )
+            scenario.rows = len(page.rows)
         else:
             page = workbench.search_queue(
                 session, rt, user=clerk, filter=workbench.QueueFilter(**wanted)
