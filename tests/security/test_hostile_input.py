@@ -19,7 +19,6 @@ from urllib.parse import quote
 import pytest
 from fastapi.routing import iter_route_contexts
 
-from tests.web.conftest import app, browser  # noqa: F401 - fixtures
 from tests.web.test_route_walk import (  # noqa: F401 - `world` is a fixture
     ANONYMOUS,
     QUERIES,
@@ -79,7 +78,7 @@ class Shape:
     body_kind: str  # "json", "form", "" (none declared: the route may read a form itself)
 
 
-def _shapes(app) -> list[Shape]:  # noqa: F811
+def _shapes(app) -> list[Shape]:
     found = []
     contexts = {
         (method, ctx.path): ctx
@@ -197,7 +196,7 @@ def test_no_hostile_input_makes_any_route_fail(app, browser, world):  # noqa: F8
 
 
 @pytest.mark.parametrize("url", ["/no-such-page", f"/cases/{HUGE}", "/inbox?page=abc"])
-def test_an_anonymous_browser_gets_an_html_page_for_a_bad_address(app, url):  # noqa: F811
+def test_an_anonymous_browser_gets_an_html_page_for_a_bad_address(app, url):
     from fastapi.testclient import TestClient
 
     with TestClient(app, follow_redirects=False) as client:

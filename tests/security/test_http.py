@@ -19,7 +19,7 @@ from fastapi.testclient import TestClient
 from demo.seed import DEMO_PASSWORD
 from services.dashboard import DepartmentFigures, figures_csv
 from tests.live import serve
-from tests.web.conftest import MOTHER, app, browser  # noqa: F401 - fixtures
+from tests.web.conftest import MOTHER
 from web.app import create_app
 from web.limits import DEFAULT_BODY_LIMIT, material_forms
 from web.routes.processes import MAX_BPMN_BYTES
@@ -38,7 +38,7 @@ def _bearer(client: TestClient, username: str) -> dict[str, str]:
 # ---------------------------------------------------------------- CSRF
 
 
-def test_a_cookie_session_with_another_authorization_header_still_needs_the_csrf_token(browser):  # noqa: F811
+def test_a_cookie_session_with_another_authorization_header_still_needs_the_csrf_token(browser):
     citizen = browser(MOTHER)
     refused = citizen.client.post("/inbox/read-all", headers={"Authorization": "Basic x"})
     assert refused.status_code == 403
@@ -49,14 +49,14 @@ def test_a_cookie_session_with_another_authorization_header_still_needs_the_csrf
     assert allowed.status_code == 303  # only the token was missing
 
 
-def test_a_junk_bearer_token_does_not_fall_back_to_the_cookie(browser):  # noqa: F811
+def test_a_junk_bearer_token_does_not_fall_back_to_the_cookie(browser):
     citizen = browser(MOTHER)
     refused = citizen.client.post("/inbox/read-all", headers={"Authorization": "Bearer junk"})
     assert refused.status_code == 401  # not the cookie's user, and no CSRF check skipped
     assert refused.json()["detail_en"] == "Please sign in"
 
 
-def test_a_bearer_token_needs_no_csrf_token(app):  # noqa: F811
+def test_a_bearer_token_needs_no_csrf_token(app):
     with TestClient(app, follow_redirects=False) as client:
         headers = _bearer(client, MOTHER)
         assert client.post("/inbox/read-all", headers=headers).status_code == 303
@@ -79,7 +79,7 @@ def _raw_request(base: str, head: str, body_chunks: list[bytes] = ()) -> bytes:
     return answer
 
 
-def test_an_upload_larger_than_its_limit_is_refused_before_a_byte_is_read(app):  # noqa: F811
+def test_an_upload_larger_than_its_limit_is_refused_before_a_byte_is_read(app):
     """An anonymous 1 GB "certificate" to /verify: the answer comes at once, with no body sent
     at all (a server that read it would wait for the gigabyte, and the socket would time out)."""
     with serve(app) as base:
@@ -96,7 +96,7 @@ def test_an_upload_larger_than_its_limit_is_refused_before_a_byte_is_read(app): 
     assert "The request is too large (1 GB); the limit is 5.2 MB" in page
 
 
-def test_a_streamed_body_is_refused_as_soon_as_it_passes_the_limit(app):  # noqa: F811
+def test_a_streamed_body_is_refused_as_soon_as_it_passes_the_limit(app):
     """A body without a length, sent in chunks to one byte past the sign-in form's limit and
     never ended: refused at that byte (a server that waited for the end would never answer,
     and the socket would time out); the form parser saw at most the limit."""
@@ -119,7 +119,7 @@ def test_a_streamed_body_is_refused_as_soon_as_it_passes_the_limit(app):  # noqa
     assert "提交的内容过大（超过 65 KB），上限为 64 KB" in body.decode()
 
 
-def test_an_api_body_over_the_limit_gets_json_stating_its_size_without_echoing_it(app):  # noqa: F811
+def test_an_api_body_over_the_limit_gets_json_stating_its_size_without_echoing_it(app):
     with TestClient(app) as client:
         body = '{"username": "' + MARKER * 7000 + '", "password": "x"}'
         response = client.post(
@@ -133,7 +133,7 @@ def test_an_api_body_over_the_limit_gets_json_stating_its_size_without_echoing_i
     assert MARKER not in response.text
 
 
-def test_forms_with_materials_take_every_material_at_the_upload_limit(rt, browser):  # noqa: F811
+def test_forms_with_materials_take_every_material_at_the_upload_limit(rt, browser):
     rt.settings.upload_limit_bytes = 100 * 1024
     citizen = browser(MOTHER)
     citizen.consent("newborn")
@@ -153,7 +153,7 @@ def test_forms_with_materials_take_every_material_at_the_upload_limit(rt, browse
     assert "提交的内容过大" in too_large.text
 
 
-def test_each_route_has_the_limit_its_uploads_need(app, rt):  # noqa: F811
+def test_each_route_has_the_limit_its_uploads_need(app, rt):
     """The certificate check takes a PDF of MAX_PDF, a process upload a file of MAX_BPMN_BYTES
     and the editor's check and deploy the same file as JSON; anything else the default."""
     by_path = {
@@ -171,7 +171,7 @@ def test_each_route_has_the_limit_its_uploads_need(app, rt):  # noqa: F811
     assert by_path[("/api/cases", "POST")] == DEFAULT_BODY_LIMIT
 
 
-def test_a_process_file_over_its_limit_is_not_echoed_back(app):  # noqa: F811
+def test_a_process_file_over_its_limit_is_not_echoed_back(app):
     with TestClient(app) as client:
         headers = _bearer(client, "admin")
         xml = MARKER * (MAX_BPMN_BYTES // len(MARKER) + 10)
@@ -184,7 +184,7 @@ def test_a_process_file_over_its_limit_is_not_echoed_back(app):  # noqa: F811
     assert response.json()["fields"]["xml"]["zh"] == f"不能超过 {MAX_BPMN_BYTES} 个字符"
 
 
-def test_problems_of_a_process_file_do_not_echo_it(app):  # noqa: F811
+def test_problems_of_a_process_file_do_not_echo_it(app):
     """An element id of 100 KB makes every problem name it: the answer names it shortened."""
     bpmn = (Path(__file__).resolve().parents[2] / "bpmn" / "newborn.bpmn").read_text()
     long_id = "X" * 100_000
@@ -204,7 +204,7 @@ def test_problems_of_a_process_file_do_not_echo_it(app):  # noqa: F811
 # ---------------------------------------------------------------- errors
 
 
-def test_validation_errors_name_the_field_but_never_its_value(app):  # noqa: F811
+def test_validation_errors_name_the_field_but_never_its_value(app):
     with TestClient(app) as client:
         headers = _bearer(client, MOTHER)
         response = client.get(f"/api/inbox?offset={HUGE}", headers=headers)
@@ -230,7 +230,7 @@ def test_validation_errors_name_the_field_but_never_its_value(app):  # noqa: F81
         ("/logout", 405),  # a GET where only POST is served
     ],
 )
-def test_browsers_get_chinese_error_pages_not_json(browser, url, status):  # noqa: F811
+def test_browsers_get_chinese_error_pages_not_json(browser, url, status):
     citizen = browser(MOTHER)
     response = citizen.client.get(url)
     assert response.status_code == status
@@ -239,7 +239,7 @@ def test_browsers_get_chinese_error_pages_not_json(browser, url, status):  # noq
     assert HUGE not in response.text
 
 
-def test_the_api_answers_errors_in_json_in_both_languages(app):  # noqa: F811
+def test_the_api_answers_errors_in_json_in_both_languages(app):
     with TestClient(app) as client:
         missing = client.get("/api/no-such-thing")
         assert missing.status_code == 404
@@ -257,7 +257,7 @@ def test_the_api_answers_errors_in_json_in_both_languages(app):  # noqa: F811
         assert not_json.json()["detail_en"] == "The request has invalid values: see each field"
 
 
-def test_an_unexpected_error_gives_a_reference_and_nothing_internal(app, caplog):  # noqa: F811
+def test_an_unexpected_error_gives_a_reference_and_nothing_internal(app, caplog):
     def boom():
         raise RuntimeError("internal detail that must stay inside")
 
@@ -297,7 +297,7 @@ def _assert_security_headers(response, *, cached: bool = False) -> None:
     assert ("no-store" in response.headers.get("cache-control", "")) is not cached
 
 
-def test_every_kind_of_response_carries_the_security_headers(app, browser):  # noqa: F811
+def test_every_kind_of_response_carries_the_security_headers(app, browser):
     citizen = browser(MOTHER)
     with TestClient(app, follow_redirects=False) as anonymous:
         _assert_security_headers(anonymous.get("/login"))  # a page
@@ -309,7 +309,7 @@ def test_every_kind_of_response_carries_the_security_headers(app, browser):  # n
     _assert_security_headers(citizen.client.get("/api/cases"))
 
 
-def test_behind_https_browsers_are_told_to_keep_to_it(rt, app):  # noqa: F811
+def test_behind_https_browsers_are_told_to_keep_to_it(rt, app):
     with TestClient(app) as client:
         assert "strict-transport-security" not in client.get("/login").headers
     rt.settings.secure_cookies = True  # served over HTTPS
@@ -317,7 +317,7 @@ def test_behind_https_browsers_are_told_to_keep_to_it(rt, app):  # noqa: F811
         assert client.get("/login").headers["strict-transport-security"] == "max-age=31536000"
 
 
-def test_a_header_a_route_sets_itself_is_kept(app):  # noqa: F811
+def test_a_header_a_route_sets_itself_is_kept(app):
     def sandboxed():
         from fastapi.responses import Response
 
@@ -346,7 +346,7 @@ def test_templates_have_no_inline_script_style_or_handlers():
     assert not found, found
 
 
-def test_process_downloads_are_attachments(app):  # noqa: F811
+def test_process_downloads_are_attachments(app):
     with TestClient(app) as client:
         headers = _bearer(client, "admin")
         for url in (
@@ -388,7 +388,7 @@ def test_csv_cells_that_begin_like_a_formula_are_text():
     assert table[1][2] == "0"  # numbers stay numbers
 
 
-def test_the_dashboard_export_neutralises_a_formula_an_administrator_typed(browser):  # noqa: F811
+def test_the_dashboard_export_neutralises_a_formula_an_administrator_typed(browser):
     admin = browser("admin")
     admin.get("/admin/config/departments/police")
     saved = admin.post(
