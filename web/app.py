@@ -13,7 +13,6 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
-from sqlalchemy.orm.exc import DetachedInstanceError
 from starlette.exceptions import HTTPException
 
 from services.cases.deadlines import deadline_scheduler
@@ -68,13 +67,7 @@ def _error_response(request: Request, exc: DomainError, **context) -> JSONRespon
         if context.get("reference"):
             body["reference"] = context["reference"]
         return JSONResponse(body, status_code=exc.status)
-    try:
-        return render(request, "error.html", status_code=exc.status, error=exc, **context)
-    except DetachedInstanceError:
-        # The request's session ended with the failure (rolled back, closed): its user can no
-        # longer be read. The page is shown without the signed-in header.
-        request.state.login = None
-        return render(request, "error.html", status_code=exc.status, error=exc, **context)
+    return render(request, "error.html", status_code=exc.status, error=exc, **context)
 
 
 class HttpError(DomainError):

@@ -165,6 +165,10 @@ async def get_login(
     token, bearer = session_token(request, authorization)
     found = accounts.session_user(session, token=token) if token else None
     if found is not None:
+        # Detached: a service that rolls back the request's transaction (a refused step) does
+        # not expire who is signed in, and the page that reports it can still name them.
+        session.expunge(found[0])
+        session.expunge(found[1])
         request.state.login = found
         request.state.bearer = bearer  # only a Bearer token spares the CSRF check
     return found
