@@ -30,6 +30,11 @@ class ErrorPublic(BaseModel):
         description="What went wrong, in English (absent when the web framework itself refused "
         "the request, e.g. a body that cannot be parsed: then `detail` is in English)",
     )
+    link: str | None = Field(
+        default=None,
+        description="Where the person can see what the error is about, e.g. the case that an "
+        "application repeats",
+    )
 
 
 class InvalidInputPublic(BaseModel):
@@ -47,8 +52,18 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorPublic, "description": "Not signed in"},
     403: {"model": ErrorPublic, "description": "Not allowed for this account"},
     404: {"model": ErrorPublic, "description": "Not found"},
-    409: {"model": ErrorPublic, "description": "Conflicts with the current state"},
+    409: {
+        "model": ErrorPublic,
+        "description": "Conflicts with the current state (e.g. an application for a subject "
+        "with an open or granted case: `link` names it; a retry while the first request with "
+        "its Idempotency-Key is being answered)",
+    },
     422: {"model": InvalidInputPublic, "description": "Invalid input"},
+    503: {
+        "model": ErrorPublic,
+        "description": "The case's process failed at one of its elements: nothing was kept, an "
+        "incident was recorded for the administrators; try again later",
+    },
 }
 
 

@@ -123,9 +123,7 @@ def my_cases(
 def get_case(case_id: RowId, user: CurrentUser, session: SessionDep, rt: RuntimeDep):
     """A case with each department's status: for its applicant, and for the clerks and systems
     of the departments it was routed to (statuses only, no personal data)."""
-    return _case_public(
-        session, rt, access.load_case_progress(session, case_id=case_id, user=user)
-    )
+    return _case_public(session, rt, access.load_case_progress(session, case_id=case_id, user=user))
 
 
 @router.get("/tasks", response_model=list[TaskPublic])
