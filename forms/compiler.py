@@ -113,7 +113,7 @@ def _holds(expression: str | None, scope: Mapping[str, Any]) -> bool:
         return bool(evaluate(expression, scope))
     except (SandboxError, SandboxLimit) as exc:  # refused or over a bound: never run, logged
         log.warning(
-            "condition %r refused by the sandbox, treated as not holding: %s", expression, exc
+            "condition %r refused by the sandbox, treated as not holding: %s", expression[:200], exc
         )
         return False
     except Exception:  # a condition over facts not known yet does not hold
