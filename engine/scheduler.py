@@ -82,15 +82,39 @@ def run(session: Session, specs: SpecCache, *, job_id: str, owner: str, on_fired
     return True
 
 
+OnFailed = Callable[[Session, TimerJob, cases.StepFailed], None]
+
+
 def run_due(
-    session: Session, specs: SpecCache, *, owner: str, on_fired: OnFired, batch: int = 20
+    session: Session,
+    specs: SpecCache,
+    *,
+    owner: str,
+    on_fired: OnFired,
+    on_failed: OnFailed | None = None,
+    batch: int = 20,
 ) -> int:
-    """Acquire and run every due job, batch by batch; returns how many timers fired."""
+    """Acquire and run every due job, batch by batch; returns how many timers fired. A job
+    whose step fails in the process's code (`StepFailed`) is not retried: it is marked failed,
+    and `on_failed` records it (in the same transaction)."""
     fired = 0
     while job_ids := acquire(session, owner=owner, batch=batch):
         for job_id in job_ids:
             try:
                 fired += run(session, specs, job_id=job_id, owner=owner, on_fired=on_fired)
+            except cases.StepFailed as failure:  # retrying would fail the same way
+                session.rollback()
+                log.warning("timer job %s failed in the process: %s", job_id, failure)
+                job = session.get(TimerJob, job_id)
+                if job is not None:
+                    job.status = "failed"
+                    job.locked_by = None
+                    job.last_error = f"StepFailed: {failure}"[:500]
+                    job.attempts += 1
+                    session.add(job)
+                    if on_failed is not None:
+                        on_failed(session, job, failure)
+                    session.commit()
             except Exception as exc:  # e.g. a deadlock: the job stays pending, its lock expires
                 session.rollback()
                 log.warning("timer job %s failed: %s", job_id, exc)

@@ -101,7 +101,7 @@ class TimerJob(SQLModel, table=True):
     item: str | None = Field(default=None, max_length=100)
     deadline: str = Field(max_length=16)
     due_at: datetime
-    status: str = Field(default="pending", max_length=12)  # pending | done | void
+    status: str = Field(default="pending", max_length=12)  # pending | done | void | failed
     locked_by: str | None = Field(default=None, max_length=64)
     lock_expires_at: datetime | None = None
     attempts: int = 0

@@ -106,7 +106,9 @@ class CompiledForm:
         return [entry for entry in self.checklist if entry.status == "upload"]
 
 
-def _holds(expression: str | None, scope: Mapping[str, Any]) -> bool:
+def condition_holds(expression: str | None, scope: Mapping[str, Any]) -> bool:
+    """Whether a catalog or matter condition holds for `scope` (None: always). One the sandbox
+    refuses is never run and does not hold (logged); one over facts not known yet neither."""
     if expression is None:
         return True
     try:
@@ -125,7 +127,7 @@ def _needed_facts(catalog: Catalog, items: list[Item], scope: Mapping[str, Any])
     for item in items:
         keys = list(item.facts)
         for group in item.facts_if:
-            if _holds(group.when, scope):
+            if condition_holds(group.when, scope):
                 keys.extend(group.facts)
         for key in keys:
             needed.setdefault(key, [])
@@ -143,7 +145,7 @@ def _checklist(items: list[Item], known: Mapping[str, Known], scope) -> list[Che
     entries: dict[str, ChecklistEntry] = {}
     for item in items:
         for material in item.materials:
-            if not _holds(material.when, scope):
+            if not condition_holds(material.when, scope):
                 continue
             if material.code in entries:
                 previous = entries[material.code]
@@ -204,7 +206,7 @@ def compile_form(
     values.update(parsed)
 
     all_items = catalog.items_of(matter)
-    items = [item for item in all_items if _holds(matter.condition_of(item), values)]
+    items = [item for item in all_items if condition_holds(matter.condition_of(item), values)]
     skipped = [item for item in all_items if item not in items]
     item_names = {item.code: item.name for item in all_items}
     sections: dict[str, Section] = {}
@@ -213,7 +215,7 @@ def compile_form(
         fact = catalog.facts[key]
         k = known.get(key)
         k = k if k is not None and k.value is not None else None
-        required = not fact.optional and _holds(fact.required_if, values)
+        required = not fact.optional and condition_holds(fact.required_if, values)
         form_field = FormField(
             fact=fact,
             value=values.get(key),

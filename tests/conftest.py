@@ -116,21 +116,27 @@ def user_of(rt):
 
 
 def add_newborn_parents(db, registry_path: Path, count: int) -> list[str]:
-    """Usernames of `count` mothers in the registry, each with her own newborn (born within the
-    year), given citizen accounts (the demo password). The demo accounts have two newborns
+    """Usernames of `count` married mothers in the registry (so the newborn's form asks what
+    the demo mother's asks), each with her own newborn (born within the year), given citizen
+    accounts (the demo password). The demo accounts have two newborns
     only, and a child is applied for once (the matter's subject key)."""
+    from demo.people import DEMO_PEOPLE
     from demo.seed import DEMO_PASSWORD
     from services.accounts.service import create_user
 
+    demo = {person.id_number for person in DEMO_PEOPLE}  # the demo's children are the demo's
     with sqlite3.connect(registry_path) as registry:
         mothers = [
-            row[0]
-            for row in registry.execute(
-                "SELECT DISTINCT b.mother_id_number FROM birth b"
+            mother
+            for mother, father in registry.execute(
+                "SELECT DISTINCT b.mother_id_number, b.father_id_number FROM birth b"
                 " JOIN person p ON p.id_number = b.mother_id_number"
+                " JOIN marriage m ON m.wife_id_number = b.mother_id_number"
+                " AND m.husband_id_number = b.father_id_number AND m.status = 'married'"
                 " WHERE b.birth_date > ? ORDER BY b.mother_id_number",
                 ((TODAY - timedelta(days=300)).isoformat(),),
             )
+            if mother not in demo and father not in demo
         ]
     found = []
     with Session(db) as session:

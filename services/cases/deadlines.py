@@ -10,9 +10,11 @@ from functools import partial
 from sqlmodel import Session, select
 
 from engine import scheduler
+from engine.cases import StepFailed
 from engine.clock import utcnow
-from engine.store import Changes, ProcessInstance
+from engine.store import Changes, ProcessInstance, TimerJob
 from services.background import PeriodicWorker
+from services.cases import incidents
 from services.cases.models import Case
 from services.cases.routing import apply_changes
 from services.runtime import Runtime
@@ -29,11 +31,21 @@ def _on_fired(rt: Runtime, session: Session, instance: ProcessInstance, changes:
     session.add(case)
 
 
+def _on_failed(session: Session, job: TimerJob, failure: StepFailed) -> None:
+    case = session.exec(select(Case).where(Case.instance_id == job.instance_id)).one()
+    incidents.add(session, failure, matter=case.matter, step="deadline", case_id=case.id)
+
+
 def run_deadlines(rt: Runtime, *, owner: str | None = None) -> int:
-    """Fire every due deadline timer once; returns how many fired."""
+    """Fire every due deadline timer once; returns how many fired. A timer whose step fails in
+    the process becomes an incident, not a retry at every run."""
     with Session(rt.db, expire_on_commit=False) as session:
         return scheduler.run_due(
-            session, rt.specs, owner=owner or owner_name(), on_fired=partial(_on_fired, rt)
+            session,
+            rt.specs,
+            owner=owner or owner_name(),
+            on_fired=partial(_on_fired, rt),
+            on_failed=_on_failed,
         )
 
 

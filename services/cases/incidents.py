@@ -26,6 +26,43 @@ class ProcessFailed(DomainError):
         self.incident_id = incident_id
 
 
+def add(
+    session: Session,
+    failure: StepFailed,
+    *,
+    matter: str,
+    step: str,
+    case_id: int | None = None,
+    case_item_id: int | None = None,
+    actor_user_id: int | None = None,
+) -> Incident:
+    """Add the incident to the session's transaction (the caller commits); the same element
+    failing again on the same case while its incident is open adds nothing (one cause, one
+    incident: every timer of a case can meet the same broken element)."""
+    if case_id is not None:
+        open_ = session.exec(
+            select(Incident).where(
+                Incident.case_id == case_id,
+                Incident.element_id == failure.element_id[:200],
+                col(Incident.resolved_at).is_(None),
+            )
+        ).first()
+        if open_ is not None:
+            return open_
+    incident = Incident(
+        matter=matter,
+        step=step,
+        case_id=case_id,
+        case_item_id=case_item_id,
+        element_id=failure.element_id[:200],
+        element_name=(failure.element_name or "")[:200],
+        reason=failure.reason[:REASON_LIMIT],
+        actor_user_id=actor_user_id,
+    )
+    session.add(incident)
+    return incident
+
+
 def record(
     session: Session,
     failure: StepFailed,
@@ -38,17 +75,15 @@ def record(
 ) -> ProcessFailed:
     """Record the incident in a transaction of its own (the step's was rolled back: call this
     after the rollback) and return the error to raise for the request."""
-    incident = Incident(
+    incident = add(
+        session,
+        failure,
         matter=matter,
         step=step,
         case_id=case_id,
         case_item_id=case_item_id,
-        element_id=failure.element_id[:200],
-        element_name=(failure.element_name or "")[:200],
-        reason=failure.reason[:REASON_LIMIT],
         actor_user_id=actor_user_id,
     )
-    session.add(incident)
     session.commit()
     where = failure.element_name or failure.element_id
     return ProcessFailed(

@@ -193,7 +193,7 @@ class Incident(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     at: datetime = Field(default_factory=utcnow, index=True)
     matter: str = Field(max_length=64)
-    step: str = Field(max_length=32)  # submission | decision | correction
+    step: str = Field(max_length=32)  # submission | decision | correction | deadline
     case_id: int | None = Field(default=None, index=True)
     case_item_id: int | None = None
     element_id: str = Field(max_length=200)

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from sqlalchemy import bindparam
 from sqlmodel import Session, col, select
 
-from engine.sandbox import evaluate
 from forms.catalog import Item
+from forms.compiler import condition_holds
 from services.accounts.models import User
 from services.cases.models import Case, CaseEvent, CaseItem
 from services.cases.routing import department_name
@@ -89,12 +89,7 @@ def item_views(session: Session, rt: Runtime, case: Case) -> list[ItemView]:
 
 def _may_still_open(case: Case, item: Item) -> bool:
     """Whether an item not routed yet could still be (its condition holds on the case data)."""
-    if item.when is None:
-        return True
-    try:
-        return bool(evaluate(item.when, case.data))
-    except Exception:
-        return False
+    return condition_holds(item.when, case.data)
 
 
 # Internal workbench moves that mean nothing to the applicant.

@@ -4,16 +4,19 @@ and the incident is listed for administrators."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 from fastapi.testclient import TestClient
 from sqlmodel import Session, func, select
 
 from demo.seed import DEMO_PASSWORD
-from engine.store import ProcessInstance
+from engine import clock
+from engine.store import ProcessInstance, TimerJob
 from services import processes
+from services.cases.deadlines import run_deadlines
 from services.cases.models import Case, CaseItem, Incident
-from tests.web.conftest import MOTHER, NEWBORN_ANSWERS
+from tests.web.conftest import FATHER, MOTHER, NEWBORN_ANSWERS
 
 NEWBORN = Path(__file__).resolve().parents[2] / "bpmn" / "newborn.bpmn"
 DECISIONS = NEWBORN.with_suffix(".dmn")
@@ -89,3 +92,61 @@ def test_a_condition_failing_at_a_decision_fails_that_decision_only(app, rt, use
             headers=_bearer(client, "cdc01"),
         )
         assert done.status_code == 200
+
+
+WARNING_PATH = (
+    """<bpmn:sequenceFlow id="Flow_birth_certificate_warning" sourceRef="Timer_birth_certificate_warning" targetRef="Event_birth_certificate_warning"/>
+    <bpmn:endEvent id="Event_birth_certificate_warning" name="临近办结时限">
+      <bpmn:incoming>Flow_birth_certificate_warning</bpmn:incoming>
+    </bpmn:endEvent>""",
+    """<bpmn:sequenceFlow id="Flow_birth_certificate_warning" sourceRef="Timer_birth_certificate_warning" targetRef="Script_warning_breaks"/>
+    <bpmn:scriptTask id="Script_warning_breaks" name="提醒记录">
+      <bpmn:incoming>Flow_birth_certificate_warning</bpmn:incoming>
+      <bpmn:outgoing>Flow_warning_recorded</bpmn:outgoing>
+      <bpmn:script>reminded = 1 // len(str(comment_health_birth_medical_certificate or ''))</bpmn:script>
+    </bpmn:scriptTask>
+    <bpmn:sequenceFlow id="Flow_warning_recorded" sourceRef="Script_warning_breaks" targetRef="Event_birth_certificate_warning"/>
+    <bpmn:endEvent id="Event_birth_certificate_warning" name="临近办结时限">
+      <bpmn:incoming>Flow_warning_recorded</bpmn:incoming>
+    </bpmn:endEvent>""",
+)
+IN_LANE = (
+    "<bpmn:flowNodeRef>Event_birth_certificate_warning</bpmn:flowNodeRef>",
+    "<bpmn:flowNodeRef>Event_birth_certificate_warning</bpmn:flowNodeRef>"
+    "<bpmn:flowNodeRef>Script_warning_breaks</bpmn:flowNodeRef>",
+)
+
+
+def test_a_deadline_timer_failing_in_the_process_becomes_one_incident_not_a_retry(app, rt, user_of):
+    body = {"matter": "newborn", "answers": NEWBORN_ANSWERS, "consent": True}
+    with TestClient(app) as client:  # a case on the shipped version: its timers work
+        assert (
+            client.post("/api/cases", json=body, headers=_bearer(client, FATHER)).status_code == 201
+        )
+    content = NEWBORN.read_text(encoding="utf-8")
+    for old, new in (WARNING_PATH, IN_LANE):
+        assert content.count(old) == 1
+        content = content.replace(old, new)
+    with Session(rt.db) as session:
+        processes.deploy(
+            session,
+            rt,
+            matter_code="newborn",
+            content=content.encode(),
+            decisions=((DECISIONS.name, DECISIONS.read_bytes()),),
+            author=user_of("admin"),
+            comment="a reminder script that breaks",
+        )
+        session.commit()
+    with TestClient(app) as client:
+        broken = client.post("/api/cases", json=body, headers=_bearer(client, MOTHER)).json()
+    clock.advance(timedelta(days=40))
+    assert run_deadlines(rt) > 0  # the other case's timers fire
+    assert run_deadlines(rt) == 0  # nothing is retried
+    with Session(rt.db) as session:
+        [incident] = session.exec(select(Incident)).all()
+        instance = session.get(Case, broken["id"]).instance_id
+        failed = session.exec(select(TimerJob).where(TimerJob.status == "failed")).all()
+    assert incident.step == "deadline" and incident.element_id == "Script_warning_breaks"
+    assert incident.case_id == broken["id"]
+    assert failed and {job.instance_id for job in failed} == {instance}

@@ -44,7 +44,7 @@ from tests.live import free_port, wait_until_up
 from tests.web.conftest import NEWBORN_ANSWERS
 
 APPLICANT_THREADS = 2
-APPLICATIONS_PER_THREAD = 5  # each by another mother: a child is applied for once
+APPLICATIONS_PER_THREAD = 4  # each by another mother: a child is applied for once
 CLERKS = ("police01", "hrss01")  # decide through /api/tasks
 SYSTEMS = ("health-system", "cdc-system")  # decide through fetch-and-lock
 # Kill once this much was acknowledged (and some requests are in flight)

@@ -40,12 +40,11 @@ from services.cases.models import Case, CaseEvent, CaseItem
 from services.notifications.models import Notification
 from tests.conftest import START
 from tests.live import free_port, wait_until_up
-from tests.web.conftest import MOTHER, NEWBORN_ANSWERS
+from tests.web.conftest import NEWBORN_ANSWERS
 from web.app import create_app
 
 PROJECT = Path(__file__).resolve().parents[2]
 WAIT_SECONDS = 60
-OPEN_ITEMS = 5  # newborn: six items, all but the instantly approved enrollment stay open
 
 
 class Host:
@@ -169,23 +168,22 @@ def hosts(rt, database_url, registry_path, tmp_path):
             host.stop()
 
 
-def _submit(rt, count: int) -> list[int]:
-    """`count` newborn applications, in this process (its clock: START) on the same database."""
+def _submit(rt, applicants: list[str]) -> list[int]:
+    """One newborn application by each applicant (each has her own child: a child is applied
+    for once), in this process (its clock: START) on the same database."""
+    ids = []
     with TestClient(create_app(rt)) as client:
-        body = {"username": MOTHER, "password": DEMO_PASSWORD}
-        headers = {
-            "Authorization": f"Bearer {client.post('/api/login', json=body).json()['token']}"
-        }
-        ids = []
-        for _ in range(count):
+        for applicant in applicants:
+            body = {"username": applicant, "password": DEMO_PASSWORD}
+            token = client.post("/api/login", json=body).json()["token"]
             response = client.post(
                 "/api/cases",
                 json={"matter": "newborn", "answers": NEWBORN_ANSWERS, "consent": True},
-                headers=headers,
+                headers={"Authorization": f"Bearer {token}"},
             )
             assert response.status_code == 201, response.text[:300]
             ids.append(response.json()["id"])
-        return ids
+    return ids
 
 
 def _jobs_of(session: Session, case_ids: list[int]) -> list[TimerJob]:
@@ -228,8 +226,16 @@ def _assert_fired_once(rt, case_ids: list[int]) -> None:
                 col(CaseEvent.kind).in_(["escalated", "deadline_warning"]),
             )
         ).all()
+        # each applicant's case has its own open items (an instant approval opens none)
+        open_items = Counter(
+            session.exec(
+                select(CaseItem.case_id).where(
+                    col(CaseItem.case_id).in_(case_ids), col(CaseItem.auto).is_(False)
+                )
+            ).all()
+        )
         escalated = Counter(e.case_id for e in events if e.kind == "escalated")
-        assert escalated == dict.fromkeys(case_ids, OPEN_ITEMS)  # one per open item, no more
+        assert escalated == open_items  # one per open item, no more
         # a warning is written at most once per item (none if its escalation came first)
         assert max(Counter((e.case_id, e.kind, e.message) for e in events).values()) == 1
         items = session.exec(
@@ -237,7 +243,7 @@ def _assert_fired_once(rt, case_ids: list[int]) -> None:
                 col(CaseItem.case_id).in_(case_ids), CaseItem.deadline_flag == "overdue"
             )
         ).all()
-        assert Counter(i.case_id for i in items) == dict.fromkeys(case_ids, OPEN_ITEMS)
+        assert Counter(i.case_id for i in items) == open_items
         lead = session.exec(select(User).where(User.username == "police-lead")).one()
         notices = session.exec(
             select(Notification.case_id, func.count())
@@ -251,26 +257,29 @@ def _assert_fired_once(rt, case_ids: list[int]) -> None:
         assert dict(notices) == dict.fromkeys(case_ids, 1)  # the police supervisor, once a case
 
 
-def test_hosts_on_one_postgresql_fire_each_timer_once_and_agree_on_queues(rt, hosts):
+def test_hosts_on_one_postgresql_fire_each_timer_once_and_agree_on_queues(
+    rt, hosts, newborn_parents
+):
     host_a, host_b = hosts
     owners_a, owners_b = host_a.owners(), host_b.owners()
     assert owners_a and owners_b and not owners_a & owners_b
 
     host_b.pause()  # wave 1: host A alone
-    alone_a = _submit(rt, 3)
+    applicants = newborn_parents(10)
+    alone_a = _submit(rt, applicants[:2])
     _wait_fired(rt, alone_a, hosts)
     _assert_fired_once(rt, alone_a)
     assert _lock_owners(rt, alone_a) <= owners_a
 
     host_a.pause()  # wave 2: host B (two workers) alone
     host_b.resume()
-    alone_b = _submit(rt, 3)
+    alone_b = _submit(rt, applicants[2:4])
     _wait_fired(rt, alone_b, hosts)
     _assert_fired_once(rt, alone_b)
     assert _lock_owners(rt, alone_b) <= owners_b
 
     host_b.pause()  # wave 3: both race over one backlog
-    raced = _submit(rt, 6)
+    raced = _submit(rt, applicants[4:])
     host_a.resume()
     host_b.resume()
     _wait_fired(rt, raced, hosts)

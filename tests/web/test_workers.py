@@ -15,10 +15,12 @@ import httpx
 import pytest
 
 from demo.seed import DEMO_PASSWORD
+from services.db import make_engine
+from tests.conftest import add_newborn_parents
 from tests.live import free_port, wait_until_up
-from tests.web.conftest import FATHER, MOTHER, NEWBORN_ANSWERS
+from tests.web.conftest import NEWBORN_ANSWERS
 
-APPLICATIONS = 12
+APPLICATIONS = 10  # each by another mother: a child is applied for once
 
 
 def _children(pid: int) -> list[int]:
@@ -75,15 +77,20 @@ def _client(base: str, username: str) -> httpx.Client:
     return client
 
 
-def test_two_workers_share_the_port_and_keep_queues_consistent(two_workers):
+def test_two_workers_share_the_port_and_keep_queues_consistent(
+    two_workers, database_url, registry_path
+):
     base, pid = two_workers
     assert len(_children(pid)) >= 2  # the supervisor and its two worker processes
-    applicants = {who: _client(base, who) for who in (MOTHER, FATHER)}
-    answers = {MOTHER: NEWBORN_ANSWERS, FATHER: {**NEWBORN_ANSWERS, "delivery_method": "online"}}
+    db = make_engine(database_url)
+    mothers = add_newborn_parents(db, registry_path, APPLICATIONS)
+    db.dispose()
+    applicants = {who: _client(base, who) for who in mothers}
 
     def apply(n: int) -> int:
-        who = (MOTHER, FATHER)[n % 2]
-        body = {"matter": "newborn", "answers": answers[who], "consent": True}
+        who = mothers[n]
+        answers = {**NEWBORN_ANSWERS, "delivery_method": "online"} if n % 2 else NEWBORN_ANSWERS
+        body = {"matter": "newborn", "answers": answers, "consent": True}
         response = applicants[who].post("/api/cases", json=body)
         assert response.status_code == 201, response.text[:300]
         return response.json()["id"]
