@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import or_, update
+from sqlalchemy import ColumnElement, or_, update
 from sqlmodel import Session, col, select
 
 from engine import cases, store
@@ -27,25 +28,50 @@ def _due(now):
     )
 
 
-def acquire(session: Session, *, owner: str, batch: int = 20, lock_seconds: int = 60) -> list[str]:
-    """Lock up to `batch` due jobs for `owner`; returns their ids (committed)."""
+def claim_rows(
+    session: Session,
+    *,
+    model: Any,
+    due: Callable[[datetime], ColumnElement[bool]],
+    order: Any,
+    owner: str,
+    limit: int,
+    lock_seconds: int,
+) -> list:
+    """Lock up to `limit` rows of `model` that `due(now)` selects, for `owner` until
+    `lock_seconds` from now; returns their ids in `order` (committed). Rows another owner holds
+    are skipped, not waited for (`SKIP LOCKED` on PostgreSQL), and a conditional UPDATE makes
+    exactly one of two claimers win a row, on SQLite too. `model` has `id`, `locked_by` and
+    `lock_expires_at` columns (timer jobs here; a service's outbox rows likewise)."""
     now = utcnow()
-    query = select(TimerJob.id).where(_due(now)).order_by(col(TimerJob.due_at)).limit(batch)
+    query = select(model.id).where(due(now)).order_by(order).limit(limit)
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
-    ids = list(session.exec(query).all())
     taken = []
-    for job_id in ids:
-        result = session.execute(
-            update(TimerJob)
-            .where((TimerJob.id == job_id) & _due(now))
+    for row_id in list(session.exec(query).all()):
+        won = session.execute(
+            update(model)
+            .where((model.id == row_id) & due(now))
             .values(locked_by=owner, lock_expires_at=now + timedelta(seconds=lock_seconds))
             .execution_options(synchronize_session=False)
         )
-        if result.rowcount == 1:
-            taken.append(job_id)
+        if won.rowcount == 1:
+            taken.append(row_id)
     session.commit()
     return taken
+
+
+def acquire(session: Session, *, owner: str, batch: int = 20, lock_seconds: int = 60) -> list[str]:
+    """Lock up to `batch` due jobs for `owner`; returns their ids (committed)."""
+    return claim_rows(
+        session,
+        model=TimerJob,
+        due=_due,
+        order=col(TimerJob.due_at),
+        owner=owner,
+        limit=batch,
+        lock_seconds=lock_seconds,
+    )
 
 
 log = logging.getLogger(__name__)

@@ -37,6 +37,7 @@ from sqlalchemy import or_, update
 from sqlmodel import Session, col, select
 
 from engine.clock import utcnow
+from engine.scheduler import claim_rows
 from services.background import PeriodicWorker
 from services.config import WebhookTarget
 from services.departments.models import WebhookDelivery
@@ -80,24 +81,15 @@ def _due(now: datetime):
 def claim(session: Session, *, owner: str, limit: int, lock_seconds: int) -> list[int]:
     """Lock up to `limit` due deliveries for `owner` until `lock_seconds` from now; returns their
     ids, oldest first (committed). Rows another sender holds are skipped, not waited for."""
-    now = utcnow()
-    query = (
-        select(WebhookDelivery.id).where(_due(now)).order_by(col(WebhookDelivery.id)).limit(limit)
+    return claim_rows(
+        session,
+        model=WebhookDelivery,
+        due=_due,
+        order=col(WebhookDelivery.id),
+        owner=owner,
+        limit=limit,
+        lock_seconds=lock_seconds,
     )
-    if session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-    taken = []
-    for delivery_id in session.exec(query).all():
-        won = session.execute(
-            update(WebhookDelivery)
-            .where((WebhookDelivery.id == delivery_id) & _due(now))
-            .values(locked_by=owner, lock_expires_at=now + timedelta(seconds=lock_seconds))
-            .execution_options(synchronize_session=False)
-        )
-        if won.rowcount == 1:
-            taken.append(delivery_id)
-    session.commit()
-    return taken
 
 
 def record_outcome(
