@@ -30,7 +30,7 @@ from demo.people import (
     YUNFAN,
     demo_cast,
 )
-from services.calendar import statutory_retirement_date
+from services.calendar import months_after, statutory_retirement_date
 
 CITY = "上海市"
 
@@ -294,18 +294,6 @@ def _years_after(day: date, years: int) -> date:
         return day.replace(year=day.year + years)
     except ValueError:
         return day.replace(year=day.year + years, day=28)
-
-
-def _months_after(day: date, months: int) -> date:
-    """The same day `months` later, clamped to the end of a shorter month."""
-    index = day.year * 12 + day.month - 1 + months
-    year, month = divmod(index, 12)
-    for candidate in (day.day, 30, 29, 28):
-        try:
-            return date(year, month + 1, candidate)
-        except ValueError:
-            continue
-    raise AssertionError("unreachable")
 
 
 def _months_between(start: date, end: date) -> int:
@@ -873,7 +861,7 @@ def _demo_retirement(ds: _Dataset) -> None:
 
 def _demo_employment(ds: _Dataset) -> None:
     cast = _demo_people(ds, "employment")
-    hired_on = _months_after(ds.today.replace(day=1), -4)
+    hired_on = months_after(ds.today.replace(day=1), -4)
     months = _months_between(hired_on, ds.today) + 1
     ds.add_marriage(cast["father"], cast["mother"], date(2000, 10, 1))
     ds.add_birth(

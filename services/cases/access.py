@@ -106,15 +106,7 @@ def load_case_item(session: Session, *, item_id: int, user: User) -> CaseItem:
 
 def log_view(session: Session, user: User, case: Case, purpose: str) -> None:
     """Someone other than the applicant opened the case's personal data: logged, committed."""
-    log_case_view(
-        session,
-        actor_user_id=user.id,
-        subject_id_number=case.applicant_id_number,
-        case_id=case.id,
-        case_number=case.number or "",
-        purpose=purpose[:REASON_LIMIT],
-    )
-    session.commit()
+    log_list_view(session, user, [case], purpose)
 
 
 def log_list_view(session: Session, user: User, cases: list[Case], purpose: str) -> None:
