@@ -7,8 +7,11 @@ lifecycle is another father with his own child: a clone of the demo father's fam
 named yet, wife on resident insurance) under new ID and certificate numbers, written into the
 benchmark's registry file (bench/applicants.py), each with an account and a login session. At
 start-up a second application for a lifecycle's child is checked to be refused (409); every
-submission must answer 201 with the five items that apply (the maternity allowance does not), and afterwards every database must hold exactly
-one completed case of five items per applicant used, each with its own subject.
+submission must answer 201 with the five items that apply (the maternity allowance does not),
+and afterwards every database must hold exactly one completed case of five items per applicant
+used, each with its own subject. `--max-rate` sizes the applicants for the load windows;
+`--idempotency-keys` sends a new Idempotency-Key with every POST (the server's claim of the key
+is then measured too; without the header it does nothing).
 
  (1) the engine floor: SpiffWorkflow alone (engine.cases start/complete/ready_tasks), the state
      dumped to JSON and restored at every step as the server does, on the exact start data
@@ -113,6 +116,8 @@ TARGET_SCALING = 1.6  # two workers on PostgreSQL against one
 PLUMBING = 0.6  # the profile's tables skip functions that wrap more than this share of the run
 CHAIN = 0.9  # ... and leave a callee taking this share of a listed caller's time to the caller
 REQUEST_KINDS = ("POST /api/cases", "GET /api/tasks", "POST /api/tasks/{id}/complete")
+# --idempotency-keys: every POST carries a new Idempotency-Key, as a client that retries does
+OPTIONS = SimpleNamespace(idempotency_keys=False)
 
 
 # --- small helpers ---------------------------------------------------------------------------
@@ -375,7 +380,7 @@ def lifecycle(
     list the five items), then each department lists its queue and approves."""
     served_before = sum(map(sum, log.server.values())) if log else 0.0
     response = _call(
-        client, REQUEST_KINDS[0], "POST", "/api/cases", log, json=CASE_BODY, headers=citizen
+        client, REQUEST_KINDS[0], "POST", "/api/cases", log, json=CASE_BODY, headers=_post(citizen)
     )
     case = _expect(response, 201).json()
     if sum(item["status"] != "not_applicable" for item in case["items"]) != ITEMS:
@@ -390,12 +395,20 @@ def lifecycle(
         if task is None:  # decided without a clerk (an automatic check); verify() checks the end
             continue
         url = f"/api/tasks/{task['id']}/complete"
+        headers = _post(headers)
         _expect(
             _call(client, REQUEST_KINDS[2], "POST", url, log, json=APPROVE, headers=headers), 200
         )
     if log is not None and log.server:
         log.case_server.append(sum(map(sum, log.server.values())) - served_before)
     return case_id
+
+
+def _post(headers: dict[str, str]) -> dict[str, str]:
+    """A POST's headers: with --idempotency-keys, a new Idempotency-Key too."""
+    if not OPTIONS.idempotency_keys:
+        return headers
+    return {**headers, "Idempotency-Key": uuid.uuid4().hex}
 
 
 def login_clerks(client) -> dict[str, dict[str, str]]:
@@ -1627,6 +1640,11 @@ def main() -> None:
         "--sql", action="store_true", help="the profile lists the SQL statements of each step"
     )
     parser.add_argument(
+        "--idempotency-keys",
+        action="store_true",
+        help="every POST carries a new Idempotency-Key (what a client that retries sends)",
+    )
+    parser.add_argument(
         "--clients", type=int, default=4, help="clients keeping one worker busy (0: skip)"
     )
     parser.add_argument(
@@ -1661,7 +1679,10 @@ def main() -> None:
 
     from web.app import create_app
 
+    OPTIONS.idempotency_keys = args.idempotency_keys
     print(machine())
+    if args.idempotency_keys:
+        print("every POST carries a new Idempotency-Key")
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="onething-bench-") as tmp, ExitStack() as stack:
         root = Path(tmp)
