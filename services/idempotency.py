@@ -27,6 +27,7 @@ from services.errors import Conflict, InvalidInput
 HEADER = "Idempotency-Key"
 KEY = re.compile(r"[!-~]{1,200}")  # printable ASCII, no spaces
 KEPT = timedelta(hours=24)  # how long a key's answer is kept
+PRUNE_EVERY = 100  # every hundredth claim (by id, so spread over processes) prunes old keys
 
 
 @dataclass(frozen=True)
@@ -52,12 +53,17 @@ def claim(session: Session, *, user_id: int, key: str, fingerprint: str) -> int 
             "Idempotency-Key: 1 to 200 printable ASCII characters, no spaces",
         )
     now = utcnow()
-    session.execute(delete(IdempotentRequest).where(col(IdempotentRequest.created_at) < now - KEPT))
     row = IdempotentRequest(user_id=user_id, key=key, fingerprint=fingerprint, created_at=now)
     session.add(row)
     try:
+        session.flush()
+        claimed = row.id
+        if claimed % PRUNE_EVERY == 0:  # now and then, not on every claim
+            session.execute(
+                delete(IdempotentRequest).where(col(IdempotentRequest.created_at) < now - KEPT)
+            )
         session.commit()
-        return row.id
+        return claimed
     except IntegrityError:
         session.rollback()
     found = session.exec(

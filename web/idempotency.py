@@ -82,7 +82,7 @@ class IdempotentRoute(SerializeInThread):
 
 
 def _claim(db, token: str | None, key: str, print_: str) -> int | idempotency.Replay | None:
-    with Session(db) as session:
+    with Session(db, expire_on_commit=False) as session:
         found = accounts.session_user(session, token=token) if token else None
         if found is None:
             return None

@@ -334,3 +334,23 @@ def test_one_application_reads_the_registries_once(browser, rt):
         number = session.exec(select(Case.number)).one()
     assert len(rows) == first_reading
     assert {row.case_number for row in rows} == {number}
+
+
+def test_old_idempotency_keys_are_pruned(rt, user_of):
+    from datetime import timedelta
+
+    from engine.clock import utcnow
+    from services import idempotency
+    from services.cases.models import IdempotentRequest
+
+    mother = user_of(MOTHER)
+    with Session(rt.db) as session:
+        old = IdempotentRequest(
+            user_id=mother.id, key="old", fingerprint="f", created_at=utcnow() - timedelta(days=2)
+        )
+        session.add(old)
+        session.commit()
+        for n in range(idempotency.PRUNE_EVERY):
+            idempotency.claim(session, user_id=mother.id, key=f"k{n}", fingerprint="f")
+        keys = set(session.exec(select(IdempotentRequest.key)).all())
+    assert "old" not in keys and len(keys) == idempotency.PRUNE_EVERY
