@@ -20,7 +20,7 @@ Per configuration (a fresh data directory and database each):
   - `onething serve --workers N` as a subprocess (environment ONETHING_DATA_DIR and
     ONETHING_DATABASE_URL, as an operator would run it) on a free loopback port;
   - the burst: `--clients` asyncio tasks sharing one httpx.AsyncClient (a connection each),
-    each submitting `POST /api/cases {"matter": "school_enrollment", "consent": true, ...}`
+    each submitting `POST /api/v1/cases {"matter": "school_enrollment", "consent": true, ...}`
     as the next applicant, back to back, until `--seconds` have passed (requests in flight then
     are awaited and counted); no applicant applies twice (a client stops if the list runs out,
     which is reported);
@@ -226,7 +226,7 @@ class Server:
             if self.process.poll() is not None:
                 raise RuntimeError(f"onething serve exited:\n{self.log()[-3000:]}")
             try:
-                httpx.get(f"{self.base}/api/tasks", timeout=1.0, trust_env=False)
+                httpx.get(f"{self.base}/api/v1/tasks", timeout=1.0, trust_env=False)
                 if workers == 1 or self._workers_ready(workers):
                     break
             except httpx.TransportError:
@@ -309,7 +309,7 @@ async def burst(base: str, tokens: list[str], clients: int, seconds: float) -> B
                 t0 = time.perf_counter()
                 try:
                     status, answer = await asyncio.wait_for(
-                        connection.request("POST", "/api/cases", headers, body), 300
+                        connection.request("POST", "/api/v1/cases", headers, body), 300
                     )
                 except (OSError, ConnectionError, TimeoutError) as exc:
                     result.statuses[type(exc).__name__] += 1

@@ -115,7 +115,7 @@ TARGET_SHARE = 0.70
 TARGET_SCALING = 1.6  # two workers on PostgreSQL against one
 PLUMBING = 0.6  # the profile's tables skip functions that wrap more than this share of the run
 CHAIN = 0.9  # ... and leave a callee taking this share of a listed caller's time to the caller
-REQUEST_KINDS = ("POST /api/cases", "GET /api/tasks", "POST /api/tasks/{id}/complete")
+REQUEST_KINDS = ("POST /api/v1/cases", "GET /api/v1/tasks", "POST /api/v1/tasks/{id}/complete")
 # --idempotency-keys: every POST carries a new Idempotency-Key, as a client that retries does
 OPTIONS = SimpleNamespace(idempotency_keys=False)
 
@@ -380,7 +380,13 @@ def lifecycle(
     list the five items), then each department lists its queue and approves."""
     served_before = sum(map(sum, log.server.values())) if log else 0.0
     response = _call(
-        client, REQUEST_KINDS[0], "POST", "/api/cases", log, json=CASE_BODY, headers=_post(citizen)
+        client,
+        REQUEST_KINDS[0],
+        "POST",
+        "/api/v1/cases",
+        log,
+        json=CASE_BODY,
+        headers=_post(citizen),
     )
     case = _expect(response, 201).json()
     if sum(item["status"] != "not_applicable" for item in case["items"]) != ITEMS:
@@ -389,12 +395,12 @@ def lifecycle(
     for department in DEPARTMENTS:
         headers = tokens[department]
         queue = _expect(
-            _call(client, REQUEST_KINDS[1], "GET", "/api/tasks", log, headers=headers), 200
+            _call(client, REQUEST_KINDS[1], "GET", "/api/v1/tasks", log, headers=headers), 200
         )
         task = next((t for t in queue.json() if t["case_id"] == case_id), None)
         if task is None:  # decided without a clerk (an automatic check); verify() checks the end
             continue
-        url = f"/api/tasks/{task['id']}/complete"
+        url = f"/api/v1/tasks/{task['id']}/complete"
         headers = _post(headers)
         _expect(
             _call(client, REQUEST_KINDS[2], "POST", url, log, json=APPROVE, headers=headers), 200
@@ -416,7 +422,7 @@ def login_clerks(client) -> dict[str, dict[str, str]]:
     tokens = {}
     for department in DEPARTMENTS:
         body = {"username": f"{department}01", "password": DEMO_PASSWORD}
-        token = _expect(client.request("POST", "/api/login", json=body), 200).json()["token"]
+        token = _expect(client.request("POST", "/api/v1/login", json=body), 200).json()["token"]
         tokens[department] = {"Authorization": f"Bearer {token}"}
     return tokens
 
@@ -424,7 +430,7 @@ def login_clerks(client) -> dict[str, dict[str, str]]:
 def refuses_repeat(subject: ApiSubject) -> None:
     """One lifecycle, then a second application for its child: it must be refused (409)."""
     subject.run(record=False)
-    again = subject.client.request("POST", "/api/cases", json=CASE_BODY, headers=subject.citizen)
+    again = subject.client.request("POST", "/api/v1/cases", json=CASE_BODY, headers=subject.citizen)
     if again.status_code != 409:
         raise RuntimeError(
             f"{subject.name}: a second application for a child answered {again.status_code}, "
@@ -523,11 +529,13 @@ class ApiSubject(Subject):
     def verify(self) -> None:
         """The last case is completed and every department's queue is empty."""
         headers = self.citizen
-        case = _expect(self.client.request("GET", f"/api/cases/{self.last}", headers=headers), 200)
+        case = _expect(
+            self.client.request("GET", f"/api/v1/cases/{self.last}", headers=headers), 200
+        )
         if case.json()["status"] != "completed":
             raise RuntimeError(f"{self.name}: case {self.last} is {case.json()['status']}")
         for department in DEPARTMENTS:
-            queue = self.client.request("GET", "/api/tasks", headers=self.tokens[department])
+            queue = self.client.request("GET", "/api/v1/tasks", headers=self.tokens[department])
             if _expect(queue, 200).json():
                 raise RuntimeError(f"{self.name}: {department} has tasks left")
 
@@ -650,7 +658,7 @@ def uvicorn_server(
             started = log_path.read_text(errors="replace").count("Application startup complete")
             if started >= workers:
                 try:
-                    httpx.get(f"{base}/api/tasks", timeout=1.0, trust_env=False)
+                    httpx.get(f"{base}/api/v1/tasks", timeout=1.0, trust_env=False)
                     break
                 except httpx.TransportError:
                     pass
@@ -813,10 +821,10 @@ class PhaseApp:
     async def __call__(self, scope, receive, send):
         path = scope.get("path", "")
         kind = path
-        if path.startswith("/api/tasks/"):
-            kind = "/api/tasks/{id}/complete"
-        elif path.startswith("/api/cases/"):
-            kind = "/api/cases/{id}"
+        if path.startswith("/api/v1/tasks/"):
+            kind = "/api/v1/tasks/{id}/complete"
+        elif path.startswith("/api/v1/cases/"):
+            kind = "/api/v1/cases/{id}"
         self.timer.enter(f"{scope.get('method', '')} {kind}")
         try:
             await self.app(scope, receive, send)
@@ -861,7 +869,7 @@ def phase_targets() -> list[tuple[object, str, str]]:
     import services.cases.submission
     import services.cases.workbench
     import services.registries.service
-    import web.routes.api
+    import web.api.cases
 
     sa_session = sqlalchemy.orm.Session
     return [
@@ -872,7 +880,7 @@ def phase_targets() -> list[tuple[object, str, str]]:
         (services.cases.submission, "submit_application", "submit_application"),
         (services.cases.workbench, "search_queue", "department queue"),
         (services.cases.decisions, "decide", "decide"),
-        (web.routes.api, "_case_public", "case view for the response (item_views)"),
+        (web.api.cases, "_case_public", "case view for the response (item_views)"),
         (services.cases.submission, "lookup_for_matter", "registry prefill + access log"),
         (services.cases.submission, "prefill_for_application", "registry prefill"),
         (services.cases.submission, "grant_consent", "consent recorded with the submission"),

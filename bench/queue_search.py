@@ -16,9 +16,9 @@
  (2) timing: the busiest department's clerk runs each scenario (default queue page, filter by
      item, sorted by due date descending, every status sorted by due date, overdue, page 50,
      the status counts, search by case number / case-number prefix / ID last 4 / masked ID)
-     through the service functions (`workbench.search_queue`, also as `GET /api/tasks` calls
+     through the service functions (`workbench.search_queue`, also as `GET /api/v1/tasks` calls
      it, and `workbench.status_counts`; one Session per call, as per request), and through HTTP
-     (`GET /api/queue`, `GET /api/tasks`) on a real uvicorn server on loopback with the clerk's
+     (`GET /api/v1/queue`, `GET /api/v1/tasks`) on a real uvicorn server on loopback with the clerk's
      bearer token. Scenarios run round-robin so they share the machine's load; search terms
      vary per sample (drawn from the loaded rows).
  (3) for every scenario over the target (p95 < 50 ms), each SQL statement of one call is
@@ -742,7 +742,7 @@ def scenarios(terms: Terms) -> list[Scenario]:
         Scenario(
             "search: masked ID (every status)", lambda n: {"status": None, "search": masked(n)}
         ),
-        Scenario("GET /api/tasks (queue page, 50, no counts)", lambda n: {}, kind="tasks"),
+        Scenario("GET /api/v1/tasks (queue page, 50, no counts)", lambda n: {}, kind="tasks"),
     ]
 
 
@@ -764,7 +764,7 @@ def run_service(rt: Runtime, clerk: User, scenario: Scenario, n: int) -> None:
         if scenario.kind == "counts":
             workbench.status_counts(session, user=clerk)
         elif scenario.kind == "tasks":
-            page = workbench.search_queue(  # as GET /api/tasks calls it
+            page = workbench.search_queue(  # as GET /api/v1/tasks calls it
                 session, rt, user=clerk, filter=workbench.QueueFilter(), limit=50, count=False
             )
             scenario.rows = len(page.rows)
@@ -778,9 +778,9 @@ def run_service(rt: Runtime, clerk: User, scenario: Scenario, n: int) -> None:
 def run_http(client: httpx.Client, headers: dict[str, str], scenario: Scenario, n: int) -> None:
     wanted = scenario.make(n)
     if scenario.kind == "tasks":
-        url, params = "/api/tasks", {}
+        url, params = "/api/v1/tasks", {}
     else:  # the queue endpoint always returns the counts with the page
-        url, params = "/api/queue", http_params(wanted)
+        url, params = "/api/v1/queue", http_params(wanted)
     t0 = time.perf_counter()
     response = client.get(url, params=params, headers=headers)
     elapsed = (time.perf_counter() - t0) * 1000
@@ -1032,7 +1032,7 @@ def main() -> None:
             )
             client = stack.enter_context(httpx.Client(base_url=base, timeout=120, trust_env=False))
             body = {"username": clerk.username, "password": DEMO_PASSWORD}
-            token = _expect(client.post("/api/login", json=body), 200).json()["token"]
+            token = _expect(client.post("/api/v1/login", json=body), 200).json()["token"]
             headers = {"Authorization": f"Bearer {token}"}
 
         rounds = [("as the schema defines the indexes", [])]

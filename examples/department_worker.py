@@ -34,7 +34,7 @@ def run(client: httpx.Client, *, worker_id: str, max_tasks: int, once: bool, idl
     done = 0
     while True:
         response = client.post(
-            "/api/external-tasks/fetch-and-lock",
+            "/api/v1/external-tasks/fetch-and-lock",
             json={"worker_id": worker_id, "max_tasks": max_tasks, "lock_seconds": 120},
         )
         response.raise_for_status()
@@ -48,7 +48,7 @@ def run(client: httpx.Client, *, worker_id: str, max_tasks: int, once: bool, idl
                     "comment": "部门业务系统自动核验通过",
                     "result": {"checked_by": worker_id, "reason": reason},
                 }
-                client.post(f"/api/external-tasks/{task['id']}/complete", json=body)
+                client.post(f"/api/v1/external-tasks/{task['id']}/complete", json=body)
                 done += 1
                 print(f"completed {task['case_number']} {task['item']}", flush=True)
             else:
@@ -59,7 +59,7 @@ def run(client: httpx.Client, *, worker_id: str, max_tasks: int, once: bool, idl
                     "retries": max(retries, 0),
                     "retry_seconds": 30,
                 }
-                client.post(f"/api/external-tasks/{task['id']}/failure", json=body)
+                client.post(f"/api/v1/external-tasks/{task['id']}/failure", json=body)
                 print(f"failed {task['case_number']} {task['item']}: {reason}", flush=True)
         if not tasks:
             if once:
@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     with httpx.Client(base_url=args.base_url, timeout=10) as client:
         login = client.post(
-            "/api/login", json={"username": args.username, "password": args.password}
+            "/api/v1/login", json={"username": args.username, "password": args.password}
         )
         if login.status_code != 200:
             print(f"sign-in failed: {login.json().get('detail_en')}", file=sys.stderr)

@@ -20,6 +20,7 @@ from services.cases.schemas import InvalidInputPublic
 from services.departments.webhooks import webhook_sender
 from services.errors import DomainError, InvalidInput, TooManyRequests
 from services.runtime import Runtime, build_runtime
+from web.api import v1 as api_v1
 from web.deps import NotSignedIn, read_only_engine, request_slots
 from web.limits import BodyLimit, BodyTooLarge
 from web.rendering import render
@@ -28,7 +29,6 @@ from web.routes import (
     admin_matters,
     admin_settings,
     admin_users,
-    api,
     auth,
     citizen,
     clerk,
@@ -37,7 +37,6 @@ from web.routes import (
     inbox,
     processes,
     verify,
-    workbench_api,
 )
 from web.security_headers import ResponseHeaders, SecurityHeaders
 
@@ -218,8 +217,7 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
             "/vendor/bpmn-js", StaticFiles(directory=processes.VENDOR_BPMN_JS), name="bpmn-js"
         )
     for router in (  # the JSON API first: its requests then match a route sooner
-        api.router,
-        workbench_api.router,
+        api_v1.router,
         auth.router,
         citizen.router,
         clerk.router,
@@ -231,7 +229,6 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
         admin_settings.router,
         admin_users.router,
         processes.router,
-        processes.api,
         verify.router,
     ):
         app.include_router(router)

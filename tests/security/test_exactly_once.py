@@ -120,13 +120,13 @@ def test_a_registry_failure_during_the_submission_leaves_nothing(app, rt, monkey
     monkeypatch.setattr(rt.registry, "person", broken)
     with TestClient(app, raise_server_exceptions=False) as client:
         token = client.post(
-            "/api/login", json={"username": MOTHER, "password": DEMO_PASSWORD}
+            "/api/v1/login", json={"username": MOTHER, "password": DEMO_PASSWORD}
         ).json()["token"]
         headers = {"Authorization": f"Bearer {token}"}
         body = {"matter": "newborn", "answers": NEWBORN_ANSWERS, "consent": True}
-        assert client.post("/api/cases", json=body, headers=headers).status_code == 500
+        assert client.post("/api/v1/cases", json=body, headers=headers).status_code == 500
         _nothing_stored(rt)
-        assert client.post("/api/cases", json=body, headers=headers).status_code == 201
+        assert client.post("/api/v1/cases", json=body, headers=headers).status_code == 201
     assert _count(rt, Case) == 1
 
 
@@ -179,21 +179,21 @@ def test_a_fully_rejected_case_frees_its_subject(app, rt):
     with TestClient(app) as client:
         citizen = _bearer(client, FATHER)
         body = {"matter": "newborn", "answers": NEWBORN_ANSWERS, "consent": True}
-        first = client.post("/api/cases", json=body, headers=citizen)
+        first = client.post("/api/v1/cases", json=body, headers=citizen)
         assert first.status_code == 201
-        assert client.post("/api/cases", json=body, headers=citizen).status_code == 409
+        assert client.post("/api/v1/cases", json=body, headers=citizen).status_code == 409
         for item in first.json()["items"]:
             if item["id"] is None or item["status"] != "processing":
                 continue
             clerk = _bearer(client, f"{item['department']}01")
             refusal = {"decision": "rejected", "comment": "申请人申请撤回"}
-            done = client.post(f"/api/tasks/{item['id']}/complete", json=refusal, headers=clerk)
+            done = client.post(f"/api/v1/tasks/{item['id']}/complete", json=refusal, headers=clerk)
             assert done.status_code == 200, done.text
-        case = client.get(f"/api/cases/{first.json()['id']}", headers=citizen).json()
+        case = client.get(f"/api/v1/cases/{first.json()['id']}", headers=citizen).json()
         if case["outcome"] == "rejected":
-            assert client.post("/api/cases", json=body, headers=citizen).status_code == 201
+            assert client.post("/api/v1/cases", json=body, headers=citizen).status_code == 201
         else:  # an item approved at once (秒批): something was granted, the subject stays
-            assert client.post("/api/cases", json=body, headers=citizen).status_code == 409
+            assert client.post("/api/v1/cases", json=body, headers=citizen).status_code == 409
 
 
 def test_parallel_submissions_for_one_child_make_one_case(app, rt):
@@ -203,7 +203,7 @@ def test_parallel_submissions_for_one_child_make_one_case(app, rt):
         answers: list[int] = []
 
         def submit() -> None:
-            answers.append(client.post("/api/cases", json=body, headers=headers).status_code)
+            answers.append(client.post("/api/v1/cases", json=body, headers=headers).status_code)
 
         threads = [threading.Thread(target=submit) for _ in range(4)]
         for thread in threads:
@@ -215,7 +215,7 @@ def test_parallel_submissions_for_one_child_make_one_case(app, rt):
 
 
 def _bearer(client: TestClient, username: str) -> dict[str, str]:
-    login = client.post("/api/login", json={"username": username, "password": DEMO_PASSWORD})
+    login = client.post("/api/v1/login", json={"username": username, "password": DEMO_PASSWORD})
     return {"Authorization": f"Bearer {login.json()['token']}"}
 
 
@@ -223,16 +223,16 @@ def test_a_retried_submission_with_its_idempotency_key_gets_the_first_answer(app
     body = {"matter": "newborn", "answers": NEWBORN_ANSWERS, "consent": True}
     with TestClient(app) as client:
         headers = {**_bearer(client, MOTHER), "Idempotency-Key": "app-7f3a-0001"}
-        first = client.post("/api/cases", json=body, headers=headers)
-        again = client.post("/api/cases", json=body, headers=headers)
+        first = client.post("/api/v1/cases", json=body, headers=headers)
+        again = client.post("/api/v1/cases", json=body, headers=headers)
         assert first.status_code == again.status_code == 201
         assert again.json() == first.json() and again.headers["Idempotent-Replayed"] == "true"
         assert "Idempotent-Replayed" not in first.headers
         other = client.post(
-            "/api/cases", json={**body, "answers": {}}, headers=headers
+            "/api/v1/cases", json={**body, "answers": {}}, headers=headers
         )  # the same key for another request
         assert other.status_code == 422 and "Idempotency-Key" in other.json()["detail_en"]
-        bad = client.post("/api/cases", json=body, headers={**headers, "Idempotency-Key": "a b"})
+        bad = client.post("/api/v1/cases", json=body, headers={**headers, "Idempotency-Key": "a b"})
         assert bad.status_code == 422
     assert _count(rt, Case) == 1
 
@@ -240,10 +240,10 @@ def test_a_retried_submission_with_its_idempotency_key_gets_the_first_answer(app
 def test_a_retried_decision_with_its_idempotency_key_is_made_once(app, rt):
     body = {"matter": "newborn", "answers": NEWBORN_ANSWERS, "consent": True}
     with TestClient(app) as client:
-        case = client.post("/api/cases", json=body, headers=_bearer(client, MOTHER)).json()
+        case = client.post("/api/v1/cases", json=body, headers=_bearer(client, MOTHER)).json()
         police = [i for i in case["items"] if i["department"] == "police"][0]
         clerk = {**_bearer(client, "police01"), "Idempotency-Key": "decide-1"}
-        url = f"/api/tasks/{police['id']}/complete"
+        url = f"/api/v1/tasks/{police['id']}/complete"
         first = client.post(url, json={"decision": "approved"}, headers=clerk)
         again = client.post(url, json={"decision": "approved"}, headers=clerk)
         assert first.status_code == again.status_code == 200 and first.json() == again.json()
@@ -259,17 +259,17 @@ def test_a_failed_request_gives_its_key_back(app, rt):
     with TestClient(app) as client:
         headers = {**_bearer(client, MOTHER), "Idempotency-Key": "retry-after-fix"}
         wrong = {"matter": "newborn", "answers": {}, "consent": True}
-        assert client.post("/api/cases", json=wrong, headers=headers).status_code == 422
+        assert client.post("/api/v1/cases", json=wrong, headers=headers).status_code == 422
         body = {"matter": "newborn", "answers": NEWBORN_ANSWERS, "consent": True}
         headers["Idempotency-Key"] = "retry-after-fix-2"
-        assert client.post("/api/cases", json=body, headers=headers).status_code == 201
+        assert client.post("/api/v1/cases", json=body, headers=headers).status_code == 201
         # the refused request's key is free again: resending it redoes the check (now a repeat)
         headers["Idempotency-Key"] = "retry-after-fix"
-        assert client.post("/api/cases", json=wrong, headers=headers).status_code == 422
+        assert client.post("/api/v1/cases", json=wrong, headers=headers).status_code == 422
 
 
 def test_the_idempotency_key_is_documented_on_post_operations(app):
-    operation = app.openapi()["paths"]["/api/cases"]["post"]
+    operation = app.openapi()["paths"]["/api/v1/cases"]["post"]
     assert any(
         p["name"] == "Idempotency-Key" and p["in"] == "header" for p in operation["parameters"]
     )

@@ -157,7 +157,7 @@ def _send(caller: Caller, method: str, request: dict):
 
 
 def _is_browser(caller: Caller, url: str) -> bool:
-    return caller.headers is None and not url.startswith("/api/")
+    return caller.headers is None and not url.startswith("/api/v1/")
 
 
 def test_no_hostile_input_makes_any_route_fail(app, browser, world):  # noqa: F811

@@ -32,7 +32,7 @@ MARKER = "ECHO-MARKER-7f3a"  # a value sent in a request, which no answer may re
 
 def _bearer(client: TestClient, username: str) -> dict[str, str]:
     body = {"username": username, "password": DEMO_PASSWORD}
-    return {"Authorization": f"Bearer {client.post('/api/login', json=body).json()['token']}"}
+    return {"Authorization": f"Bearer {client.post('/api/v1/login', json=body).json()['token']}"}
 
 
 # ---------------------------------------------------------------- CSRF
@@ -123,7 +123,7 @@ def test_an_api_body_over_the_limit_gets_json_stating_its_size_without_echoing_i
     with TestClient(app) as client:
         body = '{"username": "' + MARKER * 7000 + '", "password": "x"}'
         response = client.post(
-            "/api/login", content=body, headers={"Content-Type": "application/json"}
+            "/api/v1/login", content=body, headers={"Content-Type": "application/json"}
         )
     assert response.status_code == 413
     assert response.json() == {
@@ -163,12 +163,12 @@ def test_each_route_has_the_limit_its_uploads_need(app, rt):
     }
     assert by_path[("/verify/{public_id}", "POST")] > MAX_PDF
     assert by_path[("/admin/processes/{matter_code}/upload", "POST")] > MAX_BPMN_BYTES
-    assert by_path[("/api/admin/processes/{matter_code}/deploy", "POST")] >= 2 * MAX_BPMN_BYTES
-    assert by_path[("/api/admin/processes/{matter_code}/validate", "POST")] >= 2 * MAX_BPMN_BYTES
+    assert by_path[("/api/v1/admin/processes/{matter_code}/deploy", "POST")] >= 2 * MAX_BPMN_BYTES
+    assert by_path[("/api/v1/admin/processes/{matter_code}/validate", "POST")] >= 2 * MAX_BPMN_BYTES
     for path in ("/matters/{code}/apply", "/frontdesk/apply/{matter}/{applicant_id}"):
         assert by_path[(path, "POST")] is material_forms
     assert by_path[("/cases/{case_id}/items/{item_id}/correction", "POST")] is material_forms
-    assert by_path[("/api/cases", "POST")] == DEFAULT_BODY_LIMIT
+    assert by_path[("/api/v1/cases", "POST")] == DEFAULT_BODY_LIMIT
 
 
 def test_a_process_file_over_its_limit_is_not_echoed_back(app):
@@ -176,7 +176,7 @@ def test_a_process_file_over_its_limit_is_not_echoed_back(app):
         headers = _bearer(client, "admin")
         xml = MARKER * (MAX_BPMN_BYTES // len(MARKER) + 10)
         response = client.post(
-            "/api/admin/processes/newborn/validate", json={"xml": xml}, headers=headers
+            "/api/v1/admin/processes/newborn/validate", json={"xml": xml}, headers=headers
         )
     assert response.status_code == 422
     assert MARKER not in response.text
@@ -193,7 +193,7 @@ def test_problems_of_a_process_file_do_not_echo_it(app):
         headers = _bearer(client, "admin")
         for operation in ("validate", "deploy"):
             response = client.post(
-                f"/api/admin/processes/newborn/{operation}", json={"xml": xml}, headers=headers
+                f"/api/v1/admin/processes/newborn/{operation}", json={"xml": xml}, headers=headers
             )
             assert response.status_code in (200, 422)
             assert response.json()["problems"]
@@ -207,12 +207,12 @@ def test_problems_of_a_process_file_do_not_echo_it(app):
 def test_validation_errors_name_the_field_but_never_its_value(app):
     with TestClient(app) as client:
         headers = _bearer(client, MOTHER)
-        response = client.get(f"/api/inbox?offset={HUGE}", headers=headers)
+        response = client.get(f"/api/v1/inbox?offset={HUGE}", headers=headers)
         assert response.status_code == 422
         assert HUGE not in response.text
         assert response.json()["fields"]["offset"]["zh"] == "不能大于 2147483647"
         body = {"matter": MARKER, "answers": MARKER, "consent": MARKER}
-        response = client.post("/api/cases", json=body, headers=headers)
+        response = client.post("/api/v1/cases", json=body, headers=headers)
         assert response.status_code == 422
         assert MARKER not in response.text
         assert set(response.json()["fields"]) == {"answers", "consent"}
@@ -241,17 +241,17 @@ def test_browsers_get_chinese_error_pages_not_json(browser, url, status):
 
 def test_the_api_answers_errors_in_json_in_both_languages(app):
     with TestClient(app) as client:
-        missing = client.get("/api/no-such-thing")
+        missing = client.get("/api/v1/no-such-thing")
         assert missing.status_code == 404
         assert missing.json() == {
             "detail": "您访问的页面或内容不存在",
             "detail_en": "There is no such page or record",
         }
-        wrong_method = client.delete("/api/login")
+        wrong_method = client.delete("/api/v1/login")
         assert wrong_method.status_code == 405
         assert "POST" in wrong_method.headers["allow"]
         not_json = client.post(
-            "/api/login", content=b"{not json", headers={"Content-Type": "application/json"}
+            "/api/v1/login", content=b"{not json", headers={"Content-Type": "application/json"}
         )
         assert not_json.status_code == 422
         assert not_json.json()["detail_en"] == "The request has invalid values: see each field"
@@ -262,13 +262,13 @@ def test_an_unexpected_error_gives_a_reference_and_nothing_internal(app, caplog)
         raise RuntimeError("internal detail that must stay inside")
 
     app.add_api_route("/boom", boom)
-    app.add_api_route("/api/boom", boom)
+    app.add_api_route("/api/v1/boom", boom)
     with (
         TestClient(app, raise_server_exceptions=False) as client,
         caplog.at_level(logging.ERROR, logger="web.app"),
     ):
         page = client.get("/boom")
-        api = client.get("/api/boom")
+        api = client.get("/api/v1/boom")
     assert page.status_code == 500 and api.status_code == 500
     assert page.headers["content-type"].startswith("text/html")
     reference = re.search(r'id="error-reference">(\w+)<', page.text).group(1)
@@ -303,10 +303,10 @@ def test_every_kind_of_response_carries_the_security_headers(app, browser):
         _assert_security_headers(anonymous.get("/login"))  # a page
         _assert_security_headers(anonymous.get("/cases"))  # a redirect to sign in
         _assert_security_headers(anonymous.get("/no-such-page"))  # an error page
-        _assert_security_headers(anonymous.post("/api/login", json={}))  # an API error
+        _assert_security_headers(anonymous.post("/api/v1/login", json={}))  # an API error
         _assert_security_headers(anonymous.get("/static/app.css"), cached=True)
     _assert_security_headers(citizen.get("/cases"))  # a page with personal data
-    _assert_security_headers(citizen.client.get("/api/cases"))
+    _assert_security_headers(citizen.client.get("/api/v1/cases"))
 
 
 def test_behind_https_browsers_are_told_to_keep_to_it(rt, app):
@@ -350,8 +350,8 @@ def test_process_downloads_are_attachments(app):
     with TestClient(app) as client:
         headers = _bearer(client, "admin")
         for url in (
-            "/api/admin/processes/newborn/bpmn",
-            "/api/admin/processes/newborn/bpmn?download=1",
+            "/api/v1/admin/processes/newborn/bpmn",
+            "/api/v1/admin/processes/newborn/bpmn?download=1",
         ):
             response = client.get(url, headers=headers)
             assert response.status_code == 200

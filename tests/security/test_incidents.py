@@ -49,7 +49,7 @@ def _deploy(rt, user_of, old: str, new: str) -> None:
 
 
 def _bearer(client: TestClient, username: str) -> dict[str, str]:
-    login = client.post("/api/login", json={"username": username, "password": DEMO_PASSWORD})
+    login = client.post("/api/v1/login", json={"username": username, "password": DEMO_PASSWORD})
     return {"Authorization": f"Bearer {login.json()['token']}"}
 
 
@@ -57,7 +57,7 @@ def test_a_condition_failing_at_submission_fails_it_with_an_incident(app, rt, us
     _deploy(rt, user_of, *AT_SUBMISSION)
     body = {"matter": "newborn", "answers": NEWBORN_ANSWERS, "consent": True}
     with TestClient(app) as client:
-        failed = client.post("/api/cases", json=body, headers=_bearer(client, MOTHER))
+        failed = client.post("/api/v1/cases", json=body, headers=_bearer(client, MOTHER))
     assert failed.status_code == 503
     assert "已记录故障" in failed.json()["detail"] and "Incident" in failed.json()["detail_en"]
     with Session(rt.db) as session:
@@ -74,10 +74,10 @@ def test_a_condition_failing_at_a_decision_fails_that_decision_only(app, rt, use
     _deploy(rt, user_of, *AT_DECISION)
     body = {"matter": "newborn", "answers": NEWBORN_ANSWERS, "consent": True}
     with TestClient(app) as client:
-        case = client.post("/api/cases", json=body, headers=_bearer(client, MOTHER)).json()
+        case = client.post("/api/v1/cases", json=body, headers=_bearer(client, MOTHER)).json()
         police = [i for i in case["items"] if i["department"] == "police"][0]
         clerk = _bearer(client, "police01")
-        url = f"/api/tasks/{police['id']}/complete"
+        url = f"/api/v1/tasks/{police['id']}/complete"
         failed = client.post(url, json={"decision": "approved"}, headers=clerk)
         assert failed.status_code == 503, failed.text
         # nothing of the decision was kept: the task is still open, and others go on
@@ -87,7 +87,7 @@ def test_a_condition_failing_at_a_decision_fails_that_decision_only(app, rt, use
         assert incident.step == "decision" and incident.case_item_id == police["id"]
         cdc = [i for i in case["items"] if i["department"] == "cdc"][0]
         done = client.post(
-            f"/api/tasks/{cdc['id']}/complete",
+            f"/api/v1/tasks/{cdc['id']}/complete",
             json={"decision": "approved"},
             headers=_bearer(client, "cdc01"),
         )
@@ -121,7 +121,8 @@ def test_a_deadline_timer_failing_in_the_process_becomes_one_incident_not_a_retr
     body = {"matter": "newborn", "answers": NEWBORN_ANSWERS, "consent": True}
     with TestClient(app) as client:  # a case on the shipped version: its timers work
         assert (
-            client.post("/api/cases", json=body, headers=_bearer(client, FATHER)).status_code == 201
+            client.post("/api/v1/cases", json=body, headers=_bearer(client, FATHER)).status_code
+            == 201
         )
     content = NEWBORN.read_text(encoding="utf-8")
     for old, new in (WARNING_PATH, IN_LANE):
@@ -139,7 +140,7 @@ def test_a_deadline_timer_failing_in_the_process_becomes_one_incident_not_a_retr
         )
         session.commit()
     with TestClient(app) as client:
-        broken = client.post("/api/cases", json=body, headers=_bearer(client, MOTHER)).json()
+        broken = client.post("/api/v1/cases", json=body, headers=_bearer(client, MOTHER)).json()
     clock.advance(timedelta(days=40))
     assert run_deadlines(rt) > 0  # the other case's timers fire
     assert run_deadlines(rt) == 0  # nothing is retried

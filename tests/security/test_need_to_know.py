@@ -164,20 +164,20 @@ def test_the_front_desk_prints_receipts_of_window_cases_only(browser, rt):
 
 
 def _bearer(client: TestClient, username: str) -> dict[str, str]:
-    login = client.post("/api/login", json={"username": username, "password": DEMO_PASSWORD})
+    login = client.post("/api/v1/login", json={"username": username, "password": DEMO_PASSWORD})
     return {"Authorization": f"Bearer {login.json()['token']}"}
 
 
 def test_the_external_task_api_is_for_department_systems_only(app, rt):
     body = {"matter": "newborn", "answers": NEWBORN_ANSWERS, "consent": True}
     with TestClient(app) as client:
-        case = client.post("/api/cases", json=body, headers=_bearer(client, MOTHER)).json()
+        case = client.post("/api/v1/cases", json=body, headers=_bearer(client, MOTHER)).json()
         clerk = _bearer(client, "police01")
         fetch = {"worker_id": "clerk-script"}
-        locked = client.post("/api/external-tasks/fetch-and-lock", json=fetch, headers=clerk)
+        locked = client.post("/api/v1/external-tasks/fetch-and-lock", json=fetch, headers=clerk)
         assert locked.status_code == 403
         police = [i for i in case["items"] if i["department"] == "police"][0]
-        assert client.post(f"/api/tasks/{police['id']}/claim", headers=clerk).status_code == 200
+        assert client.post(f"/api/v1/tasks/{police['id']}/claim", headers=clerk).status_code == 200
         system = _bearer(client, "police-system")
         row = _item(rt, case["id"], "police_birth_registration")
         with Session(rt.db) as session:  # a lock taken before the clerk's claim
@@ -191,7 +191,7 @@ def test_the_external_task_api_is_for_department_systems_only(app, rt):
             session.add(stored)
             session.commit()
         done = client.post(
-            f"/api/external-tasks/{police['id']}/complete",
+            f"/api/v1/external-tasks/{police['id']}/complete",
             json={"worker_id": "w1", "decision": "approved"},
             headers=system,
         )
@@ -203,7 +203,7 @@ def test_a_department_system_gets_its_items_facts_and_materials_only(browser, ap
     with TestClient(app) as client:
         system = _bearer(client, "hrss-system")
         [task] = client.post(
-            "/api/external-tasks/fetch-and-lock", json={"worker_id": "w"}, headers=system
+            "/api/v1/external-tasks/fetch-and-lock", json={"worker_id": "w"}, headers=system
         ).json()
     assert "bank_card_number" not in task["facts"] and "mother_id_number" not in task["facts"]
     assert task["facts"]["child_name"] and task["uploads"] == []  # no household register

@@ -56,7 +56,7 @@ def _client(app, address: str, **cookies: str) -> TestClient:
 
 def _api_sign_in(client: TestClient, username: str, password: str) -> int:
     body = {"username": username, "password": password}
-    return client.post("/api/login", json=body).status_code
+    return client.post("/api/v1/login", json=body).status_code
 
 
 def _hammer(app, username: str, addresses: int) -> list[int]:
@@ -88,7 +88,7 @@ def test_guessing_from_many_addresses_slows_to_one_attempt_a_minute(app, limits)
     codes = _hammer(app, MOTHER, limits.account_failures + 5)
     assert codes == [403] * limits.account_failures + [429] * 5
     newcomer = _client(app, "192.0.2.77")
-    refused = newcomer.post("/api/login", json={"username": MOTHER, "password": DEMO_PASSWORD})
+    refused = newcomer.post("/api/v1/login", json={"username": MOTHER, "password": DEMO_PASSWORD})
     assert refused.status_code == 429
     assert 50 < int(refused.headers["retry-after"]) <= 60
     clock.advance(timedelta(seconds=61))

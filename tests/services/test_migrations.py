@@ -111,11 +111,11 @@ def test_an_open_case_from_before_migrations_survives_the_upgrade(
     for department in sorted(departments):
         clerk = TestClient(app)
         login = clerk.post(
-            "/api/login", json={"username": f"{department}01", "password": DEMO_PASSWORD}
+            "/api/v1/login", json={"username": f"{department}01", "password": DEMO_PASSWORD}
         )
         clerk.headers["Authorization"] = f"Bearer {login.json()['token']}"
-        for task in clerk.get("/api/tasks").json():
-            done = clerk.post(f"/api/tasks/{task['id']}/complete", json={"decision": "approved"})
+        for task in clerk.get("/api/v1/tasks").json():
+            done = clerk.post(f"/api/v1/tasks/{task['id']}/complete", json={"decision": "approved"})
             assert done.status_code == 200, done.text
     with Session(rt.db) as session:
         case = session.get(Case, case_row["id"])

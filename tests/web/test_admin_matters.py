@@ -45,7 +45,7 @@ def test_a_paused_matter_is_offered_nowhere_and_running_cases_go_on(browser, rt)
     assert 'href="/matters/newborn/apply"' not in father.get("/").text
     assert father.client.get("/matters/newborn/apply").status_code == 404
     refused = father.client.post(
-        "/api/cases",
+        "/api/v1/cases",
         json={"matter": "newborn", "answers": NEWBORN_ANSWERS, "consent": True},
         headers={"X-CSRF-Token": father.csrf},
     )
@@ -53,7 +53,7 @@ def test_a_paused_matter_is_offered_nowhere_and_running_cases_go_on(browser, rt)
     desk = browser("center01")
     assert 'value="newborn"' not in desk.get("/frontdesk").text
     # The case submitted before goes on
-    assert mother.client.get(f"/api/cases/{case_id}").json()["status"] == "processing"
+    assert mother.client.get(f"/api/v1/cases/{case_id}").json()["status"] == "processing"
 
     assert admin.post(f"{MATTER}/publication", data={"published": "1"}).status_code == 303
     assert father.client.get("/matters/newborn/apply").status_code == 200

@@ -44,9 +44,9 @@ def _count(rt, model) -> int:
 def _submit_newborn(app) -> int:
     with TestClient(app) as client:
         body = {"username": MOTHER, "password": DEMO_PASSWORD}
-        token = client.post("/api/login", json=body).json()["token"]
+        token = client.post("/api/v1/login", json=body).json()["token"]
         case = client.post(
-            "/api/cases",
+            "/api/v1/cases",
             json={"matter": "newborn", "answers": NEWBORN_ANSWERS, "consent": True},
             headers={"Authorization": f"Bearer {token}"},
         )

@@ -120,9 +120,9 @@ def test_tasks_a_clerk_can_no_longer_work_go_back_to_the_queue(browser, user_of,
     claimed = []
     for clerk in (police, hrss):
         clerk.get("/clerk")  # the page's CSRF token
-        task = next(t for t in clerk.client.get("/api/tasks").json() if t["case_id"] == case_id)
+        task = next(t for t in clerk.client.get("/api/v1/tasks").json() if t["case_id"] == case_id)
         answer = clerk.client.post(
-            f"/api/tasks/{task['id']}/claim", headers={"X-CSRF-Token": clerk.csrf}
+            f"/api/v1/tasks/{task['id']}/claim", headers={"X-CSRF-Token": clerk.csrf}
         )
         assert answer.status_code == 200, answer.text
         claimed.append(task["id"])

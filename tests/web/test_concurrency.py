@@ -19,7 +19,7 @@ from tests.web.test_newborn import submit_newborn
 
 def _api_client(app, username: str) -> TestClient:
     client = TestClient(app)
-    login = client.post("/api/login", json={"username": username, "password": DEMO_PASSWORD})
+    login = client.post("/api/v1/login", json={"username": username, "password": DEMO_PASSWORD})
     assert login.status_code == 200, login.text
     client.headers["Authorization"] = f"Bearer {login.json()['token']}"
     return client
@@ -78,7 +78,7 @@ def test_every_department_deciding_the_same_case_at_once_lands(app, rt, browser)
         {
             dept: (
                 lambda dept=dept: clients[dept].post(
-                    f"/api/tasks/{items[dept]}/complete", json={"decision": "approved"}
+                    f"/api/v1/tasks/{items[dept]}/complete", json={"decision": "approved"}
                 )
             )
             for dept in items
@@ -89,7 +89,9 @@ def test_every_department_deciding_the_same_case_at_once_lands(app, rt, browser)
     # The mother's maternity allowance is a second medical item; decide what is left.
     for dept, item_id in _open_items(rt, case_id).items():
         done = clients.get(dept) or _api_client(app, f"{dept}01")
-        assert done.post(f"/api/tasks/{item_id}/complete", json={"decision": "approved"}).is_success
+        assert done.post(
+            f"/api/v1/tasks/{item_id}/complete", json={"decision": "approved"}
+        ).is_success
     with Session(rt.db) as session:
         case = session.get(Case, case_id)
         assert (case.status, case.outcome) == ("completed", "approved")
@@ -99,7 +101,7 @@ def test_every_department_deciding_the_same_case_at_once_lands(app, rt, browser)
 
 
 def _decide(client: TestClient, item_id: int, body: dict):
-    return lambda: client.post(f"/api/tasks/{item_id}/complete", json=body)
+    return lambda: client.post(f"/api/v1/tasks/{item_id}/complete", json=body)
 
 
 def test_two_clerks_deciding_the_same_task_exactly_one_wins(app, rt, browser):
@@ -158,11 +160,13 @@ def test_more_requests_than_connections_all_get_answers(rt):
     assert app.state.db_slots.size == 1
     with serve(app) as base:
         token = httpx.post(
-            f"{base}/api/login", json={"username": "police01", "password": DEMO_PASSWORD}
+            f"{base}/api/v1/login", json={"username": "police01", "password": DEMO_PASSWORD}
         ).json()["token"]
         headers = {"Authorization": f"Bearer {token}"}
         calls = {
-            str(n): lambda: httpx.get(f"{base}/api/tasks", headers=headers, timeout=60).status_code
+            str(n): lambda: (
+                httpx.get(f"{base}/api/v1/tasks", headers=headers, timeout=60).status_code
+            )
             for n in range(60)
         }
         statuses = _at_once(calls)

@@ -61,7 +61,7 @@ def test_citizen_sees_lookups_and_clerk_views_admin_sees_everyone(browser, rt):
     citizen.get("/matters/newborn/apply")
     assert citizen.post("/matters/newborn/apply", data=NEWBORN_ANSWERS).status_code == 303
     police = browser("police01")
-    task = police.client.get("/api/tasks").json()[0]
+    task = police.client.get("/api/v1/tasks").json()[0]
     assert police.get(f"/clerk/items/{task['id']}").status_code == 200
     tracker = citizen.get("/my-data-access").text
     assert "人口库（公安户籍）" in tracker and "预填《新生儿出生一件事》申请表" in tracker

@@ -45,7 +45,7 @@ from tests.web.conftest import NEWBORN_ANSWERS
 
 APPLICANT_THREADS = 2
 APPLICATIONS_PER_THREAD = 4  # each by another mother: a child is applied for once
-CLERKS = ("police01", "hrss01")  # decide through /api/tasks
+CLERKS = ("police01", "hrss01")  # decide through /api/v1/tasks
 SYSTEMS = ("health-system", "cdc-system")  # decide through fetch-and-lock
 # Kill once this much was acknowledged (and some requests are in flight)
 KILL_AFTER_CASES = 6
@@ -107,7 +107,7 @@ def _server(database_url: str, data_dir: Path, log: Path, *, demo: bool) -> Iter
 
 def _client(base: str, username: str) -> httpx.Client:
     client = httpx.Client(base_url=base, timeout=30)
-    login = client.post("/api/login", json={"username": username, "password": DEMO_PASSWORD})
+    login = client.post("/api/v1/login", json={"username": username, "password": DEMO_PASSWORD})
     assert login.status_code == 200, login.text
     client.headers["Authorization"] = f"Bearer {login.json()['token']}"
     return client
@@ -142,7 +142,7 @@ def _applicant(base: str, ledger: Ledger, stop: threading.Event, mothers: list[s
         body = {"matter": "newborn", "answers": answers, "consent": True}
         with closing(_client(base, mother)) as client:
             response = _request(
-                ledger, "submit", lambda c=client, b=body: c.post("/api/cases", json=b)
+                ledger, "submit", lambda c=client, b=body: c.post("/api/v1/cases", json=b)
             )
         if response.status_code == 201:
             with ledger.lock:
@@ -153,12 +153,12 @@ def _clerk(client: httpx.Client, ledger: Ledger, stop: threading.Event) -> None:
     for _ in range(MAX_REQUESTS_PER_THREAD):
         if stop.is_set():
             return
-        tasks = _request(ledger, "read", lambda: client.get("/api/tasks"))
+        tasks = _request(ledger, "read", lambda: client.get("/api/v1/tasks"))
         if tasks.status_code != 200 or not tasks.json():
             time.sleep(0.05)
             continue
         task_id = tasks.json()[0]["id"]
-        url = f"/api/tasks/{task_id}/complete"
+        url = f"/api/v1/tasks/{task_id}/complete"
         response = _request(
             ledger, "decide", lambda url=url: client.post(url, json={"decision": "approved"})
         )
@@ -175,7 +175,7 @@ def _system(client: httpx.Client, ledger: Ledger, stop: threading.Event, worker:
         locked = _request(
             ledger,
             "fetch",
-            lambda: client.post("/api/external-tasks/fetch-and-lock", json=fetch),
+            lambda: client.post("/api/v1/external-tasks/fetch-and-lock", json=fetch),
         )
         if locked.status_code != 200 or not locked.json():
             time.sleep(0.05)
@@ -186,7 +186,7 @@ def _system(client: httpx.Client, ledger: Ledger, stop: threading.Event, worker:
                 ledger,
                 "decide",
                 lambda task=task, body=body: client.post(
-                    f"/api/external-tasks/{task['id']}/complete", json=body
+                    f"/api/v1/external-tasks/{task['id']}/complete", json=body
                 ),
             )
             if response.status_code == 200:
@@ -337,7 +337,7 @@ def _keeps_working(
     body = {"matter": "newborn", "answers": NEWBORN_ANSWERS, "consent": True}
     try:
         for case_id in ledger.cases:
-            seen = clerk.get(f"/api/cases/{case_id}").status_code
+            seen = clerk.get(f"/api/v1/cases/{case_id}").status_code
             assert seen == 200, (case_id, seen)
         remaining = [
             row
@@ -347,14 +347,14 @@ def _keeps_working(
         ]
         if not remaining:  # every police task was done before the kill: one more application
             with closing(_client(base, mothers[0])) as applicant:
-                assert applicant.post("/api/cases", json=body).status_code == 201
-        task_id = clerk.get("/api/tasks").json()[0]["id"]
-        done = clerk.post(f"/api/tasks/{task_id}/complete", json={"decision": "approved"})
+                assert applicant.post("/api/v1/cases", json=body).status_code == 201
+        task_id = clerk.get("/api/v1/tasks").json()[0]["id"]
+        done = clerk.post(f"/api/v1/tasks/{task_id}/complete", json={"decision": "approved"})
         assert done.status_code == 200, done.text
         assert done.json()["status"] == "approved"
         ledger.decisions[task_id] = "approved"
         with closing(_client(base, mothers[1])) as applicant:
-            created = applicant.post("/api/cases", json=body)
+            created = applicant.post("/api/v1/cases", json=body)
         assert created.status_code == 201, created.text
         ledger.cases[created.json()["id"]] = created.json()
     finally:

@@ -23,9 +23,9 @@ from web.app import create_app
 def _submit(rt, applicant: str = MOTHER) -> int:
     with TestClient(create_app(rt)) as client:
         body = {"username": applicant, "password": DEMO_PASSWORD}
-        token = client.post("/api/login", json=body).json()["token"]
+        token = client.post("/api/v1/login", json=body).json()["token"]
         case = client.post(
-            "/api/cases",
+            "/api/v1/cases",
             json={"matter": "newborn", "answers": NEWBORN_ANSWERS, "consent": True},
             headers={"Authorization": f"Bearer {token}"},
         )
@@ -99,11 +99,11 @@ def test_a_decided_task_cancels_its_timers(rt):
     case_id = _submit(rt)
     with TestClient(create_app(rt)) as client:
         body = {"username": "police01", "password": DEMO_PASSWORD}
-        token = client.post("/api/login", json=body).json()["token"]
+        token = client.post("/api/v1/login", json=body).json()["token"]
         headers = {"Authorization": f"Bearer {token}"}
         police = _police(rt, case_id)
         client.post(
-            f"/api/tasks/{police.id}/complete", json={"decision": "approved"}, headers=headers
+            f"/api/v1/tasks/{police.id}/complete", json={"decision": "approved"}, headers=headers
         )
     clock.advance(timedelta(days=40))
     run_deadlines(rt)

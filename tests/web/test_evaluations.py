@@ -34,7 +34,7 @@ def _decide_all(browser, reject=()):
     clerks = {}
     for department in NEWBORN_DEPARTMENTS:
         clerk = clerks[department] = browser(f"{department}01")
-        for task in clerk.client.get("/api/tasks").json():
+        for task in clerk.client.get("/api/v1/tasks").json():
             clerk.get(f"/clerk/items/{task['id']}")
             decision = (
                 {"decision": "rejected", "comment": "材料与户籍信息不一致"}
@@ -145,11 +145,11 @@ def test_a_bad_review_is_followed_up_by_the_rejecting_department_and_the_citizen
     message_id = int(re.search(r'data-id="(\d+)" data-kind="evaluation_handled"', inbox).group(1))
     assert browser(FATHER).post(f"/inbox/{message_id}/read").status_code == 404
     assert citizen.post(f"/inbox/{message_id}/read").status_code == 303
-    handled = citizen.client.get("/api/inbox").json()["items"][0]
+    handled = citizen.client.get("/api/v1/inbox").json()["items"][0]
     assert handled["title_en"] == "Your feedback was handled" and handled["read_at"] is not None
     citizen.get("/inbox")
     assert citizen.post("/inbox/read-all").status_code == 303
-    assert citizen.client.get("/api/inbox").json()["unread"] == 0
+    assert citizen.client.get("/api/v1/inbox").json()["unread"] == 0
     with Session(rt.db) as session:
         done = session.get(FollowUp, follow_up.id)
         assert done.status == "resolved" and done.callback_done and done.resolved_by is not None

@@ -32,10 +32,10 @@ def test_case_prefilled_through_the_exchange_platform(database_url, registry_pat
         seed_demo(rt)
         with TestClient(create_app(rt)) as client:
             login = {"username": MOTHER, "password": DEMO_PASSWORD}
-            token = client.post("/api/login", json=login).json()["token"]
+            token = client.post("/api/v1/login", json=login).json()["token"]
             headers = {"Authorization": f"Bearer {token}"}
             created = client.post(
-                "/api/cases",
+                "/api/v1/cases",
                 json={"matter": "newborn", "answers": NEWBORN_ANSWERS, "consent": True},
                 headers=headers,
             )

@@ -18,19 +18,19 @@ from tests.web.conftest import FATHER, MOTHER, NEWBORN_ANSWERS
 
 def _headers(client: TestClient, username: str) -> dict[str, str]:
     body = {"username": username, "password": DEMO_PASSWORD}
-    return {"Authorization": f"Bearer {client.post('/api/login', json=body).json()['token']}"}
+    return {"Authorization": f"Bearer {client.post('/api/v1/login', json=body).json()['token']}"}
 
 
 def _submit(client: TestClient, applicant: str) -> int:
     body = {"matter": "newborn", "answers": NEWBORN_ANSWERS, "consent": True}
-    response = client.post("/api/cases", json=body, headers=_headers(client, applicant))
+    response = client.post("/api/v1/cases", json=body, headers=_headers(client, applicant))
     assert response.status_code == 201, response.text
     return response.json()["id"]
 
 
 def _lock(client, headers, worker, **options):
     body = {"worker_id": worker, **options}
-    response = client.post("/api/external-tasks/fetch-and-lock", json=body, headers=headers)
+    response = client.post("/api/v1/external-tasks/fetch-and-lock", json=body, headers=headers)
     assert response.status_code == 200, response.text
     return response.json()
 
@@ -46,16 +46,18 @@ def test_system_locks_completes_with_result_and_clerks_wait(app, rt):
         assert _lock(client, system, "w2") == []  # locked: nobody else gets it
         clerk = _headers(client, "police01")
         refused = client.post(
-            f"/api/tasks/{task['id']}/complete", json={"decision": "approved"}, headers=clerk
+            f"/api/v1/tasks/{task['id']}/complete", json={"decision": "approved"}, headers=clerk
         )
         assert refused.status_code == 409 and "业务系统" in refused.json()["detail"]
         wrong = {"worker_id": "w2", "decision": "approved"}
         response = client.post(
-            f"/api/external-tasks/{task['id']}/complete", json=wrong, headers=system
+            f"/api/v1/external-tasks/{task['id']}/complete", json=wrong, headers=system
         )
         assert response.status_code == 409
         body = {"worker_id": "w1", "decision": "approved", "result": {"household_number": "H1"}}
-        done = client.post(f"/api/external-tasks/{task['id']}/complete", json=body, headers=system)
+        done = client.post(
+            f"/api/v1/external-tasks/{task['id']}/complete", json=body, headers=system
+        )
         assert done.status_code == 200 and done.json()["status"] == "approved"
     with Session(rt.db) as session:
         assert session.get(CaseItem, task["id"]).result == {"household_number": "H1"}
@@ -86,7 +88,7 @@ def test_failures_are_retried_then_raise_an_incident_a_clerk_resolves(app, rt):
         system = _headers(client, "health-system")
         [task] = _lock(client, system, "w1")
         failure = {"worker_id": "w1", "error_message": "户籍接口超时", "retries": 1}
-        url = f"/api/external-tasks/{task['id']}/failure"
+        url = f"/api/v1/external-tasks/{task['id']}/failure"
         assert client.post(url, json=failure, headers=system).status_code == 200
         assert _lock(client, system, "w1") == []  # waits for its retry time
         with Session(rt.db) as session:  # move the clock past the retry timeout
@@ -99,11 +101,11 @@ def test_failures_are_retried_then_raise_an_incident_a_clerk_resolves(app, rt):
         last = {**failure, "retries": 0}
         assert client.post(url, json=last, headers=system).json()["incident"] == "户籍接口超时"
         assert _lock(client, system, "w1") == []  # an incident is not fetched again
-        status = client.get(f"/api/cases/{case_id}", headers=_headers(client, MOTHER)).json()
+        status = client.get(f"/api/v1/cases/{case_id}", headers=_headers(client, MOTHER)).json()
         health = next(i for i in status["items"] if i["department"] == "health")
         assert health["incident"] == "户籍接口超时"
         clerk = _headers(client, "health01")
-        resolved = client.post(f"/api/external-tasks/{task['id']}/resolve", headers=clerk)
+        resolved = client.post(f"/api/v1/external-tasks/{task['id']}/resolve", headers=clerk)
         assert resolved.status_code == 200 and resolved.json()["incident"] is None
         assert [t["id"] for t in _lock(client, system, "w1")] == [task["id"]]
 
@@ -126,7 +128,7 @@ def test_citizens_and_other_roles_cannot_use_the_external_api(app):
     with TestClient(app) as client:
         citizen = _headers(client, MOTHER)
         response = client.post(
-            "/api/external-tasks/fetch-and-lock", json={"worker_id": "x"}, headers=citizen
+            "/api/v1/external-tasks/fetch-and-lock", json={"worker_id": "x"}, headers=citizen
         )
         assert response.status_code == 403
 

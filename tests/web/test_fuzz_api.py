@@ -1,7 +1,7 @@
 """Property-based fuzzing of the JSON API with schemathesis: no request, however malformed,
 makes the server fail (5xx), for any kind of caller, and every answer is one the API documents.
 
-Every operation under /api/ is generated from /openapi.json, and each generated request is sent
+Every operation under /api/v1/ is generated from /openapi.json, and each generated request is sent
 as an anonymous caller (with whatever Authorization header was generated), a citizen, a clerk, a
 department's system and the administrator. Generation is derandomized: a run is repeatable.
 
@@ -75,10 +75,10 @@ def _openapi_document() -> dict:
 # API operation is its own test item with its own fresh database.
 DOCUMENT = _openapi_document()
 every_phase = schemathesis.openapi.from_dict(DOCUMENT, config=EVERY_PHASE).include(
-    path_regex="^/api/"
+    path_regex="^/api/v1/"
 )
 boundaries = schemathesis.openapi.from_dict(DOCUMENT, config=BOUNDARIES).include(
-    path_regex="^/api/"
+    path_regex="^/api/v1/"
 )
 
 
@@ -86,7 +86,7 @@ boundaries = schemathesis.openapi.from_dict(DOCUMENT, config=BOUNDARIES).include
 def tokens(rt, app, user_of):
     """A bearer token per identity, and a case with open tasks for generated ids to land on.
 
-    The sessions are opened directly, as `POST /api/login` does: each login costs an argon2
+    The sessions are opened directly, as `POST /api/v1/login` does: each login costs an argon2
     verification, too slow to repeat for every operation (the login itself is fuzzed too)."""
     found = {}
     with Session(rt.db) as session:
@@ -96,7 +96,7 @@ def tokens(rt, app, user_of):
     with TestClient(app) as client:
         body = {"matter": "newborn", "answers": NEWBORN_ANSWERS, "consent": True}
         headers = {"Authorization": f"Bearer {found[MOTHER]}"}
-        response = client.post("/api/cases", json=body, headers=headers)
+        response = client.post("/api/v1/cases", json=body, headers=headers)
         assert response.status_code == 201, response.text
     return found
 
@@ -145,43 +145,48 @@ def test_boundary_values_never_fail_on_postgresql(case, app, tokens):
 # Regressions found by fuzzing. Numbers too large for the database's INTEGER columns (64 bits in
 # SQLite, 32 in PostgreSQL) crashed the driver (OverflowError, NumericValueOutOfRange): 500.
 TOO_LARGE = [
-    ("get", "/api/cases/{n}", MOTHER, None),
-    ("get", "/api/cases?offset={n}", MOTHER, None),
-    ("get", "/api/tasks?offset={n}", "police01", None),
-    ("post", "/api/tasks/{n}/complete", "police01", {"decision": "approved"}),
-    ("post", "/api/tasks/{n}/claim", "police01", None),
-    ("post", "/api/tasks/{n}/release", "police01", None),
-    ("post", "/api/tasks/1/reassign", "police-lead", {"to_user_id": "{n}"}),
-    ("get", "/api/queue?page={n}", "police01", None),
+    ("get", "/api/v1/cases/{n}", MOTHER, None),
+    ("get", "/api/v1/cases?offset={n}", MOTHER, None),
+    ("get", "/api/v1/tasks?offset={n}", "police01", None),
+    ("post", "/api/v1/tasks/{n}/complete", "police01", {"decision": "approved"}),
+    ("post", "/api/v1/tasks/{n}/claim", "police01", None),
+    ("post", "/api/v1/tasks/{n}/release", "police01", None),
+    ("post", "/api/v1/tasks/1/reassign", "police-lead", {"to_user_id": "{n}"}),
+    ("get", "/api/v1/queue?page={n}", "police01", None),
     (
         "post",
-        "/api/external-tasks/{n}/complete",
+        "/api/v1/external-tasks/{n}/complete",
         "police-system",
         {"worker_id": "w", "decision": "approved"},
     ),
     (
         "post",
-        "/api/external-tasks/{n}/failure",
+        "/api/v1/external-tasks/{n}/failure",
         "police-system",
         {"worker_id": "w", "error_message": "down", "retries": 1},
     ),
-    ("post", "/api/external-tasks/{n}/resolve", "police01", None),
+    ("post", "/api/v1/external-tasks/{n}/resolve", "police01", None),
 ]
 # A NUL character in text PostgreSQL stores or compares crashed the driver (DataError): 500.
 WITH_NUL = [
-    ("get", "/api/queue?matter=new%00born", "police01", None),
-    ("get", "/api/queue?item=a%00b", "police01", None),
-    ("post", "/api/external-tasks/fetch-and-lock", "health-system", {"worker_id": "w\x00"}),
-    ("post", "/api/tasks/{task}/complete", "police01", {"decision": "approved", "comment": "\x00"}),
+    ("get", "/api/v1/queue?matter=new%00born", "police01", None),
+    ("get", "/api/v1/queue?item=a%00b", "police01", None),
+    ("post", "/api/v1/external-tasks/fetch-and-lock", "health-system", {"worker_id": "w\x00"}),
     (
         "post",
-        "/api/external-tasks/{task}/complete",
+        "/api/v1/tasks/{task}/complete",
+        "police01",
+        {"decision": "approved", "comment": "\x00"},
+    ),
+    (
+        "post",
+        "/api/v1/external-tasks/{task}/complete",
         "police-system",
         {"worker_id": "w\x00", "decision": "approved", "comment": "ok\x00"},
     ),
     (
         "post",
-        "/api/external-tasks/{task}/failure",
+        "/api/v1/external-tasks/{task}/failure",
         "police-system",
         {"worker_id": "w", "error_message": "down\x00", "retries": 1},
     ),
@@ -192,7 +197,7 @@ def _headers(client: TestClient, usernames) -> dict[str, dict[str, str]]:
     headers = {}
     for who in set(usernames):
         body = {"username": who, "password": DEMO_PASSWORD}
-        token = client.post("/api/login", json=body).json()["token"]
+        token = client.post("/api/v1/login", json=body).json()["token"]
         headers[who] = {"Authorization": f"Bearer {token}"}
     return headers
 
@@ -218,21 +223,21 @@ def test_nul_characters_are_invalid_input_not_a_crash(app):
     with TestClient(app, raise_server_exceptions=False) as client:
         headers = _headers(client, [FATHER] + [who for _method, _url, who, _body in WITH_NUL])
         body = {"matter": "newborn", "answers": NEWBORN_ANSWERS, "consent": True}
-        assert client.post("/api/cases", json=body, headers=headers[FATHER]).status_code == 201
-        task = client.get("/api/tasks", headers=headers["police01"]).json()[0]["id"]
+        assert client.post("/api/v1/cases", json=body, headers=headers[FATHER]).status_code == 201
+        task = client.get("/api/v1/tasks", headers=headers["police01"]).json()[0]["id"]
         for method, url, who, body in WITH_NUL:
             response = client.request(
                 method.upper(), url.format(task=task), json=body, headers=headers[who]
             )
             assert response.status_code == 422, (method, url, response.text[:200])
-        open_tasks = client.get("/api/tasks", headers=headers["police01"]).json()
+        open_tasks = client.get("/api/v1/tasks", headers=headers["police01"]).json()
         assert task in [t["id"] for t in open_tasks]  # nothing was decided on the way
 
 
 def test_the_api_documents_its_error_answers(app):
     with TestClient(app) as client:
         paths = client.get("/openapi.json").json()["paths"]
-    responses = paths["/api/tasks/{task_id}/complete"]["post"]["responses"]
+    responses = paths["/api/v1/tasks/{task_id}/complete"]["post"]["responses"]
     assert {"200", "401", "403", "404", "409", "422"} <= responses.keys()
     assert responses["422"]["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/InvalidInputPublic"

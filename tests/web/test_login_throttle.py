@@ -123,7 +123,7 @@ def test_a_refusal_under_a_minute_counts_seconds(app, monkeypatch):
     client = TestClient(app, follow_redirects=False)
     for _ in range(FREE):
         _sign_in(client, MOTHER, WRONG)
-    refused = client.post("/api/login", json={"username": MOTHER, "password": DEMO_PASSWORD})
+    refused = client.post("/api/v1/login", json={"username": MOTHER, "password": DEMO_PASSWORD})
     assert refused.status_code == 429
     seconds = int(refused.headers["retry-after"])
     assert 30 < seconds <= 40
@@ -173,9 +173,9 @@ def test_json_api_login_is_throttled_with_retry_after(app, slow_limits):
     client = TestClient(app)
     body = {"username": "police01", "password": WRONG}
     for _ in range(FREE):
-        assert client.post("/api/login", json=body).status_code == 403
+        assert client.post("/api/v1/login", json=body).status_code == 403
     body["password"] = DEMO_PASSWORD
-    refused = client.post("/api/login", json=body)
+    refused = client.post("/api/v1/login", json=body)
     assert refused.status_code == 429
     # The last failure a moment after 10:00 China time, then a minute's wait.
     assert refused.json()["detail"] == "登录失败次数过多，请于10:02以后再试（约1分钟后）"
@@ -191,9 +191,9 @@ def test_page_and_api_failures_count_together(app, slow_limits):
     for _ in range(3):
         _sign_in(client, "police01", WRONG)
     for _ in range(2):
-        client.post("/api/login", json={"username": "police01", "password": WRONG})
+        client.post("/api/v1/login", json={"username": "police01", "password": WRONG})
     assert _sign_in(client, "police01", DEMO_PASSWORD).status_code == 429
-    api = client.post("/api/login", json={"username": "police01", "password": DEMO_PASSWORD})
+    api = client.post("/api/v1/login", json={"username": "police01", "password": DEMO_PASSWORD})
     assert api.status_code == 429
 
 

@@ -100,7 +100,7 @@ def test_clerk_sees_only_own_department_and_cannot_act_on_others(browser, rt):
     assert response.status_code == 404
     education = browser("education01")
     assert education.get(f"/cases/{case_id}").status_code == 404
-    api = police.client.get("/api/tasks").json()
+    api = police.client.get("/api/v1/tasks").json()
     assert [t["item"] for t in api] == ["police_birth_registration"]
 
 
@@ -108,7 +108,7 @@ def test_citizen_cannot_see_another_citizens_case(browser):
     _citizen, case_id = submit_newborn(browser)
     other = browser(OTHER_CITIZEN)
     assert other.get(f"/cases/{case_id}").status_code == 404
-    assert other.client.get(f"/api/cases/{case_id}").status_code == 404
+    assert other.client.get(f"/api/v1/cases/{case_id}").status_code == 404
     assert other.get("/cases").text.count("YJS") == 0
 
 
@@ -116,7 +116,7 @@ def test_every_department_approves_and_the_citizen_downloads_results(browser):
     citizen, case_id = submit_newborn(browser)
     for department in NEWBORN_DEPARTMENTS:
         clerk = browser(f"{department}01")
-        for task in clerk.client.get("/api/tasks").json():
+        for task in clerk.client.get("/api/v1/tasks").json():
             page = clerk.get(f"/clerk/items/{task['id']}")
             assert "来源：人口库" in page.text  # the clerk sees where each fact came from
             done = clerk.post(f"/clerk/items/{task['id']}/decision", data={"decision": "approved"})
@@ -134,7 +134,7 @@ def test_every_department_approves_and_the_citizen_downloads_results(browser):
 def test_rejection_needs_a_reason_and_is_shown_to_the_citizen(browser):
     citizen, case_id = submit_newborn(browser)
     cdc = browser("cdc01")
-    task = cdc.client.get("/api/tasks").json()[0]
+    task = cdc.client.get("/api/v1/tasks").json()[0]
     cdc.get(f"/clerk/items/{task['id']}")
     refused = cdc.post(f"/clerk/items/{task['id']}/decision", data={"decision": "rejected"})
     assert refused.status_code == 422 and "不予办理时必须选择理由" in refused.text
@@ -152,7 +152,7 @@ def test_rejection_needs_a_reason_and_is_shown_to_the_citizen(browser):
             "comment": "请到接种单位现场建卡",
         },
     )
-    status = citizen.client.get(f"/api/cases/{case_id}").json()
+    status = citizen.client.get(f"/api/v1/cases/{case_id}").json()
     cdc_item = next(i for i in status["items"] if i["department"] == "cdc")
     assert cdc_item["status"] == "rejected"
     assert cdc_item["comment"] == "申请人不符合法定条件：请到接种单位现场建卡"
@@ -161,7 +161,7 @@ def test_rejection_needs_a_reason_and_is_shown_to_the_citizen(browser):
 def test_deciding_an_already_decided_task_is_a_conflict(browser):
     submit_newborn(browser)
     health = browser("health01")
-    task = health.client.get("/api/tasks").json()[0]
+    task = health.client.get("/api/v1/tasks").json()[0]
     health.get(f"/clerk/items/{task['id']}")
     assert (
         health.post(
@@ -190,20 +190,23 @@ def test_json_api_lifecycle_with_bearer_tokens(app):
 
         def token(username):
             body = {"username": username, "password": DEMO_PASSWORD}
-            response = client.post("/api/login", json=body)
+            response = client.post("/api/v1/login", json=body)
             assert response.status_code == 200
             return {"Authorization": f"Bearer {response.json()['token']}"}
 
         assert (
-            client.post("/api/login", json={"username": MOTHER, "password": "x"}).status_code == 403
+            client.post("/api/v1/login", json={"username": MOTHER, "password": "x"}).status_code
+            == 403
         )
         mother = token(FATHER)
         bad = client.post(
-            "/api/cases", json={"matter": "newborn", "answers": {}, "consent": True}, headers=mother
+            "/api/v1/cases",
+            json={"matter": "newborn", "answers": {}, "consent": True},
+            headers=mother,
         )
         assert bad.status_code == 422 and "household_parent" in bad.json()["fields"]
         created = client.post(
-            "/api/cases",
+            "/api/v1/cases",
             json={
                 "matter": "newborn",
                 "answers": {**NEWBORN_ANSWERS, "delivery_method": "online"},
@@ -219,18 +222,18 @@ def test_json_api_lifecycle_with_bearer_tokens(app):
         assert "即时办结" in enrollment["finding"]
         for department in NEWBORN_DEPARTMENTS:
             clerk = token(f"{department}01")
-            for task in client.get("/api/tasks", headers=clerk).json():
+            for task in client.get("/api/v1/tasks", headers=clerk).json():
                 done = client.post(
-                    f"/api/tasks/{task['id']}/complete",
+                    f"/api/v1/tasks/{task['id']}/complete",
                     json={"decision": "approved"},
                     headers=clerk,
                 )
                 assert done.status_code == 200 and done.json()["status"] == "approved"
-        final = client.get(f"/api/cases/{case['id']}", headers=mother).json()
+        final = client.get(f"/api/v1/cases/{case['id']}", headers=mother).json()
         assert final["status"] == "completed" and final["outcome"] == "approved"
         statuses = {i["item"]: i["status"] for i in final["items"]}
         assert statuses["medical_maternity_allowance"] == "not_applicable"
-        assert client.get("/api/cases", headers=mother).json()[0]["id"] == case["id"]
+        assert client.get("/api/v1/cases", headers=mother).json()[0]["id"] == case["id"]
 
 
 def test_an_older_childs_birth_record_is_not_taken_for_a_newborn(browser, rt):

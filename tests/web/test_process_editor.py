@@ -26,7 +26,7 @@ WITH_NEW_ITEM = add_item_task(
     join="Gateway_fanin",
     name="社会保险参保登记",
 )
-API = "/api/admin/processes/newborn"
+API = "/api/v1/admin/processes/newborn"
 
 
 def _admin(browser):
@@ -100,7 +100,7 @@ def test_bad_input_gets_a_clear_error(browser):
     assert not_xml["ok"] is False and "not valid XML" in not_xml["problems"][0]["message_en"]
     huge = _post_json(admin, f"{API}/validate", {"xml": "x" * 2_000_001})
     assert huge.status_code == 422
-    missing = admin.client.get("/api/admin/processes/no_such_matter/bpmn")
+    missing = admin.client.get("/api/v1/admin/processes/no_such_matter/bpmn")
     assert missing.status_code == 404 and "no_such_matter" in missing.json()["detail"]
     unknown_version = admin.client.get(f"{API}/bpmn?version=7")
     assert unknown_version.status_code == 404
@@ -109,7 +109,7 @@ def test_bad_input_gets_a_clear_error(browser):
 def _approve_all(browser, case_id: int, departments) -> None:
     for department in departments:
         clerk = browser(f"{department}01")
-        for task in clerk.client.get("/api/tasks").json():
+        for task in clerk.client.get("/api/v1/tasks").json():
             if task["case_id"] != case_id:
                 continue
             clerk.get(f"/clerk/items/{task['id']}")

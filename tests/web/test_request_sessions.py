@@ -91,7 +91,7 @@ def test_journalled_rows_land_with_the_commit_and_in_order(rt, user_of):
 
 
 def _bearer(client: TestClient, username: str) -> dict[str, str]:
-    response = client.post("/api/login", json={"username": username, "password": DEMO_PASSWORD})
+    response = client.post("/api/v1/login", json={"username": username, "password": DEMO_PASSWORD})
     assert response.status_code == 200, response.text
     return {"Authorization": f"Bearer {response.json()['token']}"}
 
@@ -117,13 +117,13 @@ def test_listings_run_their_statements_without_a_transaction(rt, app):
             clerk = _bearer(client, "police01")
             citizen = _bearer(client, MOTHER)
             seen.clear()
-            assert client.get("/api/tasks", headers=clerk).status_code == 200
-            assert client.get("/api/queue", headers=clerk).status_code == 200
-            assert client.get("/api/cases", headers=citizen).status_code == 200
+            assert client.get("/api/v1/tasks", headers=clerk).status_code == 200
+            assert client.get("/api/v1/queue", headers=clerk).status_code == 200
+            assert client.get("/api/v1/cases", headers=citizen).status_code == 200
             listings = list(seen)
             seen.clear()
             created = client.post(
-                "/api/cases",
+                "/api/v1/cases",
                 json={"matter": "newborn", "answers": NEWBORN_ANSWERS, "consent": True},
                 headers=citizen,
             )
@@ -173,7 +173,7 @@ def test_a_submission_answers_with_its_items_without_reading_them_back(rt, app):
         event.listen(rt.db, "commit", commit)
         try:
             created = client.post(
-                "/api/cases",
+                "/api/v1/cases",
                 json={"matter": "newborn", "answers": NEWBORN_ANSWERS, "consent": True},
                 headers=citizen,
             )
@@ -182,7 +182,7 @@ def test_a_submission_answers_with_its_items_without_reading_them_back(rt, app):
             event.remove(rt.db, "commit", commit)
         assert created.status_code == 201, created.text
         assert seen[-1] == "COMMIT" and seen.count("COMMIT") == 1
-        shown = client.get(f"/api/cases/{created.json()['id']}", headers=citizen).json()
+        shown = client.get(f"/api/v1/cases/{created.json()['id']}", headers=citizen).json()
     items = created.json()["items"]
     assert len(items) >= 5 and all(item["id"] for item in items)
     assert items == shown["items"]

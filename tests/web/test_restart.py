@@ -11,16 +11,16 @@ from web.app import create_app
 
 
 def _token(client: TestClient, username: str) -> dict[str, str]:
-    response = client.post("/api/login", json={"username": username, "password": DEMO_PASSWORD})
+    response = client.post("/api/v1/login", json={"username": username, "password": DEMO_PASSWORD})
     return {"Authorization": f"Bearer {response.json()['token']}"}
 
 
 def _approve_all(client: TestClient, department: str) -> int:
     headers = _token(client, f"{department}01")
-    tasks = client.get("/api/tasks", headers=headers).json()
+    tasks = client.get("/api/v1/tasks", headers=headers).json()
     for task in tasks:
         body = {"decision": "approved"}
-        response = client.post(f"/api/tasks/{task['id']}/complete", json=body, headers=headers)
+        response = client.post(f"/api/v1/tasks/{task['id']}/complete", json=body, headers=headers)
         assert response.status_code == 200
     return len(tasks)
 
@@ -30,7 +30,7 @@ def test_restart_mid_case_resumes_from_the_database(rt):
     citizen = _token(first, FATHER)
     answers = {**NEWBORN_ANSWERS, "delivery_method": "window"}
     case = first.post(
-        "/api/cases",
+        "/api/v1/cases",
         json={"matter": "newborn", "answers": answers, "consent": True},
         headers=citizen,
     )
@@ -45,7 +45,7 @@ def test_restart_mid_case_resumes_from_the_database(rt):
     restarted = build_runtime(rt.settings, registry=rt.registry)
     assert len(restarted.specs) == 0
     second = TestClient(create_app(restarted))
-    before = second.get(f"/api/cases/{case_id}", headers=citizen).json()
+    before = second.get(f"/api/v1/cases/{case_id}", headers=citizen).json()
     done = {i["item"] for i in before["items"] if i["status"] == "approved"}
     assert before["status"] == "processing"
     assert done == {
@@ -55,7 +55,7 @@ def test_restart_mid_case_resumes_from_the_database(rt):
     }
     for department in ("hrss", "cdc"):
         assert _approve_all(second, department) == 1
-    after = second.get(f"/api/cases/{case_id}", headers=citizen).json()
+    after = second.get(f"/api/v1/cases/{case_id}", headers=citizen).json()
     assert after["status"] == "completed" and after["outcome"] == "approved"
     second.close()
     restarted.db.dispose()
@@ -66,9 +66,9 @@ def test_openapi_documents_the_case_and_task_operations(rt):
         assert client.get("/docs").status_code == 200
         paths = client.get("/openapi.json").json()["paths"]
     for path in (
-        "/api/cases",
-        "/api/cases/{case_id}",
-        "/api/tasks",
-        "/api/tasks/{task_id}/complete",
+        "/api/v1/cases",
+        "/api/v1/cases/{case_id}",
+        "/api/v1/tasks",
+        "/api/v1/tasks/{task_id}/complete",
     ):
         assert path in paths

@@ -21,7 +21,7 @@ def _complete_case(browser, applicant=MOTHER, answers=NEWBORN_ANSWERS):
     case_id = int(response.headers["location"].rsplit("/", 1)[1])
     for department in NEWBORN_DEPARTMENTS:
         clerk = browser(f"{department}01")
-        for task in clerk.client.get("/api/tasks").json():
+        for task in clerk.client.get("/api/v1/tasks").json():
             clerk.get(f"/clerk/items/{task['id']}")
             clerk.post(f"/clerk/items/{task['id']}/decision", data={"decision": "approved"})
     return citizen, case_id
@@ -49,7 +49,7 @@ def test_certificate_verifies_publicly_and_a_tampered_copy_fails(browser, rt, ap
         altered = ("c.pdf", tampered, "application/pdf")
         refused = anyone.post(f"/verify/{certificate.public_id}", files={"file": altered})
         assert 'data-valid="false"' in refused.text and "可能已被篡改" in refused.text
-        api = anyone.get(f"/api/certificates/{certificate.public_id}/verification").json()
+        api = anyone.get(f"/api/v1/certificates/{certificate.public_id}/verification").json()
         assert api["valid"] and api["holder_id_number"] == "310105********028X"
         assert anyone.get("/verify/no-such-certificate").status_code == 404
 

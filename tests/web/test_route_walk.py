@@ -68,7 +68,7 @@ ROUTES: dict[str, frozenset[str]] = {
     # public: signing in, the API's documentation, certificate verification
     "GET /login": EVERYONE,
     "POST /login": EVERYONE,
-    "POST /api/login": EVERYONE,
+    "POST /api/v1/login": EVERYONE,
     "GET /": EVERYONE,  # the list of matters (a clerk is sent on to the workbench)
     "GET /openapi.json": EVERYONE,
     "GET /docs": EVERYONE,
@@ -76,7 +76,7 @@ ROUTES: dict[str, frozenset[str]] = {
     "GET /redoc": EVERYONE,
     "GET /verify/{public_id}": EVERYONE,
     "POST /verify/{public_id}": EVERYONE,
-    "GET /api/certificates/{public_id}/verification": EVERYONE,
+    "GET /api/v1/certificates/{public_id}/verification": EVERYONE,
     # anyone signed in (what they see of a case is decided per case)
     "POST /logout": SIGNED_IN,
     "GET /cases/{case_id}": SIGNED_IN,
@@ -86,8 +86,8 @@ ROUTES: dict[str, frozenset[str]] = {
     "GET /inbox": SIGNED_IN,
     "POST /inbox/read-all": SIGNED_IN,
     "POST /inbox/{notification_id}/read": SIGNED_IN,
-    "GET /api/inbox": SIGNED_IN,
-    "GET /api/cases/{case_id}": SIGNED_IN,
+    "GET /api/v1/inbox": SIGNED_IN,
+    "GET /api/v1/cases/{case_id}": SIGNED_IN,
     # citizens
     "GET /matters/{code}/apply": CITIZENS,
     "POST /matters/{code}/apply": CITIZENS,
@@ -97,8 +97,8 @@ ROUTES: dict[str, frozenset[str]] = {
     "GET /my-data-access": CITIZENS,
     "GET /cases/{case_id}/evaluation": CITIZENS,
     "POST /cases/{case_id}/evaluation": CITIZENS,
-    "GET /api/cases": CITIZENS,
-    "POST /api/cases": CITIZENS,
+    "GET /api/v1/cases": CITIZENS,
+    "POST /api/v1/cases": CITIZENS,
     # department clerks
     "GET /clerk": CLERKS,
     "GET /clerk/items/{item_id}": CLERKS,
@@ -112,17 +112,17 @@ ROUTES: dict[str, frozenset[str]] = {
     "POST /clerk/deliveries/{delivery_id}": CLERKS,
     "GET /clerk/follow-ups": CLERKS,
     "POST /clerk/follow-ups/{follow_up_id}/resolve": CLERKS,
-    "GET /api/queue": CLERKS,
-    "GET /api/tasks": CLERKS,
-    "POST /api/tasks/{task_id}/complete": CLERKS,
-    "POST /api/tasks/{task_id}/claim": CLERKS,
-    "POST /api/tasks/{task_id}/release": CLERKS,
-    "POST /api/tasks/{task_id}/reassign": CLERKS,
-    "POST /api/external-tasks/{task_id}/resolve": CLERKS,
+    "GET /api/v1/queue": CLERKS,
+    "GET /api/v1/tasks": CLERKS,
+    "POST /api/v1/tasks/{task_id}/complete": CLERKS,
+    "POST /api/v1/tasks/{task_id}/claim": CLERKS,
+    "POST /api/v1/tasks/{task_id}/release": CLERKS,
+    "POST /api/v1/tasks/{task_id}/reassign": CLERKS,
+    "POST /api/v1/external-tasks/{task_id}/resolve": CLERKS,
     # a department's own system works external tasks (clerks use the workbench)
-    "POST /api/external-tasks/fetch-and-lock": SYSTEMS,
-    "POST /api/external-tasks/{task_id}/complete": SYSTEMS,
-    "POST /api/external-tasks/{task_id}/failure": SYSTEMS,
+    "POST /api/v1/external-tasks/fetch-and-lock": SYSTEMS,
+    "POST /api/v1/external-tasks/{task_id}/complete": SYSTEMS,
+    "POST /api/v1/external-tasks/{task_id}/failure": SYSTEMS,
     # the front desk (综合窗口) only
     "GET /frontdesk": FRONT_DESK_ONLY,
     "POST /frontdesk": FRONT_DESK_ONLY,
@@ -133,13 +133,13 @@ ROUTES: dict[str, frozenset[str]] = {
 # Whole areas, every method: a route added below one of these is decided by it.
 PREFIXES: dict[str, frozenset[str]] = {
     "/admin": ADMINS,
-    "/api/admin": ADMINS,
+    "/api/v1/admin": ADMINS,
     "/static": EVERYONE,
     "/vendor/bpmn-js": EVERYONE,
 }
 # State-changing requests that need no CSRF token: they open no session's power (signing in,
 # checking a certificate someone was given).
-NO_CSRF = {"POST /login", "POST /api/login", "POST /verify/{public_id}"}
+NO_CSRF = {"POST /login", "POST /api/v1/login", "POST /verify/{public_id}"}
 # A file under each static mount, to fetch.
 MOUNT_FILES = {
     "/static": "/static/app.css",
@@ -149,7 +149,7 @@ OPTIONAL = {"/vendor/bpmn-js"}  # mounted once `npm ci` installed the editor
 CSRF_REFUSED = "安全校验未通过"  # web.deps.check_csrf's message
 QUERIES = {
     "/admin/processes/{matter_code}/diff": "?a=1&b=1",
-    "/api/admin/processes/{matter_code}/diff": "?a=1&b=1",
+    "/api/v1/admin/processes/{matter_code}/diff": "?a=1&b=1",
 }
 # Signed-in callers the tables allow, refused by what they asked for, not by who they are: the
 # rows the walk names are not theirs to see. Every other GET by an allowed caller succeeds.
@@ -168,8 +168,8 @@ REFUSED_ROWS: dict[tuple[str, str], int] = {
     ("GET /cases/{case_id}/results.zip", ADMIN): 404,
     ("GET /uploads/{upload_id}", FRONT_DESK): 404,  # a material: for the items that need it
     ("GET /uploads/{upload_id}", ADMIN): 404,
-    ("GET /api/cases/{case_id}", FRONT_DESK): 404,
-    ("GET /api/cases/{case_id}", ADMIN): 404,
+    ("GET /api/v1/cases/{case_id}", FRONT_DESK): 404,
+    ("GET /api/v1/cases/{case_id}", ADMIN): 404,
     ("GET /clerk/items/{item_id}", FRONT_DESK): 404,  # a police task
     ("GET /clerk/deliveries", CLERK): 404,  # only the centre posts results
     ("GET /clerk/deliveries", SUPERVISOR): 404,
@@ -179,33 +179,36 @@ REFUSED_ROWS: dict[tuple[str, str], int] = {
     ("GET /frontdesk/apply/{matter}/{applicant_id}", FRONT_DESK): 403,
     ("GET /frontdesk/receipts/{case_id}", FRONT_DESK): 404,  # an online case: no receipt
     ("GET /admin/processes/{matter_code}/diff", ADMIN): 404,  # no version deployed yet
-    ("GET /api/admin/processes/{matter_code}/diff", ADMIN): 404,
+    ("GET /api/v1/admin/processes/{matter_code}/diff", ADMIN): 404,
 }
 # What state-changing requests send: valid input where it reaches deeper than validation, sent
 # also without the CSRF token (which must stop it all the same). Others send an empty form.
 BODIES: dict[str, dict] = {
     "POST /login": {"username": "walker", "password": "not-the-password"},
-    "POST /api/login": {"username": "api-walker", "password": "not-the-password"},
+    "POST /api/v1/login": {"username": "api-walker", "password": "not-the-password"},
     "POST /admin/config/matters/{code}/publication": {"published": "1"},
-    "POST /api/cases": {"matter": "newborn", "answers": {}, "consent": False},
-    "POST /api/tasks/{task_id}/reassign": {"to_user_id": 1},
-    "POST /api/external-tasks/fetch-and-lock": {"worker_id": "walker"},
-    "POST /api/external-tasks/{task_id}/complete": {"worker_id": "walker", "decision": "approved"},
-    "POST /api/external-tasks/{task_id}/failure": {
+    "POST /api/v1/cases": {"matter": "newborn", "answers": {}, "consent": False},
+    "POST /api/v1/tasks/{task_id}/reassign": {"to_user_id": 1},
+    "POST /api/v1/external-tasks/fetch-and-lock": {"worker_id": "walker"},
+    "POST /api/v1/external-tasks/{task_id}/complete": {
+        "worker_id": "walker",
+        "decision": "approved",
+    },
+    "POST /api/v1/external-tasks/{task_id}/failure": {
         "worker_id": "walker",
         "error_message": "down",
         "retries": 0,
     },
-    "POST /api/admin/processes/{matter_code}/validate": {"xml": "<definitions/>"},
-    "POST /api/admin/processes/{matter_code}/deploy": {"xml": "<not-xml", "comment": "walk"},
-    "POST /api/admin/processes/{matter_code}/rollback": {"version": 99},
+    "POST /api/v1/admin/processes/{matter_code}/validate": {"xml": "<definitions/>"},
+    "POST /api/v1/admin/processes/{matter_code}/deploy": {"xml": "<not-xml", "comment": "walk"},
+    "POST /api/v1/admin/processes/{matter_code}/rollback": {"version": 99},
     "POST /admin/processes/{matter_code}/rollback": {"version": "99"},
     "POST /frontdesk": {"id_number": FATHER, "matter": "newborn", "consent": "1", "present": "1"},
     "POST /clerk/items/{item_id}/decision": {"decision": "rejected"},
     "POST /clerk/deliveries/{delivery_id}": {"status": "shipped", "tracking_number": "SF1"},
     "POST /cases/{case_id}/evaluation": {"level": "5"},
     "POST /clerk/follow-ups/{follow_up_id}/resolve": {"resolution": "called", "callback_done": "1"},
-    "POST /api/tasks/{task_id}/complete": {"decision": "approved"},
+    "POST /api/v1/tasks/{task_id}/complete": {"decision": "approved"},
 }
 
 
@@ -268,7 +271,7 @@ def world(browser, rt):
     assert corrected.status_code == 303, corrected.text[:300]
     for department in NEWBORN_DEPARTMENTS:
         clerk = browser(f"{department}01")
-        for task in clerk.client.get("/api/tasks").json():
+        for task in clerk.client.get("/api/v1/tasks").json():
             clerk.get(f"/clerk/items/{task['id']}")
             decided = clerk.post(
                 f"/clerk/items/{task['id']}/decision", data={"decision": "approved"}
@@ -354,7 +357,7 @@ class Caller:
         body = {}
         if call.method == "POST":
             sent = BODIES.get(call.key, {})
-            body = {"json": sent} if call.url.startswith("/api/") else {"data": sent}
+            body = {"json": sent} if call.url.startswith("/api/v1/") else {"data": sent}
         return self.client.request(call.method, call.url, headers=headers, **body)
 
 
@@ -364,7 +367,7 @@ def _callers(app, browser) -> dict[str, Caller]:
         if role == SYSTEM:  # a department's software signs in over the API
             client = TestClient(app, follow_redirects=False)
             login = client.post(
-                "/api/login", json={"username": username, "password": DEMO_PASSWORD}
+                "/api/v1/login", json={"username": username, "password": DEMO_PASSWORD}
             )
             assert login.status_code == 200, login.text
             token = login.json()["token"]
@@ -390,7 +393,7 @@ def _check(call: Call, caller: Caller, response, *, csrf: bool) -> str | None:
             return f"{where}, but the route is public"
         return None
     if caller.role == ANONYMOUS:
-        if call.url.startswith("/api/"):
+        if call.url.startswith("/api/v1/"):
             return None if status == 401 else f"{where}, expected 401"
         to_login = status == 303 and response.headers["location"].startswith("/login")
         return None if to_login or status == 401 else f"{where}, expected 303 to /login or 401"

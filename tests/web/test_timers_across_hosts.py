@@ -136,7 +136,7 @@ class Host:
     def client(self, username: str) -> httpx.Client:
         client = httpx.Client(base_url=self.base, timeout=30)
         body = {"username": username, "password": DEMO_PASSWORD}
-        login = client.post("/api/login", json=body)
+        login = client.post("/api/v1/login", json=body)
         assert login.status_code == 200, login.text
         client.headers["Authorization"] = f"Bearer {login.json()['token']}"
         return client
@@ -175,9 +175,9 @@ def _submit(rt, applicants: list[str]) -> list[int]:
     with TestClient(create_app(rt)) as client:
         for applicant in applicants:
             body = {"username": applicant, "password": DEMO_PASSWORD}
-            token = client.post("/api/login", json=body).json()["token"]
+            token = client.post("/api/v1/login", json=body).json()["token"]
             response = client.post(
-                "/api/cases",
+                "/api/v1/cases",
                 json={"matter": "newborn", "answers": NEWBORN_ANSWERS, "consent": True},
                 headers={"Authorization": f"Bearer {token}"},
             )
@@ -293,7 +293,7 @@ def test_hosts_on_one_postgresql_fire_each_timer_once_and_agree_on_queues(
     # One queue, whichever host a clerk asks: the police task of every case, each once.
     clerks = [host_a.client("police01"), host_b.client("police02")]
     queues = [
-        [task["id"] for task in clerk.get("/api/tasks", params={"limit": 200}).json()]
+        [task["id"] for task in clerk.get("/api/v1/tasks", params={"limit": 200}).json()]
         for clerk in clerks
     ]
     assert queues[0] == queues[1] and len(set(queues[0])) == len(case_ids)
@@ -303,10 +303,10 @@ def test_hosts_on_one_postgresql_fire_each_timer_once_and_agree_on_queues(
     # Decisions through either host empty the queue both hosts show.
     for n, task_id in enumerate(queues[0]):
         response = clerks[n % 2].post(
-            f"/api/tasks/{task_id}/complete", json={"decision": "approved"}
+            f"/api/v1/tasks/{task_id}/complete", json={"decision": "approved"}
         )
         assert response.status_code == 200, response.text[:300]
     for clerk in clerks:
-        assert clerk.get("/api/tasks").json() == []
+        assert clerk.get("/api/v1/tasks").json() == []
         clerk.close()
     _assert_fired_once(rt, case_ids)

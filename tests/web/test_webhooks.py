@@ -47,10 +47,10 @@ def _fail():
 def _submit(rt) -> None:
     with TestClient(create_app(rt)) as client:
         login = {"username": MOTHER, "password": DEMO_PASSWORD}
-        token = client.post("/api/login", json=login).json()["token"]
+        token = client.post("/api/v1/login", json=login).json()["token"]
         body = {"matter": "newborn", "answers": NEWBORN_ANSWERS, "consent": True}
         response = client.post(
-            "/api/cases", json=body, headers={"Authorization": f"Bearer {token}"}
+            "/api/v1/cases", json=body, headers={"Authorization": f"Bearer {token}"}
         )
         assert response.status_code == 201
 

@@ -113,7 +113,7 @@ def _ids(page: workbench.QueuePage) -> list[int]:
 
 def _api(app, username: str) -> TestClient:
     client = TestClient(app)
-    token = client.post("/api/login", json={"username": username, "password": DEMO_PASSWORD})
+    token = client.post("/api/v1/login", json={"username": username, "password": DEMO_PASSWORD})
     client.headers["Authorization"] = f"Bearer {token.json()['token']}"
     return client
 
@@ -153,7 +153,7 @@ def test_search_by_case_number_masked_id_and_last_four(rt, user_of, tasks, app):
     police = _api(app, "police01")
 
     def found(search: str) -> list[int]:
-        response = police.get("/api/queue", params={"search": search, "status": "all"})
+        response = police.get("/api/v1/queue", params={"search": search, "status": "all"})
         assert response.status_code == 200, response.text
         return [task["id"] for task in response.json()["tasks"]]
 
@@ -165,9 +165,9 @@ def test_search_by_case_number_masked_id_and_last_four(rt, user_of, tasks, app):
     assert found(FATHER[-4:]) == [tasks.father.id]
     assert found(f"{FATHER[:6]}******{FATHER[-4:]}") == [tasks.father.id]  # any number of stars
     assert found(f"{MOTHER[:6]}********{FATHER[-4:]}") == []
-    body = police.get("/api/queue", params={"search": "028X"}).json()["tasks"][0]
+    body = police.get("/api/v1/queue", params={"search": "028X"}).json()["tasks"][0]
     assert body["applicant"] == "310105********028X" and MOTHER not in str(body)
-    refused = police.get("/api/queue", params={"search": "王芳"})
+    refused = police.get("/api/v1/queue", params={"search": "王芳"})
     assert refused.status_code == 422 and "后4位" in refused.json()["detail"]
 
 
@@ -226,7 +226,7 @@ def test_counts_per_status_overdue_and_claims(rt, user_of, tasks):
 def test_police_never_sees_hrss_tasks_even_by_search(rt, user_of, tasks, app):
     police = _api(app, "police01")
     for search in ("310105********028X", "028X", ""):
-        body = police.get("/api/queue", params={"search": search, "status": "all"}).json()
+        body = police.get("/api/v1/queue", params={"search": search, "status": "all"}).json()
         assert tasks.mother_hrss.id not in [t["id"] for t in body["tasks"]]
         assert {t["item"] for t in body["tasks"]} <= {
             "police_birth_registration",
@@ -236,7 +236,7 @@ def test_police_never_sees_hrss_tasks_even_by_search(rt, user_of, tasks, app):
     assert _ids(hrss) == [tasks.mother_hrss.id]
     with Session(rt.db) as session, pytest.raises(NotFound):
         workbench.claim(session, user=user_of("police01"), item_id=tasks.mother_hrss.id)
-    assert police.post(f"/api/tasks/{tasks.mother_hrss.id}/claim").status_code == 404
+    assert police.post(f"/api/v1/tasks/{tasks.mother_hrss.id}/claim").status_code == 404
 
 
 def test_only_clerks_see_the_queue(rt, user_of, tasks):
@@ -312,27 +312,27 @@ def test_supervisor_releases_and_reassigns_only_within_the_department(rt, user_o
 def test_decided_tasks_cannot_be_claimed(rt, user_of, tasks, app):
     with Session(rt.db) as session:
         decide(session, rt, user=user_of("police01"), item_id=tasks.father.id, decision="approved")
-    response = _api(app, "police02").post(f"/api/tasks/{tasks.father.id}/claim")
+    response = _api(app, "police02").post(f"/api/v1/tasks/{tasks.father.id}/claim")
     assert response.status_code == 409 and "不在办理中" in response.json()["detail"]
 
 
 def test_claims_over_the_json_api(rt, user_of, tasks, app):
     first, second, lead = _api(app, "police01"), _api(app, "police02"), _api(app, "police-lead")
-    mine = first.post(f"/api/tasks/{tasks.school.id}/claim")
+    mine = first.post(f"/api/v1/tasks/{tasks.school.id}/claim")
     assert mine.status_code == 200 and mine.json()["claimed_by_name"] == "公安局窗口"
-    refused = second.post(f"/api/tasks/{tasks.school.id}/claim")
+    refused = second.post(f"/api/v1/tasks/{tasks.school.id}/claim")
     assert refused.status_code == 409
     assert "公安局窗口" in refused.json()["detail"] and "claimed by" in refused.json()["detail_en"]
-    queue = second.get("/api/queue", params={"unclaimed": "1"}).json()
+    queue = second.get("/api/v1/queue", params={"unclaimed": "1"}).json()
     assert tasks.school.id not in [t["id"] for t in queue["tasks"]]
     assert queue["counts"]["unclaimed"] == 2
-    mine_only = first.get("/api/queue", params={"mine": "true"}).json()
+    mine_only = first.get("/api/v1/queue", params={"mine": "true"}).json()
     assert [t["id"] for t in mine_only["tasks"]] == [tasks.school.id]
     assert mine_only["tasks"][0]["claimed_by_name"] == "公安局窗口"
     police02 = user_of("police02").id
-    moved = lead.post(f"/api/tasks/{tasks.school.id}/reassign", json={"to_user_id": police02})
+    moved = lead.post(f"/api/v1/tasks/{tasks.school.id}/reassign", json={"to_user_id": police02})
     assert moved.status_code == 200 and moved.json()["claimed_by"] == police02
-    released = second.post(f"/api/tasks/{tasks.school.id}/release")
+    released = second.post(f"/api/v1/tasks/{tasks.school.id}/release")
     assert released.status_code == 200 and released.json()["claimed_by"] is None
 
 
@@ -413,7 +413,7 @@ def test_a_task_claimed_by_one_clerk_cannot_be_decided_by_another(browser):
 
     submit_newborn(browser)
     first, second = browser("police01"), browser("police02")
-    task = first.client.get("/api/tasks").json()[0]
+    task = first.client.get("/api/v1/tasks").json()[0]
     first.get("/clerk")
     assert first.post(f"/clerk/items/{task['id']}/claim").status_code == 303
     second.get(f"/clerk/items/{task['id']}")
@@ -437,5 +437,5 @@ def test_counts_and_totals_stop_at_the_cap(rt, user_of, tasks, browser, monkeypa
     monkeypatch.setitem(templates.env.globals, "COUNT_CAP", 2)
     text = clerk.get("/clerk").text
     assert "2+" in text
-    answer = clerk.client.get("/api/queue").json()
+    answer = clerk.client.get("/api/v1/queue").json()
     assert answer["total_capped"] is True and answer["counts"]["processing"] == 3

@@ -71,7 +71,7 @@ def two_workers(database_url, registry_path, tmp_path):
 
 def _client(base: str, username: str) -> httpx.Client:
     client = httpx.Client(base_url=base, timeout=30)
-    login = client.post("/api/login", json={"username": username, "password": DEMO_PASSWORD})
+    login = client.post("/api/v1/login", json={"username": username, "password": DEMO_PASSWORD})
     assert login.status_code == 200, login.text
     client.headers["Authorization"] = f"Bearer {login.json()['token']}"
     return client
@@ -91,7 +91,7 @@ def test_two_workers_share_the_port_and_keep_queues_consistent(
         who = mothers[n]
         answers = {**NEWBORN_ANSWERS, "delivery_method": "online"} if n % 2 else NEWBORN_ANSWERS
         body = {"matter": "newborn", "answers": answers, "consent": True}
-        response = applicants[who].post("/api/cases", json=body)
+        response = applicants[who].post("/api/v1/cases", json=body)
         assert response.status_code == 201, response.text[:300]
         return response.json()["id"]
 
@@ -100,23 +100,23 @@ def test_two_workers_share_the_port_and_keep_queues_consistent(
     assert len(case_ids) == APPLICATIONS
 
     clerks = [_client(base, name) for name in ("police01", "police02")]
-    queue = clerks[0].get("/api/tasks", params={"limit": 200}).json()
+    queue = clerks[0].get("/api/v1/tasks", params={"limit": 200}).json()
     assert sorted(task["case_id"] for task in queue) == sorted(case_ids)  # each case once
 
     def decide(n_task: tuple[int, dict]) -> int:
         n, task = n_task
         return (
             clerks[n % 2]
-            .post(f"/api/tasks/{task['id']}/complete", json={"decision": "approved"})
+            .post(f"/api/v1/tasks/{task['id']}/complete", json={"decision": "approved"})
             .status_code
         )
 
     with ThreadPoolExecutor(6) as pool:
         assert set(pool.map(decide, enumerate(queue))) == {200}
     for clerk in clerks:
-        assert clerk.get("/api/tasks").json() == []
+        assert clerk.get("/api/v1/tasks").json() == []
     for case_id in case_ids:
-        who = next(c for c in applicants.values() if c.get(f"/api/cases/{case_id}").is_success)
-        items = who.get(f"/api/cases/{case_id}").json()["items"]
+        who = next(c for c in applicants.values() if c.get(f"/api/v1/cases/{case_id}").is_success)
+        items = who.get(f"/api/v1/cases/{case_id}").json()["items"]
         police = [i for i in items if i["department"] == "police"]
         assert [i["status"] for i in police] == ["approved"]

@@ -11,9 +11,9 @@ from fastapi.responses import RedirectResponse
 from services.cases import access, decisions, external, progress, results, workbench
 from services.cases.results import DELIVERY_STATUS
 from services.errors import InvalidInput, NotFound
+from web.api.tasks import QueueQuery
 from web.deps import ClerkUser, CsrfChecked, Id, RuntimeDep, SessionDep
 from web.rendering import render
-from web.routes.workbench_api import QueueQuery
 
 router = APIRouter(prefix="/clerk", tags=["pages: clerk"])
 

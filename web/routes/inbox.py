@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse
 
-from services.cases.schemas import ID_MAX
 from services.notifications import service as notifications
-from services.notifications.schemas import InboxPublic, NotificationPublic
 from web.deps import CsrfChecked, CurrentUser, Id, Page, SessionDep
 from web.rendering import render
 
@@ -42,24 +38,3 @@ def read_all(user: CurrentUser, session: SessionDep):
 def read(notification_id: Id, user: CurrentUser, session: SessionDep):
     notifications.mark_read(session, user=user, notification_id=notification_id)
     return RedirectResponse("/inbox", status_code=303)
-
-
-@router.get("/api/inbox", response_model=InboxPublic, tags=["api"])
-def inbox_api(
-    user: CurrentUser,
-    session: SessionDep,
-    limit: int = 50,
-    offset: Annotated[int, Query(le=ID_MAX)] = 0,
-):
-    """The signed-in user's messages, newest first, with the unread count."""
-    rows = notifications.inbox(session, user=user, limit=limit, offset=offset)
-    return InboxPublic(
-        unread=notifications.unread_count(session, user=user),
-        items=[
-            NotificationPublic(
-                **row.model_dump(include=set(NotificationPublic.model_fields)),
-                title_en=notifications.KINDS.get(row.kind, ("", row.title))[1],
-            )
-            for row in rows
-        ],
-    )

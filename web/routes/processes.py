@@ -17,13 +17,13 @@ from services import processes
 from services.accounts.service import actor_names
 from services.cases.schemas import ID_MAX
 from services.errors import InvalidInput, NotFound
+from web.api.routing import PREFIX, api_router
 from web.deps import AdminUser, Code, CsrfChecked, Number, Page, RuntimeDep, SessionDep
-from web.idempotency import IdempotentRoute
 from web.limits import FORM_SLACK, body_limit
 from web.rendering import render
 
 router = APIRouter(tags=["pages: admin"])
-api = APIRouter(prefix="/api/admin/processes", tags=["api: processes"], route_class=IdempotentRoute)
+api = api_router(prefix="/admin/processes", tags=["api: processes"])  # under /api/v1
 MAX_BPMN_BYTES = 2_000_000
 # The editor's assets, installed by `npm ci` from package.json and served by the app (no CDN:
 # government networks are closed).
@@ -117,9 +117,9 @@ def editor(
         ],
         "decisions": processes.decision_ids(decisions),
         "urls": {
-            "bpmn": f"/api/admin/processes/{matter.code}/bpmn",
-            "validate": f"/api/admin/processes/{matter.code}/validate",
-            "deploy": f"/api/admin/processes/{matter.code}/deploy",
+            "bpmn": f"{PREFIX}/admin/processes/{matter.code}/bpmn",
+            "validate": f"{PREFIX}/admin/processes/{matter.code}/validate",
+            "deploy": f"{PREFIX}/admin/processes/{matter.code}/deploy",
             "versions": f"/admin/processes/{matter.code}/versions",
         },
     }

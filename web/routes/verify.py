@@ -36,21 +36,3 @@ async def verify_upload(
     pdf = await file.read(MAX_PDF + 1)
     result = await run_in_threadpool(_verify, session, rt, public_id, pdf[:MAX_PDF])
     return render(request, "verify.html", result=result, public_id=public_id, checked=True)
-
-
-@router.get("/api/certificates/{public_id}/verification")
-def verify_api(public_id: Code, session: SessionDep, rt: RuntimeDep) -> dict:
-    """The same check as JSON (masked facts only)."""
-    result = _verify(session, rt, public_id, None)
-    return {
-        "valid": result.valid,
-        "genuine": result.genuine,
-        "revoked": result.revoked,
-        "number": result.number,
-        "item": result.item_name,
-        "holder": result.holder_name,
-        "holder_id_number": result.holder_id_number,
-        "issuer": result.issuer_name,
-        "issued_on": result.issued_on.isoformat(),
-        "key_id": result.key_id,
-    }

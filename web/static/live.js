@@ -5,7 +5,7 @@
   const id = root.dataset.case;
   async function refresh() {
     try {
-      const response = await fetch(`/api/cases/${id}`, { credentials: "same-origin" });
+      const response = await fetch(`/api/v1/cases/${id}`, { credentials: "same-origin" });
       if (!response.ok) return;
       const data = await response.json();
       const overall = document.getElementById("case-status");

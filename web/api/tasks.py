@@ -1,28 +1,65 @@
-"""The clerk's workbench over JSON: the department queue with its filters, and claiming tasks."""
+"""A department's tasks (待办) over the API: the queue with its filters, claiming, deciding. A
+task is a case item; its id is the item's."""
 
 from __future__ import annotations
 
 from datetime import date, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import Depends, Query
 from pydantic import BaseModel, Field
 
-from services.cases import workbench
+from services.cases import decisions, workbench
 from services.cases.models import CaseItem
-from services.cases.schemas import ERROR_RESPONSES, ID_MAX, NO_NUL
+from services.cases.schemas import ID_MAX, NO_NUL, Decision, ItemStatus, TaskPublic
 from services.errors import InvalidInput
+from web.api.cases import item_status
+from web.api.routing import Offset, RowId, api_router
 from web.deps import ClerkUser, CsrfChecked, RuntimeDep, SessionDep, read_only
-from web.idempotency import IdempotentRoute
 
-router = APIRouter(
-    prefix="/api",
-    tags=["api: workbench"],
-    responses=ERROR_RESPONSES,
-    route_class=IdempotentRoute,
-)
+router = api_router(tags=["api: tasks"])
 
-TaskId = Annotated[int, Path(ge=1, le=ID_MAX)]  # a number the database can hold (else 422)
+
+@router.get("/tasks", response_model=list[TaskPublic])
+@read_only
+def department_tasks(
+    user: ClerkUser, session: SessionDep, rt: RuntimeDep, limit: int = 50, offset: Offset = 0
+):
+    """The ready tasks of the signed-in clerk's department, oldest due first."""
+    found = workbench.search_queue(
+        session,
+        rt,
+        user=user,
+        filter=workbench.QueueFilter(),
+        offset=offset,
+        limit=limit,
+        count=False,
+    )
+    return [
+        TaskPublic(
+            id=row.item.id,
+            case_id=row.case.id,
+            case_number=row.case.number,
+            matter=row.case.matter,
+            item=row.item.item_code,
+            name=row.item_name,
+            applicant=row.masked_id,
+            due_date=row.item.due_date,
+            created_at=row.item.created_at,
+        )
+        for row in found.rows
+    ]
+
+
+@router.post("/tasks/{task_id}/complete", response_model=ItemStatus, dependencies=[CsrfChecked])
+def complete_task(
+    task_id: RowId, body: Decision, user: ClerkUser, session: SessionDep, rt: RuntimeDep
+):
+    """Approve or reject a task of the clerk's department."""
+    row = decisions.decide(
+        session, rt, user=user, item_id=task_id, decision=body.decision, comment=body.comment
+    )
+    return item_status(rt, row)
 
 
 def queue_filter(
@@ -162,19 +199,19 @@ def _claim_public(session, row: CaseItem) -> ClaimPublic:
 
 
 @router.post("/tasks/{task_id}/claim", response_model=ClaimPublic, dependencies=[CsrfChecked])
-def claim(task_id: TaskId, user: ClerkUser, session: SessionDep):
+def claim(task_id: RowId, user: ClerkUser, session: SessionDep):
     """Claim an open task; 409 names who holds it if another clerk was first."""
     return _claim_public(session, workbench.claim(session, user=user, item_id=task_id))
 
 
 @router.post("/tasks/{task_id}/release", response_model=ClaimPublic, dependencies=[CsrfChecked])
-def release(task_id: TaskId, user: ClerkUser, session: SessionDep):
+def release(task_id: RowId, user: ClerkUser, session: SessionDep):
     """Give a task back to the queue (its holder, or a supervisor)."""
     return _claim_public(session, workbench.release(session, user=user, item_id=task_id))
 
 
 @router.post("/tasks/{task_id}/reassign", response_model=ClaimPublic, dependencies=[CsrfChecked])
-def reassign(task_id: TaskId, body: Reassign, user: ClerkUser, session: SessionDep):
+def reassign(task_id: RowId, body: Reassign, user: ClerkUser, session: SessionDep):
     """A supervisor gives a task to a clerk of the department."""
     row = workbench.reassign(session, user=user, item_id=task_id, to_user_id=body.to_user_id)
     return _claim_public(session, row)

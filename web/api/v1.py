@@ -1,0 +1,23 @@
+"""The JSON API, version 1 (`/api/v1/…`): one module per resource, every one a router of the
+same kind (errors documented once, `Idempotency-Key` on POSTs, responses serialized in the
+endpoint's thread). Pages and the API call the same service functions."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from web.api import cases, certificates, external_tasks, inbox, sessions, tasks
+from web.api.routing import PREFIX
+from web.routes import processes
+
+router = APIRouter(prefix=PREFIX)
+for part in (
+    sessions.router,
+    cases.router,
+    tasks.router,
+    external_tasks.router,
+    inbox.router,
+    certificates.router,
+    processes.api,
+):
+    router.include_router(part)
