@@ -77,12 +77,14 @@ def claim(session: Session, *, user_id: int, key: str, fingerprint: str) -> int 
             HEADER,
             "该 Idempotency-Key 已用于另一个不同的请求，请为新请求使用新的键",
             "This Idempotency-Key was used for a different request: use a new key",
+            code="idempotency_key_reused",
         )
     if found.status_code is None:
         raise Conflict(
             "使用该 Idempotency-Key 的请求正在处理或结果未知，请稍后查询办件状态",
             "A request with this Idempotency-Key is being answered (or its outcome is unknown): "
             "check the case's status before trying again",
+            code="idempotency_key_in_use",
         )
     return Replay(found.status_code, found.response or "")
 

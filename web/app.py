@@ -23,6 +23,7 @@ from services.runtime import Runtime, build_runtime
 from web.api import v1 as api_v1
 from web.deps import NotSignedIn, read_only_engine, request_slots
 from web.limits import BodyLimit, BodyTooLarge
+from web.problems import HTTP_CODES, PROBLEM, problem_body
 from web.rendering import render
 from web.routes import (
     admin,
@@ -50,22 +51,14 @@ def _wants_json(request: Request) -> bool:
     return request.headers.get("authorization", "")[:7].lower() == "bearer "
 
 
-def _error_body(exc: DomainError) -> dict:
-    body = {"detail": exc.message, "detail_en": exc.message_en}
-    if isinstance(exc, InvalidInput):
-        body["fields"] = {key: {"zh": zh, "en": en} for key, (zh, en) in exc.fields.items()}
-    if exc.link:
-        body["link"] = exc.link
-    return body
-
-
 def _error_response(request: Request, exc: DomainError, **context) -> JSONResponse | HTMLResponse:
-    """The answer for `exc`: its JSON body, or the error page (with `context`, e.g. a reference)."""
+    """The answer for `exc`: its problem details, or the error page (with `context`, e.g. a
+    reference)."""
     if _wants_json(request):
-        body = _error_body(exc)
+        body = problem_body(exc)
         if context.get("reference"):
             body["reference"] = context["reference"]
-        return JSONResponse(body, status_code=exc.status)
+        return JSONResponse(body, status_code=exc.status, media_type=PROBLEM)
     return render(request, "error.html", status_code=exc.status, error=exc, **context)
 
 
@@ -74,7 +67,7 @@ class HttpError(DomainError):
     in both languages, with the framework's status."""
 
     def __init__(self, status: int, message: str, message_en: str) -> None:
-        super().__init__(message, message_en)
+        super().__init__(message, message_en, code=HTTP_CODES.get(status, f"http_{status}"))
         self.status = status
 
 
@@ -154,9 +147,20 @@ def _document_validation_errors(app: FastAPI) -> None:
             if "HTTPValidationError" in schemas:
                 schemas["HTTPValidationError"] = {"$ref": "#/components/schemas/InvalidInputPublic"}
                 schemas.pop("ValidationError", None)
+            _problems_are_problem_json(schema)
         return app.openapi_schema
 
     app.openapi = openapi
+
+
+def _problems_are_problem_json(schema: dict) -> None:
+    """Every 4xx and 5xx answer is declared with the media type it is sent with."""
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            for status, response in operation.get("responses", {}).items():
+                content = response.get("content", {})
+                if status[:1] in "45" and "application/json" in content:
+                    content[PROBLEM] = content.pop("application/json")
 
 
 def invalid_request(exc: RequestValidationError) -> InvalidInput:

@@ -25,6 +25,7 @@ COOKIE = "onething_session"
 
 class NotSignedIn(DomainError):
     status = 401
+    code = "not_signed_in"
 
 
 # Dependencies that do no I/O are `async`: FastAPI then runs them on the event loop instead of

@@ -20,6 +20,7 @@ class ProcessFailed(DomainError):
     kept. Not the caller's fault: 503, try again once the process is fixed."""
 
     status = 503
+    code = "process_failed"
 
     def __init__(self, message: str, message_en: str, *, incident_id: int):
         super().__init__(message, message_en)

@@ -22,28 +22,41 @@ class FieldMessage(BaseModel):
 
 
 class ErrorPublic(BaseModel):
-    """The body of an error answer (a `services.errors.DomainError`)."""
+    """The body of every error answer: RFC 9457 problem details (`application/problem+json`),
+    with the message in Chinese and English and a stable code."""
 
-    detail: str = Field(description="What went wrong, in Chinese")
-    detail_en: str | None = Field(
-        default=None,
-        description="What went wrong, in English (absent when the web framework itself refused "
-        "the request, e.g. a body that cannot be parsed: then `detail` is in English)",
+    type: str = Field(
+        description="A URN naming the problem type: urn:onething:problem:<code>",
+        examples=["urn:onething:problem:not_found"],
     )
+    title: str = Field(description="The problem type, in Chinese")
+    title_en: str = Field(description="The problem type, in English")
+    status: int = Field(description="The HTTP status")
+    code: str = Field(
+        description="Stable, machine-readable: not_found, forbidden, not_signed_in, conflict, "
+        "duplicate_application, invalid_input, too_many_requests, payload_too_large, "
+        "unsupported_media_type, process_failed, registry_unavailable, idempotency_key_reused, "
+        "idempotency_key_in_use, method_not_allowed, bad_request, server_error, refused"
+    )
+    detail: str = Field(description="What went wrong, in Chinese")
+    detail_en: str = Field(description="What went wrong, in English")
     link: str | None = Field(
         default=None,
         description="Where the person can see what the error is about, e.g. the case that an "
         "application repeats",
     )
+    reference: str | None = Field(
+        default=None, description="A 500's reference, for the operators' log"
+    )
 
 
-class InvalidInputPublic(BaseModel):
-    """A 422: input the service refused (`detail`, `detail_en` and a message per field in
-    `fields`), or a request that does not match this document (`detail` lists the errors)."""
+class InvalidInputPublic(ErrorPublic):
+    """A 422 (code invalid_input): input refused by the service, or a request that does not
+    match this document; `fields` says what is wrong with each field, never its value."""
 
-    detail: str | list[dict[str, Any]]
-    detail_en: str | None = None
-    fields: dict[str, FieldMessage] | None = None
+    fields: dict[str, FieldMessage] = Field(
+        description="A message per field (or fact, or material_<code>), in both languages"
+    )
 
 
 # The error answers of every API operation, documented once per router.

@@ -298,12 +298,14 @@ def _refuse_repeat(session: Session, matter: Matter, subject: str, user: User) -
             f"You already applied for {matter.name_en} (case {number}); it is in progress or "
             "granted, so it cannot be applied for again.",
             link=f"/cases/{case_id}",
+            code="duplicate_application",
         )
     raise Conflict(
         f"该《{matter.name}》申请已由其他申请人（如家庭成员）提交，正在办理或已办结，请勿重复申请；"
         "如有疑问请咨询政务服务中心。",
         f"{matter.name_en}: another applicant (a family member, say) already applied for the "
         "same subject; it is in progress or granted. Ask the service centre if in doubt.",
+        code="duplicate_application",
     )
 
 

@@ -182,6 +182,7 @@ class RegistryUnavailable(DomainError):
     """
 
     status = 503
+    code = "registry_unavailable"
 
     def __init__(self, registry: str, *, reason: str = "unreachable", detail: str = "") -> None:
         zh, en = registry_name(registry), registry_name(registry, "en")

@@ -126,7 +126,13 @@ def test_an_api_body_over_the_limit_gets_json_stating_its_size_without_echoing_i
             "/api/v1/login", content=body, headers={"Content-Type": "application/json"}
         )
     assert response.status_code == 413
+    assert response.headers["content-type"] == "application/problem+json"
     assert response.json() == {
+        "type": "urn:onething:problem:payload_too_large",
+        "title": "提交的内容过大",
+        "title_en": "Payload too large",
+        "status": 413,
+        "code": "payload_too_large",
         "detail": f"提交的内容过大（{-(-len(body) // 1024)} KB），上限为 64 KB",
         "detail_en": f"The request is too large ({-(-len(body) // 1024)} KB); the limit is 64 KB",
     }
@@ -244,6 +250,11 @@ def test_the_api_answers_errors_in_json_in_both_languages(app):
         missing = client.get("/api/v1/no-such-thing")
         assert missing.status_code == 404
         assert missing.json() == {
+            "type": "urn:onething:problem:not_found",
+            "title": "不存在",
+            "title_en": "Not found",
+            "status": 404,
+            "code": "not_found",
             "detail": "您访问的页面或内容不存在",
             "detail_en": "There is no such page or record",
         }

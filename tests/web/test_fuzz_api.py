@@ -239,6 +239,6 @@ def test_the_api_documents_its_error_answers(app):
         paths = client.get("/openapi.json").json()["paths"]
     responses = paths["/api/v1/tasks/{task_id}/complete"]["post"]["responses"]
     assert {"200", "401", "403", "404", "409", "422"} <= responses.keys()
-    assert responses["422"]["content"]["application/json"]["schema"] == {
+    assert responses["422"]["content"]["application/problem+json"]["schema"] == {
         "$ref": "#/components/schemas/InvalidInputPublic"
     }

@@ -20,6 +20,7 @@ from services.errors import InvalidInput, NotFound
 from web.api.routing import PREFIX, api_router
 from web.deps import AdminUser, Code, CsrfChecked, Number, Page, RuntimeDep, SessionDep
 from web.limits import FORM_SLACK, body_limit
+from web.problems import PROBLEM, problem_body
 from web.rendering import render
 
 router = APIRouter(tags=["pages: admin"])
@@ -312,14 +313,10 @@ def deploy(body: DeployIn, matter_code: Code, user: AdminUser, session: SessionD
     try:
         version = _deploy(session, rt, matter.code, body.xml.encode(), body.comment, user)
     except processes.Refused as exc:
-        return JSONResponse(
-            {
-                "detail": exc.message,
-                "detail_en": exc.message_en,
-                "problems": _problems_json(exc.problems),
-            },
-            status_code=422,
-        )
+        # the problems, shortened, instead of `fields` (keyed by element ids, which are input)
+        body = {k: v for k, v in problem_body(exc).items() if k != "fields"}
+        body["problems"] = _problems_json(exc.problems)
+        return JSONResponse(body, status_code=422, media_type=PROBLEM)
     return _version_json(version)
 
 
