@@ -21,6 +21,7 @@ from services.departments.webhooks import webhook_sender
 from services.errors import DomainError, InvalidInput, TooManyRequests
 from services.runtime import Runtime, build_runtime
 from web.api import v1 as api_v1
+from web.api import webhooks as api_webhooks
 from web.deps import NotSignedIn, read_only_engine, request_slots
 from web.limits import BodyLimit, BodyTooLarge
 from web.problems import HTTP_CODES, PROBLEM, problem_body
@@ -220,6 +221,7 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
         app.mount(
             "/vendor/bpmn-js", StaticFiles(directory=processes.VENDOR_BPMN_JS), name="bpmn-js"
         )
+    app.webhooks.include_router(api_webhooks.router)  # documented, never served
     for router in (  # the JSON API first: its requests then match a route sooner
         api_v1.router,
         auth.router,

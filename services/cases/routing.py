@@ -23,6 +23,7 @@ from services.cases import history
 from services.cases.models import Case, CaseItem
 from services.cases.results import open_delivery
 from services.departments import webhooks
+from services.departments.schemas import TaskCreated
 from services.errors import Conflict
 from services.notifications.case_notifications import on_case_event
 from services.notifications.senders import default_sender
@@ -140,13 +141,13 @@ def apply_changes(
                 session,
                 department=row.department,
                 event="task.created",
-                payload={
-                    "task_id": row.id,
-                    "case_number": case.number,
-                    "matter": case.matter,
-                    "item": item.code,
-                    "due_date": row.due_date.isoformat(),
-                },
+                payload=TaskCreated(
+                    task_id=row.id,
+                    case_number=case.number,
+                    matter=case.matter,
+                    item=item.code,
+                    due_date=row.due_date,
+                ).model_dump(mode="json"),
             )
         record_event(
             session,
