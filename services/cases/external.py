@@ -32,7 +32,7 @@ class LockedTask:
     case: Case
     facts: dict[str, Any]
     provenance: dict[str, Any]
-    uploads: list[dict[str, Any]]
+    uploads: list[Upload]  # the applicant's files for the item's materials
 
 
 def _available(department: str, now):
@@ -109,11 +109,7 @@ def _locked_task(session: Session, rt: Runtime, user: User, item_id: int) -> Loc
         case=case,
         facts=facts,
         provenance={key: value for key, value in case.provenance.items() if key in facts},
-        uploads=[
-            {"id": u.id, "material": u.material_code, "filename": u.filename, "size": u.size}
-            for u in uploads
-            if u.material_code in materials
-        ],
+        uploads=[u for u in uploads if u.material_code in materials],
     )
 
 

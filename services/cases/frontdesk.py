@@ -21,8 +21,9 @@ from forms.compiler import lookups_of
 from forms.values import InvalidValue, check_citizen_id
 from services.accounts.models import User
 from services.accounts.service import create_user
+from services.cases import results
 from services.cases.access import log_view
-from services.cases.models import Case, CaseItem, Upload, WindowVisit
+from services.cases.models import Case, CaseItem, Delivery, Upload, WindowVisit
 from services.configuration.matters import effective_matter
 from services.errors import Forbidden, InvalidInput, NotFound
 from services.registries.service import grant_consent, lookup_for_matter
@@ -188,4 +189,23 @@ def acceptance_receipt(session: Session, rt: Runtime, *, clerk: User, case_id: i
         exempt=exempt,
         qr_svg=qr.svg_inline(scale=3, title=case.number or ""),
         track_url=track_url,
+    )
+
+
+def deliveries_to_post(
+    session: Session, *, clerk: User, status: str, limit: int = 50, offset: int = 0
+) -> list[tuple[Delivery, Case]]:
+    """The results the service centre posts (统一寄递), by delivery status, oldest first: for
+    the centre's clerks only (for anyone else there are none to see). The addresses shown are
+    logged as views of each case."""
+    if clerk.role != "clerk" or clerk.department != FRONT_DESK:
+        raise NotFound("只有政务服务中心负责统一寄递", "Only the service centre posts results")
+    if status not in results.DELIVERY_STATUS:
+        raise InvalidInput("status", "未知的寄递状态", "Unknown delivery status")
+    return results.deliveries(
+        session,
+        viewer=clerk,
+        status=status,
+        limit=min(max(limit, 1), 200),
+        offset=max(offset, 0),
     )

@@ -22,10 +22,16 @@ from forms.catalog import Item, Matter
 from forms.values import mask_id
 from services.accounts.models import User
 from services.calendar import local_date
-from services.cases import history
-from services.cases.access import load_case_item, require_department
-from services.cases.models import Case, CaseItem
-from services.errors import Conflict, Forbidden, InvalidInput
+from services.cases import history, progress
+from services.cases.access import (
+    ClerkView,
+    FactView,
+    clerk_view,
+    load_case_item,
+    require_department,
+)
+from services.cases.models import Case, CaseEvent, CaseItem
+from services.errors import Conflict, Forbidden, InvalidInput, NotFound
 from services.runtime import Runtime
 
 STATUSES = ("processing", "correction", "approved", "rejected")
@@ -588,3 +594,47 @@ def check_can_decide(row: CaseItem, user: User) -> None:
     if row.claimed_by is None or row.claimed_by == user.id:
         return
     raise _claimed_by_other(object_session(row), row)
+
+
+@dataclass(frozen=True)
+class OpenTask:
+    """A task as its clerk works it: the case through the item (`view`, logged), every item's
+    progress (other departments' statuses only) and the case's history."""
+
+    view: ClerkView
+    items: list[progress.ItemView]
+    events: list[CaseEvent]
+    holder_name: str | None  # who holds the task, if anyone
+
+    def own(self, entry: progress.ItemView) -> bool:
+        """Whether a progress entry is an item of the clerk's own department (whose comment and
+        result the clerk may see)."""
+        return entry.row is not None and entry.row.department == self.view.row.department
+
+    def fact(self, key: str) -> FactView:
+        """One fact of the view (a number revealed in full, say); the application may lack it."""
+        found = next((f for f in self.view.facts if f.key == key), None)
+        if found is None:
+            raise NotFound("申请中没有填写该信息", "The application has no value for this fact")
+        return found
+
+
+def open_task(
+    session: Session,
+    rt: Runtime,
+    *,
+    user: User,
+    item_id: int,
+    reveal: str | None = None,
+    reason: str = "",
+) -> OpenTask:
+    """The clerk's task page and its API twin: the need-to-know view of the case through the
+    item (logged for the applicant; with `reveal` and a `reason`, that one number in full, the
+    reason logged), the items' progress and the history."""
+    view = clerk_view(session, rt, user=user, item_id=item_id, reveal=reveal, reason=reason)
+    return OpenTask(
+        view=view,
+        items=progress.item_views(session, rt, view.case),
+        events=progress.events_of(session, case=view.case),
+        holder_name=holder_name(session, view.row),
+    )

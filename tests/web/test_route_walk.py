@@ -99,6 +99,8 @@ ROUTES: dict[str, frozenset[str]] = {
     "POST /cases/{case_id}/evaluation": CITIZENS,
     "GET /api/v1/cases": CITIZENS,
     "POST /api/v1/cases": CITIZENS,
+    "GET /api/v1/cases/{case_id}/evaluation": CITIZENS,
+    "POST /api/v1/cases/{case_id}/evaluation": CITIZENS,
     # department clerks
     "GET /clerk": CLERKS,
     "GET /clerk/items/{item_id}": CLERKS,
@@ -119,6 +121,12 @@ ROUTES: dict[str, frozenset[str]] = {
     "POST /api/v1/tasks/{task_id}/release": CLERKS,
     "POST /api/v1/tasks/{task_id}/reassign": CLERKS,
     "POST /api/v1/external-tasks/{task_id}/resolve": CLERKS,
+    "GET /api/v1/tasks/{task_id}": CLERKS,
+    "POST /api/v1/tasks/{task_id}/reveal": CLERKS,
+    "GET /api/v1/deliveries": CLERKS,  # the centre's; another department's clerk gets 404
+    "POST /api/v1/deliveries/{delivery_id}": CLERKS,
+    "GET /api/v1/follow-ups": CLERKS,  # supervisors'
+    "POST /api/v1/follow-ups/{follow_up_id}/resolve": CLERKS,
     # a department's own system works external tasks (clerks use the workbench)
     "POST /api/v1/external-tasks/fetch-and-lock": SYSTEMS,
     "POST /api/v1/external-tasks/{task_id}/complete": SYSTEMS,
@@ -175,6 +183,11 @@ REFUSED_ROWS: dict[tuple[str, str], int] = {
     ("GET /clerk/deliveries", SUPERVISOR): 404,
     ("GET /clerk/follow-ups", CLERK): 403,  # follow-ups of bad reviews are for supervisors
     ("GET /clerk/follow-ups", FRONT_DESK): 403,
+    ("GET /api/v1/tasks/{task_id}", FRONT_DESK): 404,  # a police task
+    ("GET /api/v1/deliveries", CLERK): 404,
+    ("GET /api/v1/deliveries", SUPERVISOR): 404,
+    ("GET /api/v1/follow-ups", CLERK): 403,
+    ("GET /api/v1/follow-ups", FRONT_DESK): 403,
     # the front desk opens a person's form only while that person is recorded at the window
     ("GET /frontdesk/apply/{matter}/{applicant_id}", FRONT_DESK): 403,
     ("GET /frontdesk/receipts/{case_id}", FRONT_DESK): 404,  # an online case: no receipt
@@ -209,6 +222,13 @@ BODIES: dict[str, dict] = {
     "POST /cases/{case_id}/evaluation": {"level": "5"},
     "POST /clerk/follow-ups/{follow_up_id}/resolve": {"resolution": "called", "callback_done": "1"},
     "POST /api/v1/tasks/{task_id}/complete": {"decision": "approved"},
+    "POST /api/v1/tasks/{task_id}/reveal": {"fact": "mother_id_number", "reason": "walk"},
+    "POST /api/v1/deliveries/{delivery_id}": {"status": "shipped", "tracking_number": "SF2"},
+    "POST /api/v1/cases/{case_id}/evaluation": {"level": 5},
+    "POST /api/v1/follow-ups/{follow_up_id}/resolve": {
+        "resolution": "called",
+        "callback_done": True,
+    },
 }
 
 

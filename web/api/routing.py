@@ -19,3 +19,15 @@ Offset = Annotated[int, Query(le=ID_MAX)]  # a negative offset is the first page
 def api_router(**options: Any) -> APIRouter:
     """A router of the JSON API (its prefix and tags in `options`)."""
     return APIRouter(responses=ERROR_RESPONSES, route_class=IdempotentRoute, **options)
+
+
+def twin(*operations: str):
+    """Name the API operations that do what a page does, as "METHOD /api/v1/path" (put it below
+    the page's route decorator). A test walks the pages and checks each names existing
+    operations: everything a person can do in a page, a program can do through the API."""
+
+    def mark(endpoint):
+        endpoint.api_twins = operations
+        return endpoint
+
+    return mark

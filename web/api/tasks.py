@@ -1,20 +1,25 @@
-"""A department's tasks (待办) over the API: the queue with its filters, claiming, deciding. A
-task is a case item; its id is the item's."""
+"""A department's tasks (待办) over the API: the queue with its filters, one task as its clerk
+sees it (the case through the item, numbers masked), a number revealed for a stated reason,
+deciding (approve, reject with a catalog reason, send back for correction), claiming. A task is
+a case item; its id is the item's. The clerk's pages (`web/routes/clerk.py`) call the same
+service functions."""
 
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated
+from typing import Annotated, Any, Literal
 
 from fastapi import Depends, Query
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
-from services.cases import decisions, workbench
-from services.cases.models import CaseItem
-from services.cases.schemas import ID_MAX, NO_NUL, Decision, ItemStatus, TaskPublic
+from services.cases import decisions, progress, workbench
+from services.cases.access import FactView
+from services.cases.models import CaseItem, Upload
+from services.cases.progress import CASE_STATUS, ITEM_STATUS
+from services.cases.schemas import ID_MAX, NO_NUL, ErrorPublic, ItemStatus, TaskPublic
 from services.errors import InvalidInput
 from web.api.cases import item_status
-from web.api.routing import Offset, RowId, api_router
+from web.api.routing import PREFIX, Offset, RowId, api_router
 from web.deps import ClerkUser, CsrfChecked, RuntimeDep, SessionDep, read_only
 
 router = api_router(tags=["api: tasks"])
@@ -51,15 +56,379 @@ def department_tasks(
     ]
 
 
-@router.post("/tasks/{task_id}/complete", response_model=ItemStatus, dependencies=[CsrfChecked])
+class TaskDecision(BaseModel):
+    """What the clerk decides on a task: the choices of the item page's decision form."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"decision": "approved"},
+                {
+                    "decision": "rejected",
+                    "reason": "不符合出生登记条件",
+                    "comment": "出生医学证明信息与申报不一致",
+                },
+                {
+                    "decision": "correction",
+                    "reopen": ["applicant_phone", "material_marriage_certificate"],
+                    "comment": "请上传清晰的结婚证并核对联系电话",
+                },
+                {"decision": "rejected", "comment": "材料不全"},
+            ]
+        }
+    )
+
+    decision: Literal["approved", "rejected", "correction"] = Field(
+        description="approved: the item is granted. rejected: refused, with `reason`. "
+        "correction: sent back to the applicant (补正) for the facts and materials in `reopen`"
+    )
+    reason: str = Field(
+        default="",
+        max_length=200,
+        pattern=NO_NUL,
+        description="For a rejection: one of the task's `reject_reasons` (GET /api/v1/tasks/"
+        "{task_id}). The last one (其他, other) needs a `comment`. Left out, a rejection with "
+        "a comment counts as that last reason (the body of earlier clients)",
+    )
+    comment: str = Field(
+        default="",
+        max_length=500,
+        pattern=NO_NUL,
+        description="The clerk's opinion, shown to the applicant; required for a correction "
+        "(what to correct) and for a rejection for the other reason",
+    )
+    reopen: list[Annotated[str, Field(max_length=100, pattern=NO_NUL)]] = Field(
+        default_factory=list,
+        max_length=100,
+        description="For a correction: the facts (their keys) and materials (`material_<code>`) "
+        "of this item the applicant must correct, from the task's `correctable`; only they are "
+        "reopened",
+    )
+
+
+@router.post(
+    "/tasks/{task_id}/complete",
+    response_model=ItemStatus,
+    dependencies=[CsrfChecked],
+    responses={
+        409: {
+            "model": ErrorPublic,
+            "description": "The task was decided already, another clerk holds it, or a "
+            "department system is working it",
+        }
+    },
+)
 def complete_task(
-    task_id: RowId, body: Decision, user: ClerkUser, session: SessionDep, rt: RuntimeDep
+    task_id: RowId, body: TaskDecision, user: ClerkUser, session: SessionDep, rt: RuntimeDep
 ):
-    """Approve or reject a task of the clerk's department."""
+    """Decide a task of the clerk's department: approve it, reject it with a reason from the
+    item's list, or send it back to the applicant for correction naming what to correct (the
+    process loops back through the applicant, and only this item resumes)."""
     row = decisions.decide(
-        session, rt, user=user, item_id=task_id, decision=body.decision, comment=body.comment
+        session,
+        rt,
+        user=user,
+        item_id=task_id,
+        decision=body.decision,
+        comment=body.comment,
+        reopen=body.reopen,
+        reason=body.reason,
     )
     return item_status(rt, row)
+
+
+class CatalogItemPublic(BaseModel):
+    code: str
+    name: str
+    name_en: str
+    department: str
+    department_name: str
+    legal_basis: str = Field(description="The law or rule the item is decided under")
+    time_limit_days: int = Field(description="The statutory time limit, in working days")
+
+
+class FactSource(BaseModel):
+    registry: str = Field(description="The registry the fact was read from")
+    registry_name: str
+    record: str = Field(description="The registry's record number; masked when it is an ID number")
+    retrieved_at: str = Field(description="When it was read (ISO 8601)")
+
+
+class TaskFact(BaseModel):
+    key: str = Field(description="The fact's key in the data dictionary")
+    label: str
+    label_en: str
+    type: str = Field(description="The dictionary type (text, date, enum, bool, citizen_id...)")
+    value: Any = Field(description="The value as the clerk may see it: masked when `masked`")
+    display: str = Field(description="The value as the page shows it (an option's label...)")
+    masked: bool = Field(
+        description="An ID or bank card number shown masked: POST /api/v1/tasks/{task_id}/"
+        "reveal with a reason shows it in full (logged)"
+    )
+    source: FactSource | None = Field(
+        description="Where the fact came from; null when the applicant typed it"
+    )
+
+
+class ChecklistPublic(BaseModel):
+    code: str = Field(description="The material's code")
+    name: str
+    status: str = Field(description="upload (the applicant supplied it) or exempt (fetched)")
+    reason: str
+
+
+class UploadPublic(BaseModel):
+    id: int
+    material: str = Field(description="The material's code in the item catalog")
+    filename: str
+    content_type: str = Field(description="application/pdf, image/png or image/jpeg")
+    size: int = Field(description="Bytes")
+    uploaded_at: datetime
+    url: str = Field(
+        description="Where to download it (GET, with the same credentials; the viewing is "
+        "logged in the applicant's data-access log)"
+    )
+
+
+class ProgressPublic(BaseModel):
+    item: str
+    name: str
+    name_en: str
+    department: str
+    department_name: str
+    status: str = Field(description="processing, correction, approved, rejected, not_applicable")
+    status_label: str
+    due_date: date | None
+    auto: bool = Field(description="Decided by an automatic check (秒批)")
+    own: bool = Field(description="An item of the clerk's department")
+    comment: str | None = Field(description="The decision's comment: own items only")
+    result_number: str | None = Field(description="The result's number: own items only")
+
+
+class EventPublic(BaseModel):
+    at: datetime
+    actor: str
+    kind: str
+    message: str
+
+
+class Correctable(BaseModel):
+    key: str = Field(description="A fact's key, or material_<code> for a material")
+    label: str
+    label_en: str
+
+
+class TaskDetail(BaseModel):
+    """A case as the clerk sees it through one of their department's items (need to know): the
+    item, the facts and materials it needs (ID and bank card numbers masked), the other items'
+    progress (statuses only), the history. Each view is logged for the applicant."""
+
+    id: int = Field(description="The task (case item) id")
+    case_id: int
+    case_number: str | None
+    case_status: str
+    case_status_label: str
+    matter: str
+    matter_name: str
+    applicant_name: str
+    item: CatalogItemPublic
+    status: str
+    status_label: str
+    due_date: date
+    decided_at: datetime | None
+    comment: str | None
+    correction: dict[str, Any] | None = Field(
+        description="While sent back: the facts and materials reopened, and the note"
+    )
+    result_number: str | None
+    auto: bool
+    finding: str | None = Field(description="The automatic check's finding")
+    incident: str | None = Field(
+        description="The department system's failure; POST /api/v1/external-tasks/{task_id}/"
+        "resolve lets it retry"
+    )
+    claimed_by: int | None
+    claimed_by_name: str | None
+    claimed_at: datetime | None
+    reject_reasons: list[str] = Field(description="The item's reasons for a rejection")
+    correctable: list[Correctable] = Field(
+        description="What a correction may reopen: the item's facts and materials"
+    )
+    facts: list[TaskFact]
+    checklist: list[ChecklistPublic] = Field(description="The item's materials")
+    uploads: list[UploadPublic] = Field(description="The applicant's files for those materials")
+    progress: list[ProgressPublic]
+    history: list[EventPublic]
+
+
+class Reveal(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"fact": "bank_card_number", "reason": "核对生育津贴发放账户"}]
+        }
+    )
+
+    fact: str = Field(
+        max_length=100, pattern=NO_NUL, description="The key of a masked fact of the task"
+    )
+    reason: str = Field(
+        max_length=500,
+        pattern=NO_NUL,
+        description="Why the full number is needed (2-200 characters): logged, and shown to "
+        "the applicant in their data-access log",
+    )
+
+
+class RevealedFact(BaseModel):
+    key: str
+    label: str
+    label_en: str
+    value: Any = Field(description="The number in full")
+
+
+def upload_public(upload: Upload) -> UploadPublic:
+    """An uploaded material as the API shows it, with where to download it."""
+    return UploadPublic(
+        id=upload.id,
+        material=upload.material_code,
+        filename=upload.filename,
+        content_type=upload.content_type,
+        size=upload.size,
+        uploaded_at=upload.uploaded_at,
+        url=f"{PREFIX}/uploads/{upload.id}",
+    )
+
+
+def _fact_public(fact: FactView) -> TaskFact:
+    entry = fact.fact
+    if entry.type == "bool":
+        display = "是" if fact.value else "否"
+    elif entry.type == "enum":
+        display = entry.option_label(fact.value)
+    else:
+        display = str(fact.shown)
+    found = fact.provenance
+    return TaskFact(
+        key=fact.key,
+        label=entry.label,
+        label_en=entry.label_en,
+        type=entry.type,
+        value=fact.shown,
+        display=display,
+        masked=fact.masked,
+        source=FactSource(
+            registry=str(found.get("registry", "")),
+            registry_name=str(found.get("registry_name", "")),
+            record=fact.record,
+            retrieved_at=str(found.get("retrieved_at", "")),
+        )
+        if found
+        else None,
+    )
+
+
+def _task_detail(rt, task: workbench.OpenTask) -> TaskDetail:
+    view, row, item = task.view, task.view.row, task.view.item
+    departments = rt.catalog.departments
+    matter = rt.catalog.matters.get(view.case.matter)
+    facts = rt.catalog.facts
+    return TaskDetail(
+        id=row.id,
+        case_id=view.case.id,
+        case_number=view.case.number,
+        case_status=view.case.status,
+        case_status_label=CASE_STATUS[view.case.status][0],
+        matter=view.case.matter,
+        matter_name=matter.name if matter else view.case.matter,
+        applicant_name=view.case.applicant_name,
+        item=CatalogItemPublic(
+            code=item.code,
+            name=item.name,
+            name_en=item.name_en,
+            department=item.department,
+            department_name=departments[item.department].name,
+            legal_basis=item.legal_basis,
+            time_limit_days=item.time_limit_days,
+        ),
+        status=row.status,
+        status_label=ITEM_STATUS[row.status][0],
+        due_date=row.due_date,
+        decided_at=row.decided_at,
+        comment=row.comment,
+        correction=row.correction or None,
+        result_number=row.result_number,
+        auto=row.auto,
+        finding=row.finding,
+        incident=row.incident,
+        claimed_by=row.claimed_by,
+        claimed_by_name=task.holder_name,
+        claimed_at=row.claimed_at,
+        reject_reasons=list(item.reject_reasons),
+        correctable=[
+            Correctable(key=key, label=facts[key].label, label_en=facts[key].label_en)
+            for key in item.fact_keys
+            if key in facts
+        ]
+        + [
+            Correctable(key=f"material_{m.code}", label=m.name, label_en=m.name_en)
+            for m in item.materials
+        ],
+        facts=[_fact_public(fact) for fact in view.facts],
+        checklist=[
+            ChecklistPublic(
+                code=entry.get("code", ""),
+                name=entry.get("name", ""),
+                status=entry.get("status", ""),
+                reason=entry.get("reason", ""),
+            )
+            for entry in view.checklist
+        ],
+        uploads=[upload_public(u) for u in view.uploads],
+        progress=[_progress_public(task, entry) for entry in task.items],
+        history=[
+            EventPublic(at=e.at, actor=e.actor, kind=e.kind, message=e.message) for e in task.events
+        ],
+    )
+
+
+def _progress_public(task: workbench.OpenTask, entry: progress.ItemView) -> ProgressPublic:
+    own = task.own(entry)
+    return ProgressPublic(
+        item=entry.item.code,
+        name=entry.item.name,
+        name_en=entry.item.name_en,
+        department=entry.item.department,
+        department_name=entry.department_name,
+        status=entry.status,
+        status_label=entry.status_label,
+        due_date=entry.row.due_date if entry.row else None,
+        auto=bool(entry.row and entry.row.auto),
+        own=own,
+        comment=entry.row.comment if own else None,
+        result_number=entry.row.result_number if own else None,
+    )
+
+
+@router.get("/tasks/{task_id}", response_model=TaskDetail)
+def get_task(task_id: RowId, user: ClerkUser, session: SessionDep, rt: RuntimeDep):
+    """One task of the clerk's department, as its item page shows it: what the item needs of
+    the case, numbers masked. The view is logged with the case number in the applicant's
+    data-access log ("谁查看了我的数据")."""
+    task = workbench.open_task(session, rt, user=user, item_id=task_id)
+    return _task_detail(rt, task)
+
+
+@router.post("/tasks/{task_id}/reveal", response_model=RevealedFact, dependencies=[CsrfChecked])
+def reveal(task_id: RowId, body: Reveal, user: ClerkUser, session: SessionDep, rt: RuntimeDep):
+    """One masked number of the task (an ID or bank card number the item needs) in full, for a
+    stated reason: the reason is logged where the applicant sees it; without one, 422."""
+    task = workbench.open_task(
+        session, rt, user=user, item_id=task_id, reveal=body.fact, reason=body.reason
+    )
+    fact = task.fact(body.fact)
+    return RevealedFact(
+        key=fact.key, label=fact.fact.label, label_en=fact.fact.label_en, value=fact.value
+    )
 
 
 def queue_filter(

@@ -6,7 +6,16 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from web.api import cases, certificates, external_tasks, inbox, sessions, tasks
+from web.api import (
+    cases,
+    certificates,
+    deliveries,
+    evaluations,
+    external_tasks,
+    inbox,
+    sessions,
+    tasks,
+)
 from web.api.routing import PREFIX
 from web.routes import processes
 
@@ -16,6 +25,8 @@ for part in (
     cases.router,
     tasks.router,
     external_tasks.router,
+    deliveries.router,
+    evaluations.router,
     inbox.router,
     certificates.router,
     processes.api,

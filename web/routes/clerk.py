@@ -6,19 +6,21 @@ from typing import Annotated
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from fastapi import APIRouter, Form, Request
-from fastapi.responses import RedirectResponse
+from fastapi.responses import HTMLResponse, RedirectResponse
 
-from services.cases import access, decisions, external, progress, results, workbench
+from services.cases import decisions, external, frontdesk, results, workbench
 from services.cases.results import DELIVERY_STATUS
-from services.errors import InvalidInput, NotFound
+from services.errors import InvalidInput
+from web.api.routing import twin
 from web.api.tasks import QueueQuery
 from web.deps import ClerkUser, CsrfChecked, Id, RuntimeDep, SessionDep
 from web.rendering import render
 
-router = APIRouter(prefix="/clerk", tags=["pages: clerk"])
+router = APIRouter(prefix="/clerk", tags=["pages: clerk"], default_response_class=HTMLResponse)
 
 
 @router.get("")
+@twin("GET /api/v1/queue")
 def queue(
     request: Request, user: ClerkUser, session: SessionDep, rt: RuntimeDep, query: QueueQuery
 ):
@@ -67,7 +69,10 @@ def _item_page(
     reason: str = "",
     reveal_error=None,
 ):
-    view = access.clerk_view(session, rt, user=user, item_id=item_id, reveal=reveal, reason=reason)
+    task = workbench.open_task(
+        session, rt, user=user, item_id=item_id, reveal=reveal, reason=reason
+    )
+    view = task.view
     return render(
         request,
         "clerk/item.html",
@@ -76,8 +81,8 @@ def _item_page(
         row=view.row,
         item=view.item,
         case=view.case,
-        items=progress.item_views(session, rt, view.case),
-        events=progress.events_of(session, case=view.case),
+        items=task.items,
+        events=task.events,
         error=error,
         comment=comment,
         reveal_error=reveal_error,
@@ -85,6 +90,7 @@ def _item_page(
 
 
 @router.get("/items/{item_id}")
+@twin("GET /api/v1/tasks/{task_id}")
 def item_page(request: Request, item_id: Id, user: ClerkUser, session: SessionDep, rt: RuntimeDep):
     """The case as this department's item needs it: its facts (personal numbers masked), its
     materials, the other items' progress. The view is logged for the applicant."""
@@ -92,6 +98,7 @@ def item_page(request: Request, item_id: Id, user: ClerkUser, session: SessionDe
 
 
 @router.post("/items/{item_id}/reveal", dependencies=[CsrfChecked])
+@twin("POST /api/v1/tasks/{task_id}/reveal")
 def reveal(
     request: Request,
     item_id: Id,
@@ -109,6 +116,7 @@ def reveal(
 
 
 @router.post("/items/{item_id}/decision", dependencies=[CsrfChecked])
+@twin("POST /api/v1/tasks/{task_id}/complete")
 def decide(
     request: Request,
     item_id: Id,
@@ -120,6 +128,8 @@ def decide(
     reopen: Annotated[list[str], Form()] = [],  # noqa: B006 - FastAPI reads the default
     reason: Annotated[str, Form()] = "",
 ):
+    """Approve, reject with a reason from the item's list, or send back for correction naming
+    the facts and materials to correct."""
     try:
         decisions.decide(
             session,
@@ -137,6 +147,7 @@ def decide(
 
 
 @router.post("/items/{item_id}/resolve", dependencies=[CsrfChecked])
+@twin("POST /api/v1/external-tasks/{task_id}/resolve")
 def resolve(item_id: Id, user: ClerkUser, session: SessionDep):
     """The incident is fixed: the department's system may fetch the item again."""
     external.resolve_incident(session, user=user, item_id=item_id)
@@ -144,20 +155,20 @@ def resolve(item_id: Id, user: ClerkUser, session: SessionDep):
 
 
 @router.get("/deliveries")
+@twin("GET /api/v1/deliveries")
 def deliveries(request: Request, user: ClerkUser, session: SessionDep, status: str = "preparing"):
     """The service centre's window: results to post and their tracking."""
-    if user.department != "center":
-        raise NotFound("只有政务服务中心负责统一寄递", "Only the service centre posts results")
     status = status if status in DELIVERY_STATUS else "preparing"
     return render(
         request,
         "clerk/deliveries.html",
-        rows=results.deliveries(session, viewer=user, status=status),
+        rows=frontdesk.deliveries_to_post(session, clerk=user, status=status),
         status=status,
     )
 
 
 @router.post("/deliveries/{delivery_id}", dependencies=[CsrfChecked])
+@twin("POST /api/v1/deliveries/{delivery_id}")
 def update_delivery(
     delivery_id: Id,
     user: ClerkUser,
@@ -182,6 +193,7 @@ def _back(to: str, notice: str) -> str:
 
 
 @router.post("/items/{item_id}/claim", dependencies=[CsrfChecked])
+@twin("POST /api/v1/tasks/{task_id}/claim")
 def claim(item_id: Id, user: ClerkUser, session: SessionDep, back: Annotated[str, Form()] = ""):
     """Claim a task, so no other clerk works it; 409 names who was first."""
     workbench.claim(session, user=user, item_id=item_id)
@@ -189,6 +201,7 @@ def claim(item_id: Id, user: ClerkUser, session: SessionDep, back: Annotated[str
 
 
 @router.post("/items/{item_id}/release", dependencies=[CsrfChecked])
+@twin("POST /api/v1/tasks/{task_id}/release")
 def release(item_id: Id, user: ClerkUser, session: SessionDep, back: Annotated[str, Form()] = ""):
     """Give a claimed task back to the department's queue (its holder or a supervisor)."""
     workbench.release(session, user=user, item_id=item_id)
@@ -196,6 +209,7 @@ def release(item_id: Id, user: ClerkUser, session: SessionDep, back: Annotated[s
 
 
 @router.post("/items/{item_id}/reassign", dependencies=[CsrfChecked])
+@twin("POST /api/v1/tasks/{task_id}/reassign")
 def reassign(
     item_id: Id,
     user: ClerkUser,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
-from fastapi.responses import RedirectResponse
+from fastapi.responses import HTMLResponse, RedirectResponse
 
 from engine.clock import utcnow
 from services.calendar import local_date
@@ -13,10 +13,11 @@ from services.cases.access import load_case
 from services.errors import InvalidInput
 from services.evaluations import service as evaluations
 from services.notifications.senders import default_sender
+from web.api.routing import twin
 from web.deps import CitizenUser, ClerkUser, CsrfChecked, Id, Page, RuntimeDep, SessionDep
 from web.rendering import render
 
-router = APIRouter(tags=["pages: evaluation"])
+router = APIRouter(tags=["pages: evaluation"], default_response_class=HTMLResponse)
 PAGE = 50
 
 
@@ -26,6 +27,7 @@ def _level(raw: str) -> int:
 
 
 @router.get("/cases/{case_id}/evaluation")
+@twin("GET /api/v1/cases/{case_id}/evaluation")
 def evaluation_page(request: Request, case_id: Id, user: CitizenUser, session: SessionDep):
     """The evaluation form on its own page (the case page includes the same form)."""
     case = load_case(session, case_id=case_id, user=user)
@@ -39,6 +41,7 @@ def evaluation_page(request: Request, case_id: Id, user: CitizenUser, session: S
 
 
 @router.post("/cases/{case_id}/evaluation", dependencies=[CsrfChecked])
+@twin("POST /api/v1/cases/{case_id}/evaluation")
 def evaluate(
     request: Request,
     case_id: Id,
@@ -49,6 +52,7 @@ def evaluate(
     reasons: Annotated[list[str] | None, Form()] = None,
     comment: Annotated[str, Form()] = "",
 ):
+    """The applicant rates their completed case, once."""
     case = load_case(session, case_id=case_id, user=user)
     try:
         evaluations.evaluate(
@@ -106,6 +110,7 @@ def _follow_ups_page(
 
 
 @router.get("/clerk/follow-ups")
+@twin("GET /api/v1/follow-ups")
 def follow_ups(
     request: Request, user: ClerkUser, session: SessionDep, status: str = "open", page: Page = 1
 ):
@@ -114,6 +119,7 @@ def follow_ups(
 
 
 @router.post("/clerk/follow-ups/{follow_up_id}/resolve", dependencies=[CsrfChecked])
+@twin("POST /api/v1/follow-ups/{follow_up_id}/resolve")
 def resolve(
     request: Request,
     follow_up_id: Id,
@@ -123,6 +129,7 @@ def resolve(
     resolution: Annotated[str, Form()] = "",
     callback_done: Annotated[str, Form()] = "",
 ):
+    """A supervisor records how a bad review was put right, after calling the applicant back."""
     try:
         evaluations.resolve_follow_up(
             session,
