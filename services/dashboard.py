@@ -15,7 +15,7 @@ from sqlalchemy import case as sql_case
 from sqlmodel import Session, col, func, select
 
 from engine.clock import utcnow
-from forms.burden import Burden, burden_report
+from forms.burden import Burden, averages, burden_report
 from services.calendar import local_date
 from services.cases.models import Case, CaseItem
 from services.evaluations.models import Evaluation
@@ -40,6 +40,31 @@ def _days(session: Session, start: Any, end: Any) -> Any:
     if session.get_bind().dialect.name == "sqlite":
         return func.julianday(end) - func.julianday(start)
     return extract("epoch", end - start) / 86400.0
+
+
+def case_counts(session: Session) -> dict[str, dict[str, int]]:
+    """The number of cases per matter and status (one GROUP BY)."""
+    counts: dict[str, dict[str, int]] = {}
+    for matter, status, count in session.exec(
+        select(Case.matter, Case.status, func.count()).group_by(Case.matter, Case.status)
+    ).all():
+        counts.setdefault(matter, {})[status] = count
+    return counts
+
+
+@dataclass(frozen=True)
+class BurdenFigures:
+    """The burden figures of every catalog matter (what applying costs a citizen, alone and
+    combined), their averages per matter, and the cases per matter and status."""
+
+    rows: list[Burden]
+    averages: dict[str, float]
+    counts: dict[str, dict[str, int]]
+
+
+def burden_figures(session: Session, rt: Runtime) -> BurdenFigures:
+    rows = burden_report(rt.catalog)
+    return BurdenFigures(rows=rows, averages=averages(rows), counts=case_counts(session))
 
 
 @dataclass(frozen=True)

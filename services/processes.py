@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
 APPLICANT_LANE = "applicant"
 CORRECTION = "correction"
+MAX_BPMN_BYTES = 2_000_000  # the largest process file an administrator may deploy
 
 
 def _lane_problems(catalog: Catalog, matter: Matter, spec: ProcessSpec) -> list[Problem]:
@@ -124,7 +125,7 @@ class Review:
 def review(rt: Runtime, *, matter_code: str, content: bytes, decisions: Decisions = ()) -> Review:
     """Check `content` as `matter_code`'s process without storing anything: what the editor's
     "validate" shows, and what deploy refuses on."""
-    matter = _matter(rt, matter_code)
+    matter = matter_of(rt, matter_code)
     converted = convert(content, process_id=matter.process_id)
     problems = list(converted.problems)
     problems += check_process(
@@ -140,7 +141,7 @@ def review(rt: Runtime, *, matter_code: str, content: bytes, decisions: Decision
 def matter_decisions(session: Session, rt: Runtime, *, matter_code: str) -> Decisions:
     """The decision tables the matter's process may call: those of its newest deployed version,
     else the `.dmn` file beside its `.bpmn` in bpmn/."""
-    matter = _matter(rt, matter_code)
+    matter = matter_of(rt, matter_code)
     version = current_version(session, matter_code=matter.code)
     if version is not None:
         return _decisions(definition_of(session, version))
@@ -159,14 +160,15 @@ def decision_ids(decisions: Decisions) -> list[str]:
 
 def matter_content(session: Session, rt: Runtime, *, matter_code: str) -> bytes:
     """The BPMN of the matter's newest deployed version, else its file in bpmn/."""
-    matter = _matter(rt, matter_code)
+    matter = matter_of(rt, matter_code)
     version = current_version(session, matter_code=matter.code)
     if version is not None:
         return definition_of(session, version).content
     return (rt.settings.bpmn_dir / matter.bpmn).read_bytes()
 
 
-def _matter(rt: Runtime, code: str) -> Matter:
+def matter_of(rt: Runtime, code: str) -> Matter:
+    """The catalog's matter `code`; NotFound when there is none."""
     try:
         return rt.catalog.matter(code)
     except KeyError:
@@ -211,16 +213,20 @@ def deploy(
     *,
     matter_code: str,
     content: bytes,
-    decisions: Decisions = (),
+    decisions: Decisions | None = None,
     author: User,
     comment: str = "",
 ) -> ProcessVersion:
-    """Validate and store `content` as the matter's next version, in one transaction.
+    """Validate and store `content` as the matter's next version, in one transaction, with
+    `decisions` (None: the decision tables the matter's process may call now, see
+    `matter_decisions`).
 
     Raises InvalidInput with every problem (fields keyed by element id); nothing is stored then.
     """
     _require_admin(author)
-    matter = _matter(rt, matter_code)
+    matter = matter_of(rt, matter_code)
+    if decisions is None:
+        decisions = matter_decisions(session, rt, matter_code=matter.code)
     decisions = tuple(sorted(decisions))
     checked = review(rt, matter_code=matter.code, content=content, decisions=decisions)
     if checked.problems:
@@ -252,6 +258,36 @@ def deploy(
     return version
 
 
+def deploy_file(
+    session: Session,
+    rt: Runtime,
+    *,
+    matter_code: str,
+    content: bytes,
+    filename: str,
+    author: User,
+    comment: str = "",
+) -> ProcessVersion:
+    """Deploy an uploaded `.bpmn` file (e.g. made in Camunda Modeler) as the matter's next
+    version (see `deploy`); `content` may be read up to one byte over MAX_BPMN_BYTES, and a
+    file over it is refused by name ("file")."""
+    if len(content) > MAX_BPMN_BYTES:
+        raise InvalidInput(
+            "file",
+            f"流程文件过大（{len(content) // 1024} KB），上限 {MAX_BPMN_BYTES // 1_000_000} MB",
+            f"the process file is too large ({len(content) // 1024} KB); the limit is "
+            f"{MAX_BPMN_BYTES // 1_000_000} MB",
+        )
+    return deploy(
+        session,
+        rt,
+        matter_code=matter_code,
+        content=content,
+        author=author,
+        comment=comment or f"上传 {filename[:200]}",
+    )
+
+
 _CURRENT_VERSION = (  # built once: every submission asks
     select(ProcessVersion)
     .where(ProcessVersion.matter == bindparam("matter"))
@@ -278,6 +314,32 @@ def versions(
             .limit(limit)
         ).all()
     )
+
+
+@dataclass(frozen=True)
+class MatterProcess:
+    """A matter's process on the processes list."""
+
+    matter: Matter
+    current: ProcessVersion | None  # the newest deployed version; None: the file in bpmn/
+    count: int  # deployed versions
+
+
+def matter_processes(session: Session, rt: Runtime) -> list[MatterProcess]:
+    """Every catalog matter with its newest deployed version and the number of versions."""
+    counts = dict(
+        session.exec(
+            select(ProcessVersion.matter, func.count()).group_by(ProcessVersion.matter)
+        ).all()
+    )
+    return [
+        MatterProcess(
+            matter=matter,
+            current=current_version(session, matter_code=matter.code),
+            count=counts.get(matter.code, 0),
+        )
+        for matter in rt.catalog.matters.values()
+    ]
 
 
 def get_version(session: Session, *, matter_code: str, version: int) -> ProcessVersion:

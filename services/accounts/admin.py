@@ -16,6 +16,7 @@ from sqlmodel import Session, col, delete, func, or_, select
 from engine.clock import utcnow
 from services.accounts.models import AccountChange, LoginSession, User
 from services.accounts.service import create_user, hash_password
+from services.cases.workbench import release_stranded_claims
 from services.errors import Conflict, Forbidden, InvalidInput, NotFound
 
 STAFF_ROLES = ("clerk", "system", "admin")
@@ -409,17 +410,21 @@ def update_staff(
     actor: User,
     departments: Mapping[str, Any],
     user_id: int,
-    display_name: str,
-    role: str,
-    department: str = "",
-    supervisor: bool = False,
+    display_name: str | None,
+    role: str | None,
+    department: str | None = "",
+    supervisor: bool | None = False,
 ) -> User:
-    """Change a staff account's name, role, department and supervisor flag; only what differs
-    is written and recorded. Nothing is written when any field is refused."""
+    """Change a staff account's name, role, department and supervisor flag (None: keep it as it
+    is); only what differs is written and recorded. Nothing is written when any field is
+    refused. The open tasks the account can no longer work (another department, no longer a
+    clerk) go back to their queue."""
     _require_admin(actor)
     user = _staff(session, user_id)
-    display_name = display_name.strip()
-    department = department.strip()
+    display_name = (user.display_name if display_name is None else display_name).strip()
+    role = user.role if role is None else role
+    department = ((user.department or "") if department is None else department).strip()
+    supervisor = user.supervisor if supervisor is None else supervisor
     _refuse(
         _check_profile(
             departments,
@@ -443,43 +448,45 @@ def update_staff(
         for name, value in wanted.items()
         if getattr(user, name) != value
     }
-    if not changes:
+    if changes:
+        for name, (_old, new) in changes.items():
+            setattr(user, name, new)
+        session.add(user)
+        if demoting:
+            _keep_an_active_admin(session)
+        _record(session, actor=actor, user=user, action="updated", changes=changes)
+        session.commit()
+    else:
         session.rollback()  # release the row lock
-        return user
-    for name, (_old, new) in changes.items():
-        setattr(user, name, new)
-    session.add(user)
-    if demoting:
-        _keep_an_active_admin(session)
-    _record(session, actor=actor, user=user, action="updated", changes=changes)
-    session.commit()
+    release_stranded_claims(session, holder=user, actor=actor)
     return user
 
 
 def set_active(session: Session, *, actor: User, user_id: int, active: bool) -> User:
-    """Enable or disable an account (staff or citizen). A disabled account cannot sign in and
-    its sessions end at once."""
+    """Enable or disable an account (staff or citizen). A disabled account cannot sign in, its
+    sessions end at once and its open tasks go back to their queue."""
     _require_admin(actor)
     user = _locked_user(session, user_id)
     if user.active == active:
         session.rollback()
-        return user
-    if not active:
-        _refuse_self_removal(actor=actor, target=user, disabling=True)
-    user.active = active
-    session.add(user)
-    if not active and user.role == "admin":
-        _keep_an_active_admin(session)
-    if not active:
-        end_sessions(session, user_id=user.id)
-    _record(
-        session,
-        actor=actor,
-        user=user,
-        action="enabled" if active else "disabled",
-        changes={"active": (not active, active)},
-    )
-    session.commit()
+    else:
+        if not active:
+            _refuse_self_removal(actor=actor, target=user, disabling=True)
+        user.active = active
+        session.add(user)
+        if not active and user.role == "admin":
+            _keep_an_active_admin(session)
+        if not active:
+            end_sessions(session, user_id=user.id)
+        _record(
+            session,
+            actor=actor,
+            user=user,
+            action="enabled" if active else "disabled",
+            changes={"active": (not active, active)},
+        )
+        session.commit()
+    release_stranded_claims(session, holder=user, actor=actor)
     return user
 
 

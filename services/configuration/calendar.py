@@ -35,6 +35,7 @@ LINE_LIMIT = 400  # non-empty lines of a pasted schedule
 RANGE_LIMIT = 31  # days in one line's range
 REST_WORDS = ("休", "休息", "放假", "rest", "off", "holiday")
 WORK_WORDS = ("班", "上班", "work", "workday")
+KINDS = {"work": True, "rest": False}  # what the day form sends: is it a working day
 
 
 class CalendarOverride(SQLModel, table=True):
@@ -161,6 +162,20 @@ def check_year(year: int) -> int:
     return year
 
 
+def parse_year(text: str) -> int:
+    """The year a form or link names; InvalidInput("year") when it is not one."""
+    try:
+        year = int(text.strip())
+    except ValueError:
+        year = 0
+    return check_year(year)
+
+
+def this_year() -> int:
+    """The current year in China."""
+    return calendar.local_date(utcnow()).year
+
+
 def _year_overrides(session: Session, year: int) -> list[CalendarOverride]:
     query = (
         select(CalendarOverride)
@@ -213,6 +228,11 @@ def year_view(session: Session, *, year: int) -> CalendarYear:
         months=months,
         overrides=overrides,
     )
+
+
+def override_of(session: Session, *, day: date) -> CalendarOverride | None:
+    """The administrators' override of `day`, if any."""
+    return session.get(CalendarOverride, day)
 
 
 def changes(session: Session, *, year: int, limit: int = 100) -> list[CalendarChange]:
@@ -426,6 +446,13 @@ def _commit(session: Session) -> None:
         ) from exc
     with _load_lock:
         _load(session)
+
+
+def parse_kind(kind: str) -> bool:
+    """Whether a day the form calls `kind` ("work" or "rest") is a working day."""
+    if kind not in KINDS:
+        raise InvalidInput("kind", "请选择休息或上班", "choose rest day or working day")
+    return KINDS[kind]
 
 
 def set_day(

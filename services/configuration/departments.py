@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 import threading
 import weakref
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -260,29 +260,18 @@ def update_department(
     *,
     user: User,
     code: str,
-    name: str = "",
-    name_en: str = "",
-    address: str = "",
-    phone: str = "",
-    opening_hours: str = "",
-    supervisor_email: str = "",
+    values: Mapping[str, str | None],
 ) -> int:
-    """Set a department's names (blank: the catalog's), service information and supervisors'
-    e-mail, all or nothing; returns how many fields changed."""
+    """Set a department's fields (keys of FIELDS): its names (blank: the catalog's), service
+    information and supervisors' e-mail; a field not given (or None) keeps its value. All or
+    nothing; returns how many fields changed."""
     _department(catalog, code)
     original = catalog_departments(catalog)[code]
-    new = _checked(
-        {
-            "name": name,
-            "name_en": name_en,
-            "address": address,
-            "phone": phone,
-            "opening_hours": opening_hours,
-            "supervisor_email": supervisor_email,
-        }
-    )
     setting = session.get(DepartmentSetting, code) or DepartmentSetting(code=code)
     before = _configured(original, setting)
+    new = _checked(
+        {key: getattr(before, key) if values.get(key) is None else values[key] for key in FIELDS}
+    )
     after = _configured(original, DepartmentSetting(code=code, **new))
     changed = [key for key in FIELDS if getattr(before, key) != getattr(after, key)]
     if not changed:

@@ -23,6 +23,8 @@ from engine.sandbox import check_expression
 from forms.catalog import Matter
 from services.accounts.models import User
 from services.errors import Forbidden, InvalidInput, NotFound
+from services.processes import current_version
+from services.processes_models import ProcessVersion
 
 if TYPE_CHECKING:
     from engine.specs import ProcessSpec
@@ -110,6 +112,32 @@ def published_matters(session: Session, rt: Runtime) -> list[Matter]:
 
 
 @dataclass(frozen=True)
+class MatterRow:
+    """A matter on the settings list: as offered now, with what differs from the catalog."""
+
+    matter: Matter  # as applications see it now (see `offered`)
+    added: int  # items a deployed process version added to the catalog's
+    conditions: int  # items whose condition an administrator set
+    version: ProcessVersion | None  # the newest deployed process; None: the file in bpmn/
+
+
+def matter_rows(session: Session, rt: Runtime) -> list[MatterRow]:
+    """Every catalog matter as offered now, in catalog order."""
+    rows = []
+    for code, catalog_matter in rt.catalog.matters.items():
+        matter = effective_matter(session, rt, code)
+        rows.append(
+            MatterRow(
+                matter=matter,
+                added=len(matter.items) - len(catalog_matter.items),
+                conditions=len(matter.conditions),
+                version=current_version(session, matter_code=code),
+            )
+        )
+    return rows
+
+
+@dataclass(frozen=True)
 class ItemRow:
     """An item of a matter on the configuration page."""
 
@@ -152,6 +180,29 @@ def changes(session: Session, *, matter_code: str, limit: int = 50) -> list[Matt
         .limit(limit)
     )
     return list(session.exec(query).all())
+
+
+@dataclass(frozen=True)
+class MatterSettings:
+    """A matter's settings page: the matter as offered now, its items with their conditions,
+    the record of changes and the process version it routes by."""
+
+    matter: Matter
+    catalog_published: bool  # False: the catalog withholds it, it cannot be switched on
+    items: list[ItemRow]
+    history: list[MatterChange]  # newest first
+    version: ProcessVersion | None  # None: the file in bpmn/
+
+
+def matter_settings(session: Session, rt: Runtime, code: str) -> MatterSettings:
+    """The settings of the matter `code`; NotFound when the catalog has no such matter."""
+    return MatterSettings(
+        matter=effective_matter(session, rt, code),
+        catalog_published=_catalog_matter(rt, code).published,
+        items=item_rows(session, rt, code),
+        history=changes(session, matter_code=code),
+        version=current_version(session, matter_code=code),
+    )
 
 
 def _require_admin(user: User) -> None:

@@ -215,6 +215,18 @@ BODIES: dict[str, dict] = {
     "POST /api/v1/admin/processes/{matter_code}/validate": {"xml": "<definitions/>"},
     "POST /api/v1/admin/processes/{matter_code}/deploy": {"xml": "<not-xml", "comment": "walk"},
     "POST /api/v1/admin/processes/{matter_code}/rollback": {"version": 99},
+    "POST /api/v1/admin/config/matters/{code}/publication": {"published": True},
+    "POST /api/v1/admin/config/matters/{code}/items/{item_code}/condition": {"condition": ""},
+    "POST /api/v1/admin/config/departments/{code}": {"phone": "021-12345678"},
+    "POST /api/v1/admin/config/calendar/days": {"day": "2026-12-26", "kind": "rest"},
+    "POST /api/v1/admin/config/calendar/import": {"year": 2027, "schedule": "2027-01-01 休"},
+    "POST /api/v1/admin/config/users": {
+        "username": "api-walker",
+        "display_name": "Walker",
+        "role": "clerk",
+        "department": "police",
+    },
+    "POST /api/v1/admin/config/users/{user_id}": {"display_name": "巡检"},
     "POST /admin/processes/{matter_code}/rollback": {"version": "99"},
     "POST /frontdesk": {"id_number": FATHER, "matter": "newborn", "consent": "1", "present": "1"},
     "POST /clerk/items/{item_id}/decision": {"decision": "rejected"},
@@ -335,6 +347,7 @@ def world(browser, rt):
     assert not [name for name, value in values.items() if value is None], values
     overrides = {
         "/admin/config/departments/{code}": {"code": "police"},
+        "/api/v1/admin/config/departments/{code}": {"code": "police"},
         "/clerk/items/{item_id}": {"item_id": open_task.id},
     }
     return values, overrides

@@ -7,6 +7,11 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from web.api import (
+    admin,
+    admin_matters,
+    admin_processes,
+    admin_settings,
+    admin_users,
     cases,
     certificates,
     deliveries,
@@ -17,7 +22,6 @@ from web.api import (
     tasks,
 )
 from web.api.routing import PREFIX
-from web.routes import processes
 
 router = APIRouter(prefix=PREFIX)
 for part in (
@@ -29,6 +33,11 @@ for part in (
     evaluations.router,
     inbox.router,
     certificates.router,
-    processes.api,
+    admin.router,
+    admin_matters.router,
+    admin_settings.router,
+    admin_users.router,
+    admin_users.with_password,
+    admin_processes.router,
 ):
     router.include_router(part)

@@ -1,18 +1,20 @@
-"""Pages for administrators: the matters and their burden figures, case counts, the dashboard."""
+"""Pages for administrators: the matters and their burden figures, case counts, the dashboard,
+the data-access log and the process incidents (their JSON twins: web/api/admin.py)."""
 
 from __future__ import annotations
 
-from typing import Literal
-
 from fastapi import APIRouter, Request, Response
-from sqlmodel import func, select
+from fastapi.responses import HTMLResponse
 
-from forms.burden import averages, burden_report
-from services.accounts.service import actor_names
-from services.cases import incidents
-from services.cases.models import Case
-from services.dashboard import department_figures, figures_csv, matter_figures
-from services.registries.service import all_accesses
+from services.dashboard import burden_figures, department_figures, matter_figures
+from web.api.admin import (
+    CSV_RESPONSES,
+    CsvTable,
+    access_log,
+    figures_csv_response,
+    incident_page,
+)
+from web.api.routing import twin
 from web.charts import bar_chart, stacked_bar_chart
 from web.deps import AdminUser, Page, RuntimeDep, SearchText, SessionDep
 from web.rendering import render
@@ -20,18 +22,21 @@ from web.rendering import render
 router = APIRouter(prefix="/admin", tags=["pages: admin"])
 
 
-@router.get("")
+@router.get("", response_class=HTMLResponse)
+@twin("GET /api/v1/admin/matters/figures")
 def matters(request: Request, user: AdminUser, session: SessionDep, rt: RuntimeDep):
-    rows = burden_report(rt.catalog)
-    counts: dict[str, dict[str, int]] = {}
-    for matter, status, count in session.exec(
-        select(Case.matter, Case.status, func.count()).group_by(Case.matter, Case.status)
-    ).all():
-        counts.setdefault(matter, {})[status] = count
-    return render(request, "admin/matters.html", rows=rows, averages=averages(rows), counts=counts)
+    figures = burden_figures(session, rt)
+    return render(
+        request,
+        "admin/matters.html",
+        rows=figures.rows,
+        averages=figures.averages,
+        counts=figures.counts,
+    )
 
 
-@router.get("/data-access")
+@router.get("/data-access", response_class=HTMLResponse)
+@twin("GET /api/v1/admin/data-access")
 def data_access(
     request: Request,
     user: AdminUser,
@@ -40,19 +45,19 @@ def data_access(
     registry: SearchText = "",
 ):
     """Every registry lookup and case view, newest first (the administrators' data tracker)."""
-    page = max(page, 1)
-    rows = all_accesses(session, limit=100, offset=(page - 1) * 100, registry=registry or None)
+    rows, actors = access_log(session, page=page, registry=registry)
     return render(
         request,
         "admin/data_access.html",
         accesses=rows,
-        actors=actor_names(session, rows),
+        actors=actors,
         page=page,
         registry=registry,
     )
 
 
-@router.get("/dashboard")
+@router.get("/dashboard", response_class=HTMLResponse)
+@twin("GET /api/v1/admin/dashboard")
 def dashboard(request: Request, user: AdminUser, session: SessionDep, rt: RuntimeDep):
     """Per matter and per department: cases, time against limits, rates, evaluations, burden."""
     return render(
@@ -65,25 +70,18 @@ def dashboard(request: Request, user: AdminUser, session: SessionDep, rt: Runtim
     )
 
 
-@router.get("/dashboard.csv")
+@router.get("/dashboard.csv", response_class=Response, responses=CSV_RESPONSES)
+@twin("GET /api/v1/admin/dashboard.csv")
 def dashboard_csv(
-    user: AdminUser,
-    session: SessionDep,
-    rt: RuntimeDep,
-    table: Literal["matters", "departments"] = "matters",
+    user: AdminUser, session: SessionDep, rt: RuntimeDep, table: CsvTable = "matters"
 ):
-    rows = matter_figures(session, rt) if table == "matters" else department_figures(session, rt)
-    return Response(
-        figures_csv(rows, table).encode("utf-8"),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="dashboard-{table}.csv"'},
-    )
+    return figures_csv_response(session, rt, table)
 
 
-@router.get("/incidents")
+@router.get("/incidents", response_class=HTMLResponse)
+@twin("GET /api/v1/admin/incidents")
 def incident_list(request: Request, user: AdminUser, session: SessionDep, page: Page = 1):
     """Steps of cases that failed in their process (a condition, script, timer or decision
     table): what to fix in the process, newest first."""
-    page = max(page, 1)
-    rows = incidents.open_incidents(session, limit=100, offset=(page - 1) * 100)
+    rows = incident_page(session, page=page)
     return render(request, "admin/incidents.html", incidents=rows, page=page)

@@ -1,67 +1,59 @@
 """Administrators configure the matters: publication on and off, which items a matter routes
-(the catalog's, plus those its deployed process adds) and when each item applies."""
+(the catalog's, plus those its deployed process adds) and when each item applies (the JSON
+twins: web/api/admin_matters.py)."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
-from fastapi.responses import RedirectResponse
+from fastapi.responses import HTMLResponse, RedirectResponse
 
-from services import processes
 from services.accounts.service import actor_names
 from services.cases.schemas import NO_NUL
 from services.configuration import matters as config
 from services.errors import InvalidInput
+from web.api.routing import twin
 from web.deps import AdminUser, Code, CsrfChecked, RuntimeDep, SessionDep
 from web.rendering import render
 
 router = APIRouter(prefix="/admin/config/matters", tags=["pages: admin"])
 
 
-@router.get("")
+@router.get("", response_class=HTMLResponse)
+@twin("GET /api/v1/admin/config/matters")
 def matter_list(request: Request, user: AdminUser, session: SessionDep, rt: RuntimeDep):
-    rows = []
-    for code, catalog_matter in rt.catalog.matters.items():
-        matter = config.effective_matter(session, rt, code)
-        rows.append(
-            {
-                "matter": matter,
-                "added": len(matter.items) - len(catalog_matter.items),
-                "conditions": len(matter.conditions),
-                "version": processes.current_version(session, matter_code=code),
-            }
-        )
-    return render(request, "admin/config_matters.html", rows=rows)
+    return render(request, "admin/config_matters.html", rows=config.matter_rows(session, rt))
 
 
 def _page(
     request, session, rt, code: str, *, error: InvalidInput | None = None, status=200, typed=None
 ):
-    matter = config.effective_matter(session, rt, code)
-    history = config.changes(session, matter_code=code)
+    found = config.matter_settings(session, rt, code)
     return render(
         request,
         "admin/config_matter.html",
         status_code=status,
-        matter=matter,
-        catalog_published=rt.catalog.matters[code].published,
-        items=config.item_rows(session, rt, code),
-        history=history,
-        authors=actor_names(session, history, column="user_id"),
-        version=processes.current_version(session, matter_code=code),
+        matter=found.matter,
+        catalog_published=found.catalog_published,
+        items=found.items,
+        history=found.history,
+        authors=actor_names(session, found.history, column="user_id"),
+        version=found.version,
         error=error,
         errors=error.fields if error else {},
         typed=typed or {},
     )
 
 
-@router.get("/{code}")
+@router.get("/{code}", response_class=HTMLResponse)
+@twin("GET /api/v1/admin/config/matters/{code}")
 def matter_page(request: Request, code: Code, user: AdminUser, session: SessionDep, rt: RuntimeDep):
     return _page(request, session, rt, code)
 
 
-@router.post("/{code}/publication", dependencies=[CsrfChecked])
+@router.post("/{code}/publication", dependencies=[CsrfChecked], response_class=HTMLResponse)
+@twin("POST /api/v1/admin/config/matters/{code}/publication")
 def publication(
     request: Request,
     code: Code,
@@ -78,7 +70,10 @@ def publication(
     return RedirectResponse(f"/admin/config/matters/{code}?saved=publication", status_code=303)
 
 
-@router.post("/{code}/items/{item_code}/condition", dependencies=[CsrfChecked])
+@router.post(
+    "/{code}/items/{item_code}/condition", dependencies=[CsrfChecked], response_class=HTMLResponse
+)
+@twin("POST /api/v1/admin/config/matters/{code}/items/{item_code}/condition")
 def condition(
     request: Request,
     code: Code,

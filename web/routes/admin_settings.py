@@ -1,21 +1,22 @@
 """Administrators configure the departments (names, service information, supervisors' e-mail)
-and the holiday calendar (day overrides over the State Council schedule)."""
+and the holiday calendar (day overrides over the State Council schedule); the JSON twins:
+web/api/admin_settings.py."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
-from fastapi.responses import RedirectResponse
+from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlmodel import Session
 
-from engine.clock import utcnow
 from services.accounts.service import actor_names
-from services.calendar import local_date
 from services.configuration import calendar as holidays
 from services.configuration import departments
 from services.errors import InvalidInput
 from services.runtime import Runtime
+from web.api.admin_settings import RECENT_CHANGES
+from web.api.routing import twin
 from web.deps import AdminUser, Code, CsrfChecked, FormText, RuntimeDep, SessionDep
 from web.rendering import render
 
@@ -29,15 +30,15 @@ WEEKDAYS = (
     ("六", "Sat"),
     ("日", "Sun"),
 )
-KINDS = {"work": True, "rest": False}
 
 
 # ---------------------------------------------------------------- departments
 
 
-@router.get("/departments")
+@router.get("/departments", response_class=HTMLResponse)
+@twin("GET /api/v1/admin/config/departments")
 def department_list(request: Request, user: AdminUser, session: SessionDep, rt: RuntimeDep):
-    recent = departments.changes(session, limit=20)
+    recent = departments.changes(session, limit=RECENT_CHANGES)
     return render(
         request,
         "admin/departments.html",
@@ -75,14 +76,16 @@ def _department_page(
     )
 
 
-@router.get("/departments/{code}")
+@router.get("/departments/{code}", response_class=HTMLResponse)
+@twin("GET /api/v1/admin/config/departments/{code}")
 def department_page(
     request: Request, code: Code, user: AdminUser, session: SessionDep, rt: RuntimeDep
 ):
     return _department_page(request, session, rt, code)
 
 
-@router.post("/departments/{code}", dependencies=[CsrfChecked])
+@router.post("/departments/{code}", dependencies=[CsrfChecked], response_class=HTMLResponse)
+@twin("POST /api/v1/admin/config/departments/{code}")
 def save_department(
     request: Request,
     code: Code,
@@ -105,26 +108,15 @@ def save_department(
         "supervisor_email": supervisor_email,
     }
     try:
-        changed = departments.update_department(session, rt.catalog, user=user, code=code, **given)
+        changed = departments.update_department(
+            session, rt.catalog, user=user, code=code, values=given
+        )
     except InvalidInput as exc:
         return _department_page(request, session, rt, code, status_code=422, given=given, error=exc)
     return RedirectResponse(f"/admin/config/departments/{code}?saved={changed}", status_code=303)
 
 
 # ---------------------------------------------------------------- holiday calendar
-
-
-def _this_year() -> int:
-    return local_date(utcnow()).year
-
-
-def _year_of(text: str) -> int:
-    """The year a form or link names; InvalidInput("year") when it is not one."""
-    try:
-        year = int(text.strip())
-    except ValueError:
-        year = 0
-    return holidays.check_year(year)
 
 
 def _calendar_page(
@@ -160,21 +152,22 @@ def _calendar_page(
             if key.startswith("schedule:")
         ],
         weekdays=WEEKDAYS,
-        this_year=_this_year(),
+        this_year=holidays.this_year(),
     )
 
 
-@router.get("/calendar")
+@router.get("/calendar", response_class=HTMLResponse)
+@twin("GET /api/v1/admin/config/calendar")
 def calendar_page(
     request: Request, user: AdminUser, session: SessionDep, year: str = "", day: str = ""
 ):
     """The chosen year (default: this one); `day` fills the form with that day's override."""
-    chosen = _year_of(year) if year else _this_year()
+    chosen = holidays.parse_year(year) if year else holidays.this_year()
     form = None
     if day:
         picked = holidays.parse_day(day)
         chosen = picked.year
-        found = session.get(holidays.CalendarOverride, picked)
+        found = holidays.override_of(session, day=picked)
         form = {
             "day": picked.isoformat(),
             "kind": "work" if found and found.is_working_day else "rest",
@@ -187,12 +180,13 @@ def calendar_page(
 def _page_year(text: str, fallback: int | None = None) -> int:
     """The year to show again after a failed form: the form's, else `fallback` or this year."""
     try:
-        return _year_of(text)
+        return holidays.parse_year(text)
     except InvalidInput:
-        return fallback or _this_year()
+        return fallback or holidays.this_year()
 
 
-@router.post("/calendar/days", dependencies=[CsrfChecked])
+@router.post("/calendar/days", dependencies=[CsrfChecked], response_class=HTMLResponse)
+@twin("POST /api/v1/admin/config/calendar/days")
 def save_day(
     request: Request,
     user: AdminUser,
@@ -207,10 +201,13 @@ def save_day(
     form = {"day": day, "kind": kind, "name": name, "note": note}
     try:
         picked = holidays.parse_day(day)
-        if kind not in KINDS:
-            raise InvalidInput("kind", "请选择休息或上班", "choose rest day or working day")
         holidays.set_day(
-            session, user=user, day=picked, is_working_day=KINDS[kind], name=name, note=note
+            session,
+            user=user,
+            day=picked,
+            is_working_day=holidays.parse_kind(kind),
+            name=name,
+            note=note,
         )
     except InvalidInput as exc:
         shown = _page_year(day[:4], _page_year(year))
@@ -221,6 +218,7 @@ def save_day(
 
 
 @router.post("/calendar/days/{day}/delete", dependencies=[CsrfChecked])
+@twin("POST /api/v1/admin/config/calendar/days/{day}/delete")
 def delete_day(day: str, user: AdminUser, session: SessionDep):
     """Delete one day's override: the published schedule applies to it again."""
     picked = holidays.parse_day(day)
@@ -230,7 +228,8 @@ def delete_day(day: str, user: AdminUser, session: SessionDep):
     )
 
 
-@router.post("/calendar/import", dependencies=[CsrfChecked])
+@router.post("/calendar/import", dependencies=[CsrfChecked], response_class=HTMLResponse)
+@twin("POST /api/v1/admin/config/calendar/import")
 def import_schedule(
     request: Request,
     user: AdminUser,
@@ -243,7 +242,7 @@ def import_schedule(
     """Enter a year's schedule pasted line by line, all or nothing."""
     bulk = {"schedule": schedule, "note": note, "replace": bool(replace)}
     try:
-        chosen = _year_of(year)
+        chosen = holidays.parse_year(year)
         result = holidays.import_schedule(
             session, user=user, year=chosen, text=schedule, note=note, replace=bool(replace)
         )

@@ -1,25 +1,25 @@
 """Administrators manage staff accounts and roles: the list, create, edit, disable and enable,
-password resets, and each account's change history."""
+password resets, and each account's change history (the JSON twins: web/api/admin_users.py)."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Path, Query, Request
-from fastapi.responses import RedirectResponse
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
 
 from services.accounts import admin as accounts_admin
 from services.accounts.models import User
 from services.accounts.service import actor_names
-from services.cases import workbench
 from services.cases.schemas import ID_MAX
 from services.errors import Conflict, Forbidden, InvalidInput
+from web.api.admin_users import UserId
+from web.api.routing import twin
 from web.deps import AdminUser, CsrfChecked, RuntimeDep, SessionDep
 from web.rendering import render
 
 router = APIRouter(prefix="/admin/config/users", tags=["pages: admin"])
-
-UserId = Annotated[int, Path(ge=1, le=ID_MAX)]
+API = "/api/v1/admin/config/users"
 
 
 def _form_page(request, *, account: User | None, values: dict, error=None):
@@ -67,7 +67,8 @@ def _user_page(
     return response
 
 
-@router.get("")
+@router.get("", response_class=HTMLResponse)
+@twin(f"GET {API}")
 def user_list(
     request: Request,
     user: AdminUser,
@@ -99,12 +100,14 @@ def user_list(
     )
 
 
-@router.get("/new")
+@router.get("/new", response_class=HTMLResponse)
+@twin(f"POST {API}")
 def new_user(request: Request, user: AdminUser):
     return _form_page(request, account=None, values={"role": "clerk"})
 
 
-@router.post("", dependencies=[CsrfChecked])
+@router.post("", dependencies=[CsrfChecked], response_class=HTMLResponse)
+@twin(f"POST {API}")
 def create_user(
     request: Request,
     user: AdminUser,
@@ -144,13 +147,15 @@ def create_user(
     return RedirectResponse(f"/admin/config/users/{account.id}?notice=created", status_code=303)
 
 
-@router.get("/{user_id}")
+@router.get("/{user_id}", response_class=HTMLResponse)
+@twin(f"GET {API}/{{user_id}}")
 def user_page(request: Request, user_id: UserId, user: AdminUser, session: SessionDep):
     account = accounts_admin.get_user(session, user_id=user_id)
     return _user_page(request, session, account=account)
 
 
-@router.get("/{user_id}/edit")
+@router.get("/{user_id}/edit", response_class=HTMLResponse)
+@twin(f"GET {API}/{{user_id}}", f"POST {API}/{{user_id}}")
 def edit_user(request: Request, user_id: UserId, user: AdminUser, session: SessionDep):
     account = accounts_admin.get_user(session, user_id=user_id)
     if account.role not in accounts_admin.STAFF_ROLES:
@@ -164,7 +169,8 @@ def edit_user(request: Request, user_id: UserId, user: AdminUser, session: Sessi
     return _form_page(request, account=account, values=values)
 
 
-@router.post("/{user_id}/edit", dependencies=[CsrfChecked])
+@router.post("/{user_id}/edit", dependencies=[CsrfChecked], response_class=HTMLResponse)
+@twin(f"POST {API}/{{user_id}}")
 def update_user(
     request: Request,
     user_id: UserId,
@@ -197,7 +203,6 @@ def update_user(
             "supervisor": bool(supervisor),
         }
         return _form_page(request, account=account, values=values, error=exc)
-    workbench.release_stranded_claims(session, holder=account, actor=user)
     return RedirectResponse(f"/admin/config/users/{user_id}?notice=updated", status_code=303)
 
 
@@ -208,23 +213,25 @@ def _set_active(request: Request, session, user: User, user_id: int, active: boo
         session.rollback()
         account = accounts_admin.get_user(session, user_id=user_id)
         return _user_page(request, session, account=account, error=exc)
-    workbench.release_stranded_claims(session, holder=account, actor=user)
     notice = "enabled" if active else "disabled"
     return RedirectResponse(f"/admin/config/users/{user_id}?notice={notice}", status_code=303)
 
 
-@router.post("/{user_id}/disable", dependencies=[CsrfChecked])
+@router.post("/{user_id}/disable", dependencies=[CsrfChecked], response_class=HTMLResponse)
+@twin(f"POST {API}/{{user_id}}/disable")
 def disable_user(request: Request, user_id: UserId, user: AdminUser, session: SessionDep):
     """Disable an account: it cannot sign in, and its open sessions end now."""
     return _set_active(request, session, user, user_id, active=False)
 
 
-@router.post("/{user_id}/enable", dependencies=[CsrfChecked])
+@router.post("/{user_id}/enable", dependencies=[CsrfChecked], response_class=HTMLResponse)
+@twin(f"POST {API}/{{user_id}}/enable")
 def enable_user(request: Request, user_id: UserId, user: AdminUser, session: SessionDep):
     return _set_active(request, session, user, user_id, active=True)
 
 
-@router.post("/{user_id}/password", dependencies=[CsrfChecked])
+@router.post("/{user_id}/password", dependencies=[CsrfChecked], response_class=HTMLResponse)
+@twin(f"POST {API}/{{user_id}}/password")
 def reset_password(request: Request, user_id: UserId, user: AdminUser, session: SessionDep):
     """A new generated password, shown once on the answer; the account's sessions end."""
     account, password = accounts_admin.reset_password(session, actor=user, user_id=user_id)
