@@ -135,6 +135,9 @@ def test_the_csv_is_declared_and_sent_as_csv_with_formulas_escaped(api, admin):
     ]
     bpmn = document[f"{ADMIN}/processes/{{matter_code}}/bpmn"]["get"]["responses"]["200"]
     assert list(bpmn["content"]) == ["application/xml"]
+    upload = document[f"{ADMIN}/processes/{{matter_code}}/upload"]["post"]
+    assert list(upload["requestBody"]["content"]) == ["multipart/form-data"]
+    assert {"201", "413", "415", "422"} <= upload["responses"].keys()
 
 
 # ---------------------------------------------------------------- matter settings
@@ -247,6 +250,9 @@ def test_calendar_days_and_a_pasted_schedule_with_its_errors_by_line(api, admin,
     ).json()
     assert (imported["changed"], imported["unchanged"], imported["removed"]) == (9, 0, 1)
     assert len(imported["calendar"]["overrides"]) == 9
+
+    pasted = {"year": 2030, "schedule": "2030-01-01 休\n" * 20_000}
+    assert api.post(f"{url}/import", json=pasted, headers=admin).status_code == 413
 
     deleted = api.post(f"{url}/days/2030-02-10/delete", headers=admin)
     assert deleted.status_code == 200 and len(deleted.json()["overrides"]) == 8

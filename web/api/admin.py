@@ -17,12 +17,14 @@ from forms.values import mask_id
 from services.accounts.service import actor_names
 from services.cases import incidents
 from services.cases.models import Incident
+from services.cases.schemas import ErrorPublic
 from services.dashboard import burden_figures, department_figures, figures_csv, matter_figures
 from services.registries.models import DataAccess
 from services.registries.service import all_accesses
 from services.runtime import Runtime
 from web.api.routing import api_router
 from web.deps import AdminUser, Page, RuntimeDep, SearchText, SessionDep, read_only
+from web.limits import DEFAULT_BODY_LIMIT, size_text
 
 router = api_router(prefix="/admin", tags=["api: admin"])
 
@@ -223,6 +225,13 @@ CSV_RESPONSES: dict[int | str, dict[str, Any]] = {
         "content": {"text/csv": {"schema": {"type": "string"}}},
     }
 }
+
+
+def too_large(limit: int = DEFAULT_BODY_LIMIT) -> dict[int | str, dict[str, Any]]:
+    """The 413 of an operation whose request body may have at most `limit` bytes."""
+    return {
+        413: {"model": ErrorPublic, "description": f"The request body is over {size_text(limit)}"}
+    }
 
 
 # ---------------------------------------------------------------- shared with the pages

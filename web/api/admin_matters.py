@@ -9,7 +9,7 @@ from sqlmodel import Session
 from services.cases.schemas import NO_NUL
 from services.configuration import matters as config
 from services.runtime import Runtime
-from web.api.admin import ChangePublic, changes_public
+from web.api.admin import ChangePublic, changes_public, too_large
 from web.api.routing import api_router
 from web.deps import AdminUser, Code, CsrfChecked, RuntimeDep, SessionDep
 
@@ -142,7 +142,12 @@ def matter_settings(code: Code, user: AdminUser, session: SessionDep, rt: Runtim
     return _settings(session, rt, code)
 
 
-@router.post("/{code}/publication", response_model=MatterSettingsPublic, dependencies=[CsrfChecked])
+@router.post(
+    "/{code}/publication",
+    response_model=MatterSettingsPublic,
+    dependencies=[CsrfChecked],
+    responses=too_large(),
+)
 def publication(
     body: PublicationIn, code: Code, user: AdminUser, session: SessionDep, rt: RuntimeDep
 ):
@@ -156,6 +161,7 @@ def publication(
     "/{code}/items/{item_code}/condition",
     response_model=MatterSettingsPublic,
     dependencies=[CsrfChecked],
+    responses=too_large(),
 )
 def condition(
     body: ConditionIn,

@@ -23,6 +23,7 @@ from services.errors import DomainError
 from services.processes import MAX_BPMN_BYTES
 from services.processes_models import ProcessVersion
 from services.runtime import Runtime
+from web.api.admin import too_large
 from web.api.routing import api_router
 from web.deps import AdminUser, Code, CsrfChecked, Number, Page, RuntimeDep, SessionDep
 from web.limits import FORM_SLACK, body_limit, size_text
@@ -288,7 +289,12 @@ def bpmn_content(
     return Response(content, media_type=BPMN_MEDIA_TYPE, headers=headers)
 
 
-@router.post("/{matter_code}/validate", response_model=ValidationPublic, dependencies=[CsrfChecked])
+@router.post(
+    "/{matter_code}/validate",
+    response_model=ValidationPublic,
+    dependencies=[CsrfChecked],
+    responses=too_large(2 * MAX_BPMN_BYTES),
+)
 @body_limit(2 * MAX_BPMN_BYTES)
 def validate(body: BpmnIn, matter_code: Code, user: AdminUser, session: SessionDep, rt: RuntimeDep):
     """Every problem that would stop this XML being deployed, by element id; nothing is stored."""
@@ -309,7 +315,7 @@ def validate(body: BpmnIn, matter_code: Code, user: AdminUser, session: SessionD
     response_model=VersionPublic,
     status_code=201,
     dependencies=[CsrfChecked],
-    responses=REFUSED,
+    responses={**REFUSED, **too_large(2 * MAX_BPMN_BYTES)},
 )
 @body_limit(2 * MAX_BPMN_BYTES)
 def deploy(body: DeployIn, matter_code: Code, user: AdminUser, session: SessionDep, rt: RuntimeDep):
@@ -336,10 +342,7 @@ def deploy(body: DeployIn, matter_code: Code, user: AdminUser, session: SessionD
     dependencies=[CsrfChecked],
     responses={
         **REFUSED,
-        413: {
-            "model": ErrorPublic,
-            "description": f"The request is over {size_text(MAX_BPMN_BYTES + FORM_SLACK)}",
-        },
+        **too_large(MAX_BPMN_BYTES + FORM_SLACK),
         415: {"model": ErrorPublic, "description": "Not a multipart/form-data form"},
     },
     description="Deploy a `.bpmn` file (from Camunda Modeler or the bpmn.io demo: their "
@@ -389,7 +392,7 @@ def diff(
     response_model=VersionPublic,
     status_code=201,
     dependencies=[CsrfChecked],
-    responses=REFUSED,
+    responses={**REFUSED, **too_large()},
 )
 def rollback(
     body: RollbackIn, matter_code: Code, user: AdminUser, session: SessionDep, rt: RuntimeDep

@@ -15,14 +15,17 @@ from forms.catalog import Catalog
 from services.cases.schemas import NO_NUL
 from services.configuration import calendar as holidays
 from services.configuration import departments
-from web.api.admin import ChangePublic, changes_public
+from web.api.admin import ChangePublic, changes_public, too_large
 from web.api.routing import api_router
 from web.deps import AdminUser, Code, CsrfChecked, RuntimeDep, SessionDep
+from web.limits import body_limit
 
 router = api_router(prefix="/admin/config", tags=["api: admin"])
 
 RECENT_CHANGES = 20  # department changes on the list (the page shows as many)
 TEXT_MAX = 1000  # characters of a text field sent (the services check their own limits)
+# A pasted schedule's body: its characters, each escaped in JSON at worst (\uXXXX)
+IMPORT_LIMIT = 8 * holidays.SCHEDULE_LIMIT
 
 # ---------------------------------------------------------------- departments
 
@@ -162,7 +165,10 @@ def department(code: Code, user: AdminUser, session: SessionDep, rt: RuntimeDep)
 
 
 @router.post(
-    "/departments/{code}", response_model=DepartmentSavedPublic, dependencies=[CsrfChecked]
+    "/departments/{code}",
+    response_model=DepartmentSavedPublic,
+    dependencies=[CsrfChecked],
+    responses=too_large(),
 )
 def save_department(
     body: DepartmentIn, code: Code, user: AdminUser, session: SessionDep, rt: RuntimeDep
@@ -343,7 +349,12 @@ def calendar_year(
     return _year_public(session, holidays.this_year() if year is None else year)
 
 
-@router.post("/calendar/days", response_model=CalendarYearPublic, dependencies=[CsrfChecked])
+@router.post(
+    "/calendar/days",
+    response_model=CalendarYearPublic,
+    dependencies=[CsrfChecked],
+    responses=too_large(),
+)
 def save_day(body: DayIn, user: AdminUser, session: SessionDep):
     """Add or change one day's override (recorded); deadlines computed from now on follow it.
     Answers the day's year."""
@@ -370,7 +381,13 @@ def delete_day(day: DayPath, user: AdminUser, session: SessionDep):
     return _year_public(session, picked.year)
 
 
-@router.post("/calendar/import", response_model=ImportedPublic, dependencies=[CsrfChecked])
+@router.post(
+    "/calendar/import",
+    response_model=ImportedPublic,
+    dependencies=[CsrfChecked],
+    responses=too_large(IMPORT_LIMIT),
+)
+@body_limit(IMPORT_LIMIT)
 def import_schedule(body: ScheduleIn, user: AdminUser, session: SessionDep):
     """Enter a year's schedule pasted line by line, all or nothing (each day recorded)."""
     year = holidays.check_year(body.year)

@@ -19,6 +19,7 @@ from services.accounts import admin as accounts_admin
 from services.accounts.models import User
 from services.accounts.service import actor_names
 from services.cases.schemas import ERROR_RESPONSES, ID_MAX, ErrorPublic
+from web.api.admin import too_large
 from web.api.routing import api_router
 from web.deps import AdminUser, CsrfChecked, RuntimeDep, SessionDep
 from web.routing import SerializeInThread
@@ -249,7 +250,13 @@ def account_list(
     )
 
 
-@with_password.post("", response_model=CreatedPublic, status_code=201, dependencies=[CsrfChecked])
+@with_password.post(
+    "",
+    response_model=CreatedPublic,
+    status_code=201,
+    dependencies=[CsrfChecked],
+    responses=too_large(),
+)
 def create_account(
     body: AccountCreate, response: Response, user: AdminUser, session: SessionDep, rt: RuntimeDep
 ):
@@ -276,7 +283,12 @@ def account(user_id: UserId, user: AdminUser, session: SessionDep):
     return _detail(session, accounts_admin.get_user(session, user_id=user_id))
 
 
-@router.post("/{user_id}", response_model=AccountDetailPublic, dependencies=[CsrfChecked])
+@router.post(
+    "/{user_id}",
+    response_model=AccountDetailPublic,
+    dependencies=[CsrfChecked],
+    responses=too_large(),
+)
 def update_account(
     body: AccountUpdate, user_id: UserId, user: AdminUser, session: SessionDep, rt: RuntimeDep
 ):
