@@ -12,18 +12,20 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any, NamedTuple
 
 import segno
 from sqlmodel import Session, col, select
 
 from engine.clock import utcnow
-from forms.compiler import lookups_of
+from forms.compiler import CompiledForm, lookups_of
 from forms.values import InvalidValue, check_citizen_id
 from services.accounts.models import User
 from services.accounts.service import create_user
-from services.cases import results
+from services.cases import results, submission
 from services.cases.access import log_view
-from services.cases.models import Case, CaseItem, Delivery, Upload, WindowVisit
+from services.cases.models import Case, CaseItem, Delivery, DraftUpload, Upload, WindowVisit
+from services.cases.uploads import drafts_of
 from services.configuration.matters import effective_matter
 from services.errors import Forbidden, InvalidInput, NotFound
 from services.registries.service import grant_consent, lookup_for_matter
@@ -47,12 +49,12 @@ def open_visit(
     matter: str,
     present: bool,
     consented: bool,
-) -> User:
+) -> tuple[User, WindowVisit]:
     """A walk-in applicant at the window, for `matter`: the clerk confirms that the person is
     present and their identity document checked (`present`), and whether they signed the
     authorization of the lookups (`consented`, recorded as their consent). Only then is the ID
     checked against the population registry (the read is logged) and the applicant's account
-    opened if they never signed in online. Returns the applicant; commits."""
+    opened if they never signed in online. Returns the applicant and the visit; commits."""
     require_front_desk(clerk)
     offered = effective_matter(session, rt, matter)  # NotFound for an unknown matter
     if not offered.published:
@@ -65,21 +67,20 @@ def open_visit(
         )
     applicant = _walk_in_applicant(session, rt, clerk=clerk, id_number=id_number)
     now = utcnow()
-    session.add(
-        WindowVisit(
-            clerk_user_id=clerk.id,
-            applicant_user_id=applicant.id,
-            matter=matter,
-            consented=consented,
-            created_at=now,
-            expires_at=now + timedelta(hours=VISIT_HOURS),
-        )
+    visit = WindowVisit(
+        clerk_user_id=clerk.id,
+        applicant_user_id=applicant.id,
+        matter=matter,
+        consented=consented,
+        created_at=now,
+        expires_at=now + timedelta(hours=VISIT_HOURS),
     )
+    session.add(visit)
     if consented:
         registries = list(lookups_of(rt.catalog, offered))
         grant_consent(session, user_id=applicant.id, matter=matter, registries=registries)
     session.commit()
-    return applicant
+    return applicant, visit
 
 
 def current_visit(
@@ -147,11 +148,59 @@ def _walk_in_applicant(session: Session, rt: Runtime, *, clerk: User, id_number:
 
 
 @dataclass(frozen=True)
+class WalkInForm:
+    """The walk-in applicant's form at the window: the same prefill and checklist as online
+    (if they authorized the lookups), and the files kept for this clerk's acceptance."""
+
+    applicant: User
+    visit: WindowVisit
+    form: CompiledForm
+    drafts: dict[str, DraftUpload]  # material code -> the file kept
+
+
+def walk_in_form(
+    session: Session,
+    rt: Runtime,
+    *,
+    clerk: User,
+    applicant_id: int,
+    matter: str,
+    answers: dict[str, Any] | None = None,
+) -> WalkInForm:
+    """The form of the applicant this clerk recorded at the window for `matter` (for the
+    answers so far, if any): while the visit lasts, and for nobody else."""
+    applicant, visit = current_visit(session, clerk=clerk, applicant_id=applicant_id, matter=matter)
+    form = submission.prepare_form(
+        session,
+        rt,
+        user=applicant,
+        matter_code=matter,
+        answers=answers,
+        consented=visit.consented,
+        actor=clerk,
+    )
+    drafts = drafts_of(session, owner=clerk, applicant=applicant, matter=matter)
+    return WalkInForm(applicant=applicant, visit=visit, form=form, drafts=drafts)
+
+
+class ReceiptItem(NamedTuple):
+    name: str
+    department: str
+    days: int  # the statutory time limit in working days
+
+
+class ReceivedMaterial(NamedTuple):
+    code: str
+    name: str
+    filename: str
+
+
+@dataclass(frozen=True)
 class Receipt:
     case: Case
-    items: list[tuple[str, str, int]]  # (item, department, working days)
-    received: list[str]
-    exempt: list[str]
+    items: list[ReceiptItem]  # the items the case's process routed
+    received: list[ReceivedMaterial]  # the files accepted (scanned or uploaded)
+    exempt: list[str]  # the materials fetched from registries instead
     qr_svg: str
     track_url: str
 
@@ -168,16 +217,21 @@ def acceptance_receipt(session: Session, rt: Runtime, *, clerk: User, case_id: i
     ).all()
     routed = list(dict.fromkeys(row.item_code for row in rows))  # the case's process routed these
     items = [
-        (
+        ReceiptItem(
             rt.catalog.items[code].name,
             rt.catalog.departments[rt.catalog.items[code].department].name,
             rt.catalog.items[code].time_limit_days,
         )
         for code in routed
     ]
-    uploads = session.exec(select(Upload).where(Upload.case_id == case.id)).all()
+    uploads = session.exec(
+        select(Upload).where(Upload.case_id == case.id).order_by(col(Upload.id))
+    ).all()
     names = {entry["code"]: entry["name"] for entry in case.checklist}
-    received = [f"{names.get(u.material_code, u.material_code)}（{u.filename}）" for u in uploads]
+    received = [
+        ReceivedMaterial(u.material_code, names.get(u.material_code, u.material_code), u.filename)
+        for u in uploads
+    ]
     exempt = [e["name"] for e in case.checklist if e["status"] == "exempt"]
     log_view(session, clerk, case, f"{clerk.display_name}打印受理回执")
     track_url = f"{rt.settings.public_base_url.rstrip('/')}/cases/{case.id}"

@@ -4,7 +4,6 @@ decision, postal deliveries, follow-ups of bad reviews, the citizen's evaluation
 
 from __future__ import annotations
 
-import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session, col, select
 
@@ -16,12 +15,6 @@ from tests.web.conftest import MOTHER, NEWBORN_ANSWERS, NEWBORN_DEPARTMENTS
 
 SCAN = ("marriage.pdf", b"%PDF-1.4 the applicant's own copy", "application/pdf")
 MASKED_MOTHER = "310105********028X"
-
-
-@pytest.fixture
-def api(app):
-    with TestClient(app) as client:
-        yield client
 
 
 def sign_in(client: TestClient, username: str) -> dict[str, str]:
@@ -353,3 +346,4 @@ def test_a_department_system_gets_the_download_address_of_each_material(api, bro
     assert [u["url"] for u in task["uploads"]] == [f"/api/v1/uploads/{upload.id}"]
     assert task["uploads"][0]["content_type"] == "application/pdf"
     assert len(items) == 6
+

@@ -26,11 +26,12 @@ class DeliveryState(BaseModel):
     case_number: str | None
     status: DeliveryStatus
     status_label: str
+    status_label_en: str
     tracking_number: str | None
     updated_at: datetime
 
 
-class DeliveryPublic(DeliveryState):
+class DeliveryToPost(DeliveryState):
     recipient: str = Field(description="The applicant, to whom the results go")
     address: str = Field(description="Where to post them")
 
@@ -63,6 +64,7 @@ def _state(delivery: Delivery, case: Case) -> dict:
         case_number=case.number,
         status=delivery.status,
         status_label=results.DELIVERY_STATUS[delivery.status][0],
+        status_label_en=results.DELIVERY_STATUS[delivery.status][1],
         tracking_number=delivery.tracking_number,
         updated_at=delivery.updated_at,
     )
@@ -70,7 +72,7 @@ def _state(delivery: Delivery, case: Case) -> dict:
 
 @router.get(
     "/deliveries",
-    response_model=list[DeliveryPublic],
+    response_model=list[DeliveryToPost],
     responses={404: {"model": ErrorPublic, "description": "Not the service centre"}},
 )
 def deliveries(
@@ -86,7 +88,7 @@ def deliveries(
         session, clerk=user, status=status, limit=limit, offset=offset
     )
     return [
-        DeliveryPublic(
+        DeliveryToPost(
             **_state(delivery, case), recipient=case.applicant_name, address=delivery.address
         )
         for delivery, case in rows

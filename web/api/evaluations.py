@@ -43,6 +43,7 @@ class EvaluationPublic(BaseModel):
     case_id: int
     level: int
     level_label: str
+    level_label_en: str
     reasons: list[ReasonPublic]
     comment: str | None
     created_at: datetime
@@ -92,6 +93,7 @@ def _evaluation_public(evaluation: Evaluation) -> EvaluationPublic:
         case_id=evaluation.case_id,
         level=evaluation.level,
         level_label=evaluations.LEVELS[evaluation.level][0],
+        level_label_en=evaluations.LEVELS[evaluation.level][1],
         reasons=_reasons(c for c in evaluation.reasons if c in evaluations.REASON_LABELS),
         comment=evaluation.comment,
         created_at=evaluation.created_at,
@@ -157,6 +159,7 @@ class FollowUpState(BaseModel):
     department: str
     status: FollowUpStatus
     status_label: str
+    status_label_en: str
     due_date: date = Field(description="15 working days after the review")
     overdue: bool
     resolution: str | None
@@ -170,6 +173,7 @@ class FollowUpPublic(FollowUpState):
     applicant_phone: str = Field(description="For the callback")
     level: int
     level_label: str
+    level_label_en: str
     reasons: list[ReasonPublic]
     comment: str | None = Field(description="The applicant's comment")
     rated_at: datetime
@@ -202,6 +206,7 @@ def _follow_up_state(follow_up: FollowUp, case_id: int, today: date) -> dict:
         department=follow_up.department,
         status=follow_up.status,
         status_label=evaluations.FOLLOW_UP_STATUS[follow_up.status][0],
+        status_label_en=evaluations.FOLLOW_UP_STATUS[follow_up.status][1],
         due_date=follow_up.due_date,
         overdue=follow_up.status == "open" and follow_up.due_date < today,
         resolution=follow_up.resolution,
@@ -234,6 +239,7 @@ def follow_ups(
             applicant_phone=row.applicant_phone,
             level=row.evaluation.level,
             level_label=row.level_label[0],
+            level_label_en=row.level_label[1],
             reasons=_reasons(c for c in row.evaluation.reasons if c in evaluations.REASON_LABELS),
             comment=row.evaluation.comment,
             rated_at=row.evaluation.created_at,

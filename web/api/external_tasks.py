@@ -19,7 +19,7 @@ from services.cases.external import MAX_BATCH, MAX_LOCK_SECONDS
 from services.cases.schemas import NO_NUL, ErrorPublic, ItemStatus
 from web.api.cases import item_status
 from web.api.routing import RowId, api_router
-from web.api.tasks import UploadPublic, upload_public
+from web.api.tasks import MaterialFile, upload_public
 from web.deps import ClerkUser, CsrfChecked, RuntimeDep, SessionDep, SystemUser
 
 router = api_router(tags=["api: external tasks"])
@@ -121,7 +121,7 @@ class ExternalTask(BaseModel):
         description="For each fact read from a registry: registry, registry_name, record_id, "
         "retrieved_at; a fact without an entry was typed by the applicant"
     )
-    uploads: list[UploadPublic] = Field(description="The applicant's files for the materials")
+    uploads: list[MaterialFile] = Field(description="The applicant's files for the materials")
     finding: str | None = Field(description="An automatic check's finding, if one ran")
 
 

@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 from fastapi import Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
 
+from forms.sources import registry_name
 from services.cases import decisions, progress, workbench
 from services.cases.access import FactView
 from services.cases.models import CaseItem, Upload
@@ -143,6 +144,7 @@ class CatalogItemPublic(BaseModel):
     name_en: str
     department: str
     department_name: str
+    department_name_en: str
     legal_basis: str = Field(description="The law or rule the item is decided under")
     time_limit_days: int = Field(description="The statutory time limit, in working days")
 
@@ -150,6 +152,7 @@ class CatalogItemPublic(BaseModel):
 class FactSource(BaseModel):
     registry: str = Field(description="The registry the fact was read from")
     registry_name: str
+    registry_name_en: str
     record: str = Field(description="The registry's record number; masked when it is an ID number")
     retrieved_at: str = Field(description="When it was read (ISO 8601)")
 
@@ -177,7 +180,7 @@ class ChecklistPublic(BaseModel):
     reason: str
 
 
-class UploadPublic(BaseModel):
+class MaterialFile(BaseModel):
     id: int
     material: str = Field(description="The material's code in the item catalog")
     filename: str
@@ -196,8 +199,10 @@ class ProgressPublic(BaseModel):
     name_en: str
     department: str
     department_name: str
+    department_name_en: str
     status: str = Field(description="processing, correction, approved, rejected, not_applicable")
     status_label: str
+    status_label_en: str
     due_date: date | None
     auto: bool = Field(description="Decided by an automatic check (秒批)")
     own: bool = Field(description="An item of the clerk's department")
@@ -228,12 +233,15 @@ class TaskDetail(BaseModel):
     case_number: str | None
     case_status: str
     case_status_label: str
+    case_status_label_en: str
     matter: str
     matter_name: str
+    matter_name_en: str
     applicant_name: str
     item: CatalogItemPublic
     status: str
     status_label: str
+    status_label_en: str
     due_date: date
     decided_at: datetime | None
     comment: str | None
@@ -256,7 +264,7 @@ class TaskDetail(BaseModel):
     )
     facts: list[TaskFact]
     checklist: list[ChecklistPublic] = Field(description="The item's materials")
-    uploads: list[UploadPublic] = Field(description="The applicant's files for those materials")
+    uploads: list[MaterialFile] = Field(description="The applicant's files for those materials")
     progress: list[ProgressPublic]
     history: list[EventPublic]
 
@@ -286,9 +294,9 @@ class RevealedFact(BaseModel):
     value: Any = Field(description="The number in full")
 
 
-def upload_public(upload: Upload) -> UploadPublic:
+def upload_public(upload: Upload) -> MaterialFile:
     """An uploaded material as the API shows it, with where to download it."""
-    return UploadPublic(
+    return MaterialFile(
         id=upload.id,
         material=upload.material_code,
         filename=upload.filename,
@@ -319,6 +327,7 @@ def _fact_public(fact: FactView) -> TaskFact:
         source=FactSource(
             registry=str(found.get("registry", "")),
             registry_name=str(found.get("registry_name", "")),
+            registry_name_en=registry_name(str(found.get("registry", "")), "en"),
             record=fact.record,
             retrieved_at=str(found.get("retrieved_at", "")),
         )
@@ -338,8 +347,10 @@ def _task_detail(rt, task: workbench.OpenTask) -> TaskDetail:
         case_number=view.case.number,
         case_status=view.case.status,
         case_status_label=CASE_STATUS[view.case.status][0],
+        case_status_label_en=CASE_STATUS[view.case.status][1],
         matter=view.case.matter,
         matter_name=matter.name if matter else view.case.matter,
+        matter_name_en=matter.name_en if matter else view.case.matter,
         applicant_name=view.case.applicant_name,
         item=CatalogItemPublic(
             code=item.code,
@@ -347,11 +358,13 @@ def _task_detail(rt, task: workbench.OpenTask) -> TaskDetail:
             name_en=item.name_en,
             department=item.department,
             department_name=departments[item.department].name,
+            department_name_en=departments[item.department].name_en,
             legal_basis=item.legal_basis,
             time_limit_days=item.time_limit_days,
         ),
         status=row.status,
         status_label=ITEM_STATUS[row.status][0],
+        status_label_en=ITEM_STATUS[row.status][1],
         due_date=row.due_date,
         decided_at=row.decided_at,
         comment=row.comment,
@@ -384,14 +397,14 @@ def _task_detail(rt, task: workbench.OpenTask) -> TaskDetail:
             for entry in view.checklist
         ],
         uploads=[upload_public(u) for u in view.uploads],
-        progress=[_progress_public(task, entry) for entry in task.items],
+        progress=[_progress_public(rt, task, entry) for entry in task.items],
         history=[
             EventPublic(at=e.at, actor=e.actor, kind=e.kind, message=e.message) for e in task.events
         ],
     )
 
 
-def _progress_public(task: workbench.OpenTask, entry: progress.ItemView) -> ProgressPublic:
+def _progress_public(rt, task: workbench.OpenTask, entry: progress.ItemView) -> ProgressPublic:
     own = task.own(entry)
     return ProgressPublic(
         item=entry.item.code,
@@ -399,8 +412,10 @@ def _progress_public(task: workbench.OpenTask, entry: progress.ItemView) -> Prog
         name_en=entry.item.name_en,
         department=entry.item.department,
         department_name=entry.department_name,
+        department_name_en=rt.catalog.departments[entry.item.department].name_en,
         status=entry.status,
         status_label=entry.status_label,
+        status_label_en=ITEM_STATUS[entry.status][1],
         due_date=entry.row.due_date if entry.row else None,
         auto=bool(entry.row and entry.row.auto),
         own=own,

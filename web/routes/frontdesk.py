@@ -5,29 +5,35 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
-from fastapi.responses import RedirectResponse
+from fastapi.responses import HTMLResponse, RedirectResponse
 from starlette.concurrency import run_in_threadpool
 
-from services.cases import frontdesk, submission
-from services.cases.uploads import drafts_of
+from services.cases import frontdesk
 from services.configuration.matters import published_matters
 from services.errors import InvalidInput
 from web import application_form
+from web.api.routing import twin
 from web.deps import ClerkUser, Code, CsrfChecked, Id, RuntimeDep, SessionDep
 from web.limits import body_limit, material_forms
 from web.rendering import render
 
-router = APIRouter(prefix="/frontdesk", tags=["pages: front desk"])
+router = APIRouter(
+    prefix="/frontdesk", tags=["pages: front desk"], default_response_class=HTMLResponse
+)
 
 
 @router.get("")
+@twin("GET /api/v1/matters")
 def start(request: Request, user: ClerkUser, session: SessionDep, rt: RuntimeDep):
+    """Record a walk-in applicant: their ID number, the matter, present and identity checked,
+    lookups authorized or not."""
     frontdesk.require_front_desk(user)
     matters = published_matters(session, rt)
     return render(request, "frontdesk/start.html", matters=matters, errors={})
 
 
 @router.post("", dependencies=[CsrfChecked])
+@twin("POST /api/v1/frontdesk/visits")
 def open_applicant(
     request: Request,
     user: ClerkUser,
@@ -41,7 +47,7 @@ def open_applicant(
     """Record the walk-in applicant at the window (present, identity checked; lookups
     authorized or not), check their ID, and open their form."""
     try:
-        applicant = frontdesk.open_visit(
+        applicant, _visit = frontdesk.open_visit(
             session,
             rt,
             clerk=user,
@@ -63,6 +69,7 @@ def open_applicant(
 
 
 @router.get("/apply/{matter}/{applicant_id}")
+@twin("GET /api/v1/frontdesk/visits/{applicant_id}/{matter}/form")
 def form_page(
     request: Request,
     matter: Code,
@@ -72,25 +79,27 @@ def form_page(
     rt: RuntimeDep,
 ):
     """The applicant's form, for the clerk who recorded them at the window."""
-    applicant, visit = frontdesk.current_visit(
-        session, clerk=user, applicant_id=applicant_id, matter=matter
-    )
-    form = submission.prepare_form(
-        session, rt, user=applicant, matter_code=matter, consented=visit.consented, actor=user
+    found = frontdesk.walk_in_form(
+        session, rt, clerk=user, applicant_id=applicant_id, matter=matter
     )
     return render(
         request,
         "citizen/apply.html",
-        form=form,
+        form=found.form,
         errors={},
-        manual=not visit.consented,
-        drafts=drafts_of(session, owner=user, applicant=applicant, matter=matter),
-        action=f"/frontdesk/apply/{matter}/{applicant.id}",
-        applicant=applicant,
+        manual=not found.visit.consented,
+        drafts=found.drafts,
+        action=f"/frontdesk/apply/{matter}/{found.applicant.id}",
+        applicant=found.applicant,
     )
 
 
 @router.post("/apply/{matter}/{applicant_id}", dependencies=[CsrfChecked])
+@twin(
+    "POST /api/v1/frontdesk/visits/{applicant_id}/{matter}/uploads",
+    "POST /api/v1/frontdesk/visits/{applicant_id}/{matter}/form",
+    "POST /api/v1/frontdesk/visits/{applicant_id}/{matter}/application",
+)
 @body_limit(material_forms)
 async def accept(
     request: Request,
@@ -126,6 +135,7 @@ def _accept(request, session, rt, user, matter: str, applicant_id: int, posted):
 
 
 @router.get("/receipts/{case_id}")
+@twin("GET /api/v1/frontdesk/receipts/{case_id}")
 def receipt(request: Request, case_id: Id, user: ClerkUser, session: SessionDep, rt: RuntimeDep):
     """The printable acceptance receipt (受理回执)."""
     return render(
