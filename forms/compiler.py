@@ -52,8 +52,9 @@ class FormField:
     value: Any
     known: Known | None
     required: bool
-    items: list[str]
+    items: list[str]  # the names of the items that use it
     error: FieldError | None = None
+    item_codes: list[str] = field(default_factory=list)  # and their codes
 
     @property
     def key(self) -> str:
@@ -96,6 +97,8 @@ class CompiledForm:
     values: dict[str, Any]
     errors: list[FieldError] = field(default_factory=list)
     notices: list[tuple[str, str]] = field(default_factory=list)  # (zh, en) for the applicant
+    # Answers given for facts a registry supplied: ignored (not the applicant's to change)
+    ignored: list[str] = field(default_factory=list)
 
     @property
     def fields(self) -> list[FormField]:
@@ -194,10 +197,14 @@ def compile_form(
     values.update({key: k.value for key, k in known.items() if k.value is not None})
     errors: list[FieldError] = []
     parsed: dict[str, Any] = {}
+    ignored: list[str] = []
     for key, raw in answers.items():
         fact = catalog.facts.get(key)
-        if fact is None or key in known and known[key].value is not None:
-            continue  # unknown keys and registry facts cannot be overridden by the form
+        if fact is None:
+            continue  # not a fact (the services refuse such answers before compiling)
+        if key in known and known[key].value is not None:
+            ignored.append(key)  # registry facts cannot be overridden by the form
+            continue
         try:
             parsed[key] = parse_value(fact, raw)
         except InvalidValue as exc:
@@ -222,6 +229,7 @@ def compile_form(
             known=k,
             required=required,
             items=[item_names[code] for code in item_codes],
+            item_codes=list(item_codes),
         )
         if (
             validate
@@ -246,6 +254,7 @@ def compile_form(
         checklist=_checklist(items, known, values),
         values={key: value for key, value in values.items() if key in asked},
         errors=[e for e in errors if e.key in asked],
+        ignored=ignored,
     )
 
 
@@ -282,3 +291,109 @@ def lookups_of(catalog: Catalog, matter: Matter) -> dict[str, list[Fact]]:
             if material.source:
                 found.setdefault(material.source, [])
     return found
+
+
+def _both(first: str | None, second: str | None) -> str | None:
+    """Two conditions that must both hold, as one expression (None: always)."""
+    if first is None or second is None:
+        return first if second is None else second
+    return f"({first}) and ({second})"
+
+
+def _any_of(alternatives: list[str | None]) -> str | None:
+    """Conditions of which one must hold, as one expression (None: one always holds)."""
+    if any(alternative is None for alternative in alternatives):
+        return None
+    distinct = list(dict.fromkeys(alternatives))
+    return distinct[0] if len(distinct) == 1 else " or ".join(f"({a})" for a in distinct)
+
+
+def fact_conditions(catalog: Catalog, matter: Matter) -> dict[str, str | None]:
+    """Every fact the matter may ask, with the condition under which it is asked, as source
+    text over the dictionary's facts (None: always): an item's condition, and the condition of
+    the item's conditional facts; a fact several items ask applies when any of them does."""
+    alternatives: dict[str, list[str | None]] = {}
+    for item in catalog.items_of(matter):
+        applies = matter.condition_of(item)
+        for key in item.facts:
+            alternatives.setdefault(key, []).append(applies)
+        for group in item.facts_if:
+            for key in group.facts:
+                alternatives.setdefault(key, []).append(_both(applies, group.when))
+    return {key: _any_of(found) for key, found in alternatives.items()}
+
+
+def material_conditions(catalog: Catalog, matter: Matter) -> dict[str, str | None]:
+    """Every material the matter may need, with the condition under which it is on the
+    checklist (its item's condition and its own), as source text (None: always)."""
+    alternatives: dict[str, list[str | None]] = {}
+    for item in catalog.items_of(matter):
+        applies = matter.condition_of(item)
+        for material in item.materials:
+            alternatives.setdefault(material.code, []).append(_both(applies, material.when))
+    return {code: _any_of(found) for code, found in alternatives.items()}
+
+
+@dataclass(frozen=True)
+class FactRules:
+    """What `forms.values.parse_value` accepts for a fact's type, as data a client can apply
+    before sending: `pattern` (a regular expression, also valid in JavaScript) over the value
+    as typed, trimmed and with the `strip` characters removed; a `checksum` it must pass; its
+    length in characters. Values are checked again on the server, whatever the client did."""
+
+    format: str  # the fact's type: citizen_id, uscc, bank_card, phone, date, integer, ...
+    description: str
+    description_en: str
+    pattern: str | None = None
+    strip: str = ""  # characters removed before the pattern and checksum apply
+    checksum: str | None = None
+    max_length: int | None = None
+
+
+_USCC = "0-9A-HJ-NPQRTUWXYa-hj-npqrtuwxy"  # a credit code's characters (GB 32100), any case
+# One entry per fact type (forms.catalog.FACT_TYPES); kept beside the checks by a test.
+FACT_RULES: dict[str, FactRules] = {
+    "citizen_id": FactRules(
+        "citizen_id",
+        "18位公民身份号码（GB 11643），末位校验码可为X；出生日期不晚于今天，行政区划码须存在",
+        "An 18-character citizen ID number (GB 11643): the check character may be X; the birth "
+        "date in it is not in the future and its region code exists",
+        pattern=r"^\d{17}[\dXx]$",
+        checksum="GB 11643-1999 (ISO 7064 MOD 11-2)",
+    ),
+    "uscc": FactRules(
+        "uscc",
+        "18位统一社会信用代码（GB 32100），不使用I、O、Z、S、V",
+        "An 18-character unified social credit code (GB 32100), without I, O, Z, S or V",
+        pattern=rf"^[{_USCC}]{{2}}\d{{6}}[{_USCC}]{{10}}$",
+        strip=" -",
+        checksum="GB 32100-2015 (MOD 31)",
+    ),
+    "bank_card": FactRules(
+        "bank_card",
+        "12至19位银行卡号，须通过Luhn校验",
+        "A bank card number of 12 to 19 digits that passes the Luhn check",
+        pattern=r"^\d{12,19}$",
+        strip=" -",
+        checksum="Luhn (ISO/IEC 7812)",
+    ),
+    "phone": FactRules(
+        "phone",
+        "11位手机号码，以1开头",
+        "An 11-digit mobile number starting with 1",
+        pattern=r"^1[3-9]\d{9}$",
+        strip=" -",
+    ),
+    "date": FactRules(
+        "date", "日期，格式为年-月-日", "A date, YYYY-MM-DD", pattern=r"^\d{4}-\d{2}-\d{2}$"
+    ),
+    "integer": FactRules("integer", "整数", "A whole number", pattern=r"^[+-]?\d+$"),
+    "enum": FactRules("enum", "从选项中选择一项", "One of the options' values"),
+    "bool": FactRules("bool", "是或否（true / false）", "Yes or no (true / false)"),
+    "text": FactRules(
+        "text", "文字，不超过100个字", "Text, at most 100 characters", max_length=100
+    ),
+    "address": FactRules(
+        "address", "地址，不超过200个字", "An address, at most 200 characters", max_length=200
+    ),
+}

@@ -1,11 +1,16 @@
 """The JSON API's route class: SerializeInThread, plus `Idempotency-Key` on POST operations
 (services.idempotency): a retried request gets the first answer again, marked with
-`Idempotent-Replayed: true`, instead of doing its operation twice."""
+`Idempotent-Replayed: true`, instead of doing its operation twice; and a body of another
+media type than the operation takes (JSON, or multipart for uploads) is refused with 415."""
 
 from __future__ import annotations
 
+import functools
+import inspect
 from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
 
+from fastapi import Depends, params
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -13,6 +18,8 @@ from starlette.responses import Response
 
 from services import idempotency
 from services.accounts import service as accounts
+from services.cases.schemas import ErrorPublic
+from services.errors import DomainError
 from web.deps import session_token
 from web.routing import SerializeInThread
 
@@ -32,15 +39,43 @@ _DOCUMENTED = {
 }
 
 
+class UnsupportedMediaType(DomainError):
+    status = 415
+    code = "unsupported_media_type"
+
+
+JSON = "application/json"
+MULTIPART = "multipart/form-data"
+URLENCODED = "application/x-www-form-urlencoded"
+_UNSUPPORTED = {
+    "model": ErrorPublic,
+    "description": "The body is not of the media type the operation takes (application/json, "
+    "or multipart/form-data where it takes files)",
+}
+
+
 class IdempotentRoute(SerializeInThread):
-    """A JSON API route; a POST honours the `Idempotency-Key` header of a signed-in caller."""
+    """A JSON API route; a POST honours the `Idempotency-Key` header of a signed-in caller, and
+    a body whose Content-Type the operation does not take is refused (415), after the caller's
+    sign-in and CSRF checks (so who may not call the route learns no more than before)."""
 
     def __init__(self, path: str, endpoint, **kwargs) -> None:
         if "POST" in (kwargs.get("methods") or ()):
             extra = dict(kwargs.get("openapi_extra") or {})
             extra["parameters"] = [*extra.get("parameters", []), _DOCUMENTED]
             kwargs["openapi_extra"] = extra
-        super().__init__(path, endpoint, **kwargs)
+        kwargs["responses"] = {415: _UNSUPPORTED, **(kwargs.get("responses") or {})}
+        accepted: list[str] = []  # the media types the body may have: known once built
+        super().__init__(path, _media_type_checked(endpoint, accepted), **kwargs)
+        if self.body_field is None:
+            self.responses.pop(415, None)
+            self.response_fields.pop(415, None)
+        elif isinstance(self.body_field.field_info, params.File):
+            accepted.append(MULTIPART)
+        elif isinstance(self.body_field.field_info, params.Form):
+            accepted.extend((MULTIPART, URLENCODED))
+        else:
+            accepted.append(JSON)
 
     def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
         handler = super().get_route_handler()
@@ -79,6 +114,64 @@ class IdempotentRoute(SerializeInThread):
             return response
 
         return handle
+
+
+def _media_type_checked(endpoint: Callable[..., Any], accepted: list[str]) -> Callable[..., Any]:
+    """The endpoint with one more dependency, solved after all of its own (the caller's
+    sign-in among them): a body whose Content-Type is not in `accepted` is refused."""
+    if inspect.isgeneratorfunction(endpoint) or inspect.isasyncgenfunction(endpoint):
+        return endpoint
+
+    def check(request: Request) -> None:
+        _check_media_type(request, accepted)
+
+    name = "onething_media_type_checked"
+    if inspect.iscoroutinefunction(endpoint):
+
+        @functools.wraps(endpoint)
+        async def checked(*args: Any, **values: Any) -> Any:
+            values.pop(name, None)
+            return await endpoint(*args, **values)
+    else:
+
+        @functools.wraps(endpoint)
+        def checked(*args: Any, **values: Any) -> Any:
+            values.pop(name, None)
+            return endpoint(*args, **values)
+
+    signature = inspect.signature(endpoint)
+    extra = inspect.Parameter(
+        name, inspect.Parameter.KEYWORD_ONLY, annotation=Annotated[None, Depends(check)]
+    )
+    checked.__signature__ = signature.replace(  # type: ignore[attr-defined]
+        parameters=[*signature.parameters.values(), extra]
+    )
+    return checked
+
+
+def _check_media_type(request: Request, accepted: list[str]) -> None:
+    """Refuse a body (one with a length, or chunked) of a media type not in `accepted`."""
+    if not accepted:
+        return
+    headers = request.headers
+    if headers.get("content-length", "0") in ("", "0") and "transfer-encoding" not in headers:
+        return
+    sent = headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if JSON in accepted and (
+        sent == JSON or sent.startswith("application/") and sent.endswith("+json")
+    ):
+        return
+    if sent in accepted:
+        return
+    if JSON in accepted:
+        raise UnsupportedMediaType(
+            "此接口只接受JSON格式的内容（Content-Type: application/json）",
+            "This operation takes a JSON body (Content-Type: application/json)",
+        )
+    raise UnsupportedMediaType(
+        "此接口只接受multipart/form-data格式的上传",
+        "This operation takes a multipart/form-data body",
+    )
 
 
 def _claim(db, token: str | None, key: str, print_: str) -> int | idempotency.Replay | None:

@@ -18,7 +18,15 @@ from services.cases import incidents
 from services.cases.access import load_case
 from services.cases.models import Case, CaseItem
 from services.cases.routing import apply_changes, record_event, run_step
-from services.cases.uploads import CheckedFile, UploadedFile, check_files, store_file
+from services.cases.submission import refuse_unknown_answers
+from services.cases.uploads import (
+    CheckedFile,
+    UploadedFile,
+    check_files,
+    discard_drafts,
+    store_file,
+    with_drafts,
+)
 from services.errors import Conflict, InvalidInput, NotFound
 from services.runtime import Runtime
 
@@ -32,9 +40,13 @@ def submit_correction(
     item_id: int,
     answers: dict[str, Any],
     uploads: list[UploadedFile] = (),
+    drafts: dict[str, str] | None = None,
 ) -> CaseItem:
     """The applicant sends back what one department asked to correct: only those facts and
-    materials change, and only that department's item resumes (the process loops back)."""
+    materials change, and only that department's item resumes (the process loops back).
+    `uploads` are the files sent with it, `drafts` (material code -> token) files uploaded
+    beforehand (`submission.upload_material`); an answer or a material the department did not
+    ask for is refused, naming each."""
     case = load_case(session, case_id=case_id, user=user)
     row = session.get(CaseItem, item_id)
     if case.applicant_user_id != user.id or row is None or row.case_id != case.id:
@@ -42,6 +54,23 @@ def submit_correction(
     if row.status != "correction":
         raise Conflict("该事项无需补正或已提交补正", "This item awaits no correction")
     request = row.correction or {}
+    refuse_unknown_answers(answers, allowed=request.get("facts", []), message=_NOT_ASKED)
+    wanted = set(request.get("materials", []))
+    sent = {u.material_code for u in uploads if u.content} | set(drafts or {})
+    refuse_unknown_answers(
+        {f"material_{code}": None for code in sent},
+        allowed={f"material_{code}" for code in wanted},
+        message=_NOT_ASKED_MATERIAL,
+    )
+    uploads = with_drafts(
+        session,
+        owner=user,
+        applicant=user,
+        matter=case.matter,
+        uploads=list(uploads),
+        tokens=drafts or {},
+        strict=True,
+    )
     fields: dict[str, tuple[str, str]] = {}
     values: dict[str, Any] = {}
     for key in request.get("facts", []):
@@ -54,7 +83,6 @@ def submit_correction(
         if value is None:
             fields[key] = (f"请填写{fact.label}", f"{fact.label_en} is required")
         values[key] = value
-    wanted = set(request.get("materials", []))
     files = check_files(rt, [u for u in uploads if u.material_code in wanted and u.content], fields)
     provided = {f.material_code: f for f in files}
     for code in wanted:
@@ -64,9 +92,13 @@ def submit_correction(
         first = next(iter(fields))
         raise InvalidInput(first, fields[first][0], fields[first][1], fields=fields)
 
+    kept = {u.material_code for u in uploads if u.draft}
+
     def step() -> CaseItem:
         case, row = session.get(Case, case_id), session.get(CaseItem, item_id)
         _apply_correction(session, rt, user, case, row, values, provided, request)
+        if kept:
+            discard_drafts(session, owner=user, applicant=user, matter=case.matter, materials=kept)
         return row
 
     try:
@@ -81,6 +113,10 @@ def submit_correction(
             case_item_id=item_id,
             actor_user_id=user.id,
         ) from failure
+
+
+_NOT_ASKED = ("部门未要求补正此项", "The department did not ask to correct this")
+_NOT_ASKED_MATERIAL = ("部门未要求补正此材料", "The department did not ask for this material")
 
 
 def _apply_correction(
@@ -138,6 +174,7 @@ def correction_form(rt: Runtime, *, case: Case, row: CaseItem) -> tuple[list[For
             known=None,
             required=True,
             items=[item.name],
+            item_codes=[item.code],
         )
         for key in request.get("facts", [])
     ]

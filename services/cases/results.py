@@ -7,6 +7,7 @@ import io
 import zipfile
 
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import defer
 from sqlmodel import Session, col, select
 
 from engine.clock import utcnow
@@ -56,13 +57,41 @@ def certificate_for(session: Session, rt: Runtime, *, case: Case, item_id: int) 
         return session.exec(select(Certificate).where(Certificate.case_item_id == row.id)).one()
 
 
+def _approved_items(session: Session, case: Case) -> list[int]:
+    """The ids of the case's approved items, in order."""
+    return list(
+        session.exec(
+            select(CaseItem.id)
+            .where(CaseItem.case_id == case.id, CaseItem.status == "approved")
+            .order_by(col(CaseItem.id))
+        ).all()
+    )
+
+
+def certificates_of_case(session: Session, rt: Runtime, *, case: Case) -> dict[int, Certificate]:
+    """The certificate of each approved item of `case`, by case item id: those not issued yet
+    are issued now (as `certificate_for` does on a first download), so the applicant's view of
+    the case names every result with its public id and verification address."""
+    approved = _approved_items(session, case)
+    if not approved:
+        return {}
+    issued = {
+        certificate.case_item_id: certificate
+        for certificate in session.exec(
+            select(Certificate)
+            .where(Certificate.case_id == case.id)
+            .options(defer(Certificate.pdf))  # type: ignore[arg-type]  # not sent with a view
+        ).all()
+    }
+    for item_id in approved:
+        if item_id not in issued:
+            issued[item_id] = certificate_for(session, rt, case=case, item_id=item_id)
+    return {item_id: issued[item_id] for item_id in approved}
+
+
 def results_archive(session: Session, rt: Runtime, *, case: Case) -> bytes:
     """A ZIP of every certificate of the case (issuing those not issued yet)."""
-    approved = session.exec(
-        select(CaseItem.id)
-        .where(CaseItem.case_id == case.id, CaseItem.status == "approved")
-        .order_by(col(CaseItem.id))
-    ).all()
+    approved = _approved_items(session, case)
     if not approved:
         raise NotFound("该办件尚无办理结果", "This case has no results yet")
     buffer = io.BytesIO()

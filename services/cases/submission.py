@@ -10,6 +10,8 @@ transaction, and any failure rolls all of it back, files included.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -19,28 +21,48 @@ from engine import cases as runner
 from engine import store
 from engine.clock import utcnow
 from engine.specs import ProcessSpec
-from forms.catalog import Matter
+from forms.catalog import Fact, Matter
 from forms.compiler import CompiledForm, Known, compile_form, lookups_of, process_data
 from services.accounts.models import User
 from services.calendar import local_date
 from services.cases import incidents
 from services.cases.access import require_citizen
-from services.cases.models import Case
+from services.cases.models import Case, DraftUpload
 from services.cases.progress import SUBMITTED_ITEMS
 from services.cases.routing import apply_changes, finish_case, record_event
-from services.cases.uploads import UploadedFile, check_files, discard_drafts, store_file
+from services.cases.uploads import (
+    UploadedFile,
+    check_files,
+    discard_drafts,
+    keep_draft,
+    store_file,
+    with_drafts,
+)
 from services.configuration.matters import offered
 from services.errors import Conflict, InvalidInput, NotFound
+from services.registries.models import Consent
 from services.registries.prefill import Lookup
 from services.registries.service import (
+    CONSENT_HOURS,
     attach_reads_to_case,
+    current_consent,
     grant_consent,
     log_reads,
     prefill_for_application,
 )
 from services.runtime import Runtime
 
-__all__ = ["UploadedFile", "prepare_form", "submit_application"]
+__all__ = [
+    "UploadedFile",
+    "authorize_lookups",
+    "consent_request",
+    "prepare_form",
+    "submit_application",
+    "upload_material",
+]
+# Unknown answer keys named in one refusal, and the characters of each name kept
+UNKNOWN_NAMED = 20
+KEY_SHOWN = 64
 
 
 def _offered(session: Session, rt: Runtime, code: str) -> tuple[Matter, ProcessSpec]:
@@ -50,6 +72,113 @@ def _offered(session: Session, rt: Runtime, code: str) -> tuple[Matter, ProcessS
     if not matter.published:
         raise NotFound("没有这项“一件事”服务", f"No matter {code!r}")
     return matter, spec
+
+
+def answerable_facts(rt: Runtime, matter: Matter) -> set[str]:
+    """The facts an application for `matter` may answer: every fact any of its items may ask,
+    conditional ones included (whether asked depends on the other answers)."""
+    return {key for item in rt.catalog.items_of(matter) for key in item.fact_keys}
+
+
+def refuse_unknown_answers(
+    answers: Mapping[str, Any], *, allowed: Collection[str], message: tuple[str, str]
+) -> None:
+    """InvalidInput naming each answer key not in `allowed` (at most UNKNOWN_NAMED of them, each
+    name cut to KEY_SHOWN characters): an answer nobody asked for is a client's mistake (a
+    misspelt key, the wrong matter), never silently dropped."""
+    unknown = [key for key in answers if key not in allowed]
+    if not unknown:
+        return
+    fields = {str(key)[:KEY_SHOWN]: message for key in unknown[:UNKNOWN_NAMED]}
+    raise InvalidInput(
+        next(iter(fields)),
+        f"提交了{len(unknown)}项此处不需要的内容，请检查标出的项目",
+        f"{len(unknown)} of the keys sent are not asked for here: see each field",
+        fields=fields,
+    )
+
+
+_NOT_A_FACT = ("不是本事项表单中的数据项", "Not a fact of this matter's form")
+
+
+def lookups_consented(session: Session, *, user: User, matter_code: str, manual: bool) -> bool:
+    """Whether the applicant's form is prefilled: they authorized the matter's lookups (and did
+    not choose, this time, to fill in everything themselves)."""
+    return not manual and current_consent(session, user_id=user.id, matter=matter_code) is not None
+
+
+# What the applicant reads before authorizing a matter's lookups (the consent page, the API)
+CONSENT_TEXT = (
+    "为减少您填写和提交的材料，本次办理需要从以下政府共享数据库查询您（及家庭成员）的信息。"
+    "查询结果会先展示给您核对，之后才用于办理；每一次查询都会记录，您可以在“谁查看了我的数据”中查看。",
+    "To spare you typing and paper, this matter looks up your (and your family's) records in the "
+    "government registries below. You see what was found before it is used; every lookup is "
+    "logged, and you can see each one under 'Who looked at my data'.",
+)
+
+
+@dataclass(frozen=True)
+class ConsentRequest:
+    """What the applicant is asked to authorize for a matter, and their authorization if any."""
+
+    matter: Matter
+    lookups: dict[str, list[Fact]]  # registry code -> the facts it would supply
+    consent: Consent | None
+    hours: int = CONSENT_HOURS
+    text: tuple[str, str] = CONSENT_TEXT
+
+
+def consent_request(
+    session: Session, rt: Runtime, *, user: User, matter_code: str
+) -> ConsentRequest:
+    """The registries the matter would read for the applicant, each with the facts it would
+    supply (what the consent page shows), and the applicant's current authorization."""
+    matter, _ = _offered(session, rt, matter_code)
+    require_citizen(user)
+    return ConsentRequest(
+        matter=matter,
+        lookups=lookups_of(rt.catalog, matter),
+        consent=current_consent(session, user_id=user.id, matter=matter.code),
+    )
+
+
+def authorize_lookups(session: Session, rt: Runtime, *, user: User, matter_code: str) -> Consent:
+    """The applicant authorizes the matter's lookups (for CONSENT_HOURS). Commits."""
+    matter, _ = _offered(session, rt, matter_code)
+    require_citizen(user)
+    registries = list(lookups_of(rt.catalog, matter))
+    consent = grant_consent(session, user_id=user.id, matter=matter.code, registries=registries)
+    session.commit()
+    return consent
+
+
+def upload_material(
+    session: Session,
+    rt: Runtime,
+    *,
+    user: User,
+    matter_code: str,
+    material_code: str,
+    filename: str,
+    content: bytes,
+    actor: User | None = None,
+) -> DraftUpload:
+    """Keep a file for a material of an application (or a correction) of `matter_code` not yet
+    sent: checked (types by content, size), kept for its uploader (`actor`, or the applicant)
+    for `uploads.DRAFT_HOURS`; a submission names it by its token. Commits."""
+    matter, _ = _offered(session, rt, matter_code)
+    require_citizen(user)
+    materials = {m.code for item in rt.catalog.items_of(matter) for m in item.materials}
+    if material_code not in materials:
+        raise InvalidInput("material", "本事项没有这项材料", "This matter has no such material")
+    return keep_draft(
+        session,
+        rt,
+        owner=actor or user,
+        applicant=user,
+        matter=matter.code,
+        upload=UploadedFile(material_code, filename, content),
+    )
 
 
 def prepare_form(
@@ -63,10 +192,14 @@ def prepare_form(
     actor: User | None = None,
 ) -> CompiledForm:
     """The combined form for the applicant, prefilled from the registries if the applicant
-    authorized the lookups; otherwise everything is asked. The registries are read once per
-    application (every record read is logged, with `actor`: a front-desk clerk filling the form
-    with a walk-in applicant); the form shown again uses what was read."""
+    authorized the lookups; otherwise everything is asked. With `answers` (so far), the form
+    they make: conditional items, facts and materials, and the answers' format errors; a key
+    that is not a fact of the matter is refused. The registries are read once per application
+    (every record read is logged, with `actor`: a front-desk clerk filling the form with a
+    walk-in applicant); the form shown again uses what was read."""
     matter, _ = _offered(session, rt, matter_code)
+    if answers:
+        refuse_unknown_answers(answers, allowed=answerable_facts(rt, matter), message=_NOT_A_FACT)
     lookup = _lookup(session, rt, user, matter, consented, actor)
     session.commit()
     form = compile_form(rt.catalog, matter, lookup.facts, answers)
@@ -115,13 +248,17 @@ def submit_application(
     consented: bool = False,
     actor: User | None = None,
     record_consent: bool = False,
+    drafts: dict[str, str] | None = None,
 ) -> Case:
     """Validate the combined form, start the case's process and route its items, in one commit.
 
     Registry facts come from the server's own reading for this application (never from the
-    browser), and the reads are stamped with the new case. With `record_consent`, the
-    applicant's consent to the lookups is recorded with the submission (an API client gives it
-    there). Refused (InvalidInput, Conflict) or failed for any reason, nothing is left behind."""
+    browser), and the reads are stamped with the new case. An answer whose key is not a fact of
+    the matter is refused; answers for registry facts are ignored. `uploads` are the files sent
+    with it, `drafts` (material code -> token) files uploaded beforehand (`upload_material`; an
+    unknown token is refused). With `record_consent`, the applicant's consent to the lookups is
+    recorded with the submission (an API client gives it there). Refused (InvalidInput,
+    Conflict) or failed for any reason, nothing is left behind."""
     try:
         return _submit(
             session,
@@ -129,11 +266,12 @@ def submit_application(
             user=user,
             matter_code=matter_code,
             answers=answers,
-            uploads=uploads,
+            uploads=list(uploads),
             channel=channel,
             consented=consented,
             actor=actor,
             record_consent=record_consent,
+            drafts=drafts or {},
         )
     except BaseException:
         session.rollback()  # rows and files of the attempt, together
@@ -152,9 +290,21 @@ def _submit(
     consented: bool,
     actor: User | None,
     record_consent: bool,
+    drafts: dict[str, str],
 ) -> Case:
     matter, spec = _offered(session, rt, matter_code)
     applicant_id = require_citizen(user)
+    refuse_unknown_answers(answers, allowed=answerable_facts(rt, matter), message=_NOT_A_FACT)
+    if drafts:
+        uploads = with_drafts(
+            session,
+            owner=actor or user,
+            applicant=user,
+            matter=matter.code,
+            uploads=uploads,
+            tokens=drafts,
+            strict=True,
+        )
     if consented and record_consent:
         registries = list(lookups_of(rt.catalog, matter))
         grant_consent(session, user_id=user.id, matter=matter.code, registries=registries)

@@ -171,8 +171,7 @@ def keep_drafts(
     """After a submission refused for other reasons, keep the files that passed the checks (not
     those named in `refused`, the form's refused fields) for their uploader, so the form shown
     again does not ask for them; a newer file for a material replaces the kept one. Commits."""
-    now = utcnow()
-    session.execute(delete(DraftUpload).where(col(DraftUpload.expires_at) <= now))
+    _prune_drafts(session)
     for upload in uploads:
         if not upload.content or f"material_{upload.material_code}" in refused:
             continue
@@ -180,31 +179,62 @@ def keep_drafts(
             file = check_file(rt, upload)
         except InvalidInput:
             continue
-        session.execute(
-            delete(DraftUpload).where(
-                col(DraftUpload.owner_user_id) == owner.id,
-                col(DraftUpload.applicant_user_id) == applicant.id,
-                col(DraftUpload.matter) == matter,
-                col(DraftUpload.material_code) == file.material_code,
-            )
-        )
-        session.add(
-            DraftUpload(
-                token=secrets.token_urlsafe(24),
-                owner_user_id=owner.id,
-                applicant_user_id=applicant.id,
-                matter=matter,
-                material_code=file.material_code,
-                filename=file.filename,
-                content_type=file.content_type,
-                size=len(file.content),
-                sha256=file.sha256,
-                content=file.content,
-                created_at=now,
-                expires_at=now + timedelta(hours=DRAFT_HOURS),
-            )
-        )
+        _keep(session, owner=owner, applicant=applicant, matter=matter, file=file)
     session.commit()
+
+
+def keep_draft(
+    session: Session,
+    rt: Runtime,
+    *,
+    owner: User,
+    applicant: User,
+    matter: str,
+    upload: UploadedFile,
+) -> DraftUpload:
+    """Check one file (InvalidInput naming `material_<code>` if refused) and keep it for its
+    uploader's application, replacing a file kept for the same material; a submission names it
+    by its token (`with_drafts`). Commits."""
+    file = check_file(rt, upload)
+    _prune_drafts(session)
+    row = _keep(session, owner=owner, applicant=applicant, matter=matter, file=file)
+    session.commit()
+    return row
+
+
+def _prune_drafts(session: Session) -> None:
+    session.execute(delete(DraftUpload).where(col(DraftUpload.expires_at) <= utcnow()))
+
+
+def _keep(
+    session: Session, *, owner: User, applicant: User, matter: str, file: CheckedFile
+) -> DraftUpload:
+    """Add the kept file to the session, in place of one kept for the same material."""
+    session.execute(
+        delete(DraftUpload).where(
+            col(DraftUpload.owner_user_id) == owner.id,
+            col(DraftUpload.applicant_user_id) == applicant.id,
+            col(DraftUpload.matter) == matter,
+            col(DraftUpload.material_code) == file.material_code,
+        )
+    )
+    now = utcnow()
+    row = DraftUpload(
+        token=secrets.token_urlsafe(24),
+        owner_user_id=owner.id,
+        applicant_user_id=applicant.id,
+        matter=matter,
+        material_code=file.material_code,
+        filename=file.filename,
+        content_type=file.content_type,
+        size=len(file.content),
+        sha256=file.sha256,
+        content=file.content,
+        created_at=now,
+        expires_at=now + timedelta(hours=DRAFT_HOURS),
+    )
+    session.add(row)
+    return row
 
 
 def drafts_of(
@@ -230,26 +260,50 @@ def with_drafts(
     matter: str,
     uploads: list[UploadedFile],
     tokens: dict[str, str],
+    strict: bool = False,
 ) -> list[UploadedFile]:
     """The files of a submission: those chosen now, and for each other material the kept file
-    the form names (`tokens`: material code -> draft token) if it is this uploader's."""
+    the form names (`tokens`: material code -> draft token) if it is this uploader's. A token
+    that names no such file is passed over (the form then asks for the material), or with
+    `strict` (an API client naming its uploads) refused: InvalidInput naming each material."""
     chosen = {u.material_code for u in uploads if u.content}
-    kept = drafts_of(session, owner=owner, applicant=applicant, matter=matter)
+    kept = drafts_of(session, owner=owner, applicant=applicant, matter=matter) if tokens else {}
     files = list(uploads)
+    unknown: dict[str, tuple[str, str]] = {}
     for code, token in tokens.items():
         draft = kept.get(code)
-        if code in chosen or draft is None or not secrets.compare_digest(draft.token, token):
+        if draft is None or not secrets.compare_digest(draft.token.encode(), token.encode()):
+            unknown[f"material_{code}"[:80]] = _UNKNOWN_TOKEN
             continue
-        files.append(UploadedFile(code, draft.filename, draft.content, draft=True))
+        if code not in chosen:
+            files.append(UploadedFile(code, draft.filename, draft.content, draft=True))
+    if strict and unknown:
+        first = next(iter(unknown))
+        raise InvalidInput(first, *unknown[first], fields=unknown)
     return files
 
 
-def discard_drafts(session: Session, *, owner: User, applicant: User, matter: str) -> None:
-    """The application was submitted: its kept files go (in the caller's transaction)."""
-    session.execute(
-        delete(DraftUpload).where(
-            col(DraftUpload.owner_user_id) == owner.id,
-            col(DraftUpload.applicant_user_id) == applicant.id,
-            col(DraftUpload.matter) == matter,
-        )
+_UNKNOWN_TOKEN = (
+    "上传凭证无效或已过期（24小时），请重新上传该材料",
+    "The upload token is unknown or expired (24 hours): upload the material again",
+)
+
+
+def discard_drafts(
+    session: Session,
+    *,
+    owner: User,
+    applicant: User,
+    matter: str,
+    materials: set[str] | None = None,
+) -> None:
+    """The application (or a correction) was submitted: its kept files go, those of `materials`
+    only if given (in the caller's transaction)."""
+    query = delete(DraftUpload).where(
+        col(DraftUpload.owner_user_id) == owner.id,
+        col(DraftUpload.applicant_user_id) == applicant.id,
+        col(DraftUpload.matter) == matter,
     )
+    if materials is not None:
+        query = query.where(col(DraftUpload.material_code).in_(materials))
+    session.execute(query)

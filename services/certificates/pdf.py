@@ -9,7 +9,10 @@ a re-rendered copy compared.
 
 from __future__ import annotations
 
+import base64
 import io
+import re
+import zlib
 from datetime import UTC, datetime
 from functools import cache
 
@@ -209,3 +212,54 @@ def render_certificate(
     pdf.showPage()
     pdf.save()
     return buffer.getvalue()
+
+
+# A result number as issued (`<case number>-<item row>`, e.g. YJS20261123000001-0003)
+_NUMBER = re.compile(rb"[A-Z]{2,8}\d{8,20}-\d{4,10}")
+MAX_STREAMS = 20  # streams of a file inflated to look for numbers
+MAX_INFLATED = 1024 * 1024  # bytes each may inflate to
+MAX_NUMBERS = 20
+
+
+def _streams(pdf: bytes):
+    """The first MAX_STREAMS streams of a PDF (where its page text is), found in one pass."""
+    position = 0
+    for _ in range(MAX_STREAMS):
+        start = pdf.find(b"stream", position)
+        while start >= 3 and pdf[start - 3 : start] == b"end":
+            start = pdf.find(b"stream", start + 6)
+        if start < 0:
+            return
+        body = start + 6
+        body += (
+            2 if pdf[body : body + 2] == b"\r\n" else int(pdf[body : body + 1] in (b"\n", b"\r"))
+        )
+        end = pdf.find(b"endstream", body)
+        if end < 0:
+            return
+        yield pdf[body:end]
+        position = end + 9
+
+
+def _inflated(stream: bytes) -> bytes:
+    """A stream's bytes as reportlab writes them (ASCII85 over Flate) or Flate alone, inflated
+    to at most MAX_INFLATED bytes; nothing when it is neither."""
+    data = stream.strip()
+    if data.endswith(b"~>"):
+        try:
+            data = base64.a85decode(data[:-2])
+        except ValueError:
+            return b""
+    try:
+        return zlib.decompressobj().decompress(data, MAX_INFLATED)
+    except zlib.error:
+        return b""
+
+
+def claimed_numbers(pdf: bytes) -> list[str]:
+    """The result numbers a PDF says it carries (its keywords, its text): what a copy claims
+    to be, even once altered elsewhere. Bounded: at most MAX_STREAMS streams, each inflated to
+    at most MAX_INFLATED bytes, and MAX_NUMBERS numbers."""
+    texts = [pdf, *(_inflated(stream) for stream in _streams(pdf))]
+    found = dict.fromkeys(m.group().decode() for text in texts for m in _NUMBER.finditer(text))
+    return list(found)[:MAX_NUMBERS]

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from engine.clock import utcnow
 from forms.catalog import Item
@@ -21,7 +21,7 @@ from forms.values import mask_id
 from services.cases.models import Case, CaseItem
 from services.certificates import signing
 from services.certificates.models import Certificate
-from services.certificates.pdf import china_time, render_certificate
+from services.certificates.pdf import china_time, claimed_numbers, render_certificate
 from services.errors import Conflict, NotFound
 
 SIGNATURE_CONTEXT = "onething-certificate-v1"
@@ -142,6 +142,7 @@ def revoke_certificate(session: Session, *, public_id: str) -> Certificate:
 class Verification:
     """What verifying a certificate found, and the facts a public page may show."""
 
+    public_id: str
     genuine: bool  # our signature holds over the stored hash, and the stored PDF has that hash
     unaltered: bool | None  # the presented PDF is the one signed; None when none was presented
     revoked: bool
@@ -175,6 +176,7 @@ def verify_certificate(
     if pdf is not None:
         unaltered = signed and hashlib.sha256(pdf).hexdigest() == certificate.sha256
     return Verification(
+        public_id=certificate.public_id,
         genuine=signed and stored_intact,
         unaltered=unaltered,
         revoked=certificate.revoked,
@@ -188,3 +190,47 @@ def verify_certificate(
         issued_on=china_time(certificate.issued_at).date(),
         key_id=certificate.key_id,
     )
+
+
+@dataclass(frozen=True)
+class FileCheck:
+    """What a certificate file someone was given is: `genuine` (the very file we issued, our
+    signature valid), `altered` (it names one of our certificates, but is not that file) or
+    `unknown` (it names none); with the certificate it is or claims to be."""
+
+    verdict: str
+    verification: Verification | None
+
+
+def check_certificate_file(
+    session: Session, *, pdf: bytes, public_key: Ed25519PublicKey, public_id: str | None = None
+) -> FileCheck:
+    """Check a file against the certificate `public_id` (NotFound if there is none) or, without
+    one, against the certificate it is (by its SHA-256) or says it is (the certificate number
+    it carries): the verification page's file check and the API's."""
+    if public_id is not None:
+        certificate = get_certificate(session, public_id=public_id)
+    else:
+        certificate = _certificate_of_file(session, pdf)
+    if certificate is None:
+        return FileCheck("unknown", None)
+    found = verify_certificate(
+        session, public_id=certificate.public_id, pdf=pdf, public_key=public_key
+    )
+    return FileCheck("genuine" if found.unaltered else "altered", found)
+
+
+def _certificate_of_file(session: Session, pdf: bytes) -> Certificate | None:
+    """The certificate a file is, by its hash; else the one whose number it carries."""
+    digest = hashlib.sha256(pdf).hexdigest()
+    found = session.exec(select(Certificate).where(Certificate.sha256 == digest)).first()
+    if found is not None:
+        return found
+    numbers = claimed_numbers(pdf)
+    if not numbers:
+        return None
+    return session.exec(
+        select(Certificate)
+        .where(col(Certificate.number).in_(numbers))
+        .order_by(col(Certificate.id))
+    ).first()

@@ -21,3 +21,8 @@ class NotificationPublic(BaseModel):
 class InboxPublic(BaseModel):
     unread: int = Field(description="How many of the user's messages are unread")
     items: list[NotificationPublic] = Field(description="One page of messages, newest first")
+
+
+class ReadAllPublic(BaseModel):
+    marked: int = Field(description="How many messages were unread and are now read")
+    unread: int = Field(description="How many are unread now")

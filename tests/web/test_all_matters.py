@@ -9,12 +9,12 @@ from services.cases.models import CaseItem
 from services.cases.submission import prepare_form
 from tests.forms.test_matters import (
     APPLICATIONS,
-    COMMON,
     FIRST_ROUTED,
     INSTANT,
     LOGINS,
     PDF,
     _sample,
+    common_for,
 )
 
 
@@ -30,7 +30,7 @@ def _as_form_value(value) -> str:
 )
 def test_demo_citizen_submits_the_html_form(browser, rt, user_of, code, role, answers, expected):
     person = next(p for p in LOGINS if p.matter == code and p.role == role)
-    filled = {**COMMON, **answers}
+    filled = {**common_for(code), **answers}
     for _round in range(3):
         with Session(rt.db) as session:
             form = prepare_form(

@@ -20,7 +20,7 @@ from services.cases.models import Case, CaseEvent, CaseItem
 from services.cases.submission import prepare_form, submit_application
 from services.cases.uploads import UploadedFile
 from services.errors import Conflict, Forbidden, InvalidInput, NotFound
-from tests.forms.test_matters import APPLICATIONS, COMMON, LOGINS, PDF, _sample
+from tests.forms.test_matters import APPLICATIONS, LOGINS, PDF, _sample, common_for
 from tests.web.conftest import FATHER, MOTHER
 from web.rendering import templates
 
@@ -32,7 +32,7 @@ def _apply(rt, user_of, matter: str, role: str) -> int:
     person = next(p for p in LOGINS if p.matter == matter and p.role == role)
     answers = next(a for m, r, a, _ in APPLICATIONS if (m, r) == (matter, role))
     citizen = user_of(person.id_number)
-    filled = {**COMMON, **answers}
+    filled = {**common_for(matter), **answers}
     for _round in range(3):
         with Session(rt.db) as session:
             form = prepare_form(

@@ -1,32 +1,71 @@
-"""Cases over the API: the citizen's applications and their progress."""
+"""Cases over the API: the citizen's applications, their progress, history, materials,
+corrections and results (the certificates as PDF and all of them as one ZIP)."""
 
 from __future__ import annotations
 
-from services.cases import access, progress, submission
-from services.cases.models import Case
-from services.cases.schemas import CaseCreate, CasePublic, ItemStatus
-from web.api.routing import Offset, RowId, api_router
+from typing import Any
+
+from fastapi.responses import Response
+from sqlmodel import Session
+
+from forms.sources import registry_name
+from forms.values import mask_id
+from services.cases import access, corrections, progress, submission
+from services.cases.access import MASKED_TYPES
+from services.cases.models import Case, CaseItem
+from services.cases.overview import CaseOverview, applicant_overview
+from services.cases.results import DELIVERY_STATUS, certificate_for, results_archive
+from services.cases.routing import department_name
+from services.cases.schemas import (
+    ApplicationFact,
+    CaseCreate,
+    CaseDetail,
+    CasePublic,
+    CertificateRef,
+    ChecklistEntryPublic,
+    CorrectionCreate,
+    CorrectionRequest,
+    DeliveryPublic,
+    EvaluationState,
+    EventPublic,
+    ItemStatus,
+    MaterialRef,
+    Provenance,
+    UploadRef,
+)
+from services.certificates.models import Certificate
+from services.certificates.service import verification_url
+from services.runtime import Runtime
+from web.api.matters import fact_public
+from web.api.routing import PREFIX, Offset, RowId, api_router
 from web.deps import CitizenUser, CsrfChecked, CurrentUser, RuntimeDep, SessionDep, read_only
 
 router = api_router(tags=["api: cases"])
+BINARY = {"schema": {"type": "string", "format": "binary"}}
 
 
-def _case_public(session, rt, case: Case) -> CasePublic:
+def _unrouted(view: progress.ItemView) -> ItemStatus:
+    """An item of the matter the case's process has not routed (yet, or at all)."""
+    return ItemStatus(
+        id=None,
+        item=view.item.code,
+        name=view.item.name,
+        name_en=view.item.name_en,
+        department=view.item.department,
+        department_name=view.department_name,
+        status=view.status,
+        status_label=view.status_label,
+        status_label_en=progress.ITEM_STATUS[view.status][1],
+        due_date=None,
+        decided_at=None,
+        comment=None,
+        result_number=None,
+    )
+
+
+def _case_public(session: Session, rt: Runtime, case: Case) -> CasePublic:
     items = [
-        item_status(rt, view.row)
-        if view.row
-        else ItemStatus(
-            id=None,
-            item=view.item.code,
-            name=view.item.name,
-            department=view.item.department,
-            status=view.status,
-            status_label=view.status_label,
-            due_date=None,
-            decided_at=None,
-            comment=None,
-            result_number=None,
-        )
+        item_status(rt, view.row) if view.row else _unrouted(view)
         for view in progress.item_views(session, rt, case)
     ]
     return CasePublic(**case.model_dump(include=set(CasePublic.model_fields)), items=items)
@@ -34,16 +73,26 @@ def _case_public(session, rt, case: Case) -> CasePublic:
 
 @router.post("/cases", response_model=CasePublic, status_code=201, dependencies=[CsrfChecked])
 def start_case(body: CaseCreate, user: CitizenUser, session: SessionDep, rt: RuntimeDep):
-    """Submit a combined application; with `consent`, registry facts are fetched on the server
-    (the consent is recorded with the submission)."""
+    """Submit a combined application: the answers, and the materials uploaded beforehand
+    (`POST /api/v1/uploads`) by their tokens. Registry facts come from the server's own
+    reading, with the applicant's authorization (`consent`). Every refusal at once: 422 with a
+    message per fact and `material_<code>`; an application repeating an open or granted one
+    for the same subject: 409."""
+    if body.consent is None:
+        consented = submission.lookups_consented(
+            session, user=user, matter_code=body.matter, manual=False
+        )
+    else:
+        consented = body.consent
     case = submission.submit_application(
         session,
         rt,
         user=user,
         matter_code=body.matter,
         answers=body.answers,
-        consented=body.consent,
-        record_consent=body.consent,
+        drafts=body.materials,
+        consented=consented,
+        record_consent=bool(body.consent),
     )
     return _case_public(session, rt, case)
 
@@ -60,22 +109,241 @@ def my_cases(
     return [_case_public(session, rt, case) for case in found]
 
 
-@router.get("/cases/{case_id}", response_model=CasePublic)
+@router.get("/cases/{case_id}", response_model=CaseDetail)
 def get_case(case_id: RowId, user: CurrentUser, session: SessionDep, rt: RuntimeDep):
-    """A case with each department's status: for its applicant, and for the clerks and systems
-    of the departments it was routed to (statuses only, no personal data)."""
-    return _case_public(session, rt, access.load_case_progress(session, case_id=case_id, user=user))
+    """A case. Its applicant sees it whole, as the case page shows it: each item's progress,
+    its certificate once approved (public id, verify URL, download link) and what a department
+    sent back for correction; the application (ID and bank card numbers masked) with the
+    source of each registry fact; the materials; the history; the delivery; the evaluation.
+    The clerks and systems of the departments it was routed to see the progress only."""
+    if user.role == "citizen":
+        return case_detail(rt, applicant_overview(session, rt, user=user, case_id=case_id))
+    case = access.load_case_progress(session, case_id=case_id, user=user)
+    return _progress_detail(rt, case, _case_public(session, rt, case).items)
 
 
-def item_status(rt, row) -> ItemStatus:
+def _progress_detail(rt: Runtime, case: Case, items: list[ItemStatus]) -> CaseDetail:
+    matter = rt.catalog.matters.get(case.matter)
+    labels = progress.CASE_STATUS[case.status]
+    return CaseDetail(
+        **case.model_dump(include=set(CasePublic.model_fields) - {"items"}),
+        items=items,
+        matter_name=matter.name if matter else case.matter,
+        matter_name_en=matter.name_en if matter else case.matter,
+        status_label=labels[0],
+        status_label_en=labels[1],
+    )
+
+
+def case_detail(rt: Runtime, overview: CaseOverview) -> CaseDetail:
+    """The applicant's whole view of their case."""
+    case = overview.case
+    items = []
+    for view in overview.items:
+        if view.row is None:
+            items.append(_unrouted(view))
+            continue
+        status = item_status(rt, view.row)
+        certificate = overview.certificates.get(view.row.id)
+        if certificate is not None:
+            status.certificate = certificate_ref(rt, case, view.row, certificate)
+        asked = overview.corrections.get(view.row.id)
+        if asked is not None:
+            status.correction = _correction_request(view.row, *asked)
+        items.append(status)
+    detail = _progress_detail(rt, case, items)
+    detail.application = [
+        _application_fact(rt, case, key, value)
+        for key, value in case.data.items()
+        if value not in (None, "") and key in rt.catalog.facts
+    ]
+    detail.checklist = [ChecklistEntryPublic(**entry) for entry in case.checklist]
+    detail.uploads = [
+        UploadRef(
+            id=upload.id,
+            material=upload.material_code,
+            filename=upload.filename,
+            content_type=upload.content_type,
+            size=upload.size,
+            uploaded_at=upload.uploaded_at,
+            url=f"{PREFIX}/uploads/{upload.id}",
+        )
+        for upload in overview.uploads
+    ]
+    detail.history = [
+        EventPublic(at=e.at, actor=e.actor, kind=e.kind, message=e.message) for e in overview.events
+    ]
+    if overview.delivery is not None:
+        delivery = overview.delivery
+        label, label_en = DELIVERY_STATUS[delivery.status]
+        detail.delivery = DeliveryPublic(
+            status=delivery.status,
+            status_label=label,
+            status_label_en=label_en,
+            tracking_number=delivery.tracking_number,
+            address=delivery.address,
+        )
+    rating = overview.evaluation
+    detail.evaluation = EvaluationState(
+        open=case.status == "completed" and rating is None,
+        level=rating.level if rating else None,
+        reasons=list(rating.reasons) if rating else [],
+        comment=rating.comment if rating else None,
+        created_at=rating.created_at if rating else None,
+    )
+    if overview.certificates:
+        detail.results_url = f"{PREFIX}/cases/{case.id}/results.zip"
+    return detail
+
+
+def _application_fact(rt: Runtime, case: Case, key: str, value: Any) -> ApplicationFact:
+    fact = rt.catalog.facts[key]
+    if fact.type in MASKED_TYPES:
+        value = mask_id(str(value))
+    if fact.type == "bool":
+        shown = "是" if value else "否"
+    elif fact.type == "enum":
+        shown = fact.option_label(value)
+    else:
+        shown = str(value)
+    found = case.provenance.get(key)
+    return ApplicationFact(
+        key=key,
+        label=fact.label,
+        label_en=fact.label_en,
+        value=value,
+        shown=shown,
+        source=Provenance(
+            registry=found["registry"],
+            registry_name=found["registry_name"],
+            registry_name_en=registry_name(found["registry"], "en"),
+            record_id=found["record_id"],
+            retrieved_at=found["retrieved_at"],
+        )
+        if found
+        else None,
+    )
+
+
+def _correction_request(row: CaseItem, facts, materials) -> CorrectionRequest:
+    return CorrectionRequest(
+        note=(row.correction or {}).get("note", ""),
+        facts=[
+            fact_public(f.fact, value=f.value, known=None, required=True, items=f.item_codes)
+            for f in facts
+        ],
+        materials=[MaterialRef(code=m.code, name=m.name, name_en=m.name_en) for m in materials],
+    )
+
+
+def certificate_ref(
+    rt: Runtime, case: Case, row: CaseItem, certificate: Certificate
+) -> CertificateRef:
+    item = rt.catalog.items.get(row.item_code)
+    return CertificateRef(
+        public_id=certificate.public_id,
+        number=certificate.number,
+        document_type=certificate.item_name,
+        document_type_en=item.name_en if item else certificate.item_name,
+        issued_at=certificate.issued_at,
+        verify_url=verification_url(rt.settings.public_base_url, certificate.public_id),
+        verification_url=f"{PREFIX}/certificates/{certificate.public_id}/verification",
+        download_url=f"{PREFIX}/cases/{case.id}/items/{row.id}/certificate",
+    )
+
+
+@router.post(
+    "/cases/{case_id}/items/{item_id}/correction",
+    response_model=ItemStatus,
+    dependencies=[CsrfChecked],
+)
+def correct(
+    case_id: RowId,
+    item_id: RowId,
+    body: CorrectionCreate,
+    user: CitizenUser,
+    session: SessionDep,
+    rt: RuntimeDep,
+):
+    """The applicant sends back what a department asked to correct (the item's `correction`
+    in the case): the facts again, the materials by their upload tokens. Only that item
+    resumes. Anything the department did not ask for is refused (422, named); an item not
+    awaiting correction: 409."""
+    row = corrections.submit_correction(
+        session,
+        rt,
+        user=user,
+        case_id=case_id,
+        item_id=item_id,
+        answers=body.answers,
+        drafts=body.materials,
+    )
+    return item_status(rt, row)
+
+
+@router.get(
+    "/cases/{case_id}/items/{item_id}/certificate",
+    response_class=Response,
+    responses={
+        200: {"description": "The signed certificate", "content": {"application/pdf": BINARY}}
+    },
+)
+def certificate_pdf(
+    case_id: RowId, item_id: RowId, user: CurrentUser, session: SessionDep, rt: RuntimeDep
+):
+    """An approved item's signed electronic certificate (PDF): the applicant's, or a clerk's of
+    their own department's item (logged)."""
+    case = access.result_case(session, case_id=case_id, item_id=item_id, user=user)
+    return certificate_response(certificate_for(session, rt, case=case, item_id=item_id))
+
+
+@router.get(
+    "/cases/{case_id}/results.zip",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "Every certificate of the case",
+            "content": {"application/zip": BINARY},
+        }
+    },
+)
+def results_zip(case_id: RowId, user: CurrentUser, session: SessionDep, rt: RuntimeDep):
+    """Every certificate of the applicant's case in one ZIP (404 while none is approved)."""
+    case = access.load_case(session, case_id=case_id, user=user)
+    return archive_response(case, results_archive(session, rt, case=case))
+
+
+def certificate_response(certificate: Certificate) -> Response:
+    """A certificate as a PDF download."""
+    return Response(
+        certificate.pdf,
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'attachment; filename="{certificate.number}.pdf"'},
+    )
+
+
+def archive_response(case: Case, archive: bytes) -> Response:
+    """A case's certificates as one ZIP download."""
+    return Response(
+        archive,
+        media_type="application/zip",
+        headers={"Content-Disposition": f'attachment; filename="{case.number}.zip"'},
+    )
+
+
+def item_status(rt: Runtime, row: CaseItem) -> ItemStatus:
     item = rt.catalog.items[row.item_code]
+    labels = progress.ITEM_STATUS[row.status]
     return ItemStatus(
         id=row.id,
         item=row.item_code,
         name=item.name,
+        name_en=item.name_en,
         department=row.department,
+        department_name=department_name(rt, row.department),
         status=row.status,
-        status_label=progress.ITEM_STATUS[row.status][0],
+        status_label=labels[0],
+        status_label_en=labels[1],
         due_date=row.due_date,
         decided_at=row.decided_at,
         comment=row.comment,

@@ -18,15 +18,21 @@ from web.api import (
     evaluations,
     external_tasks,
     inbox,
+    matters,
+    me,
     sessions,
     tasks,
+    uploads,
 )
 from web.api.routing import PREFIX
 
 router = APIRouter(prefix=PREFIX)
 for part in (
     sessions.router,
+    matters.router,
+    uploads.router,
     cases.router,
+    me.router,
     tasks.router,
     external_tasks.router,
     deliveries.router,

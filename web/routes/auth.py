@@ -6,16 +6,18 @@ import secrets
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
-from fastapi.responses import RedirectResponse
+from fastapi.responses import HTMLResponse, RedirectResponse
 
 from services.accounts import service as accounts
 from services.accounts import throttle
 from services.errors import Forbidden, TooManyRequests
+from web.api.routing import twin
+from web.api.sessions import cookie_flags
 from web.client_address import client_address
 from web.deps import COOKIE, CsrfChecked, LoginDep, RuntimeDep, SessionDep
 from web.rendering import render
 
-router = APIRouter(tags=["pages: sign-in"])
+router = APIRouter(tags=["pages: sign-in"], default_response_class=HTMLResponse)
 
 # The recognised-device cookie: the random tokens this browser was given when it signed in to
 # accounts (up to throttle.DEVICE_TOKENS_KEPT, joined by "."). Signing in from it is throttled
@@ -44,16 +46,18 @@ def _login_page(request: Request, rt, *, status_code: int = 200, **context):
     """The sign-in form, with the browser's sign-in CSRF token (a new one if it has none)."""
     token = request.cookies.get(LOGIN_CSRF_COOKIE) or secrets.token_urlsafe(32)
     response = render(request, "login.html", status_code=status_code, login_csrf=token, **context)
-    response.set_cookie(LOGIN_CSRF_COOKIE, token, **{**_cookie_flags(rt), "path": "/login"})
+    response.set_cookie(LOGIN_CSRF_COOKIE, token, **{**cookie_flags(rt), "path": "/login"})
     return response
 
 
 @router.get("/login")
+@twin("POST /api/v1/login")
 def login_page(request: Request, rt: RuntimeDep, login: LoginDep, next: str | None = None):
     return _login_page(request, rt, next=_safe_next(next))
 
 
 @router.post("/login")
+@twin("POST /api/v1/login")
 def login(
     request: Request,
     session: SessionDep,
@@ -98,30 +102,23 @@ def login(
     if target == "/" and user.role in ("clerk", "admin"):
         target = f"/{user.role}"
     response = RedirectResponse(target, status_code=303)
-    response.set_cookie(
-        COOKIE, token, **_cookie_flags(rt), max_age=rt.settings.session_hours * 3600
-    )
+    response.set_cookie(COOKIE, token, **cookie_flags(rt), max_age=rt.settings.session_hours * 3600)
     response.set_cookie(
         DEVICE_COOKIE,
         ".".join(devices),
-        **{**_cookie_flags(rt), "path": "/login"},
+        **{**cookie_flags(rt), "path": "/login"},
         max_age=int(throttle.DEVICE_LIFETIME.total_seconds()),
     )
     return response
 
 
-def _cookie_flags(rt) -> dict:
-    """The session cookie's flags, the same when it is set and when it is deleted: unreadable by
-    scripts, not sent with cross-site posts, only over HTTPS in production, for the whole site."""
-    return {"path": "/", "httponly": True, "samesite": "lax", "secure": rt.settings.secure_cookies}
-
-
 @router.post("/logout", dependencies=[CsrfChecked])
+@twin("POST /api/v1/logout")
 def logout(request: Request, session: SessionDep, rt: RuntimeDep):
     token = request.cookies.get(COOKIE)
     if token:
         accounts.close_session(session, token=token)
         session.commit()
     response = RedirectResponse("/login", status_code=303)
-    response.delete_cookie(COOKIE, **_cookie_flags(rt))
+    response.delete_cookie(COOKIE, **cookie_flags(rt))
     return response

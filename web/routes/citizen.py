@@ -1,23 +1,24 @@
-"""Pages for citizens: the matters, the combined form, my cases, a case's progress and results."""
+"""Pages for citizens: the matters, the combined form, my cases, a case's progress and results.
+Each page calls the service functions its API twin calls (named by `twin`)."""
 
 from __future__ import annotations
 
-from urllib.parse import quote
-
 from fastapi import APIRouter, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from forms.compiler import lookups_of
 from services.accounts.service import actor_names
 from services.cases import access, corrections, progress, submission
-from services.cases.results import certificate_for, delivery_of, results_archive
-from services.cases.uploads import uploads_of
-from services.configuration.matters import effective_matter, published_matters
-from services.errors import InvalidInput, NotFound
-from services.evaluations.service import REASONS, evaluation_of
-from services.registries.service import accesses_to, current_consent, grant_consent
+from services.cases.overview import applicant_overview
+from services.cases.results import certificate_for, results_archive
+from services.configuration.matters import published_matters
+from services.errors import InvalidInput
+from services.evaluations.service import REASONS
+from services.registries.service import accesses_to
 from web import application_form
+from web.api.cases import BINARY, archive_response, certificate_response
+from web.api.routing import twin
+from web.api.uploads import upload_response
 from web.deps import (
     CitizenUser,
     Code,
@@ -31,10 +32,11 @@ from web.deps import (
 from web.limits import body_limit, material_forms
 from web.rendering import render
 
-router = APIRouter(tags=["pages: citizen"])
+router = APIRouter(tags=["pages: citizen"], default_response_class=HTMLResponse)
 
 
 @router.get("/")
+@twin("GET /api/v1/matters")
 def home(request: Request, login: LoginDep, session: SessionDep, rt: RuntimeDep):
     if login is not None and login[0].role == "clerk":
         return RedirectResponse("/clerk", status_code=303)
@@ -42,11 +44,8 @@ def home(request: Request, login: LoginDep, session: SessionDep, rt: RuntimeDep)
     return render(request, "citizen/home.html", matters=matters)
 
 
-def _consented(session, user, code: str, manual: bool) -> bool:
-    return not manual and current_consent(session, user_id=user.id, matter=code) is not None
-
-
 @router.get("/matters/{code}/apply")
+@twin("GET /api/v1/matters/{code}/consent", "GET /api/v1/matters/{code}/form")
 def apply_page(
     request: Request,
     code: Code,
@@ -56,28 +55,30 @@ def apply_page(
     manual: bool = False,
 ):
     """The one form; first, the applicant authorizes the lookups or chooses to fill in everything."""
-    matter = effective_matter(session, rt, code)
-    if not matter.published:
-        raise NotFound("没有这项“一件事”服务", f"No matter {code!r}")
-    consented = _consented(session, user, code, manual)
-    if not consented and not manual:
+    asked = submission.consent_request(session, rt, user=user, matter_code=code)
+    if asked.consent is None and not manual:
         return render(
-            request, "citizen/consent.html", matter=matter, lookups=lookups_of(rt.catalog, matter)
+            request,
+            "citizen/consent.html",
+            matter=asked.matter,
+            lookups=asked.lookups,
+            text=asked.text,
+            hours=asked.hours,
         )
+    consented = submission.lookups_consented(session, user=user, matter_code=code, manual=manual)
     form = submission.prepare_form(session, rt, user=user, matter_code=code, consented=consented)
     return render(request, "citizen/apply.html", form=form, errors={}, manual=manual)
 
 
 @router.post("/matters/{code}/consent", dependencies=[CsrfChecked])
+@twin("POST /api/v1/matters/{code}/consent")
 def consent(code: Code, user: CitizenUser, session: SessionDep, rt: RuntimeDep):
-    matter = effective_matter(session, rt, code)
-    registries = list(lookups_of(rt.catalog, matter))
-    grant_consent(session, user_id=user.id, matter=code, registries=registries)
-    session.commit()
+    submission.authorize_lookups(session, rt, user=user, matter_code=code)
     return RedirectResponse(f"/matters/{code}/apply", status_code=303)
 
 
 @router.post("/matters/{code}/apply", dependencies=[CsrfChecked])
+@twin("POST /api/v1/cases", "POST /api/v1/matters/{code}/form", "POST /api/v1/uploads")
 @body_limit(material_forms)
 async def apply(
     request: Request, code: Code, user: CitizenUser, session: SessionDep, rt: RuntimeDep
@@ -96,42 +97,39 @@ def _apply(request, session, rt, user, code: str, posted: application_form.Poste
         actor=None,
         matter=code,
         posted=posted,
-        consented=_consented(session, user, code, posted.manual),
+        consented=submission.lookups_consented(
+            session, user=user, matter_code=code, manual=posted.manual
+        ),
         done=lambda case: f"/cases/{case.id}",
     )
 
 
 @router.get("/cases")
+@twin("GET /api/v1/cases")
 def my_cases(request: Request, user: CitizenUser, session: SessionDep):
     return render(request, "citizen/cases.html", cases=progress.cases_of(session, user=user))
 
 
-def _case_page(request, session, rt, user, case, errors=None, status_code=200):
-    items = progress.item_views(session, rt, case)
-    forms = {}
-    if user.role == "citizen":
-        forms = {
-            view.row.id: corrections.correction_form(rt, case=case, row=view.row)
-            for view in items
-            if view.status == "correction" and view.row
-        }
+def _case_page(request, session, rt, user, case_id: int, errors=None, status_code=200):
+    overview = applicant_overview(session, rt, user=user, case_id=case_id)
     return render(
         request,
         "citizen/case.html",
         status_code=status_code,
-        case=case,
-        items=items,
-        events=progress.events_of(session, case=case, for_applicant=user.role == "citizen"),
-        uploads=uploads_of(session, case=case),
-        delivery=delivery_of(session, case=case),
-        corrections=forms,
+        case=overview.case,
+        items=overview.items,
+        events=overview.events,
+        uploads=overview.uploads,
+        delivery=overview.delivery,
+        corrections=overview.corrections,
         correction_errors=errors or {},
-        evaluation=evaluation_of(session, case=case),
+        evaluation=overview.evaluation,
         reasons=REASONS,
     )
 
 
 @router.get("/cases/{case_id}")
+@twin("GET /api/v1/cases/{case_id}")
 def case_page(
     request: Request, case_id: Id, user: CurrentUser, session: SessionDep, rt: RuntimeDep
 ):
@@ -141,11 +139,11 @@ def case_page(
         case = access.load_case_progress(session, case_id=case_id, user=user)
         mine = access.own_items(session, case=case, department=user.department)
         return RedirectResponse(f"/clerk/items/{mine[0].id}", status_code=303)
-    case = access.load_case(session, case_id=case_id, user=user)
-    return _case_page(request, session, rt, user, case)
+    return _case_page(request, session, rt, user, case_id)
 
 
 @router.post("/cases/{case_id}/items/{item_id}/correction", dependencies=[CsrfChecked])
+@twin("POST /api/v1/cases/{case_id}/items/{item_id}/correction", "POST /api/v1/uploads")
 @body_limit(material_forms)
 async def correct(
     request: Request,
@@ -170,57 +168,54 @@ def _correct(request, session, rt, user, case_id: int, item_id: int, posted):
             item_id=item_id,
             answers=posted.answers,
             uploads=posted.uploads,
+            drafts=posted.drafts,
         )
     except InvalidInput as exc:
-        case = access.load_case(session, case_id=case_id, user=user)
-        return _case_page(request, session, rt, user, case, {item_id: exc.fields}, 422)
+        return _case_page(request, session, rt, user, case_id, {item_id: exc.fields}, 422)
     return RedirectResponse(f"/cases/{case_id}", status_code=303)
 
 
-@router.get("/cases/{case_id}/items/{item_id}/result")
+@router.get(
+    "/cases/{case_id}/items/{item_id}/result",
+    response_class=Response,
+    responses={200: {"content": {"application/pdf": BINARY}}},
+)
+@twin("GET /api/v1/cases/{case_id}/items/{item_id}/certificate")
 def download_result(
     case_id: Id, item_id: Id, user: CurrentUser, session: SessionDep, rt: RuntimeDep
 ):
     """An approved item's signed electronic certificate (PDF): the applicant's, or a clerk's of
     their own department's item."""
     case = access.result_case(session, case_id=case_id, item_id=item_id, user=user)
-    certificate = certificate_for(session, rt, case=case, item_id=item_id)
-    return Response(
-        certificate.pdf,
-        media_type="application/pdf",
-        headers={"Content-Disposition": f'attachment; filename="{certificate.number}.pdf"'},
-    )
+    return certificate_response(certificate_for(session, rt, case=case, item_id=item_id))
 
 
-@router.get("/cases/{case_id}/results.zip")
+@router.get(
+    "/cases/{case_id}/results.zip",
+    response_class=Response,
+    responses={200: {"content": {"application/zip": BINARY}}},
+)
+@twin("GET /api/v1/cases/{case_id}/results.zip")
 def download_results(case_id: Id, user: CurrentUser, session: SessionDep, rt: RuntimeDep):
     """Every result of the case in one archive."""
     case = access.load_case(session, case_id=case_id, user=user)
-    return Response(
-        results_archive(session, rt, case=case),
-        media_type="application/zip",
-        headers={"Content-Disposition": f'attachment; filename="{case.number}.zip"'},
-    )
+    return archive_response(case, results_archive(session, rt, case=case))
 
 
-@router.get("/uploads/{upload_id}")
+@router.get(
+    "/uploads/{upload_id}",
+    response_class=Response,
+    responses={200: {"content": {"application/pdf": BINARY, "image/*": BINARY}}},
+)
+@twin("GET /api/v1/uploads/{upload_id}")
 def view_upload(upload_id: Id, user: CurrentUser, session: SessionDep, rt: RuntimeDep):
     """An uploaded material, shown in the browser to the applicant and to the clerks whose item
     needs it."""
-    upload, content = access.open_upload(session, rt, user=user, upload_id=upload_id)
-    return Response(
-        content,
-        media_type=upload.content_type,
-        headers={
-            "Content-Disposition": f"inline; filename*=UTF-8''{quote(upload.filename)}",
-            "X-Content-Type-Options": "nosniff",
-            "Content-Security-Policy": "sandbox; default-src 'none'; img-src 'self'",
-            "Cache-Control": "private, no-store",
-        },
-    )
+    return upload_response(*access.open_upload(session, rt, user=user, upload_id=upload_id))
 
 
 @router.get("/my-data-access")
+@twin("GET /api/v1/me/data-access")
 def data_access(request: Request, user: CitizenUser, session: SessionDep):
     """Every read of the citizen's records: registry lookups and clerks opening their cases."""
     accesses = accesses_to(session, id_number=user.id_number)

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from fastapi.responses import RedirectResponse
+from fastapi.responses import HTMLResponse, RedirectResponse
 
 from services.notifications import service as notifications
+from web.api.routing import twin
 from web.deps import CsrfChecked, CurrentUser, Id, Page, SessionDep
 from web.rendering import render
 
-router = APIRouter(tags=["inbox"])
+router = APIRouter(tags=["inbox"], default_response_class=HTMLResponse)
 PAGE = 50
 
 
 @router.get("/inbox")
+@twin("GET /api/v1/inbox")
 def inbox_page(request: Request, user: CurrentUser, session: SessionDep, page: Page = 1):
     page = max(page, 1)
     rows = notifications.inbox(session, user=user, limit=PAGE, offset=(page - 1) * PAGE)
@@ -29,12 +31,14 @@ def inbox_page(request: Request, user: CurrentUser, session: SessionDep, page: P
 
 
 @router.post("/inbox/read-all", dependencies=[CsrfChecked])
+@twin("POST /api/v1/inbox/read-all")
 def read_all(user: CurrentUser, session: SessionDep):
     notifications.mark_all_read(session, user=user)
     return RedirectResponse("/inbox", status_code=303)
 
 
 @router.post("/inbox/{notification_id}/read", dependencies=[CsrfChecked])
+@twin("POST /api/v1/inbox/{notification_id}/read")
 def read(notification_id: Id, user: CurrentUser, session: SessionDep):
     notifications.mark_read(session, user=user, notification_id=notification_id)
     return RedirectResponse("/inbox", status_code=303)

@@ -3,36 +3,44 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request, UploadFile
+from fastapi.responses import HTMLResponse
 from starlette.concurrency import run_in_threadpool
 
-from services.certificates.service import verify_certificate
+from services.certificates.service import check_certificate_file, verify_certificate
+from web.api.certificates import MAX_PDF
+from web.api.routing import twin
 from web.deps import Code, RuntimeDep, SessionDep
 from web.limits import FORM_SLACK, body_limit
 from web.rendering import render
 
-router = APIRouter(tags=["verification"])
-MAX_PDF = 5 * 1024 * 1024
-
-
-def _verify(session, rt, public_id: str, pdf: bytes | None):
-    return verify_certificate(
-        session, public_id=public_id, pdf=pdf, public_key=rt.signing_key.public_key()
-    )
+router = APIRouter(tags=["verification"], default_response_class=HTMLResponse)
 
 
 @router.get("/verify/{public_id}")
+@twin("GET /api/v1/certificates/{public_id}/verification")
 def verify_page(request: Request, public_id: Code, session: SessionDep, rt: RuntimeDep):
     """What the QR code opens: is this certificate genuine, and what does it certify?"""
-    result = _verify(session, rt, public_id, None)
+    result = verify_certificate(
+        session, public_id=public_id, pdf=None, public_key=rt.signing_key.public_key()
+    )
     return render(request, "verify.html", result=result, public_id=public_id)
 
 
 @router.post("/verify/{public_id}")
+@twin("POST /api/v1/verify")
 @body_limit(MAX_PDF + FORM_SLACK)
 async def verify_upload(
     request: Request, public_id: Code, file: UploadFile, session: SessionDep, rt: RuntimeDep
 ):
     """Check that a PDF someone was given is this certificate, unaltered."""
     pdf = await file.read(MAX_PDF + 1)
-    result = await run_in_threadpool(_verify, session, rt, public_id, pdf[:MAX_PDF])
-    return render(request, "verify.html", result=result, public_id=public_id, checked=True)
+    found = await run_in_threadpool(
+        check_certificate_file,
+        session,
+        pdf=pdf[:MAX_PDF],
+        public_id=public_id,
+        public_key=rt.signing_key.public_key(),
+    )
+    return render(
+        request, "verify.html", result=found.verification, public_id=public_id, checked=True
+    )
