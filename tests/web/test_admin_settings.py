@@ -318,3 +318,18 @@ def test_a_pasted_schedule_enters_a_year_the_library_does_not_cover(browser, rt)
     assert _count(rt, CalendarOverride) == 9
     assert not calendar.is_working_day(date(UNCOVERED, 2, 9))
     assert calendar.is_working_day(date(UNCOVERED, 2, 20))
+
+
+def test_a_long_schedule_in_chinese_is_taken_though_its_form_is_over_the_default_limit(browser, rt):
+    admin = browser("admin")
+    admin.get(f"/admin/config/calendar?year={UNCOVERED}")
+    name = "春节假期" * 10  # the longest name a day may have: 40 characters
+    first = date(UNCOVERED, 1, 1)
+    days = [date.fromordinal(first.toordinal() + n) for n in range(300)]
+    text = "\n".join(f"{day.isoformat()} 休 {name}" for day in days)
+    response = admin.post(
+        "/admin/config/calendar/import", {"year": str(UNCOVERED), "schedule": text}
+    )
+    assert len(text.encode()) * 3 > 64 * 1024  # percent-encoded, over the default body limit
+    assert response.status_code == 303, response.text[:300]
+    assert _count(rt, CalendarOverride) == 300

@@ -24,8 +24,9 @@ router = api_router(prefix="/admin/config", tags=["api: admin"])
 
 RECENT_CHANGES = 20  # department changes on the list (the page shows as many)
 TEXT_MAX = 1000  # characters of a text field sent (the services check their own limits)
-# A pasted schedule's body: its characters, each escaped in JSON at worst (\uXXXX)
-IMPORT_LIMIT = 8 * holidays.SCHEDULE_LIMIT
+# A pasted schedule's body: its characters, each percent-encoded in a form (9 bytes) or escaped
+# in JSON (\uXXXX) at worst
+IMPORT_LIMIT = 10 * holidays.SCHEDULE_LIMIT
 
 # ---------------------------------------------------------------- departments
 

@@ -15,9 +15,10 @@ from services.configuration import calendar as holidays
 from services.configuration import departments
 from services.errors import InvalidInput
 from services.runtime import Runtime
-from web.api.admin_settings import RECENT_CHANGES
+from web.api.admin_settings import IMPORT_LIMIT, RECENT_CHANGES
 from web.api.routing import twin
 from web.deps import AdminUser, Code, CsrfChecked, FormText, RuntimeDep, SessionDep
+from web.limits import body_limit
 from web.rendering import render
 
 router = APIRouter(prefix="/admin/config", tags=["pages: admin"])
@@ -230,6 +231,7 @@ def delete_day(day: str, user: AdminUser, session: SessionDep):
 
 @router.post("/calendar/import", dependencies=[CsrfChecked], response_class=HTMLResponse)
 @twin("POST /api/v1/admin/config/calendar/import")
+@body_limit(IMPORT_LIMIT)
 def import_schedule(
     request: Request,
     user: AdminUser,
