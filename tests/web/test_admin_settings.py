@@ -333,3 +333,14 @@ def test_a_long_schedule_in_chinese_is_taken_though_its_form_is_over_the_default
     assert len(text.encode()) * 3 > 64 * 1024  # percent-encoded, over the default body limit
     assert response.status_code == 303, response.text[:300]
     assert _count(rt, CalendarOverride) == 300
+
+
+def test_a_nul_character_in_a_days_name_or_a_schedule_is_refused_not_a_crash(browser, rt):
+    admin = browser("admin")
+    admin.get(f"/admin/config/calendar?year={UNCOVERED}")
+    day = {"year": str(UNCOVERED), "day": f"{UNCOVERED}-05-01", "kind": "rest"}
+    for form in ({**day, "name": "劳动节\x00"}, {**day, "note": "\x00"}):
+        assert admin.post("/admin/config/calendar/days", form).status_code == 422
+    schedule = {"year": str(UNCOVERED), "schedule": f"{UNCOVERED}-05-01 休 劳动\x00节"}
+    assert admin.post("/admin/config/calendar/import", schedule).status_code == 422
+    assert _count(rt, CalendarOverride) == 0

@@ -195,8 +195,8 @@ def save_day(
     year: Annotated[str, Form()] = "",
     day: Annotated[str, Form()] = "",
     kind: Annotated[str, Form()] = "",
-    name: Annotated[str, Form()] = "",
-    note: Annotated[str, Form()] = "",
+    name: FormText = "",
+    note: FormText = "",
 ):
     """Add or change one day's override."""
     form = {"day": day, "kind": kind, "name": name, "note": note}
@@ -237,8 +237,8 @@ def import_schedule(
     user: AdminUser,
     session: SessionDep,
     year: Annotated[str, Form()] = "",
-    schedule: Annotated[str, Form()] = "",
-    note: Annotated[str, Form()] = "",
+    schedule: FormText = "",
+    note: FormText = "",
     replace: Annotated[str, Form()] = "",
 ):
     """Enter a year's schedule pasted line by line, all or nothing."""
