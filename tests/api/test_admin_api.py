@@ -24,6 +24,7 @@ from sqlmodel import Session, select
 from demo.seed import DEMO_PASSWORD
 from engine.cases import StepFailed
 from services.cases import incidents
+from services.cases.models import IdempotentRequest
 from services.configuration.calendar import CalendarChange
 from services.configuration.departments import DepartmentChange
 from services.configuration.matters import MatterChange
@@ -267,7 +268,7 @@ def test_calendar_days_and_a_pasted_schedule_with_its_errors_by_line(api, admin,
 # ---------------------------------------------------------------- accounts
 
 
-def test_staff_accounts_listed_created_edited_disabled_and_reset(api, admin, user_of):
+def test_staff_accounts_listed_created_edited_disabled_and_reset(api, admin, user_of, rt):
     users = f"{ADMIN}/config/users"
     police = api.get(f"{users}?role=clerk&department=police", headers=admin).json()
     assert police["total"] >= 2 and {u["department"] for u in police["items"]} == {"police"}
@@ -317,6 +318,21 @@ def test_staff_accounts_listed_created_edited_disabled_and_reset(api, admin, use
     actions = [c["action"] for c in api.get(one, headers=admin).json()["history"]]
     assert actions[:4] == ["password_reset", "enabled", "disabled", "updated"]
     assert reset.json()["password"] not in api.get(one, headers=admin).text
+
+    # A password is answered once: never kept for a replay, even with an Idempotency-Key.
+    keyed = {**admin, "Idempotency-Key": "reset-police09"}
+    first, second = (api.post(f"{one}/password", headers=keyed) for _ in range(2))
+    assert "Idempotent-Replayed" not in second.headers
+    assert first.json()["password"] != second.json()["password"]
+    with Session(rt.db) as session:
+        assert session.exec(select(IdempotentRequest)).all() == []
+    as_form = api.post(users, data={"username": "police10"}, headers=admin)
+    assert as_form.status_code == 415
+    document = api.get("/openapi.json").json()["paths"]
+    for path in (users, f"{users}/{{user_id}}/password"):
+        parameters = document[path]["post"].get("parameters", [])
+        assert "Idempotency-Key" not in {p["name"] for p in parameters}
+    assert "415" in document[users]["post"]["responses"]
 
     mother = user_of(MOTHER)
     assert api.get(f"{users}/{mother.id}", headers=admin).json()["username"] == MASKED_MOTHER

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import Depends, File, Form, Request, Response, UploadFile
+from fastapi import File, Form, Response, UploadFile
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import Session
@@ -19,7 +19,6 @@ from services import processes
 from services.accounts.models import User
 from services.accounts.service import actor_names
 from services.cases.schemas import ID_MAX, ErrorPublic, FieldMessage
-from services.errors import DomainError
 from services.processes import MAX_BPMN_BYTES
 from services.processes_models import ProcessVersion
 from services.runtime import Runtime
@@ -138,24 +137,6 @@ REFUSED = {
         "(nothing was stored)",
     }
 }
-
-
-class UnsupportedMediaType(DomainError):
-    status = 415
-    code = "unsupported_media_type"
-
-
-async def multipart_only(request: Request) -> None:
-    """A file upload is a multipart form: any other body is refused with 415 before it is read."""
-    if not request.headers.get("content-type", "").startswith("multipart/form-data"):
-        raise UnsupportedMediaType(
-            "请以 multipart/form-data 表单上传文件（字段 file）",
-            "send the file as a multipart/form-data form (field `file`)",
-        )
-
-
-# (a parameter after the caller's: who may call is answered first)
-MultipartOnly = Annotated[None, Depends(multipart_only)]
 
 
 # ---------------------------------------------------------------- shared with the pages
@@ -343,7 +324,6 @@ def deploy(body: DeployIn, matter_code: Code, user: AdminUser, session: SessionD
     responses={
         **REFUSED,
         **too_large(MAX_BPMN_BYTES + FORM_SLACK),
-        415: {"model": ErrorPublic, "description": "Not a multipart/form-data form"},
     },
     description="Deploy a `.bpmn` file (from Camunda Modeler or the bpmn.io demo: their "
     "properties, decision references and ISO timer literals are converted; JUEL/FEEL "
@@ -355,7 +335,6 @@ def deploy(body: DeployIn, matter_code: Code, user: AdminUser, session: SessionD
 async def upload(
     matter_code: Code,
     user: AdminUser,
-    _multipart: MultipartOnly,
     session: SessionDep,
     rt: RuntimeDep,
     file: Annotated[UploadFile, File(description="The BPMN 2.0 XML file")],

@@ -7,14 +7,16 @@ is refused for the username it took."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import Session
 
 from forms.values import mask_id
+from services import idempotency
 from services.accounts import admin as accounts_admin
 from services.accounts.models import User
 from services.accounts.service import actor_names
@@ -22,14 +24,32 @@ from services.cases.schemas import ERROR_RESPONSES, ID_MAX, ErrorPublic
 from web.api.admin import too_large
 from web.api.routing import api_router
 from web.deps import AdminUser, CsrfChecked, RuntimeDep, SessionDep
+from web.idempotency import IdempotentRoute
 from web.routing import SerializeInThread
 
 PREFIX = "/admin/config/users"
 TAGS = ["api: admin"]
 router = api_router(prefix=PREFIX, tags=TAGS)
-# Answers carrying a password: never stored for a replay (see the module's docstring)
+
+
+class WithoutReplay(IdempotentRoute):
+    """An operation whose answer carries a password: its body is checked as on every API route
+    (415), but it takes no Idempotency-Key, as a stored answer would keep the password."""
+
+    def __init__(self, path: str, endpoint: Any, **kwargs: Any) -> None:
+        super().__init__(path, endpoint, **kwargs)
+        parameters = (self.openapi_extra or {}).get("parameters", [])
+        if parameters:
+            self.openapi_extra["parameters"] = [
+                p for p in parameters if p.get("name") != idempotency.HEADER
+            ]
+
+    def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
+        return SerializeInThread.get_route_handler(self)
+
+
 with_password = APIRouter(
-    prefix=PREFIX, tags=TAGS, responses=ERROR_RESPONSES, route_class=SerializeInThread
+    prefix=PREFIX, tags=TAGS, responses=ERROR_RESPONSES, route_class=WithoutReplay
 )
 
 UserId = Annotated[int, Path(ge=1, le=ID_MAX)]
