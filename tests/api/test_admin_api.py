@@ -1,7 +1,7 @@
 """The administrator's side of the JSON API, driven as an integrator would (bearer tokens, JSON
 bodies): figures, dashboard and its CSV, the data-access log, incidents, matter settings,
 departments, the holiday calendar, staff accounts and processes; refusals name their fields,
-and nobody but an administrator gets in. Every page of the administrators names its twin."""
+and nobody but an administrator gets in (every page's twin: tests/web/test_api_parity.py)."""
 
 from __future__ import annotations
 
@@ -10,15 +10,6 @@ import io
 
 import pytest
 from fastapi.testclient import TestClient
-
-try:
-    from fastapi.routing import iter_route_contexts
-except ImportError:  # FastAPI before it kept included routers whole: `app.routes` is flat
-
-    def iter_route_contexts(routes):
-        return routes
-
-
 from sqlmodel import Session, select
 
 from demo.seed import DEMO_PASSWORD
@@ -36,12 +27,6 @@ from tests.web.test_process_editor import NEWBORN, WITH_NEW_ITEM
 ADMIN = "/api/v1/admin"
 MASKED_MOTHER = "310105********028X"
 MATERNITY = "medical_maternity_allowance"
-
-
-@pytest.fixture
-def api(app):
-    with TestClient(app) as client:
-        yield client
 
 
 def sign_in(client: TestClient, username: str, password: str = DEMO_PASSWORD) -> dict[str, str]:
@@ -418,21 +403,3 @@ def test_only_administrators_get_in(api):
         for who, headers in callers.items():
             response = api.request(method, url, json={}, headers=headers)
             assert response.status_code == 403, (who, url, response.text[:200])
-
-
-def test_every_administrators_page_names_existing_api_twins(app):
-    operations = {
-        f"{method.upper()} {path}"
-        for path, methods in app.openapi()["paths"].items()
-        for method in methods
-    }
-    pages = [
-        route
-        for route in iter_route_contexts(app.routes)
-        if route.path.startswith("/admin") and hasattr(route, "endpoint")
-    ]
-    assert len(pages) >= 30
-    for route in pages:
-        twins = getattr(route.endpoint, "api_twins", None)
-        assert twins, f"{route.path} has no @twin"
-        assert set(twins) <= operations, (route.path, set(twins) - operations)
