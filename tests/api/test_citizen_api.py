@@ -133,6 +133,19 @@ def test_the_form_is_data_and_prefilled_only_after_consent(api, rt):
 
 
 def test_one_call_re_evaluates_partial_answers(api):
+    father = sign_in(api, FATHER)  # no consent: the mother's insurance is asked
+    url = "/api/v1/matters/newborn/form"
+    for insured in (False, True):
+        form = api.post(
+            url, json={"answers": {"mother_maternity_insurance": insured}}, headers=father
+        ).json()
+        sections = {section["code"]: section for section in form["sections"]}
+        applies = {item["code"]: item["applies"] for item in form["items"]}
+        assert applies["medical_maternity_allowance"] is insured
+        assert ("benefits" in sections) is insured  # the allowance's section, in one call
+        if insured:
+            keys = [fact["key"] for fact in sections["benefits"]["facts"]]
+            assert "bank_card_number" in keys
     owner = sign_in(api, STORE_OWNER)
     url = "/api/v1/matters/convenience_store/form"
     individual = api.post(url, json={"answers": {"business_form": "individual"}}, headers=owner)
