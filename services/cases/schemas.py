@@ -83,6 +83,15 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 
 class LoginRequest(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"username": "31010519940908028X", "password": "your-password"},
+                {"username": "police-system", "password": "the-system-password"},
+            ]
+        }
+    )
+
     username: str = Field(description="Citizen ID number for citizens, login name for staff")
     password: str
 

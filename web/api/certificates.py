@@ -50,6 +50,7 @@ async def verify_file(
             pattern=r"^[A-Za-z0-9_.-]+$",
             description="The certificate's public id, if known (from its QR code); without it "
             "the file is matched by its content and the number it carries",
+            examples=["Jx3v9QeLk2mZp7RtYw4aBg"],
         ),
     ] = None,
 ):

@@ -19,6 +19,7 @@ from forms.compiler import (
 )
 from forms.sources import registry_name
 from forms.values import FieldError
+from services.accounts.models import User
 from services.cases import submission
 from services.cases.schemas import (
     ChecklistMaterial,
@@ -150,7 +151,9 @@ def evaluate_form(
     return _form(session, rt, user, code, body.answers, body.manual)
 
 
-def _form(session: Session, rt: Runtime, user, code: str, answers: dict, manual: bool):
+def _form(
+    session: Session, rt: Runtime, user: User, code: str, answers: dict[str, Any], manual: bool
+) -> FormPublic:
     consented = submission.lookups_consented(session, user=user, matter_code=code, manual=manual)
     compiled = submission.prepare_form(
         session, rt, user=user, matter_code=code, answers=answers, consented=consented

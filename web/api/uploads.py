@@ -62,11 +62,22 @@ type than multipart is refused (415).""",
 @body_limit(one_material)
 async def upload(
     matter: Annotated[
-        str, Form(max_length=64, pattern=CODE_PATTERN, description="The matter's code")
+        str,
+        Form(
+            max_length=64,
+            pattern=CODE_PATTERN,
+            description="The matter's code",
+            examples=["employment"],
+        ),
     ],
     material: Annotated[
         str,
-        Form(max_length=64, pattern=CODE_PATTERN, description="The material's code (checklist)"),
+        Form(
+            max_length=64,
+            pattern=CODE_PATTERN,
+            description="The material's code (the form's checklist)",
+            examples=["labor_contract"],
+        ),
     ],
     file: Annotated[UploadFile, File(description="The file: PDF, JPEG or PNG")],
     user: CitizenUser,
