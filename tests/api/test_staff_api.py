@@ -4,6 +4,7 @@ decision, postal deliveries, follow-ups of bad reviews, the citizen's evaluation
 
 from __future__ import annotations
 
+from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from sqlmodel import Session, col, select
 
@@ -12,6 +13,7 @@ from demo.seed import DEMO_PASSWORD
 from services.cases.models import CaseItem, Upload
 from services.registries.models import DataAccess
 from tests.web.conftest import MOTHER, NEWBORN_ANSWERS, NEWBORN_DEPARTMENTS
+from tests.web.test_route_walk import iter_route_contexts
 
 SCAN = ("marriage.pdf", b"%PDF-1.4 the applicant's own copy", "application/pdf")
 MASKED_MOTHER = "310105********028X"
@@ -237,9 +239,10 @@ def test_a_correction_reopens_what_the_clerk_named_and_the_applicant_sees_it(api
     assert case["status"] == "correction"
     [item] = [i for i in case["items"] if i["id"] == task["id"]]
     assert item["status"] == "correction" and item["comment"] == "请上传结婚证并核对电话"
-    if "correction" in item:  # the correction request as data, where the case JSON carries it
-        assert "applicant_phone" in str(item["correction"])
-        assert "marriage_certificate" in str(item["correction"])
+    asked = item["correction"]  # what to correct, as data the applicant's app can show
+    assert asked["note"] == "请上传结婚证并核对电话"
+    assert [fact["key"] for fact in asked["facts"]] == ["applicant_phone"]
+    assert [material["code"] for material in asked["materials"]] == ["marriage_certificate"]
 
 
 def test_the_centre_ships_and_delivers_results_by_post(api, rt):
@@ -347,3 +350,24 @@ def test_a_department_system_gets_the_download_address_of_each_material(api, bro
     assert task["uploads"][0]["content_type"] == "application/pdf"
     assert len(items) == 6
 
+
+def test_every_staff_and_evaluation_page_names_existing_api_twins(app):
+    operations = {
+        f"{method.upper()} {path}"
+        for path, methods in app.openapi()["paths"].items()
+        for method in methods
+    }
+    pages = [
+        route
+        for route in iter_route_contexts(app.routes)
+        if isinstance(getattr(route, "original_route", route), APIRoute)
+        and route.endpoint.__module__
+        in ("web.routes.clerk", "web.routes.evaluations", "web.routes.frontdesk")
+    ]
+    assert len(pages) == 19
+    for route in pages:
+        twins = getattr(route.endpoint, "api_twins", None)
+        assert twins, f"{route.path} has no @twin"
+        assert set(twins) <= operations, (route.path, set(twins) - operations)
+        for twin in twins:  # a page that changes something has an operation that does
+            assert twin.split(" ")[0] in route.methods, (route.path, twin)

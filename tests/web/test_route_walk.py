@@ -152,6 +152,12 @@ ROUTES: dict[str, frozenset[str]] = {
     "GET /frontdesk/apply/{matter}/{applicant_id}": FRONT_DESK_ONLY,
     "POST /frontdesk/apply/{matter}/{applicant_id}": FRONT_DESK_ONLY,
     "GET /frontdesk/receipts/{case_id}": FRONT_DESK_ONLY,
+    "POST /api/v1/frontdesk/visits": FRONT_DESK_ONLY,
+    "GET /api/v1/frontdesk/visits/{applicant_id}/{matter}/form": FRONT_DESK_ONLY,
+    "POST /api/v1/frontdesk/visits/{applicant_id}/{matter}/form": FRONT_DESK_ONLY,
+    "POST /api/v1/frontdesk/visits/{applicant_id}/{matter}/uploads": FRONT_DESK_ONLY,
+    "POST /api/v1/frontdesk/visits/{applicant_id}/{matter}/application": FRONT_DESK_ONLY,
+    "GET /api/v1/frontdesk/receipts/{case_id}": FRONT_DESK_ONLY,
 }
 # Whole areas, every method: a route added below one of these is decided by it.
 PREFIXES: dict[str, frozenset[str]] = {
@@ -218,6 +224,8 @@ REFUSED_ROWS: dict[tuple[str, str], int] = {
     # the front desk opens a person's form only while that person is recorded at the window
     ("GET /frontdesk/apply/{matter}/{applicant_id}", FRONT_DESK): 403,
     ("GET /frontdesk/receipts/{case_id}", FRONT_DESK): 404,  # an online case: no receipt
+    ("GET /api/v1/frontdesk/visits/{applicant_id}/{matter}/form", FRONT_DESK): 403,
+    ("GET /api/v1/frontdesk/receipts/{case_id}", FRONT_DESK): 404,
     ("GET /admin/processes/{matter_code}/diff", ADMIN): 404,  # no version deployed yet
     ("GET /api/v1/admin/processes/{matter_code}/diff", ADMIN): 404,
 }
@@ -258,6 +266,12 @@ BODIES: dict[str, dict] = {
     "POST /api/v1/admin/config/users/{user_id}": {"display_name": "巡检"},
     "POST /admin/processes/{matter_code}/rollback": {"version": "99"},
     "POST /frontdesk": {"id_number": FATHER, "matter": "newborn", "consent": "1", "present": "1"},
+    "POST /api/v1/frontdesk/visits": {
+        "id_number": FATHER,
+        "matter": "newborn",
+        "consent": True,
+        "present": True,
+    },
     "POST /clerk/items/{item_id}/decision": {"decision": "rejected"},
     "POST /clerk/deliveries/{delivery_id}": {"status": "shipped", "tracking_number": "SF1"},
     "POST /cases/{case_id}/evaluation": {"level": "5"},

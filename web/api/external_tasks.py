@@ -16,10 +16,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from services.cases import decisions, external
 from services.cases.external import MAX_BATCH, MAX_LOCK_SECONDS
-from services.cases.schemas import NO_NUL, ErrorPublic, ItemStatus
+from services.cases.schemas import NO_NUL, ErrorPublic, ItemStatus, UploadRef
 from web.api.cases import item_status
 from web.api.routing import RowId, api_router
-from web.api.tasks import MaterialFile, upload_public
+from web.api.tasks import upload_ref
 from web.deps import ClerkUser, CsrfChecked, RuntimeDep, SessionDep, SystemUser
 
 router = api_router(tags=["api: external tasks"])
@@ -121,7 +121,7 @@ class ExternalTask(BaseModel):
         description="For each fact read from a registry: registry, registry_name, record_id, "
         "retrieved_at; a fact without an entry was typed by the applicant"
     )
-    uploads: list[MaterialFile] = Field(description="The applicant's files for the materials")
+    uploads: list[UploadRef] = Field(description="The applicant's files for the materials")
     finding: str | None = Field(description="An automatic check's finding, if one ran")
 
 
@@ -205,7 +205,7 @@ def fetch_and_lock(body: FetchAndLock, user: SystemUser, session: SessionDep, rt
             retries=task.item.retries,
             facts=task.facts,
             provenance=task.provenance,
-            uploads=[upload_public(u) for u in task.uploads],
+            uploads=[upload_ref(u) for u in task.uploads],
             finding=task.item.finding,
         )
         for task in locked

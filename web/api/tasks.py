@@ -17,7 +17,16 @@ from services.cases import decisions, progress, workbench
 from services.cases.access import FactView
 from services.cases.models import CaseItem, Upload
 from services.cases.progress import CASE_STATUS, ITEM_STATUS
-from services.cases.schemas import ID_MAX, NO_NUL, ErrorPublic, ItemStatus, TaskPublic
+from services.cases.schemas import (
+    ID_MAX,
+    NO_NUL,
+    ChecklistEntryPublic,
+    ErrorPublic,
+    EventPublic,
+    ItemStatus,
+    TaskPublic,
+    UploadRef,
+)
 from services.errors import InvalidInput
 from web.api.cases import item_status
 from web.api.routing import PREFIX, Offset, RowId, api_router
@@ -173,26 +182,6 @@ class TaskFact(BaseModel):
     )
 
 
-class ChecklistPublic(BaseModel):
-    code: str = Field(description="The material's code")
-    name: str
-    status: str = Field(description="upload (the applicant supplied it) or exempt (fetched)")
-    reason: str
-
-
-class MaterialFile(BaseModel):
-    id: int
-    material: str = Field(description="The material's code in the item catalog")
-    filename: str
-    content_type: str = Field(description="application/pdf, image/png or image/jpeg")
-    size: int = Field(description="Bytes")
-    uploaded_at: datetime
-    url: str = Field(
-        description="Where to download it (GET, with the same credentials; the viewing is "
-        "logged in the applicant's data-access log)"
-    )
-
-
 class ProgressPublic(BaseModel):
     item: str
     name: str
@@ -208,13 +197,6 @@ class ProgressPublic(BaseModel):
     own: bool = Field(description="An item of the clerk's department")
     comment: str | None = Field(description="The decision's comment: own items only")
     result_number: str | None = Field(description="The result's number: own items only")
-
-
-class EventPublic(BaseModel):
-    at: datetime
-    actor: str
-    kind: str
-    message: str
 
 
 class Correctable(BaseModel):
@@ -263,8 +245,8 @@ class TaskDetail(BaseModel):
         description="What a correction may reopen: the item's facts and materials"
     )
     facts: list[TaskFact]
-    checklist: list[ChecklistPublic] = Field(description="The item's materials")
-    uploads: list[MaterialFile] = Field(description="The applicant's files for those materials")
+    checklist: list[ChecklistEntryPublic] = Field(description="The item's materials")
+    uploads: list[UploadRef] = Field(description="The applicant's files for those materials")
     progress: list[ProgressPublic]
     history: list[EventPublic]
 
@@ -294,9 +276,9 @@ class RevealedFact(BaseModel):
     value: Any = Field(description="The number in full")
 
 
-def upload_public(upload: Upload) -> MaterialFile:
+def upload_ref(upload: Upload) -> UploadRef:
     """An uploaded material as the API shows it, with where to download it."""
-    return MaterialFile(
+    return UploadRef(
         id=upload.id,
         material=upload.material_code,
         filename=upload.filename,
@@ -387,16 +369,8 @@ def _task_detail(rt, task: workbench.OpenTask) -> TaskDetail:
             for m in item.materials
         ],
         facts=[_fact_public(fact) for fact in view.facts],
-        checklist=[
-            ChecklistPublic(
-                code=entry.get("code", ""),
-                name=entry.get("name", ""),
-                status=entry.get("status", ""),
-                reason=entry.get("reason", ""),
-            )
-            for entry in view.checklist
-        ],
-        uploads=[upload_public(u) for u in view.uploads],
+        checklist=[ChecklistEntryPublic(**entry) for entry in view.checklist],
+        uploads=[upload_ref(u) for u in view.uploads],
         progress=[_progress_public(rt, task, entry) for entry in task.items],
         history=[
             EventPublic(at=e.at, actor=e.actor, kind=e.kind, message=e.message) for e in task.events
@@ -534,6 +508,8 @@ class ClaimPublic(BaseModel):
 
 
 class Reassign(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"to_user_id": 12}]})
+
     to_user_id: int = Field(ge=1, le=ID_MAX, description="A clerk of the same department")
 
 
