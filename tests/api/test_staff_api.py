@@ -349,6 +349,14 @@ def test_a_department_system_gets_the_download_address_of_each_material(api, bro
     assert [u["url"] for u in task["uploads"]] == [f"/api/v1/uploads/{upload.id}"]
     assert task["uploads"][0]["content_type"] == "application/pdf"
     assert len(items) == 6
+    before = len(views_of(rt, case_id))
+    opened = api.get(task["uploads"][0]["url"], headers=system)
+    assert opened.status_code == 200 and opened.content == SCAN[1]
+    assert opened.headers["content-type"] == "application/pdf"
+    [logged] = views_of(rt, case_id)[before:]  # the system's look, in the applicant's log
+    assert "marriage_certificate" in logged.purpose
+    other = api.get(task["uploads"][0]["url"], headers=sign_in(api, "cdc-system"))
+    assert other.status_code == 404  # the cdc item does not need the marriage certificate
 
 
 def test_every_staff_and_evaluation_page_names_existing_api_twins(app):
