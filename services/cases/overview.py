@@ -43,6 +43,7 @@ def applicant_overview(session: Session, rt: Runtime, *, user: User, case_id: in
     certificates yet are issued now, so each one can be named and verified."""
     case = load_case(session, case_id=case_id, user=user)
     items = item_views(session, rt, case)
+    approved = [view.row.id for view in items if view.row and view.status == "approved"]
     return CaseOverview(
         case=case,
         items=items,
@@ -54,6 +55,6 @@ def applicant_overview(session: Session, rt: Runtime, *, user: User, case_id: in
             for view in items
             if view.status == "correction" and view.row
         },
-        evaluation=evaluation_of(session, case=case),
-        certificates=certificates_of_case(session, rt, case=case),
+        evaluation=evaluation_of(session, case=case) if case.status == "completed" else None,
+        certificates=certificates_of_case(session, rt, case=case, approved=approved),
     )

@@ -68,11 +68,15 @@ def _approved_items(session: Session, case: Case) -> list[int]:
     )
 
 
-def certificates_of_case(session: Session, rt: Runtime, *, case: Case) -> dict[int, Certificate]:
-    """The certificate of each approved item of `case`, by case item id: those not issued yet
-    are issued now (as `certificate_for` does on a first download), so the applicant's view of
-    the case names every result with its public id and verification address."""
-    approved = _approved_items(session, case)
+def certificates_of_case(
+    session: Session, rt: Runtime, *, case: Case, approved: list[int] | None = None
+) -> dict[int, Certificate]:
+    """The certificate of each approved item of `case` (`approved`: their ids, if the caller
+    has read them), by case item id: those not issued yet are issued now (as `certificate_for`
+    does on a first download), so the applicant's view of the case names every result with its
+    public id and verification address."""
+    if approved is None:
+        approved = _approved_items(session, case)
     if not approved:
         return {}
     issued = {
