@@ -44,6 +44,7 @@ class UnsupportedMediaType(DomainError):
     code = "unsupported_media_type"
 
 
+_WITH_BODY = {"POST", "PUT", "PATCH"}
 JSON = "application/json"
 MULTIPART = "multipart/form-data"
 URLENCODED = "application/x-www-form-urlencoded"
@@ -64,12 +65,18 @@ class IdempotentRoute(SerializeInThread):
             extra = dict(kwargs.get("openapi_extra") or {})
             extra["parameters"] = [*extra.get("parameters", []), _DOCUMENTED]
             kwargs["openapi_extra"] = extra
-        kwargs["responses"] = {415: _UNSUPPORTED, **(kwargs.get("responses") or {})}
         accepted: list[str] = []  # the media types the body may have: known once built
-        super().__init__(path, _media_type_checked(endpoint, accepted), **kwargs)
-        if self.body_field is None:
-            self.responses.pop(415, None)
-            self.response_fields.pop(415, None)
+        checked = bool(set(kwargs.get("methods") or ()) & _WITH_BODY)
+        if checked:
+            kwargs["responses"] = {415: _UNSUPPORTED, **(kwargs.get("responses") or {})}
+            endpoint = _media_type_checked(endpoint, accepted)
+        super().__init__(path, endpoint, **kwargs)
+        if not checked:
+            return
+        if self.body_field is None:  # takes no body: refuses none, documents no 415
+            if self.responses.get(415) is _UNSUPPORTED:
+                del self.responses[415]
+                self.response_fields.pop(415, None)
         elif isinstance(self.body_field.field_info, params.File):
             accepted.append(MULTIPART)
         elif isinstance(self.body_field.field_info, params.Form):
@@ -122,7 +129,7 @@ def _media_type_checked(endpoint: Callable[..., Any], accepted: list[str]) -> Ca
     if inspect.isgeneratorfunction(endpoint) or inspect.isasyncgenfunction(endpoint):
         return endpoint
 
-    def check(request: Request) -> None:
+    async def check(request: Request) -> None:  # no I/O: on the event loop
         _check_media_type(request, accepted)
 
     name = "onething_media_type_checked"
