@@ -75,9 +75,10 @@ def _case_public(session: Session, rt: Runtime, case: Case) -> CasePublic:
 def start_case(body: CaseCreate, user: CitizenUser, session: SessionDep, rt: RuntimeDep):
     """Submit a combined application: the answers, and the materials uploaded beforehand
     (`POST /api/v1/uploads`) by their tokens. Registry facts come from the server's own
-    reading, with the applicant's authorization (`consent`). Every refusal at once: 422 with a
-    message per fact and `material_<code>`; an application repeating an open or granted one
-    for the same subject: 409."""
+    reading, with the applicant's authorization (`consent`). Refused: 422, naming first each
+    unknown answer key or upload token, else every missing or invalid fact and material at
+    once (`material_<code>`); an application repeating an open or granted one for the same
+    subject: 409."""
     if body.consent is None:
         consented = submission.lookups_consented(
             session, user=user, matter_code=body.matter, manual=False
