@@ -147,7 +147,7 @@ class CaseCreate(BaseModel):
         }
     )
 
-    matter: str = Field(max_length=64, examples=["newborn"])
+    matter: str = Field(max_length=64, pattern=CODE_PATTERN, examples=["newborn"])
     answers: dict[FactKey, Any] = Field(default_factory=dict, description=_ANSWERS)
     materials: dict[MaterialCode, UploadToken] = Field(default_factory=dict, description=_MATERIALS)
     consent: bool | None = Field(
@@ -607,46 +607,3 @@ class TaskPublic(BaseModel):
     applicant: str = Field(description="Masked citizen ID of the applicant")
     due_date: date
     created_at: datetime
-
-
-class Decision(BaseModel):
-    decision: str = Field(pattern="^(approved|rejected)$")
-    comment: str = Field(default="", max_length=500, pattern=NO_NUL)
-
-
-class FetchAndLock(BaseModel):
-    worker_id: str = Field(
-        min_length=1, max_length=64, pattern=NO_NUL, description="Names the worker process"
-    )
-    max_tasks: int = Field(default=10, ge=1, le=100)
-    lock_seconds: int = Field(default=300, ge=1, le=3600)
-
-
-class ExternalTask(BaseModel):
-    id: int
-    case_id: int
-    case_number: str | None
-    matter: str
-    item: str
-    name: str
-    due_date: date
-    lock_expires_at: datetime | None
-    retries: int | None
-    facts: dict[str, Any] = Field(description="The application's facts this item needs")
-    provenance: dict[str, Any] = Field(description="Registry and record of each verified fact")
-    uploads: list[dict[str, Any]]
-    finding: str | None
-
-
-class ExternalComplete(BaseModel):
-    worker_id: str = Field(min_length=1, max_length=64, pattern=NO_NUL)
-    decision: str = Field(pattern="^(approved|rejected)$")
-    comment: str = Field(default="", max_length=500, pattern=NO_NUL)
-    result: dict[str, Any] = Field(default_factory=dict, description="Result data to keep")
-
-
-class ExternalFailure(BaseModel):
-    worker_id: str = Field(min_length=1, max_length=64, pattern=NO_NUL)
-    error_message: str = Field(max_length=500, pattern=NO_NUL)
-    retries: int = Field(ge=0, le=100, description="Retries left; 0 raises an incident")
-    retry_seconds: int = Field(default=60, ge=0, le=3600)
