@@ -95,7 +95,7 @@ class IdempotentRoute(SerializeInThread):
                 return await handler(request)
             db = request.app.state.runtime.db
             token, _bearer = session_token(request, request.headers.get("authorization"))
-            body = await request.body()
+            body = _without_boundary(request.headers.get("content-type", ""), await request.body())
             print_ = idempotency.fingerprint(request.method, request.url.path, body)
             outcome = await run_in_threadpool(_claim, db, token, key, print_)
             if outcome is None:  # not signed in: the route itself refuses (or signs in)
@@ -121,6 +121,19 @@ class IdempotentRoute(SerializeInThread):
             return response
 
         return handle
+
+
+def _without_boundary(content_type: str, body: bytes) -> bytes:
+    """A multipart body without its boundary: a client builds a new random one each time it
+    sends, so a retried upload would otherwise never match its first request."""
+    media_type, _, params_ = content_type.partition(";")
+    if media_type.strip().lower() != MULTIPART:
+        return body
+    for param in params_.split(";"):
+        name, _, value = param.strip().partition("=")
+        if name.lower() == "boundary" and value.strip('"'):
+            return body.replace(value.strip('"').encode("latin-1", "replace"), b"")
+    return body
 
 
 def _media_type_checked(endpoint: Callable[..., Any], accepted: list[str]) -> Callable[..., Any]:

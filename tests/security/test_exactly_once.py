@@ -268,6 +268,27 @@ def test_a_failed_request_gives_its_key_back(app, rt):
         assert client.post("/api/v1/cases", json=wrong, headers=headers).status_code == 422
 
 
+def test_a_retried_upload_with_its_key_gets_the_first_token_whatever_its_boundary(app, rt):
+    """Each send of a multipart body has a new random boundary: a retry still matches."""
+    with TestClient(app) as client:
+        headers = {**_bearer(client, MOTHER), "Idempotency-Key": "upload-1"}
+
+        def send(content: bytes = PDF[1]):
+            return client.post(
+                "/api/v1/uploads",
+                data={"matter": "newborn", "material": "marriage_certificate"},
+                files={"file": ("m.pdf", content, "application/pdf")},
+                headers=headers,
+            )
+
+        first, again = send(), send()
+        assert first.status_code == again.status_code == 201, first.text
+        assert again.json() == first.json() and again.headers["Idempotent-Replayed"] == "true"
+        assert send(PDF[1] + b" another file").status_code == 422  # the key, for another body
+    with Session(rt.db) as session:
+        assert len(session.exec(select(DraftUpload)).all()) == 1
+
+
 def test_the_idempotency_key_is_documented_on_post_operations(app):
     operation = app.openapi()["paths"]["/api/v1/cases"]["post"]
     assert any(
