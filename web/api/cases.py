@@ -12,7 +12,7 @@ from forms.sources import registry_name
 from forms.values import mask_id
 from services.cases import access, corrections, progress, submission
 from services.cases.access import MASKED_TYPES
-from services.cases.models import Case, CaseItem
+from services.cases.models import Case, CaseItem, Upload
 from services.cases.overview import CaseOverview, applicant_overview
 from services.cases.results import DELIVERY_STATUS, certificate_for, results_archive
 from services.cases.routing import department_name
@@ -42,6 +42,19 @@ from web.deps import CitizenUser, CsrfChecked, CurrentUser, RuntimeDep, SessionD
 
 router = api_router(tags=["api: cases"])
 BINARY = {"schema": {"type": "string", "format": "binary"}}
+
+
+def upload_ref(upload: Upload) -> UploadRef:
+    """An uploaded material as the API shows it, with where to download it."""
+    return UploadRef(
+        id=upload.id,
+        material=upload.material_code,
+        filename=upload.filename,
+        content_type=upload.content_type,
+        size=upload.size,
+        uploaded_at=upload.uploaded_at,
+        url=f"{PREFIX}/uploads/{upload.id}",
+    )
 
 
 def _unrouted(view: progress.ItemView) -> ItemStatus:
@@ -159,18 +172,7 @@ def case_detail(rt: Runtime, overview: CaseOverview) -> CaseDetail:
         if value not in (None, "") and key in rt.catalog.facts
     ]
     detail.checklist = [ChecklistEntryPublic(**entry) for entry in case.checklist]
-    detail.uploads = [
-        UploadRef(
-            id=upload.id,
-            material=upload.material_code,
-            filename=upload.filename,
-            content_type=upload.content_type,
-            size=upload.size,
-            uploaded_at=upload.uploaded_at,
-            url=f"{PREFIX}/uploads/{upload.id}",
-        )
-        for upload in overview.uploads
-    ]
+    detail.uploads = [upload_ref(upload) for upload in overview.uploads]
     detail.history = [
         EventPublic(at=e.at, actor=e.actor, kind=e.kind, message=e.message) for e in overview.events
     ]

@@ -17,9 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from services.cases import decisions, external
 from services.cases.external import MAX_BATCH, MAX_LOCK_SECONDS
 from services.cases.schemas import NO_NUL, ErrorPublic, ItemStatus, UploadRef
-from web.api.cases import item_status
+from web.api.cases import item_status, upload_ref
 from web.api.routing import RowId, api_router
-from web.api.tasks import upload_ref
 from web.deps import ClerkUser, CsrfChecked, RuntimeDep, SessionDep, SystemUser
 
 router = api_router(tags=["api: external tasks"])

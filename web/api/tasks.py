@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from forms.sources import registry_name
 from services.cases import decisions, progress, workbench
 from services.cases.access import FactView
-from services.cases.models import CaseItem, Upload
+from services.cases.models import CaseItem
 from services.cases.progress import CASE_STATUS, ITEM_STATUS
 from services.cases.schemas import (
     ID_MAX,
@@ -28,8 +28,8 @@ from services.cases.schemas import (
     UploadRef,
 )
 from services.errors import InvalidInput
-from web.api.cases import item_status
-from web.api.routing import PREFIX, Offset, RowId, api_router
+from web.api.cases import item_status, upload_ref
+from web.api.routing import Offset, RowId, api_router
 from web.deps import ClerkUser, CsrfChecked, RuntimeDep, SessionDep, read_only
 
 router = api_router(tags=["api: tasks"])
@@ -274,19 +274,6 @@ class RevealedFact(BaseModel):
     label: str
     label_en: str
     value: Any = Field(description="The number in full")
-
-
-def upload_ref(upload: Upload) -> UploadRef:
-    """An uploaded material as the API shows it, with where to download it."""
-    return UploadRef(
-        id=upload.id,
-        material=upload.material_code,
-        filename=upload.filename,
-        content_type=upload.content_type,
-        size=upload.size,
-        uploaded_at=upload.uploaded_at,
-        url=f"{PREFIX}/uploads/{upload.id}",
-    )
 
 
 def _fact_public(fact: FactView) -> TaskFact:
