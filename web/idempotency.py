@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 from fastapi import Depends, params
+from fastapi.dependencies.models import Dependant
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -20,7 +21,7 @@ from services import idempotency
 from services.accounts import service as accounts
 from services.cases.schemas import ErrorPublic
 from services.errors import DomainError
-from web.deps import session_token
+from web.deps import current_user, session_token
 from web.routing import SerializeInThread
 
 REPLAYED = "Idempotent-Replayed"
@@ -71,6 +72,11 @@ class IdempotentRoute(SerializeInThread):
             kwargs["responses"] = {415: _UNSUPPORTED, **(kwargs.get("responses") or {})}
             endpoint = _media_type_checked(endpoint, accepted)
         super().__init__(path, endpoint, **kwargs)
+        if "POST" in (self.methods or ()) and not _signed_in(self.dependant):
+            # Keys are honoured for a signed-in caller only (they are kept per user): an
+            # operation anyone may call (signing in, checking a file) does not offer one.
+            extra = self.openapi_extra or {}
+            extra["parameters"] = [p for p in extra.get("parameters", []) if p is not _DOCUMENTED]
         if not checked:
             return
         if self.body_field is None:  # takes no body: refuses none, documents no 415
@@ -121,6 +127,11 @@ class IdempotentRoute(SerializeInThread):
             return response
 
         return handle
+
+
+def _signed_in(dependant: Dependant) -> bool:
+    """Whether the operation needs a signed-in caller (it depends on `current_user`)."""
+    return any(sub.call is current_user or _signed_in(sub) for sub in dependant.dependencies)
 
 
 def _without_boundary(content_type: str, body: bytes) -> bytes:

@@ -290,10 +290,15 @@ def test_a_retried_upload_with_its_key_gets_the_first_token_whatever_its_boundar
 
 
 def test_the_idempotency_key_is_documented_on_post_operations(app):
-    operation = app.openapi()["paths"]["/api/v1/cases"]["post"]
+    paths = app.openapi()["paths"]
+    operation = paths["/api/v1/cases"]["post"]
     assert any(
         p["name"] == "Idempotency-Key" and p["in"] == "header" for p in operation["parameters"]
     )
+    # Keys are kept per user: what anyone may call offers none.
+    for anyone in ("/api/v1/login", "/api/v1/verify"):
+        named = [p["name"] for p in paths[anyone]["post"].get("parameters", [])]
+        assert "Idempotency-Key" not in named, anyone
 
 
 def test_uploads_survive_a_refusal_for_another_field(browser, rt):
