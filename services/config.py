@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import cache
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, IPvAnyNetwork, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -34,8 +34,16 @@ class Settings(BaseSettings):
     exchange_client_id: str = ""
     exchange_client_secret: SecretStr = SecretStr("")
     exchange_timeout: float = 2.0
-    # Results: the Ed25519 key that signs certificates, and the public address in their QR codes.
+    # Where uploaded files live (services/storage.py): "database" or "directory". Unset: the
+    # database with PostgreSQL, `shared_dir` if set, else (SQLite, one host) data_dir/uploads.
+    file_store: Literal["database", "directory"] | None = None
+    # A directory the operator declares shared: every host mounts it at this path.
+    shared_dir: Path | None = None
+    # Results: the certificate signing keys live in the database (services/certificates/keys.py);
+    # a key file of an earlier version is imported from `certificate_key_path` at start, and the
+    # passphrase (if set) encrypts the private keys stored. The public address in the QR codes.
     certificate_key_path: Path | None = None
+    certificate_key_passphrase: SecretStr = SecretStr("")
     public_base_url: str = "http://127.0.0.1:8000"
     # Seconds between runs of the deadline-timer scheduler (0: off, e.g. for a web-only process)
     deadline_interval: float = 30.0

@@ -26,6 +26,7 @@ import services.evaluations.models  # noqa: F401
 import services.notifications.models  # noqa: F401
 import services.processes_models  # noqa: F401
 import services.registries.models  # noqa: F401
+import services.storage  # noqa: F401
 
 
 def _tune_sqlite(dbapi_connection, _record) -> None:

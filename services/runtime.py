@@ -1,11 +1,11 @@
-"""What a running OneThing needs, built once per process: settings, database, catalog, specs, registry."""
+"""What a running OneThing needs, built once per process: settings, database, catalog, specs,
+registry, the file store and the certificate signing keys."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
@@ -15,7 +15,7 @@ from engine.sandbox import register_function
 from engine.specs import ProcessSpec, SpecCache
 from forms.catalog import Catalog, Matter, default_catalog
 from services.calendar import end_of_working_day
-from services.certificates.signing import load_or_create_key
+from services.certificates.keys import KeyRing, prepare_keys
 from services.config import Settings, get_settings
 from services.configuration.calendar import load_calendar_overrides
 from services.configuration.departments import load_department_overrides
@@ -24,6 +24,7 @@ from services.processes import deployed_spec
 from services.registries.embedded import EmbeddedRegistry
 from services.registries.http import HttpRegistry
 from services.registries.records import Registry
+from services.storage import FileStore, adopt_directory, open_store
 
 
 @dataclass
@@ -33,7 +34,8 @@ class Runtime:
     catalog: Catalog
     specs: SpecCache
     registry: Registry
-    signing_key: Ed25519PrivateKey
+    files: FileStore  # uploaded materials (services/storage.py)
+    keys: KeyRing  # certificate signing keys, in the database
 
     def spec_for(self, matter: Matter, session: Session | None = None) -> ProcessSpec:
         """The matter's newest deployed version, else its file in bpmn/ (parsed once per
@@ -57,14 +59,20 @@ def register_process_functions() -> None:
 
 
 def build_runtime(settings: Settings | None = None, registry: Registry | None = None) -> Runtime:
-    """Connect to the database (creating the schema), load the catalog and open the registry."""
+    """Connect to the database (creating the schema), load the catalog, open the registry and
+    the file store (StorageSettingsError for one other hosts cannot reach) and prepare the
+    signing keys (SigningKeyError if the stored ones cannot be read)."""
     settings = settings or get_settings()
+    files = open_store(settings)
     if settings.clock_offset_days:  # set, not added: a second runtime does not move it again
         clock.travel_to(datetime.now(UTC) + timedelta(days=settings.clock_offset_days))
     register_process_functions()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     db = make_engine(settings.db_url)
     create_schema(db)
+    adopt_directory(db, files, settings.upload_dir)
+    keys = KeyRing(settings.certificate_key_passphrase.get_secret_value())
+    prepare_keys(db, keys, key_file=settings.signing_key_path)
     load_calendar_overrides(db, keep_fresh=True)
     return Runtime(
         settings=settings,
@@ -72,7 +80,8 @@ def build_runtime(settings: Settings | None = None, registry: Registry | None = 
         catalog=load_department_overrides(db, default_catalog(), keep_fresh=True),
         specs=SpecCache(),
         registry=registry or open_registry(settings),
-        signing_key=load_or_create_key(settings.signing_key_path),
+        files=files,
+        keys=keys,
     )
 
 

@@ -1,4 +1,4 @@
-"""The `onething` command: serve the web application, seed demo data."""
+"""The `onething` command: serve the web application, seed demo data, rotate signing keys."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from demo.seed import DEMO_PASSWORD
+from web.cli_keys import add_keys_command
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -14,8 +15,10 @@ def _serve(args: argparse.Namespace) -> int:
 
     from demo.seed import ensure_registry, seed_demo
     from forms.catalog import CatalogError
+    from services.certificates.keys import SigningKeyError
     from services.config import get_settings
     from services.runtime import build_runtime
+    from services.storage import StorageSettingsError, describe_store
     from web.app import create_app
 
     settings = get_settings()
@@ -31,12 +34,16 @@ def _serve(args: argparse.Namespace) -> int:
             f"onething: the catalog in forms/catalog/ has errors; fix them and start again:\n{exc}"
         )
         return 2
+    except (StorageSettingsError, SigningKeyError) as exc:
+        print(f"onething: {exc}")
+        return 2
     if args.demo:
         seed_demo(runtime)
     print(
         f"OneThing on http://{args.host}:{args.port}  (database: {runtime.settings.db_url}, "
         f"{args.workers} worker{'s' if args.workers > 1 else ''})"
     )
+    print(f"Uploads: {describe_store(runtime.files)}")
     if args.workers == 1:
         uvicorn.run(
             create_app(runtime),
@@ -194,6 +201,7 @@ def main(argv: list[str] | None = None) -> int:
     db_commands.add_parser("current", help="the database's revision")
     db_commands.add_parser("history", help="every migration, newest first")
     db.set_defaults(run=_db)
+    add_keys_command(commands)
     matters = commands.add_parser("matters", help="the matters in the catalog")
     matters_commands = matters.add_subparsers(dest="matters_command", required=True)
     report = matters_commands.add_parser("report", help="burden figures computed from the catalog")

@@ -236,7 +236,7 @@ def open_upload(
         raise NotFound("材料不存在", "No such material")
     case = session.get(Case, upload.case_id)
     if user.role == "citizen" and case is not None and case.applicant_user_id == user.id:
-        return upload, read_file(rt, upload)
+        return upload, read_file(session, rt, upload)
     if user.role not in ("clerk", "system") or case is None or not user.department:
         raise NotFound("材料不存在", "No such material")
     needing = [
@@ -246,7 +246,7 @@ def open_upload(
     ]
     if not needing:
         raise NotFound("材料不存在", "No such material")
-    content = read_file(rt, upload)
+    content = read_file(session, rt, upload)
     name = rt.catalog.items[needing[0].item_code].name
     log_view(
         session, user, case, f"{user.display_name}查看申请材料（{upload.material_code}，{name}）"

@@ -108,7 +108,8 @@ class CaseEvent(SQLModel, table=True):
 
 
 class Upload(SQLModel, table=True):
-    """A material the applicant uploaded; the file lives outside the web root under a random name."""
+    """A material the applicant uploaded; the file is in the file store (services/storage.py)
+    under a random name."""
 
     __tablename__ = "upload"
     id: int | None = Field(default=None, primary_key=True)

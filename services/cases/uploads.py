@@ -1,9 +1,9 @@
 """Uploaded materials: what is accepted (an allow-list of file types, by content, and a size
 limit), files that belong to the transaction storing them, and who may open them.
 
-A file is written to the upload directory only while its case's transaction is open, and is
-removed again unless that transaction commits: a refused or failed submission leaves no file
-behind, whatever part of it failed.
+A file goes to the runtime's file store (services/storage.py: the database, or a directory
+every host reaches) in its case's transaction, and is kept only if that transaction commits: a
+refused or failed submission leaves no file behind, whatever part of it failed.
 """
 
 from __future__ import annotations
@@ -13,16 +13,14 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
-from pathlib import Path
 
-from sqlalchemy import delete, event
-from sqlalchemy.orm import Session as OrmSession
+from sqlalchemy import delete
 from sqlmodel import Session, col, select
 
 from engine.clock import utcnow
 from services.accounts.models import User
 from services.cases.models import Case, DraftUpload, Upload
-from services.errors import InvalidInput, NotFound
+from services.errors import InvalidInput
 from services.runtime import Runtime
 
 # The accepted file types, recognised by their first bytes (never by name or declared type).
@@ -33,7 +31,6 @@ ACCEPTED_TYPES = {
 }
 FILENAME_LIMIT = 200
 _UNSAFE_NAME = re.compile(r"[\x00-\x1f\x7f/\\]")
-_STAGED = "onething.staged_files"  # session.info key: files written in this transaction
 DRAFT_HOURS = 24  # how long a kept file waits for its application
 
 
@@ -108,14 +105,10 @@ def check_files(
 
 
 def store_file(session: Session, rt: Runtime, *, case_id: int, file: CheckedFile) -> Upload:
-    """Write the file and add its row to the session's transaction; the file is removed again
-    if that transaction does not commit."""
-    directory = rt.settings.upload_dir
-    directory.mkdir(parents=True, exist_ok=True)
+    """Store the file and add its row to the session's transaction; neither is kept if that
+    transaction does not commit."""
     stored_name = secrets.token_hex(16)
-    path = directory / stored_name
-    session.info.setdefault(_STAGED, []).append(path)
-    path.write_bytes(file.content)
+    rt.files.put(session, stored_name, file.content)
     row = Upload(
         case_id=case_id,
         material_code=file.material_code,
@@ -129,33 +122,15 @@ def store_file(session: Session, rt: Runtime, *, case_id: int, file: CheckedFile
     return row
 
 
-@event.listens_for(OrmSession, "after_commit")
-def _keep_staged(session: OrmSession) -> None:
-    session.info.pop(_STAGED, None)
-
-
-@event.listens_for(OrmSession, "after_transaction_end")
-def _discard_staged(session: OrmSession, transaction) -> None:
-    """A transaction ended without committing (rolled back, or its session closed): the files
-    it wrote are removed."""
-    if transaction.parent is not None:  # a savepoint: its outer transaction decides
-        return
-    paths: list[Path] = session.info.pop(_STAGED, [])
-    for path in paths:
-        path.unlink(missing_ok=True)
-
-
 def uploads_of(session: Session, *, case: Case, materials: set[str] | None = None) -> list[Upload]:
     """The case's uploads; with `materials`, only those of these material codes."""
     rows = session.exec(select(Upload).where(Upload.case_id == case.id)).all()
     return [row for row in rows if materials is None or row.material_code in materials]
 
 
-def read_file(rt: Runtime, upload: Upload) -> bytes:
-    path = rt.settings.upload_dir / upload.stored_name
-    if not path.is_file():
-        raise NotFound("材料文件已不存在", "The material's file is gone")
-    return path.read_bytes()
+def read_file(session: Session, rt: Runtime, upload: Upload) -> bytes:
+    """The uploaded file's bytes; NotFound if the store has lost it."""
+    return rt.files.get(session, upload.stored_name)
 
 
 def keep_drafts(

@@ -1,10 +1,11 @@
-"""The certificate table: each approved item's signed PDF, found by an unguessable public id."""
+"""The certificate table (each approved item's signed PDF, found by an unguessable public id)
+and the keys that sign certificates."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Column, LargeBinary
+from sqlalchemy import Column, LargeBinary, Text
 from sqlmodel import Field, SQLModel
 
 from engine.clock import utcnow
@@ -35,3 +36,16 @@ class Certificate(SQLModel, table=True):
     key_id: str = Field(max_length=16)
     pdf: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     revoked: bool = False
+
+
+class SigningKey(SQLModel, table=True):
+    """A certificate signing key (services/certificates/keys.py). The active key (not retired)
+    signs; a retired key keeps only its public half, which verifies what it signed."""
+
+    __tablename__ = "signing_key"
+    key_id: str = Field(primary_key=True, max_length=16)  # signing.key_id of the public key
+    public_key: str = Field(max_length=44)  # base64 of the 32 raw bytes
+    # PKCS#8 PEM, encrypted with ONETHING_CERTIFICATE_KEY_PASSPHRASE if set; erased on retiring
+    private_key: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    created_at: datetime = Field(default_factory=utcnow)
+    retired_at: datetime | None = None

@@ -12,7 +12,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlmodel import Session, col, select
 
 from engine.clock import utcnow
@@ -20,6 +20,7 @@ from forms.catalog import Item
 from forms.values import mask_id
 from services.cases.models import Case, CaseItem
 from services.certificates import signing
+from services.certificates.keys import KeyRing
 from services.certificates.models import Certificate
 from services.certificates.pdf import china_time, claimed_numbers, render_certificate
 from services.errors import Conflict, NotFound
@@ -163,14 +164,16 @@ class Verification:
 
 
 def verify_certificate(
-    session: Session, *, public_id: str, pdf: bytes | None, public_key: Ed25519PublicKey
+    session: Session, *, public_id: str, pdf: bytes | None, keys: KeyRing
 ) -> Verification:
-    """Check the certificate `public_id` (and the PDF presented, if any) against our key."""
+    """Check the certificate `public_id` (and the PDF presented, if any) against the key that
+    signed it (by its key id, active or retired; a key we never had verifies nothing)."""
     certificate = get_certificate(session, public_id=public_id)
     payload = signed_payload(
         sha256=certificate.sha256, number=certificate.number, public_id=certificate.public_id
     )
-    signed = signing.verify(public_key, payload, certificate.signature)
+    public_key = keys.public_key(session, certificate.key_id)
+    signed = public_key is not None and signing.verify(public_key, payload, certificate.signature)
     stored_intact = hashlib.sha256(certificate.pdf).hexdigest() == certificate.sha256
     unaltered = None
     if pdf is not None:
@@ -203,7 +206,7 @@ class FileCheck:
 
 
 def check_certificate_file(
-    session: Session, *, pdf: bytes, public_key: Ed25519PublicKey, public_id: str | None = None
+    session: Session, *, pdf: bytes, keys: KeyRing, public_id: str | None = None
 ) -> FileCheck:
     """Check a file against the certificate `public_id` (NotFound if there is none) or, without
     one, against the certificate it is (by its SHA-256) or says it is (the certificate number
@@ -214,9 +217,7 @@ def check_certificate_file(
         certificate = _certificate_of_file(session, pdf)
     if certificate is None:
         return FileCheck("unknown", None)
-    found = verify_certificate(
-        session, public_id=certificate.public_id, pdf=pdf, public_key=public_key
-    )
+    found = verify_certificate(session, public_id=certificate.public_id, pdf=pdf, keys=keys)
     return FileCheck("genuine" if found.unaltered else "altered", found)
 
 

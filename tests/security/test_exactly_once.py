@@ -15,6 +15,7 @@ from engine.store import HumanTask, ProcessInstance, TimerJob
 from services.cases.models import Case, CaseItem, DraftUpload, Upload
 from services.cases.submission import subject_key
 from services.registries.models import DataAccess
+from services.storage import StoredFile
 from tests.web.conftest import FATHER, MOTHER, NEWBORN_ANSWERS
 
 PDF = ("copy.pdf", b"%PDF-1.4 the applicant's own copy", "application/pdf")
@@ -28,7 +29,7 @@ def _count(rt, model) -> int:
 
 
 def _nothing_stored(rt) -> None:
-    for model in (Case, CaseItem, ProcessInstance, HumanTask, TimerJob, Upload):
+    for model in (Case, CaseItem, ProcessInstance, HumanTask, TimerJob, Upload, StoredFile):
         assert _count(rt, model) == 0, model.__name__
     files = rt.settings.upload_dir
     assert not files.exists() or not any(files.iterdir())

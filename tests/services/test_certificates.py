@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import re
-import stat
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from forms.catalog import Item, default_catalog
 from services.accounts.models import User
 from services.cases.models import Case, CaseItem
 from services.certificates import signing
+from services.certificates.keys import KeyRing, prepare_keys
 from services.certificates.models import Certificate
 from services.certificates.pdf import render_certificate
 from services.certificates.service import (
@@ -45,6 +45,7 @@ ITEM_CODE = "bank_account_opening"
 @dataclass
 class Fixture:
     db: Engine
+    keys: KeyRing
     key: Ed25519PrivateKey
     item: Item
     department_name: str
@@ -88,8 +89,11 @@ def world(database_url: str, tmp_path: Path) -> Iterator[Fixture]:
         row.result_number = f"{case.number}-{row.id:04d}"
         session.commit()
         ids = case.id, row.id
-    key = signing.load_or_create_key(tmp_path / "keys" / "certificate.pem")
-    yield Fixture(db, key, item, catalog.departments[item.department].name, *ids)
+    keys = KeyRing()
+    prepare_keys(db, keys, key_file=tmp_path / "no-key-file.pem")
+    with Session(db) as session:
+        key = keys.signing_key(session)
+    yield Fixture(db, keys, key, item, catalog.departments[item.department].name, *ids)
     db.dispose()
 
 
@@ -113,9 +117,7 @@ def _issue(world: Fixture) -> Certificate:
 
 def _verify(world: Fixture, public_id: str, pdf: bytes | None = None):
     with Session(world.db) as session:
-        return verify_certificate(
-            session, public_id=public_id, pdf=pdf, public_key=world.key.public_key()
-        )
+        return verify_certificate(session, public_id=public_id, pdf=pdf, keys=world.keys)
 
 
 def _render(url: str = "https://onething.example.gov.cn/verify/abc") -> bytes:
@@ -296,19 +298,6 @@ def test_unknown_public_id_is_not_found(world, public_id):
         _verify(world, public_id)
 
 
-def test_signing_key_is_created_private_and_reloaded_identically(tmp_path):
-    path = tmp_path / "data" / "keys" / "certificate.pem"
-    key = signing.load_or_create_key(path)
-    assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    assert list(path.parent.iterdir()) == [path]  # no temporary file left behind
-    again = signing.load_or_create_key(path)
-    raw = serialization.Encoding.Raw, serialization.PrivateFormat.Raw
-    none = serialization.NoEncryption()
-    assert key.private_bytes(*raw, none) == again.private_bytes(*raw, none)
-    assert signing.key_id(key.public_key()) == signing.key_id(again.public_key())
-    assert len(signing.key_id(key.public_key())) == 16
-
-
 def test_a_file_with_another_kind_of_key_is_refused(tmp_path):
     path = tmp_path / "other.pem"
     other = ec.generate_private_key(ec.SECP256R1())
@@ -320,7 +309,7 @@ def test_a_file_with_another_kind_of_key_is_refused(tmp_path):
         )
     )
     with pytest.raises(ValueError):
-        signing.load_or_create_key(path)
+        signing.load_key_file(path)
 
 
 def test_malformed_signature_does_not_verify():

@@ -56,21 +56,22 @@ def app(rt):
     return create_app(rt)
 
 
+def signed_in(app, username: str, opened: list[TestClient]) -> Browser:
+    """A browser signed in to `app` as `username`; its client is added to `opened` to close."""
+    client = TestClient(app, follow_redirects=False)
+    opened.append(client)
+    response = post_login(client, username)
+    assert response.status_code == 303, response.text
+    b = Browser(client)
+    b.get("/")
+    return b
+
+
 @pytest.fixture
 def browser(app):
     """Sign in as a demo account: `browser("police01")`."""
-    opened = []
-
-    def sign_in(username: str) -> Browser:
-        client = TestClient(app, follow_redirects=False)
-        opened.append(client)
-        response = post_login(client, username)
-        assert response.status_code == 303, response.text
-        b = Browser(client)
-        b.get("/")
-        return b
-
-    yield sign_in
+    opened: list[TestClient] = []
+    yield lambda username: signed_in(app, username, opened)
     for client in opened:
         client.close()
 

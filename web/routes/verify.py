@@ -21,7 +21,7 @@ router = APIRouter(tags=["verification"], default_response_class=HTMLResponse)
 def verify_page(request: Request, public_id: Code, session: SessionDep, rt: RuntimeDep):
     """What the QR code opens: is this certificate genuine, and what does it certify?"""
     result = verify_certificate(
-        session, public_id=public_id, pdf=None, public_key=rt.signing_key.public_key()
+        session, public_id=public_id, pdf=None, keys=rt.keys
     )
     return render(request, "verify.html", result=result, public_id=public_id)
 
@@ -39,7 +39,7 @@ async def verify_upload(
         session,
         pdf=pdf[:MAX_PDF],
         public_id=public_id,
-        public_key=rt.signing_key.public_key(),
+        keys=rt.keys,
     )
     return render(
         request, "verify.html", result=found.verification, public_id=public_id, checked=True
