@@ -12,6 +12,7 @@ failed submission leaves no file behind. A file deleted in a transaction goes on
 
 from __future__ import annotations
 
+import contextlib
 import re
 from datetime import datetime
 from pathlib import Path
@@ -19,6 +20,7 @@ from typing import Literal, Protocol
 
 from sqlalchemy import Column, LargeBinary, delete, event
 from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Field, Session, SQLModel, col, select
 
@@ -84,7 +86,7 @@ class DirectoryStore:
     def put(self, session: Session, name: str, content: bytes) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
         path = self.directory / name
-        session.info.setdefault(_WRITTEN, []).append(path)
+        _note(session, _WRITTEN, path)
         path.write_bytes(content)
 
     def get(self, session: Session, name: str) -> bytes:
@@ -94,7 +96,15 @@ class DirectoryStore:
         return path.read_bytes()
 
     def delete(self, session: Session, name: str) -> None:
-        session.info.setdefault(_DELETED, []).append(self.directory / name)
+        _note(session, _DELETED, self.directory / name)
+
+
+def _note(session: Session, key: str, path: Path) -> None:
+    """Note a file written or deleted in the session's transaction (begun if need be: the
+    file's fate follows the transaction's)."""
+    if not session.in_transaction():
+        session.begin()
+    session.info.setdefault(key, []).append(path)
 
 
 @event.listens_for(OrmSession, "after_commit")
@@ -169,10 +179,14 @@ def adopt_directory(db: Engine, store: FileStore, directory: Path) -> int:
                 store.get(session, path.name)
             except NotFound:
                 store.put(session, path.name, path.read_bytes())
-                session.commit()
+                try:
+                    session.commit()
+                except IntegrityError:  # another process of this host imported it meanwhile
+                    continue
                 imported += 1
     stamp = utcnow().strftime("%Y%m%d%H%M%S")
-    directory.rename(directory.with_name(f"{directory.name}.imported-{stamp}"))
+    with contextlib.suppress(FileNotFoundError):  # (or renamed it meanwhile)
+        directory.rename(directory.with_name(f"{directory.name}.imported-{stamp}"))
     return imported
 
 
