@@ -4,14 +4,12 @@ private keys."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy.engine import Engine
-from sqlmodel import Session, SQLModel, select
+from sqlmodel import Session, select
 
 from services.certificates import signing
 from services.certificates.keys import (
@@ -22,15 +20,6 @@ from services.certificates.keys import (
     rotate_key,
 )
 from services.certificates.models import SigningKey
-from services.db import make_engine
-
-
-@pytest.fixture
-def db(database_url: str) -> Iterator[Engine]:
-    engine = make_engine(database_url)
-    SQLModel.metadata.create_all(engine)
-    yield engine
-    engine.dispose()
 
 
 def _key_file(path: Path) -> Ed25519PrivateKey:
