@@ -8,6 +8,7 @@ import logging
 import secrets
 from contextlib import asynccontextmanager
 from pathlib import Path
+from urllib.parse import quote
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -24,6 +25,7 @@ from web.api import v1 as api_v1
 from web.api import webhooks as api_webhooks
 from web.deps import NotSignedIn, read_only_engine, request_slots
 from web.limits import BodyLimit, BodyTooLarge
+from web.openapi import document_answers
 from web.problems import HTTP_CODES, PROBLEM, problem_body
 from web.rendering import render
 from web.routes import (
@@ -149,6 +151,7 @@ def _document_validation_errors(app: FastAPI) -> None:
                 schemas["HTTPValidationError"] = {"$ref": "#/components/schemas/InvalidInputPublic"}
                 schemas.pop("ValidationError", None)
             _problems_are_problem_json(schema)
+            document_answers(schema, app.routes)
         return app.openapi_schema
 
     app.openapi = openapi
@@ -242,7 +245,7 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
     @app.exception_handler(DomainError)
     async def domain_error(request: Request, exc: DomainError):
         if isinstance(exc, NotSignedIn) and not _wants_json(request):
-            return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
+            return RedirectResponse(f"/login?next={quote(request.url.path)}", status_code=303)
         response = _error_response(request, exc)
         if isinstance(exc, TooManyRequests):
             response.headers["Retry-After"] = str(exc.retry_after)

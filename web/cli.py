@@ -8,6 +8,7 @@ from pathlib import Path
 
 from demo.seed import DEMO_PASSWORD
 from web.cli_keys import add_keys_command
+from web.openapi import add_openapi_command
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -202,6 +203,7 @@ def main(argv: list[str] | None = None) -> int:
     db_commands.add_parser("history", help="every migration, newest first")
     db.set_defaults(run=_db)
     add_keys_command(commands)
+    add_openapi_command(commands)
     matters = commands.add_parser("matters", help="the matters in the catalog")
     matters_commands = matters.add_subparsers(dest="matters_command", required=True)
     report = matters_commands.add_parser("report", help="burden figures computed from the catalog")

@@ -1,12 +1,16 @@
-"""Property-based fuzzing of the JSON API with schemathesis: no request, however malformed,
-makes the server fail (5xx), for any kind of caller, and every answer is one the API documents.
+"""Property-based fuzzing of the whole OpenAPI document with schemathesis: no request, however
+malformed, makes the server fail (5xx), for any kind of caller, and every answer is one the
+document lists for its operation (status, media type, body schema and headers).
 
-Every operation under /api/v1/ is generated from /openapi.json, and each generated request is sent
-as an anonymous caller (with whatever Authorization header was generated), a citizen, a clerk, a
-department's system and the administrator. Generation is derandomized: a run is repeatable.
+Every operation is generated from /openapi.json: the JSON API under /api/v1/, and the pages. An
+API request is sent as an anonymous caller (with whatever Authorization header was generated), a
+citizen, a clerk, a department's system and the administrator, with their bearer tokens; a page
+request as an anonymous browser and as a citizen's, a clerk's and the administrator's browser
+(their session cookie and its CSRF token). Generation is derandomized: a run is repeatable.
 
-On SQLite every phase runs: the schema's examples, boundary values of each parameter, then
-random valid and invalid data. On PostgreSQL only the boundary values run (PostgreSQL refuses
+On SQLite every phase runs for the API: the schema's examples, boundary values of each
+parameter, then random valid and invalid data; the pages, many more operations that each render
+a page, get fewer random examples. On PostgreSQL only the boundary values run (PostgreSQL refuses
 what SQLite takes: integers beyond 32 bits in INTEGER columns, NUL characters in text).
 """
 
@@ -23,7 +27,9 @@ from hypothesis import HealthCheck, settings
 from schemathesis.checks import (
     content_type_conformance,
     not_a_server_error,
+    response_headers_conformance,
     response_schema_conformance,
+    status_code_conformance,
 )
 from sqlmodel import Session
 
@@ -32,11 +38,17 @@ from services.accounts import service as accounts
 from services.runtime import Runtime
 from tests.web.conftest import FATHER, MOTHER, NEWBORN_ANSWERS
 from web.app import create_app
+from web.deps import COOKIE
 
 IDENTITIES = ("anonymous", MOTHER, "police01", "police-system", "admin")
-# Statuses the error handler returns for domain errors (services/errors.py, web/deps.py) and
-# FastAPI for request validation: any operation may answer with these besides its documented ones.
-ERROR_STATUSES = {400, 401, 403, 404, 409, 422}
+BROWSERS = ("anonymous", MOTHER, "police01", "admin")  # who opens the pages
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+    response_headers_conformance,
+]
 GENERATION = {"max-examples": 15, "deterministic": True, "database": "none"}
 
 EVERY_PHASE = schemathesis.Config.from_dict(
@@ -46,6 +58,18 @@ EVERY_PHASE = schemathesis.Config.from_dict(
             "examples": {"enabled": True},
             # Boundary values of every parameter (e.g. the largest integers), valid ones only:
             # invalid data comes from the fuzzing phase, at a fraction of the cost.
+            "coverage": {"enabled": True, "generation": {"mode": "positive"}},
+            "fuzzing": {"enabled": True},
+            "stateful": {"enabled": False},
+        },
+    }
+)
+# The pages: no examples (their forms have none), boundary values, and a few random requests.
+PAGE_PHASES = schemathesis.Config.from_dict(
+    {
+        "generation": {**GENERATION, "max-examples": 4, "mode": "all"},
+        "phases": {
+            "examples": {"enabled": False},
             "coverage": {"enabled": True, "generation": {"mode": "positive"}},
             "fuzzing": {"enabled": True},
             "stateful": {"enabled": False},
@@ -77,9 +101,10 @@ DOCUMENT = _openapi_document()
 every_phase = schemathesis.openapi.from_dict(DOCUMENT, config=EVERY_PHASE).include(
     path_regex="^/api/v1/"
 )
-boundaries = schemathesis.openapi.from_dict(DOCUMENT, config=BOUNDARIES).include(
-    path_regex="^/api/v1/"
+page_phases = schemathesis.openapi.from_dict(DOCUMENT, config=PAGE_PHASES).exclude(
+    path_regex="^/api/"
 )
+boundaries = schemathesis.openapi.from_dict(DOCUMENT, config=BOUNDARIES)
 
 
 @pytest.fixture
@@ -101,45 +126,74 @@ def tokens(rt, app, user_of):
     return found
 
 
-def _send_as_everyone(case, app, tokens) -> None:
-    documented = {int(code) for code in case.operation.definition.raw.get("responses", {})}
+@pytest.fixture
+def browsers(rt, user_of, tokens):
+    """A browser's headers per identity: its session cookie and the session's CSRF token (the
+    header a page's script sends; a form sends the same token as a field)."""
+    found = {}
+    with Session(rt.db) as session:
+        for who in BROWSERS[1:]:
+            token, row = accounts.open_session(session, user=user_of(who), hours=8)
+            found[who] = {"Cookie": f"{COOKIE}={token}", "X-CSRF-Token": row.csrf_token}
+        session.commit()
+    return found
+
+
+def _send_as_everyone(case, app, signed_in: dict[str, dict[str, str]]) -> None:
+    """Send `case` as each caller (`signed_in`: each one's headers, besides the anonymous one)
+    and check the answer against the document."""
     # The same for every caller, so sent once: an operation that takes no Authorization
     # (signing in, verifying a certificate), and a method the path does not have (the coverage
-    # phase tries those: 405).
+    # phase tries those: 405, which no operation lists).
     once = case.operation.get_parameter("authorization", "header") is None
-    if case.method.upper() != case.operation.method.upper():
-        documented, once = {405}, True
-    for who in IDENTITIES[:1] if once else IDENTITIES:
+    unexpected = case.method.upper() != case.operation.method.upper()
+    for who in ["anonymous"] if once or unexpected else ["anonymous", *signed_in]:
         headers = None
         if who != "anonymous":
-            # Replace a generated Authorization header (the API documents it as a parameter).
+            # Replace a generated Authorization header (the document lists it as a parameter).
             for key in [k for k in (case.headers or {}) if k.lower() == "authorization"]:
                 del case.headers[key]
-            headers = {"Authorization": f"Bearer {tokens[who]}"}
+            headers = signed_in[who]
         response = case.call(headers=headers, app=app)
         where = f"{who}: {case.as_curl_command(headers=headers)}"
-        case.validate_response(
-            response,
-            checks=[not_a_server_error, content_type_conformance, response_schema_conformance],
-            headers=headers,
-        )
-        assert response.status_code in documented | ERROR_STATUSES, where
-        if response.status_code >= 400:
+        if unexpected:
+            case.validate_response(response, checks=[not_a_server_error], headers=headers)
+            assert response.status_code == 405, where
+            continue
+        case.validate_response(response, checks=CHECKS, headers=headers)
+        if response.status_code >= 400 and "json" in response.headers.get("content-type", ""):
             assert "detail" in response.json(), where
+
+
+def _bearers(tokens) -> dict[str, dict[str, str]]:
+    return {who: {"Authorization": f"Bearer {token}"} for who, token in tokens.items()}
+
+
+def _callers(case, tokens, browsers) -> dict[str, dict[str, str]]:
+    """The signed-in callers of the case's operation: bearer clients of the API, browsers of a
+    page."""
+    return _bearers(tokens) if case.operation.path.startswith("/api/") else browsers
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 @every_phase.parametrize()
 @settings(suppress_health_check=list(HealthCheck), deadline=None)
 def test_api_never_fails_and_answers_as_documented(case, app, tokens):
-    _send_as_everyone(case, app, tokens)
+    _send_as_everyone(case, app, _bearers(tokens))
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@page_phases.parametrize()
+@settings(suppress_health_check=list(HealthCheck), deadline=None)
+def test_pages_never_fail_and_answer_as_documented(case, app, browsers):
+    _send_as_everyone(case, app, browsers)
 
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 @boundaries.parametrize()
 @settings(suppress_health_check=list(HealthCheck), deadline=None)
-def test_boundary_values_never_fail_on_postgresql(case, app, tokens):
-    _send_as_everyone(case, app, tokens)
+def test_boundary_values_never_fail_on_postgresql(case, app, tokens, browsers):
+    _send_as_everyone(case, app, _callers(case, tokens, browsers))
 
 
 # Regressions found by fuzzing. Numbers too large for the database's INTEGER columns (64 bits in

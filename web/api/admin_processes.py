@@ -338,7 +338,10 @@ async def upload(
     session: SessionDep,
     rt: RuntimeDep,
     file: Annotated[UploadFile, File(description="The BPMN 2.0 XML file")],
-    comment: Annotated[str, Form(max_length=500, description="Why this version")] = "",
+    comment: Annotated[
+        str,
+        Form(max_length=500, description="Why this version", examples=["新增材料核验步骤"]),
+    ] = "",
 ):
     uploaded = await read_upload(file, comment)
     try:

@@ -39,6 +39,7 @@ from services.runtime import Runtime
 from web.api.matters import fact_public
 from web.api.routing import PREFIX, Offset, RowId, api_router
 from web.deps import CitizenUser, CsrfChecked, CurrentUser, RuntimeDep, SessionDep, read_only
+from web.openapi import answers
 
 router = api_router(tags=["api: cases"])
 BINARY = {"schema": {"type": "string", "format": "binary"}}
@@ -85,6 +86,7 @@ def _case_public(session: Session, rt: Runtime, case: Case) -> CasePublic:
 
 
 @router.post("/cases", response_model=CasePublic, status_code=201, dependencies=[CsrfChecked])
+@answers(404, 503)
 def start_case(body: CaseCreate, user: CitizenUser, session: SessionDep, rt: RuntimeDep):
     """Submit a combined application: the answers, and the materials uploaded beforehand
     (`POST /api/v1/uploads`) by their tokens. Registry facts come from the server's own
@@ -260,6 +262,7 @@ def certificate_ref(
     response_model=ItemStatus,
     dependencies=[CsrfChecked],
 )
+@answers(503)
 def correct(
     case_id: RowId,
     item_id: RowId,

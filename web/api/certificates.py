@@ -19,6 +19,7 @@ from services.runtime import Runtime
 from web.api.routing import api_router
 from web.deps import Code, RuntimeDep, SessionDep
 from web.limits import FORM_SLACK, body_limit
+from web.openapi import answers
 
 router = api_router(tags=["api: certificates"])
 MAX_PDF = 5 * 1024 * 1024  # a certificate file checked (ours are a few KB)
@@ -39,6 +40,7 @@ def verify_api(public_id: Code, session: SessionDep, rt: RuntimeDep):
     responses={413: {"model": ErrorPublic, "description": "The request is over 5 MB and 256 KB"}},
 )
 @body_limit(MAX_PDF + FORM_SLACK)
+@answers(404)
 async def verify_file(
     file: Annotated[UploadFile, File(description="The certificate PDF someone was given")],
     session: SessionDep,

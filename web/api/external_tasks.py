@@ -20,6 +20,7 @@ from services.cases.schemas import NO_NUL, ErrorPublic, ItemStatus, UploadRef
 from web.api.cases import item_status, upload_ref
 from web.api.routing import RowId, api_router
 from web.deps import ClerkUser, CsrfChecked, RuntimeDep, SessionDep, SystemUser
+from web.openapi import answers
 
 router = api_router(tags=["api: external tasks"])
 
@@ -217,6 +218,7 @@ def fetch_and_lock(body: FetchAndLock, user: SystemUser, session: SessionDep, rt
     dependencies=[CsrfChecked],
     responses=NOT_LOCKED,
 )
+@answers(503)
 def complete_external_task(
     task_id: RowId,
     body: ExternalComplete,

@@ -40,6 +40,7 @@ from web.api.routing import PREFIX, RowId, api_router
 from web.api.uploads import one_material, upload_public
 from web.deps import ClerkUser, Code, CsrfChecked, RuntimeDep, SessionDep
 from web.limits import body_limit
+from web.openapi import answers
 
 router = api_router(tags=["api: front desk"])
 
@@ -218,6 +219,7 @@ def _visit_url(applicant_id: int, matter: str) -> str:
     dependencies=[CsrfChecked],
     responses={403: {"model": ErrorPublic, "description": "Not the front desk"}},
 )
+@answers(404)
 def open_visit(body: VisitCreate, user: FrontDeskUser, session: SessionDep, rt: RuntimeDep):
     """Record a walk-in applicant at the window: present, identity card checked, lookups
     authorized or not. Only then is the ID checked against the population registry (the read
@@ -370,6 +372,7 @@ def _keep_scan(
     dependencies=[CsrfChecked],
     responses=NO_VISIT,
 )
+@answers(503)
 def accept(
     applicant_id: RowId,
     matter: Code,

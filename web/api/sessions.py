@@ -12,6 +12,7 @@ from services.cases.schemas import ErrorPublic, LoginRequest, LoginResult
 from web.api.routing import api_router
 from web.client_address import client_address
 from web.deps import COOKIE, CsrfChecked, CurrentUser, RuntimeDep, SessionDep, session_token
+from web.openapi import answers
 
 router = api_router(tags=["api: sign-in"])
 LOGIN_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -26,6 +27,7 @@ LOGIN_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 
 @router.post("/login", response_model=LoginResult, responses=LOGIN_RESPONSES)
+@answers(403)
 def login(body: LoginRequest, request: Request, session: SessionDep, rt: RuntimeDep):
     """Sign in and get a bearer token. After too many failed sign-ins for a username, or from
     the client's address, attempts are refused for a while: 429, with Retry-After in seconds."""

@@ -31,6 +31,7 @@ from services.errors import InvalidInput
 from web.api.cases import item_status, upload_ref
 from web.api.routing import Offset, RowId, api_router
 from web.deps import ClerkUser, CsrfChecked, RuntimeDep, SessionDep, read_only
+from web.openapi import answers
 
 router = api_router(tags=["api: tasks"])
 
@@ -128,6 +129,7 @@ class TaskDecision(BaseModel):
         }
     },
 )
+@answers(503)
 def complete_task(
     task_id: RowId, body: TaskDecision, user: ClerkUser, session: SessionDep, rt: RuntimeDep
 ):

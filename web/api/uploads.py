@@ -19,6 +19,7 @@ from services.config import Settings
 from web.api.routing import RowId, api_router
 from web.deps import CitizenUser, CsrfChecked, CurrentUser, RuntimeDep, SessionDep
 from web.limits import FORM_SLACK, body_limit
+from web.openapi import answers
 
 router = api_router(tags=["api: uploads"])
 _DEFAULT_LIMIT = Settings.model_fields["upload_limit_bytes"].default
@@ -60,6 +61,7 @@ type); at most the server's upload limit per file (`ONETHING_UPLOAD_LIMIT_BYTES`
 type than multipart is refused (415).""",
 )
 @body_limit(one_material)
+@answers(404)
 async def upload(
     matter: Annotated[
         str,

@@ -19,6 +19,7 @@ from web.api.admin_settings import IMPORT_LIMIT, RECENT_CHANGES
 from web.api.routing import twin
 from web.deps import AdminUser, Code, CsrfChecked, FormText, RuntimeDep, SessionDep
 from web.limits import body_limit
+from web.openapi import answers
 from web.rendering import render
 
 router = APIRouter(prefix="/admin/config", tags=["pages: admin"])
@@ -87,6 +88,7 @@ def department_page(
 
 @router.post("/departments/{code}", dependencies=[CsrfChecked], response_class=HTMLResponse)
 @twin("POST /api/v1/admin/config/departments/{code}")
+@answers(409)
 def save_department(
     request: Request,
     code: Code,
@@ -159,6 +161,7 @@ def _calendar_page(
 
 @router.get("/calendar", response_class=HTMLResponse)
 @twin("GET /api/v1/admin/config/calendar")
+@answers(422)
 def calendar_page(
     request: Request, user: AdminUser, session: SessionDep, year: str = "", day: str = ""
 ):
@@ -188,6 +191,7 @@ def _page_year(text: str, fallback: int | None = None) -> int:
 
 @router.post("/calendar/days", dependencies=[CsrfChecked], response_class=HTMLResponse)
 @twin("POST /api/v1/admin/config/calendar/days")
+@answers(409)
 def save_day(
     request: Request,
     user: AdminUser,
@@ -220,6 +224,7 @@ def save_day(
 
 @router.post("/calendar/days/{day}/delete", dependencies=[CsrfChecked])
 @twin("POST /api/v1/admin/config/calendar/days/{day}/delete")
+@answers(409)
 def delete_day(day: str, user: AdminUser, session: SessionDep):
     """Delete one day's override: the published schedule applies to it again."""
     picked = holidays.parse_day(day)
@@ -232,6 +237,7 @@ def delete_day(day: str, user: AdminUser, session: SessionDep):
 @router.post("/calendar/import", dependencies=[CsrfChecked], response_class=HTMLResponse)
 @twin("POST /api/v1/admin/config/calendar/import")
 @body_limit(IMPORT_LIMIT)
+@answers(409)
 def import_schedule(
     request: Request,
     user: AdminUser,

@@ -16,6 +16,7 @@ from services.errors import Conflict, Forbidden, InvalidInput
 from web.api.admin_users import UserId
 from web.api.routing import twin
 from web.deps import AdminUser, CsrfChecked, RuntimeDep, SessionDep
+from web.openapi import answers
 from web.rendering import render
 
 router = APIRouter(prefix="/admin/config/users", tags=["pages: admin"])
@@ -108,6 +109,7 @@ def new_user(request: Request, user: AdminUser):
 
 @router.post("", dependencies=[CsrfChecked], response_class=HTMLResponse)
 @twin(f"POST {API}")
+@answers(409, 422)
 def create_user(
     request: Request,
     user: AdminUser,
@@ -171,6 +173,7 @@ def edit_user(request: Request, user_id: UserId, user: AdminUser, session: Sessi
 
 @router.post("/{user_id}/edit", dependencies=[CsrfChecked], response_class=HTMLResponse)
 @twin(f"POST {API}/{{user_id}}")
+@answers(409)
 def update_user(
     request: Request,
     user_id: UserId,
@@ -219,6 +222,7 @@ def _set_active(request: Request, session, user: User, user_id: int, active: boo
 
 @router.post("/{user_id}/disable", dependencies=[CsrfChecked], response_class=HTMLResponse)
 @twin(f"POST {API}/{{user_id}}/disable")
+@answers(409)
 def disable_user(request: Request, user_id: UserId, user: AdminUser, session: SessionDep):
     """Disable an account: it cannot sign in, and its open sessions end now."""
     return _set_active(request, session, user, user_id, active=False)
@@ -226,6 +230,7 @@ def disable_user(request: Request, user_id: UserId, user: AdminUser, session: Se
 
 @router.post("/{user_id}/enable", dependencies=[CsrfChecked], response_class=HTMLResponse)
 @twin(f"POST {API}/{{user_id}}/enable")
+@answers(409)
 def enable_user(request: Request, user_id: UserId, user: AdminUser, session: SessionDep):
     return _set_active(request, session, user, user_id, active=True)
 

@@ -15,6 +15,7 @@ from web.api.routing import twin
 from web.api.sessions import cookie_flags
 from web.client_address import client_address
 from web.deps import COOKIE, CsrfChecked, LoginDep, RuntimeDep, SessionDep
+from web.openapi import answers
 from web.rendering import render
 
 router = APIRouter(tags=["pages: sign-in"], default_response_class=HTMLResponse)
@@ -58,6 +59,7 @@ def login_page(request: Request, rt: RuntimeDep, login: LoginDep, next: str | No
 
 @router.post("/login")
 @twin("POST /api/v1/login")
+@answers(401, 403, 429)
 def login(
     request: Request,
     session: SessionDep,

@@ -30,6 +30,7 @@ from web.deps import (
     SessionDep,
 )
 from web.limits import body_limit, material_forms
+from web.openapi import answers
 from web.rendering import render
 
 router = APIRouter(tags=["pages: citizen"], default_response_class=HTMLResponse)
@@ -37,6 +38,7 @@ router = APIRouter(tags=["pages: citizen"], default_response_class=HTMLResponse)
 
 @router.get("/")
 @twin("GET /api/v1/matters")
+@answers(303)
 def home(request: Request, login: LoginDep, session: SessionDep, rt: RuntimeDep):
     if login is not None and login[0].role == "clerk":
         return RedirectResponse("/clerk", status_code=303)
@@ -80,6 +82,7 @@ def consent(code: Code, user: CitizenUser, session: SessionDep, rt: RuntimeDep):
 @router.post("/matters/{code}/apply", dependencies=[CsrfChecked])
 @twin("POST /api/v1/cases", "POST /api/v1/matters/{code}/form", "POST /api/v1/uploads")
 @body_limit(material_forms)
+@answers(200, 303, 409, 503)
 async def apply(
     request: Request, code: Code, user: CitizenUser, session: SessionDep, rt: RuntimeDep
 ):
@@ -145,6 +148,7 @@ def case_page(
 @router.post("/cases/{case_id}/items/{item_id}/correction", dependencies=[CsrfChecked])
 @twin("POST /api/v1/cases/{case_id}/items/{item_id}/correction", "POST /api/v1/uploads")
 @body_limit(material_forms)
+@answers(409, 503)
 async def correct(
     request: Request,
     case_id: Id,

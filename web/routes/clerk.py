@@ -14,6 +14,7 @@ from services.errors import InvalidInput
 from web.api.routing import twin
 from web.api.tasks import QueueQuery
 from web.deps import ClerkUser, CsrfChecked, Id, RuntimeDep, SessionDep
+from web.openapi import answers
 from web.rendering import render
 
 router = APIRouter(prefix="/clerk", tags=["pages: clerk"], default_response_class=HTMLResponse)
@@ -99,6 +100,7 @@ def item_page(request: Request, item_id: Id, user: ClerkUser, session: SessionDe
 
 @router.post("/items/{item_id}/reveal", dependencies=[CsrfChecked])
 @twin("POST /api/v1/tasks/{task_id}/reveal")
+@answers(200)
 def reveal(
     request: Request,
     item_id: Id,
@@ -117,6 +119,7 @@ def reveal(
 
 @router.post("/items/{item_id}/decision", dependencies=[CsrfChecked])
 @twin("POST /api/v1/tasks/{task_id}/complete")
+@answers(409, 503)
 def decide(
     request: Request,
     item_id: Id,
@@ -148,6 +151,7 @@ def decide(
 
 @router.post("/items/{item_id}/resolve", dependencies=[CsrfChecked])
 @twin("POST /api/v1/external-tasks/{task_id}/resolve")
+@answers(409)
 def resolve(item_id: Id, user: ClerkUser, session: SessionDep):
     """The incident is fixed: the department's system may fetch the item again."""
     external.resolve_incident(session, user=user, item_id=item_id)
@@ -156,6 +160,7 @@ def resolve(item_id: Id, user: ClerkUser, session: SessionDep):
 
 @router.get("/deliveries")
 @twin("GET /api/v1/deliveries")
+@answers(404)
 def deliveries(request: Request, user: ClerkUser, session: SessionDep, status: str = "preparing"):
     """The service centre's window: results to post and their tracking."""
     status = status if status in DELIVERY_STATUS else "preparing"
@@ -169,6 +174,7 @@ def deliveries(request: Request, user: ClerkUser, session: SessionDep, status: s
 
 @router.post("/deliveries/{delivery_id}", dependencies=[CsrfChecked])
 @twin("POST /api/v1/deliveries/{delivery_id}")
+@answers(409)
 def update_delivery(
     delivery_id: Id,
     user: ClerkUser,
@@ -194,6 +200,7 @@ def _back(to: str, notice: str) -> str:
 
 @router.post("/items/{item_id}/claim", dependencies=[CsrfChecked])
 @twin("POST /api/v1/tasks/{task_id}/claim")
+@answers(409)
 def claim(item_id: Id, user: ClerkUser, session: SessionDep, back: Annotated[str, Form()] = ""):
     """Claim a task, so no other clerk works it; 409 names who was first."""
     workbench.claim(session, user=user, item_id=item_id)
@@ -202,6 +209,7 @@ def claim(item_id: Id, user: ClerkUser, session: SessionDep, back: Annotated[str
 
 @router.post("/items/{item_id}/release", dependencies=[CsrfChecked])
 @twin("POST /api/v1/tasks/{task_id}/release")
+@answers(409)
 def release(item_id: Id, user: ClerkUser, session: SessionDep, back: Annotated[str, Form()] = ""):
     """Give a claimed task back to the department's queue (its holder or a supervisor)."""
     workbench.release(session, user=user, item_id=item_id)
@@ -210,6 +218,7 @@ def release(item_id: Id, user: ClerkUser, session: SessionDep, back: Annotated[s
 
 @router.post("/items/{item_id}/reassign", dependencies=[CsrfChecked])
 @twin("POST /api/v1/tasks/{task_id}/reassign")
+@answers(409)
 def reassign(
     item_id: Id,
     user: ClerkUser,

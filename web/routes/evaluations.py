@@ -15,6 +15,7 @@ from services.evaluations import service as evaluations
 from services.notifications.senders import default_sender
 from web.api.routing import twin
 from web.deps import CitizenUser, ClerkUser, CsrfChecked, Id, Page, RuntimeDep, SessionDep
+from web.openapi import answers
 from web.rendering import render
 
 router = APIRouter(tags=["pages: evaluation"], default_response_class=HTMLResponse)
@@ -42,6 +43,7 @@ def evaluation_page(request: Request, case_id: Id, user: CitizenUser, session: S
 
 @router.post("/cases/{case_id}/evaluation", dependencies=[CsrfChecked])
 @twin("POST /api/v1/cases/{case_id}/evaluation")
+@answers(409)
 def evaluate(
     request: Request,
     case_id: Id,
@@ -120,6 +122,7 @@ def follow_ups(
 
 @router.post("/clerk/follow-ups/{follow_up_id}/resolve", dependencies=[CsrfChecked])
 @twin("POST /api/v1/follow-ups/{follow_up_id}/resolve")
+@answers(409)
 def resolve(
     request: Request,
     follow_up_id: Id,

@@ -15,6 +15,7 @@ from web import application_form
 from web.api.routing import twin
 from web.deps import ClerkUser, Code, CsrfChecked, Id, RuntimeDep, SessionDep
 from web.limits import body_limit, material_forms
+from web.openapi import answers
 from web.rendering import render
 
 router = APIRouter(
@@ -34,6 +35,7 @@ def start(request: Request, user: ClerkUser, session: SessionDep, rt: RuntimeDep
 
 @router.post("", dependencies=[CsrfChecked])
 @twin("POST /api/v1/frontdesk/visits")
+@answers(404)
 def open_applicant(
     request: Request,
     user: ClerkUser,
@@ -101,6 +103,7 @@ def form_page(
     "POST /api/v1/frontdesk/visits/{applicant_id}/{matter}/application",
 )
 @body_limit(material_forms)
+@answers(200, 303, 409, 503)
 async def accept(
     request: Request,
     matter: Code,

@@ -19,6 +19,7 @@ from web.api.admin_processes import deploy_upload, read_upload, version_page
 from web.api.routing import PREFIX, twin
 from web.deps import AdminUser, Code, CsrfChecked, Number, Page, RuntimeDep, SessionDep
 from web.limits import FORM_SLACK, body_limit
+from web.openapi import answers
 from web.rendering import render
 
 router = APIRouter(tags=["pages: admin"])
@@ -139,6 +140,7 @@ def version_diff(
 
 @router.post("/admin/processes/{matter_code}/rollback", dependencies=[CsrfChecked])
 @twin(f"POST {API}/{{matter_code}}/rollback")
+@answers(409)
 def rollback_page(
     matter_code: Code,
     user: AdminUser,
@@ -163,6 +165,7 @@ def rollback_page(
 )
 @twin(f"POST {API}/{{matter_code}}/upload", f"POST {API}/{{matter_code}}/deploy")
 @body_limit(MAX_BPMN_BYTES + FORM_SLACK)
+@answers(409)
 async def upload_page(
     request: Request,
     matter_code: Code,

@@ -11,6 +11,7 @@ from web.api.certificates import MAX_PDF
 from web.api.routing import twin
 from web.deps import Code, RuntimeDep, SessionDep
 from web.limits import FORM_SLACK, body_limit
+from web.openapi import answers
 from web.rendering import render
 
 router = APIRouter(tags=["verification"], default_response_class=HTMLResponse)
@@ -29,6 +30,7 @@ def verify_page(request: Request, public_id: Code, session: SessionDep, rt: Runt
 @router.post("/verify/{public_id}")
 @twin("POST /api/v1/verify")
 @body_limit(MAX_PDF + FORM_SLACK)
+@answers(200)
 async def verify_upload(
     request: Request, public_id: Code, file: UploadFile, session: SessionDep, rt: RuntimeDep
 ):
