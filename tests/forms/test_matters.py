@@ -296,6 +296,7 @@ def common_for(code: str) -> dict[str, Any]:
     keys = {key for item in CATALOG.items_of(CATALOG.matter(code)) for key in item.fact_keys}
     return {key: value for key, value in COMMON.items() if key in keys}
 
+
 # (matter, demo role, answers beyond the generic samples, the items routed until completion)
 APPLICATIONS = [
     ("newborn", "mother", {"household_parent": "father"},

@@ -28,9 +28,7 @@ MAX_PDF = 5 * 1024 * 1024  # a certificate file checked (ours are a few KB)
 @router.get("/certificates/{public_id}/verification", response_model=CertificateCheck)
 def verify_api(public_id: Code, session: SessionDep, rt: RuntimeDep):
     """The certificate's public check (what its QR code opens), as JSON: masked facts only."""
-    found = verify_certificate(
-        session, public_id=public_id, pdf=None, keys=rt.keys
-    )
+    found = verify_certificate(session, public_id=public_id, pdf=None, keys=rt.keys)
     return certificate_check(rt, found)
 
 
@@ -65,9 +63,7 @@ async def verify_file(
 
 
 def _check_file(session, rt: Runtime, pdf: bytes, public_id: str | None) -> FileVerification:
-    found = check_certificate_file(
-        session, pdf=pdf, public_id=public_id, keys=rt.keys
-    )
+    found = check_certificate_file(session, pdf=pdf, public_id=public_id, keys=rt.keys)
     return FileVerification(
         verdict=found.verdict,
         certificate=certificate_check(rt, found.verification) if found.verification else None,

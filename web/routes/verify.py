@@ -21,9 +21,7 @@ router = APIRouter(tags=["verification"], default_response_class=HTMLResponse)
 @twin("GET /api/v1/certificates/{public_id}/verification")
 def verify_page(request: Request, public_id: Code, session: SessionDep, rt: RuntimeDep):
     """What the QR code opens: is this certificate genuine, and what does it certify?"""
-    result = verify_certificate(
-        session, public_id=public_id, pdf=None, keys=rt.keys
-    )
+    result = verify_certificate(session, public_id=public_id, pdf=None, keys=rt.keys)
     return render(request, "verify.html", result=result, public_id=public_id)
 
 
