@@ -293,16 +293,43 @@ def _tuple(iterable: Iterable = (), /) -> tuple:
 
 
 HASHED_CHUNK = 1000  # items put into a set or dict between two deadline checks
+# Distinct keys sharing one hash that a set or dict may hold: ordinary data has next to none;
+# keys built to collide (`i * (2 ** 61 - 1)` all hash to 0) make filling the table quadratic.
+MAX_SAME_HASH = 64
+
+
+def _hashes_spread(keys: Iterable[Any], what: str) -> None:
+    """Refuse keys of which more than MAX_SAME_HASH distinct ones share a hash: a rule on the
+    data, so such a payload is refused on every machine, however fast, not only when the
+    deadline happens to pass. Unhashable keys are left to the fill, which refuses them."""
+    groups: dict[int, list[Any]] = {}
+    for key in keys:
+        try:
+            group = groups.setdefault(hash(key), [])
+        except TypeError:
+            return
+        if all(key != other for other in group):
+            group.append(key)
+            if len(group) > MAX_SAME_HASH:
+                raise SandboxLimit(
+                    f"{what} would hold more than {MAX_SAME_HASH} different keys with one hash "
+                    "value (rule: bounds)"
+                )
 
 
 def _filled(target: Any, items: Any) -> Any:
     """`target` (a set or dict) updated with `items` a chunk at a time, checking the deadline in
     between: with colliding hashes, filling a table costs time quadratic in its size, and one C
-    call cannot be interrupted."""
+    call cannot be interrupted (and keys built to collide are refused first)."""
     if isinstance(items, dict):
         items = list(items.items()) if isinstance(target, dict) else list(items)
     elif not isinstance(items, (list, tuple)):
         items = list(items)
+    if isinstance(target, dict):
+        pairs = (i for i in items if isinstance(i, (tuple, list)) and len(i) == 2)
+        _hashes_spread((pair[0] for pair in pairs), "dict()")
+    else:
+        _hashes_spread(items, "set()")
     run = _current()
     for start in range(0, len(items), HASHED_CHUNK):
         target.update(items[start : start + HASHED_CHUNK])
@@ -942,6 +969,14 @@ def _is_target(node: ast.AST, items: bool) -> bool:
     return items and isinstance(node, ast.Subscript)
 
 
+def _offered_call(name: str, argument: ast.expr, where: ast.AST) -> ast.Call:
+    """`name(argument)`, an offered callable's call, at the place of `where` in the source."""
+    call = ast.Call(func=ast.Name(name, ast.Load()), args=[argument], keywords=[])
+    for node in (argument, call.func, call):
+        copy_locations(node, where)
+    return call
+
+
 class _Policy(RestrictingNodeTransformer):
     """RestrictedPython's policy narrowed to our allow-list: expressions (constants, names,
     attributes, items, comparisons, boolean, unary and arithmetic operators, if-expressions,
@@ -1047,6 +1082,20 @@ class _Policy(RestrictingNodeTransformer):
         if not _is_target(node.target, items=False):
             self.refuse(node.target, "syntax", "a comprehension assigns to names only")
         return super().visit_comprehension(node)
+
+    def visit_SetComp(self, node: ast.SetComp) -> ast.AST:
+        """`{x for ...}` is built as `set(x for ...)`: through the bounded `set()`, which fills
+        the table a chunk at a time and refuses keys built to collide."""
+        return self.visit_Call(
+            _offered_call("set", ast.GeneratorExp(node.elt, node.generators), node)
+        )
+
+    def visit_DictComp(self, node: ast.DictComp) -> ast.AST:
+        """`{k: v for ...}` is built as `dict((k, v) for ...)`, as a set comprehension is."""
+        pair = ast.Tuple([node.key, node.value], ast.Load())
+        copy_locations(pair, node)
+        generator = ast.GeneratorExp(pair, node.generators)
+        return self.visit_Call(_offered_call("dict", generator, node))
 
     def visit_Dict(self, node: ast.Dict) -> ast.AST:
         if any(key is None for key in node.keys):

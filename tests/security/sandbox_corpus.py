@@ -151,6 +151,9 @@ BOMBS = _expressions(
     ),
     ("colliding-hashes", "len(set([i * (2 ** 61 - 1) for i in range(10000)]))"),
     ("colliding-hashes-union", "len(set().union([i * (2 ** 61 - 1) for i in range(10000)]))"),
+    ("colliding-hashes-set-comprehension", "len({i * (2 ** 61 - 1) for i in range(10000)})"),
+    ("colliding-hashes-dict-comprehension", "len({i * (2 ** 61 - 1): 0 for i in range(10000)})"),
+    ("colliding-hashes-dict", "len(dict([(i * (2 ** 61 - 1), 0) for i in range(10000)]))"),
     ("deep-nesting", "-" * 1500 + "1"),
     ("long-source", "x == '" + "y" * 4000 + "'"),
 )

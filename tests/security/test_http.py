@@ -221,7 +221,7 @@ def test_validation_errors_name_the_field_but_never_its_value(app):
         response = client.post("/api/v1/cases", json=body, headers=headers)
         assert response.status_code == 422
         assert MARKER not in response.text
-        assert set(response.json()["fields"]) == {"answers", "consent"}
+        assert set(response.json()["fields"]) == {"matter", "answers", "consent"}
 
 
 @pytest.mark.parametrize(
