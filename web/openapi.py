@@ -178,7 +178,8 @@ FILE_EXAMPLE = "(the file's content)"
 
 def _form_example(models: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any] | None:
     """A form body's example from its fields' own examples (a file part: a placeholder), when
-    every required field has one; a form whose fields declare none gets none."""
+    every required field has one; a form whose fields declare none gets none (but one of files
+    only gets its placeholders)."""
     model = models.get(schema.get("$ref", "").rsplit("/", 1)[-1], schema)
     example: dict[str, Any] = {}
     for name, field in model.get("properties", {}).items():
@@ -188,7 +189,8 @@ def _form_example(models: dict[str, Any], schema: dict[str, Any]) -> dict[str, A
             example[name] = FILE_EXAMPLE
     complete = set(model.get("required", ())) <= example.keys()
     declared = any(value != FILE_EXAMPLE for value in example.values())
-    return example if complete and declared else None
+    only_files = bool(example) and len(example) == len(model.get("properties", {}))
+    return example if complete and (declared or only_files) else None
 
 
 def _walk(dependant: Dependant) -> tuple[set, list, list]:

@@ -60,7 +60,7 @@ def publication(
     user: AdminUser,
     session: SessionDep,
     rt: RuntimeDep,
-    published: Annotated[str, Form()] = "",
+    published: Annotated[str, Form(examples=["1"])] = "",
 ):
     try:
         config.set_published(session, rt, user=user, code=code, published=published == "1")
@@ -81,7 +81,9 @@ def condition(
     user: AdminUser,
     session: SessionDep,
     rt: RuntimeDep,
-    condition: Annotated[str, Form(max_length=2000, pattern=NO_NUL)] = "",
+    condition: Annotated[
+        str, Form(max_length=2000, pattern=NO_NUL, examples=["household_parent == 'father'"])
+    ] = "",
     restore: Annotated[str, Form()] = "",
 ):
     """Set when the item applies ("" = always), or restore the catalog's condition."""

@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlmodel import Session
 
 from services.accounts.service import actor_names
+from services.cases.schemas import NO_NUL
 from services.configuration import calendar as holidays
 from services.configuration import departments
 from services.errors import InvalidInput
@@ -95,10 +96,10 @@ def save_department(
     user: AdminUser,
     session: SessionDep,
     rt: RuntimeDep,
-    name: FormText = "",
+    name: Annotated[str, Form(pattern=NO_NUL, examples=["上海市公安局"])] = "",
     name_en: FormText = "",
     address: FormText = "",
-    phone: FormText = "",
+    phone: Annotated[str, Form(pattern=NO_NUL, examples=["021-12345678"])] = "",
     opening_hours: FormText = "",
     supervisor_email: FormText = "",
 ):
@@ -196,9 +197,9 @@ def save_day(
     request: Request,
     user: AdminUser,
     session: SessionDep,
-    year: Annotated[str, Form()] = "",
-    day: Annotated[str, Form()] = "",
-    kind: Annotated[str, Form()] = "",
+    year: Annotated[str, Form(examples=["2027"])] = "",
+    day: Annotated[str, Form(examples=["2027-10-09"])] = "",
+    kind: Annotated[str, Form(examples=["work"])] = "",
     name: FormText = "",
     note: FormText = "",
 ):
@@ -242,7 +243,7 @@ def import_schedule(
     request: Request,
     user: AdminUser,
     session: SessionDep,
-    year: Annotated[str, Form()] = "",
+    year: Annotated[str, Form(examples=["2027"])] = "",
     schedule: FormText = "",
     note: FormText = "",
     replace: Annotated[str, Form()] = "",

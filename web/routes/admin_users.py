@@ -115,10 +115,10 @@ def create_user(
     user: AdminUser,
     session: SessionDep,
     rt: RuntimeDep,
-    username: Annotated[str, Form()] = "",
-    display_name: Annotated[str, Form()] = "",
-    role: Annotated[str, Form()] = "",
-    department: Annotated[str, Form()] = "",
+    username: Annotated[str, Form(examples=["police02"])] = "",
+    display_name: Annotated[str, Form(examples=["李明"])] = "",
+    role: Annotated[str, Form(examples=["clerk"])] = "",
+    department: Annotated[str, Form(examples=["police"])] = "",
     supervisor: Annotated[str, Form()] = "",
     password: Annotated[str, Form()] = "",
 ):
@@ -180,9 +180,9 @@ def update_user(
     user: AdminUser,
     session: SessionDep,
     rt: RuntimeDep,
-    display_name: Annotated[str, Form()] = "",
-    role: Annotated[str, Form()] = "",
-    department: Annotated[str, Form()] = "",
+    display_name: Annotated[str, Form(examples=["李明"])] = "",
+    role: Annotated[str, Form(examples=["clerk"])] = "",
+    department: Annotated[str, Form(examples=["police"])] = "",
     supervisor: Annotated[str, Form()] = "",
 ):
     try:

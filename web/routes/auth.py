@@ -64,8 +64,8 @@ def login(
     request: Request,
     session: SessionDep,
     rt: RuntimeDep,
-    username: Annotated[str, Form()] = "",
-    password: Annotated[str, Form()] = "",
+    username: Annotated[str, Form(examples=["31010519940908028X"])] = "",
+    password: Annotated[str, Form(examples=["onething123"])] = "",
     next: Annotated[str, Form()] = "/",
     csrf_token: Annotated[str, Form()] = "",
 ):

@@ -107,8 +107,8 @@ def reveal(
     user: ClerkUser,
     session: SessionDep,
     rt: RuntimeDep,
-    fact: Annotated[str, Form(max_length=100)] = "",
-    reason: Annotated[str, Form(max_length=500)] = "",
+    fact: Annotated[str, Form(max_length=100, examples=["mother_id_number"])] = "",
+    reason: Annotated[str, Form(max_length=500, examples=["核对出生医学证明上的母亲身份"])] = "",
 ):
     """Show one masked number of the application in full, for a stated reason (logged)."""
     try:
@@ -126,9 +126,9 @@ def decide(
     user: ClerkUser,
     session: SessionDep,
     rt: RuntimeDep,
-    decision: Annotated[str, Form()] = "",
-    comment: Annotated[str, Form()] = "",
-    reopen: Annotated[list[str], Form()] = [],  # noqa: B006 - FastAPI reads the default
+    decision: Annotated[str, Form(examples=["correction"])] = "",
+    comment: Annotated[str, Form(examples=["请上传清晰的结婚证"])] = "",
+    reopen: Annotated[list[str], Form(examples=[["material_marriage_certificate"]])] = [],  # noqa: B006 - FastAPI reads the default
     reason: Annotated[str, Form()] = "",
 ):
     """Approve, reject with a reason from the item's list, or send back for correction naming
@@ -179,8 +179,8 @@ def update_delivery(
     delivery_id: Id,
     user: ClerkUser,
     session: SessionDep,
-    status: Annotated[str, Form()] = "",
-    tracking_number: Annotated[str, Form()] = "",
+    status: Annotated[str, Form(examples=["shipped"])] = "",
+    tracking_number: Annotated[str, Form(examples=["SF1234567890123"])] = "",
 ):
     results.update_delivery(
         session, delivery_id=delivery_id, status=status, tracking_number=tracking_number, actor=user
@@ -201,7 +201,12 @@ def _back(to: str, notice: str) -> str:
 @router.post("/items/{item_id}/claim", dependencies=[CsrfChecked])
 @twin("POST /api/v1/tasks/{task_id}/claim")
 @answers(409)
-def claim(item_id: Id, user: ClerkUser, session: SessionDep, back: Annotated[str, Form()] = ""):
+def claim(
+    item_id: Id,
+    user: ClerkUser,
+    session: SessionDep,
+    back: Annotated[str, Form(examples=["/clerk"])] = "",
+):
     """Claim a task, so no other clerk works it; 409 names who was first."""
     workbench.claim(session, user=user, item_id=item_id)
     return RedirectResponse(_back(back, "claimed"), status_code=303)
@@ -210,7 +215,12 @@ def claim(item_id: Id, user: ClerkUser, session: SessionDep, back: Annotated[str
 @router.post("/items/{item_id}/release", dependencies=[CsrfChecked])
 @twin("POST /api/v1/tasks/{task_id}/release")
 @answers(409)
-def release(item_id: Id, user: ClerkUser, session: SessionDep, back: Annotated[str, Form()] = ""):
+def release(
+    item_id: Id,
+    user: ClerkUser,
+    session: SessionDep,
+    back: Annotated[str, Form(examples=["/clerk"])] = "",
+):
     """Give a claimed task back to the department's queue (its holder or a supervisor)."""
     workbench.release(session, user=user, item_id=item_id)
     return RedirectResponse(_back(back, "released"), status_code=303)
@@ -223,8 +233,8 @@ def reassign(
     item_id: Id,
     user: ClerkUser,
     session: SessionDep,
-    to_user_id: Annotated[str, Form(max_length=9)] = "",
-    back: Annotated[str, Form()] = "",
+    to_user_id: Annotated[str, Form(max_length=9, examples=["7"])] = "",
+    back: Annotated[str, Form(examples=["/clerk"])] = "",
 ):
     """A supervisor gives a task to a clerk of the department."""
     if not to_user_id.strip().isdigit():

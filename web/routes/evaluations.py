@@ -50,8 +50,8 @@ def evaluate(
     user: CitizenUser,
     session: SessionDep,
     rt: RuntimeDep,
-    level: Annotated[str, Form()] = "",
-    reasons: Annotated[list[str] | None, Form()] = None,
+    level: Annotated[str, Form(examples=["5"])] = "",
+    reasons: Annotated[list[str] | None, Form(examples=[["done_once", "quick"]])] = None,
     comment: Annotated[str, Form()] = "",
 ):
     """The applicant rates their completed case, once."""
@@ -129,8 +129,8 @@ def resolve(
     user: ClerkUser,
     session: SessionDep,
     rt: RuntimeDep,
-    resolution: Annotated[str, Form()] = "",
-    callback_done: Annotated[str, Form()] = "",
+    resolution: Annotated[str, Form(examples=["已电话回访申请人，说明补正原因并致歉"])] = "",
+    callback_done: Annotated[str, Form(examples=["1"])] = "",
 ):
     """A supervisor records how a bad review was put right, after calling the applicant back."""
     try:

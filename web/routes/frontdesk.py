@@ -41,10 +41,10 @@ def open_applicant(
     user: ClerkUser,
     session: SessionDep,
     rt: RuntimeDep,
-    id_number: Annotated[str, Form()] = "",
-    matter: Annotated[str, Form(max_length=64)] = "",
-    present: Annotated[str, Form()] = "",
-    consent: Annotated[str, Form()] = "",
+    id_number: Annotated[str, Form(examples=["310104199205160353"])] = "",
+    matter: Annotated[str, Form(max_length=64, examples=["newborn"])] = "",
+    present: Annotated[str, Form(examples=["1"])] = "",
+    consent: Annotated[str, Form(examples=["1"])] = "",
 ):
     """Record the walk-in applicant at the window (present, identity checked; lookups
     authorized or not), check their ID, and open their form."""

@@ -146,8 +146,8 @@ def rollback_page(
     user: AdminUser,
     session: SessionDep,
     rt: RuntimeDep,
-    version: Annotated[int, Form(ge=1, le=ID_MAX)],
-    comment: Annotated[str, Form(max_length=500)] = "",
+    version: Annotated[int, Form(ge=1, le=ID_MAX, examples=[2])],
+    comment: Annotated[str, Form(max_length=500, examples=["恢复上一版本"])] = "",
 ):
     matter = processes.matter_of(rt, matter_code)
     new = processes.rollback(
@@ -173,7 +173,7 @@ async def upload_page(
     session: SessionDep,
     rt: RuntimeDep,
     file: Annotated[UploadFile, File()],
-    comment: Annotated[str, Form(max_length=500)] = "",
+    comment: Annotated[str, Form(max_length=500, examples=["恢复上一版本"])] = "",
 ):
     """Deploy an uploaded `.bpmn` file without the editor (e.g. made in Camunda Modeler)."""
     uploaded = await read_upload(file, comment)
