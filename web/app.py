@@ -24,6 +24,7 @@ from services.runtime import Runtime, build_runtime
 from web.api import v1 as api_v1
 from web.api import webhooks as api_webhooks
 from web.deps import NotSignedIn, read_only_engine, request_slots
+from web.health import router as health_router
 from web.limits import BodyLimit, BodyTooLarge
 from web.openapi import document_answers
 from web.problems import HTTP_CODES, PROBLEM, problem_body
@@ -239,6 +240,7 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
         admin_users.router,
         processes.router,
         verify.router,
+        health_router,
     ):
         app.include_router(router)
 

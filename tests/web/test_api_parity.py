@@ -13,8 +13,16 @@ from services.runtime import Runtime
 from web.api.routing import PREFIX
 from web.app import create_app
 
-# Routes that are not pages of the service: the API's own documentation.
-NOT_PAGES = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
+# Routes that are not pages of the service: the API's own documentation, the health checks
+# (JSON for the proxy and monitoring already).
+NOT_PAGES = {
+    "/openapi.json",
+    "/docs",
+    "/docs/oauth2-redirect",
+    "/redoc",
+    "/health/live",
+    "/health/ready",
+}
 
 
 def _app():

@@ -74,6 +74,8 @@ ROUTES: dict[str, frozenset[str]] = {
     "GET /docs": EVERYONE,
     "GET /docs/oauth2-redirect": EVERYONE,
     "GET /redoc": EVERYONE,
+    "GET /health/live": EVERYONE,  # for the proxy and monitoring: nothing personal
+    "GET /health/ready": EVERYONE,
     "GET /verify/{public_id}": EVERYONE,
     "POST /verify/{public_id}": EVERYONE,
     "GET /api/v1/certificates/{public_id}/verification": EVERYONE,
