@@ -226,8 +226,8 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
             "/vendor/bpmn-js", StaticFiles(directory=processes.VENDOR_BPMN_JS), name="bpmn-js"
         )
     app.webhooks.include_router(api_webhooks.router)  # documented, never served
-    for router in (  # the JSON API first: its requests then match a route sooner
-        api_v1.router,
+    api_v1.include(app)  # the JSON API first: its requests then match a route sooner
+    for router in (
         auth.router,
         citizen.router,
         clerk.router,
