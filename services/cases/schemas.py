@@ -233,7 +233,9 @@ class SectionPublic(BaseModel):
     facts: list[FactPublic]
 
 
-class ItemApplicability(BaseModel):
+class CatalogItemRef(BaseModel):
+    """An item as the catalog names it, with its department and statutory time limit."""
+
     code: str
     name: str
     name_en: str
@@ -241,6 +243,9 @@ class ItemApplicability(BaseModel):
     department_name: str
     department_name_en: str
     time_limit_days: int = Field(description="The statutory time limit, in working days")
+
+
+class ItemApplicability(CatalogItemRef):
     in_person: bool = Field(description="Needs the applicant present even when applied online")
     applies: bool = Field(description="Part of this application, given the answers so far")
     condition: str | None = Field(

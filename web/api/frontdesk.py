@@ -37,7 +37,7 @@ from services.cases.schemas import (
 from services.runtime import Runtime
 from web.api.matters import form_public
 from web.api.routing import PREFIX, RowId, api_router
-from web.api.uploads import one_material, upload_public
+from web.api.uploads import ONE_FILE_TOO_LARGE, one_material, upload_public
 from web.deps import ClerkUser, Code, CsrfChecked, RuntimeDep, SessionDep
 from web.limits import body_limit
 from web.openapi import answers
@@ -307,10 +307,7 @@ def evaluate_walk_in_form(
     dependencies=[CsrfChecked],
     responses={
         **NO_VISIT,
-        413: {
-            "model": ErrorPublic,
-            "description": "The request is larger than one file at the upload limit and 256 KB",
-        },
+        **ONE_FILE_TOO_LARGE,
         422: {
             "model": InvalidInputPublic,
             "description": "The file is empty, too large or not of an accepted type (by "

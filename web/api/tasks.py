@@ -20,6 +20,7 @@ from services.cases.progress import CASE_STATUS, ITEM_STATUS
 from services.cases.schemas import (
     ID_MAX,
     NO_NUL,
+    CatalogItemRef,
     ChecklistEntryPublic,
     ErrorPublic,
     EventPublic,
@@ -149,15 +150,8 @@ def complete_task(
     return item_status(rt, row)
 
 
-class CatalogItemPublic(BaseModel):
-    code: str
-    name: str
-    name_en: str
-    department: str
-    department_name: str
-    department_name_en: str
+class CatalogItemPublic(CatalogItemRef):
     legal_basis: str = Field(description="The law or rule the item is decided under")
-    time_limit_days: int = Field(description="The statutory time limit, in working days")
 
 
 class FactSource(BaseModel):

@@ -27,6 +27,14 @@ _TYPES = sorted(set(ACCEPTED_TYPES.values()))
 _BINARY = {"schema": {"type": "string", "format": "binary"}}
 
 
+ONE_FILE_TOO_LARGE = {
+    413: {
+        "model": ErrorPublic,
+        "description": "The request is larger than one file at the upload limit and 256 KB",
+    }
+}
+
+
 def one_material(runtime) -> int:
     """The body limit of an upload: one file at the upload limit, and the form around it."""
     return runtime.settings.upload_limit_bytes + FORM_SLACK
@@ -38,10 +46,7 @@ def one_material(runtime) -> int:
     status_code=201,
     dependencies=[CsrfChecked],
     responses={
-        413: {
-            "model": ErrorPublic,
-            "description": "The request is larger than one file at the upload limit and 256 KB",
-        },
+        **ONE_FILE_TOO_LARGE,
         422: {
             "model": InvalidInputPublic,
             "description": "The file is empty, larger than the upload limit or not of an "

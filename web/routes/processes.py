@@ -173,7 +173,7 @@ async def upload_page(
     session: SessionDep,
     rt: RuntimeDep,
     file: Annotated[UploadFile, File()],
-    comment: Annotated[str, Form(max_length=500, examples=["恢复上一版本"])] = "",
+    comment: Annotated[str, Form(max_length=500, examples=["由 Camunda Modeler 绘制后导入"])] = "",
 ):
     """Deploy an uploaded `.bpmn` file without the editor (e.g. made in Camunda Modeler)."""
     uploaded = await read_upload(file, comment)
