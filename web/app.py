@@ -20,12 +20,15 @@ from services.cases.deadlines import deadline_scheduler
 from services.cases.schemas import InvalidInputPublic
 from services.departments.webhooks import webhook_sender
 from services.errors import DomainError, InvalidInput, TooManyRequests
+from services.maintenance.jobs import maintenance_workers
 from services.runtime import Runtime, build_runtime
+from web import db_errors, observe
 from web.api import v1 as api_v1
 from web.api import webhooks as api_webhooks
 from web.deps import NotSignedIn, read_only_engine, request_slots
 from web.health import router as health_router
 from web.limits import BodyLimit, BodyTooLarge
+from web.metrics import router as metrics_router
 from web.openapi import document_answers
 from web.problems import HTTP_CODES, PROBLEM, problem_body
 from web.rendering import render
@@ -202,6 +205,7 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
             workers.append(webhook_sender(runtime.db, runtime.settings.webhooks))
         if runtime.settings.deadline_interval > 0:
             workers.append(deadline_scheduler(runtime, runtime.settings.deadline_interval))
+        workers.extend(maintenance_workers(runtime))
         for worker in workers:
             worker.start()
         yield
@@ -241,6 +245,7 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
         processes.router,
         verify.router,
         health_router,
+        metrics_router,
     ):
         app.include_router(router)
 
@@ -301,7 +306,9 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
         headers.add_to(response.raw_headers, request.url.path)  # sent outside the middleware
         return response
 
+    db_errors.install(app)
     _document_validation_errors(app)
     app.add_middleware(BodyLimit, runtime=runtime)
     app.add_middleware(SecurityHeaders, headers=headers)
+    app.add_middleware(observe.RequestObserver)  # outermost: sees every answer, errors too
     return app

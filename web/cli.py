@@ -21,6 +21,7 @@ def _serve(args: argparse.Namespace) -> int:
     from services.runtime import build_runtime
     from services.storage import StorageSettingsError, describe_store
     from web.app import create_app
+    from web.observe import log_config
 
     settings = get_settings()
     if args.demo and ensure_registry(settings):
@@ -41,7 +42,7 @@ def _serve(args: argparse.Namespace) -> int:
     if args.demo:
         seed_demo(runtime)
     print(
-        f"OneThing on http://{args.host}:{args.port}  (database: {runtime.settings.db_url}, "
+        f"OneThing on http://{args.host}:{args.port}  (database: {_shown(runtime.settings.db_url)}, "
         f"{args.workers} worker{'s' if args.workers > 1 else ''})"
     )
     print(f"Uploads: {describe_store(runtime.files)}")
@@ -51,6 +52,7 @@ def _serve(args: argparse.Namespace) -> int:
             host=args.host,
             port=args.port,
             log_level="info",
+            log_config=log_config(),
             timeout_keep_alive=KEEP_ALIVE_SECONDS,
             proxy_headers=False,  # ONETHING_TRUSTED_PROXIES decides (web/client_address.py)
         )
@@ -65,10 +67,18 @@ def _serve(args: argparse.Namespace) -> int:
         host=args.host,
         port=args.port,
         log_level="info",
+        log_config=log_config(),
         timeout_keep_alive=KEEP_ALIVE_SECONDS,
         proxy_headers=False,
     )
     return 0
+
+
+def _shown(url: str) -> str:
+    """A database URL as it may be printed: never its password."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
 
 
 # How long an idle keep-alive connection stays open. Longer than the idle timeouts of clients'

@@ -1,0 +1,1 @@
+"""Operations' own work: background jobs claimed once across hosts, retention, backup."""
