@@ -56,8 +56,13 @@ class Settings(BaseSettings):
     # addresses or networks separated by commas ("10.0.0.5,10.1.0.0/16"). Empty: the socket's
     # peer is the client and X-Forwarded-For is ignored, so clients cannot choose their address.
     trusted_proxies: Annotated[list[IPvAnyNetwork], NoDecode] = []
+    # Who may scrape /metrics (web/metrics.py): the client addresses or networks allowed, by
+    # the same rule as above (behind a trusted proxy, the forwarded client), separated by
+    # commas; empty: nobody. And, when set, the bearer token the scraper must also send.
+    metrics_allow: Annotated[list[IPvAnyNetwork], NoDecode] = ["127.0.0.1/32", "::1/128"]
+    metrics_token: SecretStr = SecretStr("")
 
-    @field_validator("trusted_proxies", mode="before")
+    @field_validator("trusted_proxies", "metrics_allow", mode="before")
     @classmethod
     def _split_addresses(cls, value: object) -> object:
         if isinstance(value, str):

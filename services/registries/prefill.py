@@ -14,6 +14,7 @@ from typing import Any
 
 from forms.compiler import Known
 from services.calendar import statutory_retirement_date
+from services.metrics import timed
 from services.registries.records import (
     HousingFund,
     Marriage,
@@ -501,7 +502,7 @@ def _deceased(lookup: Lookup) -> None:
 
 def prefill(registry: Registry, applicant_id_number: str, subjects: tuple[str, ...]) -> Lookup:
     """Run the resolvers of `subjects` in order for the applicant."""
-    lookup = Lookup(registry, applicant_id_number)
+    lookup = Lookup(timed(registry), applicant_id_number)  # each lookup measured (/metrics)
     for subject in subjects:
         resolve = RESOLVERS.get(subject)
         if resolve is None:
