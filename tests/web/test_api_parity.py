@@ -14,12 +14,13 @@ from web.api.routing import PREFIX
 from web.app import create_app
 
 # Routes that are not pages of the service: the API's own documentation, the health checks
-# (JSON for the proxy and monitoring already).
+# (JSON for the proxy and monitoring already), the metrics (text for Prometheus).
 NOT_PAGES = {
     "/openapi.json",
     "/docs",
     "/docs/oauth2-redirect",
     "/redoc",
+    "/metrics",
     "/health/live",
     "/health/ready",
 }

@@ -76,6 +76,8 @@ ROUTES: dict[str, frozenset[str]] = {
     "GET /redoc": EVERYONE,
     "GET /health/live": EVERYONE,  # for the proxy and monitoring: nothing personal
     "GET /health/ready": EVERYONE,
+    # nobody the walk signs in: the operator's scraper, by address and token (test_metrics.py)
+    "GET /metrics": frozenset(),
     "GET /verify/{public_id}": EVERYONE,
     "POST /verify/{public_id}": EVERYONE,
     "GET /api/v1/certificates/{public_id}/verification": EVERYONE,
@@ -465,6 +467,8 @@ def _check(call: Call, caller: Caller, response, *, csrf: bool) -> str | None:
     where = f"{call.key} as {caller.role}{'' if csrf else ' without CSRF token'}: {status}"
     if status >= 500:
         return f"{where} (server error) {response.text[:200]!r}"
+    if not allowed:
+        return None if status == 403 else f"{where}, expected 403 (no caller may)"
     public = ANONYMOUS in allowed
     if public:
         if call.method == "GET" and status >= 400:
