@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from demo.seed import DEMO_PASSWORD
+from web.cli_backup import add_backup_commands
 from web.cli_keys import add_keys_command
 from web.openapi import add_openapi_command
 
@@ -213,6 +214,7 @@ def main(argv: list[str] | None = None) -> int:
     db_commands.add_parser("history", help="every migration, newest first")
     db.set_defaults(run=_db)
     add_keys_command(commands)
+    add_backup_commands(commands)
     add_openapi_command(commands)
     matters = commands.add_parser("matters", help="the matters in the catalog")
     matters_commands = matters.add_subparsers(dest="matters_command", required=True)
