@@ -37,21 +37,24 @@ def claim_rows(
     owner: str,
     limit: int,
     lock_seconds: int,
+    key: Any = None,
 ) -> list:
     """Lock up to `limit` rows of `model` that `due(now)` selects, for `owner` until
     `lock_seconds` from now; returns their ids in `order` (committed). Rows another owner holds
     are skipped, not waited for (`SKIP LOCKED` on PostgreSQL), and a conditional UPDATE makes
-    exactly one of two claimers win a row, on SQLite too. `model` has `id`, `locked_by` and
-    `lock_expires_at` columns (timer jobs here; a service's outbox rows likewise)."""
+    exactly one of two claimers win a row, on SQLite too. `model` has `locked_by` and
+    `lock_expires_at` columns and its key in `key` (default: its `id`): timer jobs here, a
+    service's outbox rows and periodic jobs likewise."""
+    key = model.id if key is None else key
     now = utcnow()
-    query = select(model.id).where(due(now)).order_by(order).limit(limit)
+    query = select(key).where(due(now)).order_by(order).limit(limit)
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
     taken = []
     for row_id in list(session.exec(query).all()):
         won = session.execute(
             update(model)
-            .where((model.id == row_id) & due(now))
+            .where((key == row_id) & due(now))
             .values(locked_by=owner, lock_expires_at=now + timedelta(seconds=lock_seconds))
             .execution_options(synchronize_session=False)
         )

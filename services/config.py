@@ -6,7 +6,7 @@ from functools import cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, IPvAnyNetwork, SecretStr, field_validator
+from pydantic import BaseModel, Field, IPvAnyNetwork, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -47,6 +47,16 @@ class Settings(BaseSettings):
     public_base_url: str = "http://127.0.0.1:8000"
     # Seconds between runs of the deadline-timer scheduler (0: off, e.g. for a web-only process)
     deadline_interval: float = 30.0
+    # Retention: the personal data of a case closed (completed) more than this many days ago
+    # is purged once a day (answers, names, uploads, certificate PDFs, process data, inbox
+    # texts), keeping the anonymised rows the dashboard counts (services/maintenance). Three
+    # years by default: longer than the periods to seek a review or to sue over a decision, and
+    # the results themselves stay with the citizen and the departments' own registers. 0: never
+    # purge (an operator whose records schedule keeps cases longer, or who archives elsewhere).
+    retention_days: int = Field(default=1095, ge=0)
+    # Seconds between checks for due maintenance jobs (claimed once across hosts: the purge);
+    # 0: this process runs none (another host does them).
+    maintenance_interval: float = Field(default=60.0, ge=0)
     # Tests and demos only: this process's clock runs that many days ahead of the real time, so
     # a served process sees deadlines pass without waiting (see `engine.clock`); 0 in production.
     clock_offset_days: float = 0.0

@@ -23,6 +23,7 @@ import services.configuration.departments  # noqa: F401
 import services.configuration.matters  # noqa: F401
 import services.departments.models  # noqa: F401
 import services.evaluations.models  # noqa: F401
+import services.maintenance.models  # noqa: F401
 import services.notifications.models  # noqa: F401
 import services.processes_models  # noqa: F401
 import services.registries.models  # noqa: F401

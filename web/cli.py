@@ -9,6 +9,7 @@ from pathlib import Path
 from demo.seed import DEMO_PASSWORD
 from web.cli_backup import add_backup_commands
 from web.cli_keys import add_keys_command
+from web.cli_maintenance import add_purge_command
 from web.openapi import add_openapi_command
 
 
@@ -230,6 +231,7 @@ def main(argv: list[str] | None = None) -> int:
     generate.add_argument("--today", help="the dataset's reference date, YYYY-MM-DD")
     generate.add_argument("--path", type=Path, help="default: registry.sqlite in the data dir")
     generate.set_defaults(run=_registry_generate)
+    add_purge_command(commands)
     args = parser.parse_args(argv)
     return args.run(args)
 

@@ -69,6 +69,16 @@ def load_case(session: Session, *, case_id: int, user: User) -> Case:
     case = session.get(Case, case_id)
     if case is None or user.role != "citizen" or case.applicant_user_id != user.id:
         raise NotFound("办件不存在", "No such case")
+    return require_kept(case)
+
+
+def require_kept(case: Case) -> Case:
+    """The case, unless the retention purge removed its data: then it is said so, plainly."""
+    if case.purged_at is not None:
+        raise NotFound(
+            "该办件已办结多年，已按保存期限清除，仅保留统计数据",
+            "The case was removed after the retention period; only its figures are kept",
+        )
     return case
 
 
@@ -77,10 +87,10 @@ def load_case_progress(session: Session, *, case_id: int, user: User) -> Case:
     clerks and systems of the departments it was routed to."""
     case = session.get(Case, case_id)
     if case is not None and user.role == "citizen" and case.applicant_user_id == user.id:
-        return case
+        return require_kept(case)
     working = case is not None and user.role in ("clerk", "system") and user.department
     if working and own_items(session, case=case, department=user.department):
-        return case
+        return require_kept(case)
     raise NotFound("办件不存在", "No such case")
 
 
@@ -101,6 +111,7 @@ def load_case_item(session: Session, *, item_id: int, user: User) -> CaseItem:
     row = session.get(CaseItem, item_id)
     if row is None or row.department != department:
         raise NotFound("待办事项不存在", "No such task in your department")
+    require_kept(session.get(Case, row.case_id))
     return row
 
 

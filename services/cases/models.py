@@ -37,6 +37,9 @@ class Case(SQLModel, table=True):
     # the row. A department's decision that leaves the case's status alone does not touch it.
     updated_at: datetime = Field(default_factory=utcnow, sa_column_kwargs={"onupdate": utcnow})
     completed_at: datetime | None = None
+    # When the retention purge removed the case's personal data (services/maintenance): the
+    # row then keeps only what the figures count (matter, status, times), no answers or names.
+    purged_at: datetime | None = None
 
 
 Index("ux_case_file_subject", Case.__table__.c.matter, Case.__table__.c.subject_key, unique=True)

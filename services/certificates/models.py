@@ -36,6 +36,9 @@ class Certificate(SQLModel, table=True):
     key_id: str = Field(max_length=16)
     pdf: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     revoked: bool = False
+    # The retention purge removed the PDF and the holder (hash, number and signature stay, so
+    # the holder's own copy still verifies); verification says so instead of "altered".
+    purged_at: datetime | None = None
 
 
 class SigningKey(SQLModel, table=True):

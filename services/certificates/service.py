@@ -156,6 +156,9 @@ class Verification:
     issuer_name: str
     issued_on: date  # China time
     key_id: str
+    # The retention purge removed the stored PDF and the holder: the signature over the stored
+    # hash still holds, so a presented copy is checked as before; the holder is not shown.
+    purged: bool = False
 
     @property
     def valid(self) -> bool:
@@ -174,7 +177,8 @@ def verify_certificate(
     )
     public_key = keys.public_key(session, certificate.key_id)
     signed = public_key is not None and signing.verify(public_key, payload, certificate.signature)
-    stored_intact = hashlib.sha256(certificate.pdf).hexdigest() == certificate.sha256
+    purged = certificate.purged_at is not None
+    stored_intact = purged or hashlib.sha256(certificate.pdf).hexdigest() == certificate.sha256
     unaltered = None
     if pdf is not None:
         unaltered = signed and hashlib.sha256(pdf).hexdigest() == certificate.sha256
@@ -192,6 +196,7 @@ def verify_certificate(
         issuer_name=certificate.issuer_name,
         issued_on=china_time(certificate.issued_at).date(),
         key_id=certificate.key_id,
+        purged=purged,
     )
 
 
