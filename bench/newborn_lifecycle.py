@@ -603,6 +603,7 @@ def serve_child(args: argparse.Namespace) -> None:
     if args.serve_prototypes:  # --what-if only: prototypes of the proposed fixes
         async_dependencies()
     from web.app import create_app
+    from web.observe import log_config
 
     settings = Settings(data_dir=Path(args.serve_data_dir), database_url=args.serve_db)
     rt = build_runtime(settings, registry=EmbeddedRegistry(Path(args.serve_registry)))
@@ -610,7 +611,8 @@ def serve_child(args: argparse.Namespace) -> None:
     if args.serve_prototypes == "all":
         read = names_read_by(rt.spec_for(rt.catalog.matters["newborn"]))
         Prototypes(read).flags = {*PROTOTYPES}
-    config = uvicorn.Config(ServerTiming(app), log_level="info")
+    # onething serve's logging: one JSON line per request (web/observe.py), no access log
+    config = uvicorn.Config(ServerTiming(app), log_level="info", log_config=log_config())
     uvicorn.Server(config).run(sockets=[socket.socket(fileno=args.serve_fd)])
 
 

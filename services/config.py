@@ -66,6 +66,9 @@ class Settings(BaseSettings):
     # addresses or networks separated by commas ("10.0.0.5,10.1.0.0/16"). Empty: the socket's
     # peer is the client and X-Forwarded-For is ignored, so clients cannot choose their address.
     trusted_proxies: Annotated[list[IPvAnyNetwork], NoDecode] = []
+    # How `onething serve` writes its log (standard error): "json", one object per line for a
+    # log collector (services/observability.py), or "text" for a terminal.
+    log_format: Literal["json", "text"] = "json"
     # Who may scrape /metrics (web/metrics.py): the client addresses or networks allowed, by
     # the same rule as above (behind a trusted proxy, the forwarded client), separated by
     # commas; empty: nobody. And, when set, the bearer token the scraper must also send.

@@ -42,11 +42,21 @@ def _tune_sqlite(dbapi_connection, _record) -> None:
 def make_engine(url: str) -> Engine:
     """An engine for `url`; SQLite gets WAL, foreign keys and a busy timeout."""
     if url.startswith("sqlite"):
-        db = create_engine(url, connect_args={"check_same_thread": False, "timeout": 10})
+        db = create_engine(
+            url,
+            connect_args={"check_same_thread": False, "timeout": 10},
+            hide_parameters=True,  # an error's message (logged) never carries the values
+        )
         event.listen(db, "connect", _tune_sqlite)
         return db
     # No pre-ping round trip per checkout: connections are recycled instead.
-    return create_engine(url, pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW, pool_recycle=1800)
+    return create_engine(
+        url,
+        pool_size=POOL_SIZE,
+        max_overflow=POOL_OVERFLOW,
+        pool_recycle=1800,
+        hide_parameters=True,
+    )
 
 
 POOL_SIZE = 10

@@ -291,7 +291,7 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
             "unexpected error, reference %s: %s %s",
             reference,
             request.method,
-            request.url.path,
+            observe.route_template(request.scope),  # the raw path may carry ids
             exc_info=exc,
         )
         try:

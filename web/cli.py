@@ -131,13 +131,13 @@ def _db(args: argparse.Namespace) -> int:
     try:
         if args.db_command == "upgrade":
             before = migrate(db, args.revision)
-            print(f"{settings.db_url}: {before or 'empty'} -> {current_revision(db)}")
+            print(f"{_shown(settings.db_url)}: {before or 'empty'} -> {current_revision(db)}")
         else:
             current, head = current_revision(db), head_revision()
             state = "up to date" if current == head else f"behind (newest is {head})"
-            print(f"{settings.db_url}: {current or 'no schema'} ({state})")
+            print(f"{_shown(settings.db_url)}: {current or 'no schema'} ({state})")
     except OperationalError as exc:
-        print(f"onething: cannot reach the database {settings.db_url}: {exc.orig}")
+        print(f"onething: cannot reach the database {_shown(settings.db_url)}: {exc.orig}")
         return 2
     finally:
         db.dispose()

@@ -18,6 +18,7 @@ from services.accounts.models import LoginSession, User
 from services.cases.schemas import ID_MAX, NO_NUL
 from services.db import pool_capacity
 from services.errors import DomainError, Forbidden
+from services.observability import note_role
 from services.runtime import Runtime
 
 COOKIE = "onething_session"
@@ -172,6 +173,7 @@ async def get_login(
         session.expunge(found[1])
         request.state.login = found
         request.state.bearer = bearer  # only a Bearer token spares the CSRF check
+        note_role(found[0].role)  # for the request's log line
     return found
 
 

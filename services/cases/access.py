@@ -27,6 +27,7 @@ from services.accounts.models import User
 from services.cases.models import Case, CaseItem, Upload
 from services.cases.uploads import read_file
 from services.errors import Forbidden, InvalidInput, NotFound
+from services.observability import note_case
 from services.registries.service import log_case_view
 from services.runtime import Runtime
 
@@ -69,6 +70,7 @@ def load_case(session: Session, *, case_id: int, user: User) -> Case:
     case = session.get(Case, case_id)
     if case is None or user.role != "citizen" or case.applicant_user_id != user.id:
         raise NotFound("办件不存在", "No such case")
+    note_case(case.number)
     return require_kept(case)
 
 
@@ -87,9 +89,11 @@ def load_case_progress(session: Session, *, case_id: int, user: User) -> Case:
     clerks and systems of the departments it was routed to."""
     case = session.get(Case, case_id)
     if case is not None and user.role == "citizen" and case.applicant_user_id == user.id:
+        note_case(case.number)
         return require_kept(case)
     working = case is not None and user.role in ("clerk", "system") and user.department
     if working and own_items(session, case=case, department=user.department):
+        note_case(case.number)
         return require_kept(case)
     raise NotFound("办件不存在", "No such case")
 

@@ -28,6 +28,9 @@ class Case(SQLModel, table=True):
     checklist: list[dict[str, Any]] = Field(
         default_factory=list, sa_column=Column(JSON, nullable=False)
     )
+    # The W3C trace context it was submitted under (services/observability.py): registry
+    # calls, external tasks and webhooks for the case carry its trace id.
+    traceparent: str | None = Field(default=None, max_length=55)
     # What the application is about, by the matter's subject key (the newborn's birth
     # certificate number, the deceased's ID, the property certificate...): one open or granted
     # case per matter and subject. A case whose every item was refused gives it up (None).

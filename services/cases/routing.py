@@ -28,6 +28,7 @@ from services.errors import Conflict
 from services.notifications.case_notifications import on_case_event
 from services.notifications.senders import default_sender
 from services.notifications.service import notify
+from services.observability import note_case
 from services.runtime import Runtime
 
 MAX_RETRIES = 5
@@ -54,6 +55,7 @@ def run_step(session: Session, step: Callable[[], T]) -> T:
 
 def record_event(session: Session, case: Case, user: User | None, kind: str, message: str) -> None:
     """A step of the case: in its history, and told to the applicant."""
+    note_case(case.number)  # the request's log line names the case
     history.record(session, case_id=case.id, user=user, kind=kind, message=message)
     on_case_event(session, case=case, kind=kind, message=message, sender=default_sender())
 
@@ -148,6 +150,7 @@ def apply_changes(
                     item=item.code,
                     due_date=row.due_date,
                 ).model_dump(mode="json"),
+                traceparent=case.traceparent,
             )
         record_event(
             session,

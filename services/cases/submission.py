@@ -40,6 +40,7 @@ from services.cases.uploads import (
 )
 from services.configuration.matters import offered
 from services.errors import Conflict, InvalidInput, NotFound
+from services.observability import current_traceparent
 from services.registries.models import Consent
 from services.registries.prefill import Lookup
 from services.registries.service import (
@@ -357,6 +358,7 @@ def _submit(
         channel=channel,
         instance_id=instance.id,
         subject_key=subject,
+        traceparent=current_traceparent(),  # the trace that follows the case (observability)
         created_at=now,
         data=data,
         provenance=_provenance(lookup.facts, form),

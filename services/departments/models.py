@@ -19,6 +19,7 @@ class WebhookDelivery(SQLModel, table=True):
     department: str = Field(max_length=32)
     event: str = Field(max_length=64)
     payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    traceparent: str | None = Field(default=None, max_length=55)  # the case's trace context
     status: str = Field(default="pending", max_length=16)  # pending | delivered | failed
     attempts: int = 0
     next_attempt_at: datetime = Field(default_factory=utcnow)

@@ -7,7 +7,8 @@ attempt a delivery is marked failed for administrators to see. A receiver verifi
     X-OneThing-Signature: sha256=<hex HMAC-SHA256(secret, "<X-OneThing-Timestamp>.<raw body>")>
 
 and rejects old timestamps; the payload names the task, and the department then fetches and
-locks it through the external-task API (no personal data travels in the push).
+locks it through the external-task API (no personal data travels in the push). A push carries
+the case's W3C `traceparent` (its trace id, a new span id), as the locked task does.
 
 Each delivery is sent once however many server processes or hosts run a sender, as timer jobs
 fire once (engine/scheduler.py): a sender claims a batch of due rows (lock owner and expiry,
@@ -41,6 +42,7 @@ from engine.scheduler import claim_rows
 from services.background import PeriodicWorker
 from services.config import WebhookTarget
 from services.departments.models import WebhookDelivery
+from services.observability import child_traceparent
 
 MAX_ATTEMPTS = 8
 BACKOFF_SECONDS = 10
@@ -57,9 +59,21 @@ def signature(secret: str, timestamp: str, body: bytes) -> str:
     return "sha256=" + digest.hexdigest()
 
 
-def enqueue(session: Session, *, department: str, event: str, payload: dict[str, Any]) -> None:
-    """Queue a push to the department, in the caller's transaction."""
-    session.add(WebhookDelivery(department=department, event=event, payload=payload))
+def enqueue(
+    session: Session,
+    *,
+    department: str,
+    event: str,
+    payload: dict[str, Any],
+    traceparent: str | None = None,
+) -> None:
+    """Queue a push to the department, in the caller's transaction; `traceparent`: the case's
+    trace context, which the push carries (a child of it as its `traceparent` header)."""
+    session.add(
+        WebhookDelivery(
+            department=department, event=event, payload=payload, traceparent=traceparent
+        )
+    )
 
 
 def sender_name() -> str:
@@ -124,6 +138,7 @@ def _send(client: httpx.Client, target: WebhookTarget, delivery: Any) -> str | N
         "X-OneThing-Delivery": str(delivery.id),
         "X-OneThing-Timestamp": timestamp,
         "X-OneThing-Signature": signature(target.secret, timestamp, body),
+        "traceparent": child_traceparent(delivery.traceparent),
     }
     try:
         response = client.post(target.url, content=body, headers=headers)
@@ -160,6 +175,7 @@ def deliver_due(
             WebhookDelivery.department,
             WebhookDelivery.event,
             WebhookDelivery.payload,
+            WebhookDelivery.traceparent,
             WebhookDelivery.attempts,
             WebhookDelivery.lock_expires_at,
         )

@@ -1,7 +1,7 @@
 """Outbound messages to citizens: SMS and e-mail behind one small interface.
 
 A real gateway (an operator's SMS platform, an SMTP relay) implements `Sender`; the
-`LoggingSender` writes each message to the log with the recipient masked and keeps the
+`LoggingSender` logs that a message left (recipient masked, never its text) and keeps the
 last few in memory, for development, the demo and tests.
 """
 
@@ -50,11 +50,12 @@ class LoggingSender:
         self.sent: deque[SentMessage] = deque(maxlen=keep)
 
     def send_sms(self, phone: str, text: str) -> None:
-        log.info("SMS to %s: %s", mask_phone(phone), text)
+        # the text may carry a clerk's comment or a name: it stays out of the log
+        log.info("SMS to %s (%d characters)", mask_phone(phone), len(text))
         self.sent.append(SentMessage("sms", phone, "", text))
 
     def send_email(self, address: str, subject: str, text: str) -> None:
-        log.info("E-mail to %s: %s | %s", mask_address(address), subject, text)
+        log.info("E-mail to %s (%d characters)", mask_address(address), len(text))
         self.sent.append(SentMessage("email", address, subject, text))
 
 

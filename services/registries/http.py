@@ -26,6 +26,8 @@ Requests are `GET {base}/v1/{registry}/...` with three headers::
 
 where `target` is the request target exactly as sent: the URL path including the base URL's
 own path, percent-encoded, plus `?query` if any (e.g. `/onething/v1/population/persons/3101...`).
+A `traceparent` header (W3C Trace Context) names the trace of the request or case the lookup is
+made for, with a new span id per attempt, so the platform can log it under the same trace.
 
     population         /v1/population/persons/{id_number}                   Person
     population         /v1/population/households/{household_id}             Household
@@ -77,6 +79,7 @@ from urllib.parse import quote
 
 import httpx
 
+from services.observability import outgoing_traceparent
 from services.registries.records import (
     BirthRecord,
     Certificate,
@@ -276,15 +279,19 @@ def decode_record(record: type, body: Any, registry: str, retrieved_at: datetime
     if not isinstance(body, dict):
         raise BadResponse("a record must be a JSON object")
     values: dict[str, Any] = {}
+    name = "source"
     try:
         for name, convert, optional in _READERS[record]:
             value = body[name]
             if value is None and not optional:
-                raise BadResponse(f"{name} is null")
+                raise BadResponse("is null")
             values[name] = None if value is None else convert(value)
+        name = "source"
         record_id = _expect(str)(body["source"]["record_id"])
     except (KeyError, TypeError, ValueError) as exc:
-        raise BadResponse(f"{record.__name__}: {exc!r}") from exc
+        # the field and the kind of fault, never the value (it is logged, and personal)
+        fault = str(exc) if isinstance(exc, BadResponse) else type(exc).__name__
+        raise BadResponse(f"{record.__name__}.{name}: {fault}") from exc
     return record(**values, source=Source(registry, record_id, retrieved_at))
 
 
@@ -504,6 +511,7 @@ class HttpRegistry:
         target = request.url.raw_path.decode("ascii")
         request.headers[TIMESTAMP_HEADER] = timestamp
         request.headers[SIGNATURE_HEADER] = sign(self._secret, "GET", target, timestamp)
+        request.headers["traceparent"] = outgoing_traceparent()  # the request's trace, a new span
         return self._client.send(request)
 
     def _read(self, endpoint: Endpoint, response: httpx.Response) -> Any:

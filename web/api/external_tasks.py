@@ -97,6 +97,7 @@ class ExternalTask(BaseModel):
                         }
                     ],
                     "finding": None,
+                    "traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
                 }
             ]
         }
@@ -123,6 +124,14 @@ class ExternalTask(BaseModel):
     )
     uploads: list[UploadRef] = Field(description="The applicant's files for the materials")
     finding: str | None = Field(description="An automatic check's finding, if one ran")
+    traceparent: str | None = Field(
+        default=None,
+        description="The W3C trace context the case was submitted under (null for a case "
+        "submitted before traces were kept): continue its trace (the same trace id, a span id "
+        "of yours) in the `traceparent` header of this task's complete or failure call and in "
+        "your own logs, so that the case is followed across systems by one trace id",
+        examples=["00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"],
+    )
 
 
 class ExternalComplete(BaseModel):
@@ -207,6 +216,7 @@ def fetch_and_lock(body: FetchAndLock, user: SystemUser, session: SessionDep, rt
             provenance=task.provenance,
             uploads=[upload_ref(u) for u in task.uploads],
             finding=task.item.finding,
+            traceparent=task.case.traceparent,
         )
         for task in locked
     ]
