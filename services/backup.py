@@ -38,6 +38,7 @@ from sqlalchemy import MetaData, func, inspect
 from sqlalchemy.engine import URL, Engine, make_url
 from sqlmodel import Session, select
 
+from services.certificates.keys import KeyRing, SigningKeyError
 from services.certificates.models import SigningKey
 from services.config import Settings
 from services.db import alembic_config, current_revision, make_engine, migrate
@@ -134,10 +135,12 @@ def create_backup(settings: Settings, target: Path) -> BackupReport:
                 os.fdopen(descriptor, "wb") as raw,
                 tarfile.open(fileobj=raw, mode="w:gz", compresslevel=6) as archive,
             ):
-                listed.append(_add(archive, dump.name, dump.read_bytes()))
+                listed.append(_add(archive, dump.name, dump))
                 if isinstance(store, DirectoryStore):  # after the dump: it names only these
-                    for path in _stored_files(store.directory):
-                        listed.append(_add(archive, f"files/{path.name}", path.read_bytes()))
+                    listed.extend(
+                        _add(archive, f"files/{path.name}", path)
+                        for path in _stored_files(store.directory)
+                    )
                 manifest = {
                     "format": FORMAT,
                     "format_version": FORMAT_VERSION,
@@ -151,7 +154,8 @@ def create_backup(settings: Settings, target: Path) -> BackupReport:
                     **extra,
                 }
                 body = json.dumps(manifest, indent=2, ensure_ascii=False).encode("utf-8")
-                _add(archive, MANIFEST, body)
+                info = _member(MANIFEST, len(body))
+                archive.addfile(info, io.BytesIO(body))
             os.replace(partial, target)
         finally:
             partial.unlink(missing_ok=True)
@@ -209,6 +213,9 @@ def restore_backup(settings: Settings, archive: Path, *, force: bool = False) ->
             )
             if before != report.revision:
                 report.notes.append(f"schema upgraded from {before} to {report.revision}")
+            unusable = _key_problem(db, settings)
+            if unusable:
+                report.notes.append(f"warning: {unusable}; the server will not start until it is")
             return report
         finally:
             db.dispose()
@@ -258,7 +265,8 @@ def _manifest(archive: Path, body: bytes) -> dict:
         if manifest["format"] != FORMAT or manifest["database"] not in DUMP_NAMES:
             raise ValueError(manifest["format"])
         for entry in manifest["files"]:
-            if not (_MEMBER.fullmatch(entry["path"]) and isinstance(entry["size"], int)):
+            valid = isinstance(entry["size"], int) and isinstance(entry["sha256"], str)
+            if not (valid and _MEMBER.fullmatch(entry["path"])):
                 raise ValueError(entry["path"])
         for key in ("format_version", "alembic_revision", "created_at", "onething_version"):
             manifest[key]  # noqa: B018 - present, else KeyError
@@ -292,13 +300,34 @@ def _check_compatible(manifest: dict, kind: str) -> None:
         )
 
 
-def _add(archive: tarfile.TarFile, name: str, content: bytes) -> dict:
+def _add(archive: tarfile.TarFile, name: str, path: Path) -> dict:
+    """The file at `path` into the archive as `name`, read once; its manifest entry."""
+    with path.open("rb") as source:
+        size = os.fstat(source.fileno()).st_size
+        hashing = _Hashing(source)
+        archive.addfile(_member(name, size), hashing)
+    return {"path": name, "size": size, "sha256": hashing.digest.hexdigest()}
+
+
+def _member(name: str, size: int) -> tarfile.TarInfo:
     info = tarfile.TarInfo(name)
-    info.size = len(content)
+    info.size = size
     info.mode = 0o600
     info.mtime = int(datetime.now(UTC).timestamp())
-    archive.addfile(info, io.BytesIO(content))
-    return {"path": name, "size": len(content), "sha256": hashlib.sha256(content).hexdigest()}
+    return info
+
+
+class _Hashing(io.RawIOBase):
+    """A file read through, its SHA-256 taken on the way (tarfile reads it in chunks)."""
+
+    def __init__(self, source: io.BufferedReader) -> None:
+        self.source = source
+        self.digest = hashlib.sha256()
+
+    def read(self, size: int = -1) -> bytes:
+        chunk = self.source.read(size)
+        self.digest.update(chunk)
+        return chunk
 
 
 def _unpack(source, path: Path) -> tuple[int, str]:
@@ -342,6 +371,20 @@ def _signing_keys(db: Engine) -> tuple[int, bool]:
             select(SigningKey.private_key).where(SigningKey.private_key.is_not(None))
         ).all()
     return count, all("ENCRYPTED" in pem.split("\n", 1)[0] for pem in private)
+
+
+def _key_problem(db: Engine, settings: Settings) -> str | None:
+    """Why the restored active signing key cannot be used with this host's passphrase, if it
+    cannot (the backup was made with another ONETHING_CERTIFICATE_KEY_PASSPHRASE, or none)."""
+    ring = KeyRing(settings.certificate_key_passphrase.get_secret_value())
+    with Session(db) as session:
+        if not session.exec(select(SigningKey).where(SigningKey.retired_at.is_(None))).first():
+            return None  # none active: the server makes one at start
+        try:
+            ring.signing_key(session)
+        except SigningKeyError as exc:
+            return str(exc)
+    return None
 
 
 def _tables(db: Engine) -> list[str]:

@@ -19,10 +19,12 @@ from pathlib import Path
 import pytest
 from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, inspect, text
+from sqlalchemy.engine import make_url
 from sqlmodel import Session, select
 
 from demo.seed import seed_demo
-from services.backup import postgresql_program
+from services import backup
+from services.backup import BackupError, postgresql_program
 from services.cases.models import Case, Upload
 from services.certificates.models import Certificate, SigningKey
 from services.config import Settings, get_settings
@@ -37,6 +39,7 @@ from tests.web.test_shared_state import _apply, _certificate, _verified
 from web.cli import main
 
 sign_in = test_shared_state.sign_in  # the fixture: `sign_in(rt, username)`, a signed-in browser
+PASSWORD = "backup-secret-7"
 PDF = b"%PDF-1.4 the applicant's own copy of the marriage certificate"
 
 
@@ -61,7 +64,9 @@ class Places:
         with self.admin.connect() as connection:
             connection.execute(text(f'CREATE DATABASE "{database}"'))
         self.databases.append(database)
-        return f"{base}/{database}", data_dir
+        url = make_url(f"{base}/{database}")  # with a password (trust ignores it): never shown
+        url = url if url.password else url.set(password=PASSWORD)
+        return url.render_as_string(hide_password=False), data_dir
 
     def close(self) -> None:
         if self.admin is None:
@@ -81,11 +86,12 @@ def places(request, tmp_path) -> Iterator[Places]:
 
 @pytest.fixture
 def host(registry_path) -> Iterator:
-    """`host(url, data_dir)`: a runtime on that database, with the test's demo registry."""
+    """`host(url, data_dir, **settings)`: a runtime on that database, with the test's demo
+    registry."""
     built: list[Runtime] = []
 
-    def build(url: str, data_dir: Path) -> Runtime:
-        settings = Settings(data_dir=data_dir, database_url=url, deadline_interval=0)
+    def build(url: str, data_dir: Path, **more) -> Runtime:
+        settings = Settings(data_dir=data_dir, database_url=url, deadline_interval=0, **more)
         registry = EmbeddedRegistry(
             registry_path, clock=lambda: datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
         )
@@ -99,18 +105,21 @@ def host(registry_path) -> Iterator:
 
 @pytest.fixture
 def onething(monkeypatch, capsys):
-    """`onething(url, data_dir, *arguments)`: the command run with those settings, as
-    (exit status, output)."""
+    """`onething(url, data_dir, *arguments, passphrase="")`: the command run with those
+    settings, as (exit status, output)."""
 
-    def run(url: str, data_dir: Path, *arguments: str) -> tuple[int, str]:
+    def run(url: str, data_dir: Path, *arguments: str, passphrase: str = "") -> tuple[int, str]:
         monkeypatch.setenv("ONETHING_DATABASE_URL", url)
         monkeypatch.setenv("ONETHING_DATA_DIR", str(data_dir))
+        monkeypatch.setenv("ONETHING_CERTIFICATE_KEY_PASSPHRASE", passphrase)
         get_settings.cache_clear()
         try:
             status = main(list(arguments))
         finally:
             get_settings.cache_clear()
-        return status, capsys.readouterr().out
+        out = capsys.readouterr()
+        assert PASSWORD not in out.out + out.err  # the database's password is never printed
+        return status, out.out
 
     return run
 
@@ -332,5 +341,48 @@ def test_a_backup_restores_into_the_same_kind_of_database_only(host, onething, t
         pg_places.close()
 
 
-def test_the_postgresql_programs_are_found_or_named():
+def test_encrypted_signing_keys_are_said_and_a_missing_passphrase_warned_of(
+    places, host, onething, tmp_path
+):
+    url, data_dir = places.new("source")
+    seed_demo(host(url, data_dir, certificate_key_passphrase="correct horse"))
+    archive = tmp_path / "onething.tar.gz"
+    status, out = onething(url, data_dir, "backup", str(archive), passphrase="correct horse")
+    assert status == 0 and "private keys encrypted with ONETHING_CERTIFICATE_KEY_PASSPHRASE" in out
+    with tarfile.open(archive) as tar:
+        assert json.load(tar.extractfile("manifest.json"))["signing_keys"]["encrypted"]
+    target_url, target_dir = places.new("restored")
+    status, out = onething(target_url, target_dir, "restore", str(archive))
+    assert status == 0, out
+    assert "warning: the certificate signing key is encrypted" in out
+    assert "set ONETHING_CERTIFICATE_KEY_PASSPHRASE to the backed-up system's passphrase" in out
+    again_url, again_dir = places.new("restored-again")
+    status, out = onething(
+        again_url, again_dir, "restore", str(archive), passphrase="correct horse"
+    )
+    assert status == 0 and "warning" not in out
+
+
+@pytest.mark.skipif("postgresql" not in BACKENDS, reason="PostgreSQL is not tested here")
+def test_an_unreachable_database_is_said_without_its_password(onething, tmp_path):
+    url = make_url(PG_URL).set(password=PASSWORD, database="onething_backup_missing")
+    url = url.render_as_string(hide_password=False)
+    status, out = onething(url, tmp_path / "data", "backup", str(tmp_path / "x.tar.gz"))
+    assert status == 2 and "cannot reach the database" in out, out
+    assert not (tmp_path / "x.tar.gz").exists()
+
+
+def test_the_postgresql_programs_are_found_on_the_path_else_in_debians_directories(
+    monkeypatch, tmp_path
+):
     assert Path(postgresql_program("pg_dump")).name == "pg_dump"
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    monkeypatch.setattr(backup, "PG_BIN_DIRS", tmp_path / "postgresql")
+    with pytest.raises(BackupError, match="pg_restore is not installed.*postgresql-client"):
+        postgresql_program("pg_restore")
+    for major in ("9", "13", "15"):
+        program = tmp_path / "postgresql" / major / "bin" / "pg_restore"
+        program.parent.mkdir(parents=True)
+        program.write_text("#!/bin/sh\n")
+        program.chmod(0o755)
+    assert postgresql_program("pg_restore") == str(tmp_path / "postgresql/15/bin/pg_restore")
