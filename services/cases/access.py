@@ -121,6 +121,7 @@ def load_case_item(session: Session, *, item_id: int, user: User) -> CaseItem:
 
 def log_view(session: Session, user: User, case: Case, purpose: str) -> None:
     """Someone other than the applicant opened the case's personal data: logged, committed."""
+    note_case(case.number)
     log_list_view(session, user, [case], purpose)
 
 

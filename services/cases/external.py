@@ -18,7 +18,6 @@ from services.cases import history
 from services.cases.access import item_facts, load_case_item, log_view, require_system
 from services.cases.models import Case, CaseItem, Upload
 from services.errors import Conflict, InvalidInput
-from services.observability import note_case
 from services.runtime import Runtime
 
 MAX_LOCK_SECONDS = 3600
@@ -105,7 +104,6 @@ def _locked_task(session: Session, rt: Runtime, user: User, item_id: int) -> Loc
     materials = {m.code for m in entry.materials}
     uploads = session.exec(select(Upload).where(Upload.case_id == case.id)).all()
     log_view(session, user, case, f"{user.display_name}获取待办（{entry.name}）")
-    note_case(case.number)
     return LockedTask(
         item=item,
         case=case,

@@ -147,6 +147,8 @@ def test_a_newborn_case_is_logged_one_line_per_request_without_personal_data(
     submission = next(line for line in lines if line["trace_id"] == TRACE_ID)
     assert submission["route"] == "/matters/{code}/apply" and submission["status"] == 303
     assert submission["case"].startswith("YJS") and submission["role"] == "citizen"
+    views = [line for line in lines if line["route"] == "/clerk/items/{item_id}"]
+    assert len(views) == decided and {line["case"] for line in views} == {submission["case"]}
     decisions = [line for line in lines if line["route"] == "/clerk/items/{item_id}/decision"]
     assert len(decisions) == decided > 1
     assert {line["case"] for line in decisions} == {submission["case"]}
