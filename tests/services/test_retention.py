@@ -16,6 +16,7 @@ from sqlmodel import Session, SQLModel, select
 from engine import clock
 from services.cases.models import Case, CaseItem, Upload
 from services.certificates.models import Certificate
+from services.config import get_settings
 from services.dashboard import department_figures, matter_figures
 from services.errors import NotFound
 from services.maintenance.jobs import maintenance_jobs, register_jobs, run_due_jobs
@@ -23,6 +24,7 @@ from services.maintenance.models import PeriodicJob
 from services.maintenance.retention import purge
 from tests.web import conftest as web
 from tests.web.conftest import FATHER, MOTHER, NEWBORN_ANSWERS, NEWBORN_DEPARTMENTS
+from web.cli import main
 
 app, browser = web.app, web.browser  # the app and its signed-in browsers, as in tests/web
 
@@ -179,6 +181,28 @@ def test_a_dry_run_counts_what_it_would_purge_and_changes_nothing(rt, three_case
         assert session.get(Case, cases["a"].id).purged_at is None
         assert rt.files.get(session, uploads[0].stored_name).startswith(b"%PDF")
     assert purge(rt.db, rt.files, days=0).numbers == []  # 0: retention is off
+
+
+def test_onething_purge_runs_it_by_hand_dry_or_not(rt, three_cases, monkeypatch, capsys):
+    cases = three_cases[0]
+    monkeypatch.setenv("ONETHING_DATA_DIR", str(rt.settings.data_dir))
+    monkeypatch.setenv("ONETHING_DATABASE_URL", rt.settings.db_url)
+    monkeypatch.setenv("ONETHING_RETENTION_DAYS", str(DAYS))
+    get_settings.cache_clear()
+    try:
+        assert main(["purge", "--dry-run"]) == 0
+        dry = capsys.readouterr().out
+        with Session(rt.db) as session:
+            assert session.get(Case, cases["a"].id).purged_at is None
+        assert main(["purge"]) == 0
+        done = capsys.readouterr().out
+    finally:
+        get_settings.cache_clear()
+    assert "would purge 1 cases" in dry and cases["a"].number in dry
+    assert "purged 1 cases" in done and cases["a"].number in done and "uploads 1" in done
+    assert MOTHER not in dry + done and MOTHER_NAME not in dry + done
+    with Session(rt.db) as session:
+        assert session.get(Case, cases["a"].id).purged_at is not None
 
 
 def test_the_purge_is_a_claimed_daily_job_and_is_logged_without_personal_data(
