@@ -16,8 +16,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterator
-from datetime import date
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Gauge, Histogram, ProcessCollector
@@ -44,7 +43,11 @@ MULTIPROC_DIR = "PROMETHEUS_MULTIPROC_DIR"
 # The per-process metrics live in their own registry, not prometheus-client's global one, so
 # nothing another library registers there leaks into the exposition.
 PROCESS_REGISTRY = CollectorRegistry()
-if not os.environ.get(MULTIPROC_DIR):  # (one process's figures would mislead among several)
+if os.environ.get(MULTIPROC_DIR):
+    # Made here if missing: prometheus-client writes there at the first observation, and a
+    # directory it cannot use then should stop the process at start, not fail every request.
+    os.makedirs(os.environ[MULTIPROC_DIR], exist_ok=True)
+else:  # (one process's CPU and memory would mislead among several: only without workers)
     ProcessCollector(registry=PROCESS_REGISTRY)
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -159,16 +162,19 @@ def note_breaker(registry: str, state: str) -> None:
 
 OPEN_TASKS = ("processing", "correction")
 OPEN_CASES = ("processing", "correction")
-_OUTCOMES = frozenset({"approved", "partly_rejected", "rejected"})
 
 
 class DatabaseCollector:
     """The shared figures, counted when scraped: a few GROUP BY queries in one short read,
-    each served by an index (the case counts read `case_file`'s matter and status)."""
+    each served by an index. The only ones that grow with the database's age are the cases
+    per matter (an index-only scan of `case_file`'s matter index); the rest read the open,
+    due or pending rows only."""
 
-    def __init__(self, db: Any, *, today: Callable[[], date] | None = None) -> None:
+    def __init__(self, db: Any, *, departments: Iterable[str] = ()) -> None:
         self._db = db
-        self._today = today or (lambda: local_date(utcnow()))
+        # The departments' codes (the catalog's): the open tasks are then read through the
+        # queue index's (department, status) prefix, not the whole index.
+        self._departments = sorted(set(departments))
 
     def collect(self) -> Iterator[Metric]:
         started = time.perf_counter()
@@ -205,28 +211,26 @@ class DatabaseCollector:
         )
         finished = CounterMetricFamily(
             "onething_cases_finished",
-            "Cases completed, per matter and outcome (approved, partly_rejected, rejected).",
-            labels=("matter", "outcome"),
+            "Cases completed (every item decided), per matter.",
+            labels=("matter",),
         )
         open_ = GaugeMetricFamily(
             "onething_cases_open",
             "Cases not completed, per matter and status (processing, correction).",
             labels=("matter", "status"),
         )
-        totals: dict[str, int] = {}
-        rows = session.exec(
-            select(Case.matter, Case.status, Case.outcome, func.count()).group_by(
-                Case.matter, Case.status, Case.outcome
-            )
-        ).all()
-        for matter, status, outcome, count in rows:
-            totals[matter] = totals.get(matter, 0) + count
-            if status == "completed":
-                finished.add_metric([matter, outcome if outcome in _OUTCOMES else "other"], count)
-            elif status in OPEN_CASES:
-                open_.add_metric([matter, status], count)
+        totals = dict(session.exec(select(Case.matter, func.count()).group_by(Case.matter)).all())
+        still_open: dict[str, int] = {}
+        for matter, status, count in session.exec(
+            select(Case.matter, Case.status, func.count())
+            .where(col(Case.status).in_(OPEN_CASES))
+            .group_by(Case.matter, Case.status)
+        ).all():
+            open_.add_metric([matter, status], count)
+            still_open[matter] = still_open.get(matter, 0) + count
         for matter, count in sorted(totals.items()):
             started.add_metric([matter], count)
+            finished.add_metric([matter], count - still_open.get(matter, 0))
         yield from (started, finished, open_)
 
     def _tasks(self, session: Session) -> Iterator[Metric]:
@@ -242,13 +246,16 @@ class DatabaseCollector:
             "and status.",
             labels=("department", "status"),
         )
-        late = func.sum(sql_case((col(CaseItem.due_date) < self._today(), 1), else_=0))
-        rows = session.exec(
-            select(CaseItem.department, CaseItem.status, func.count(), late)
-            .where(col(CaseItem.status).in_(OPEN_TASKS))
-            .group_by(CaseItem.department, CaseItem.status)
-        ).all()
-        for department, status, count, past_due in rows:
+        today = local_date(utcnow())
+        late = func.sum(sql_case((col(CaseItem.due_date) < today, 1), else_=0))
+        query = select(CaseItem.department, CaseItem.status, func.count(), late).where(
+            col(CaseItem.status).in_(OPEN_TASKS)
+        )
+        if self._departments:
+            query = query.where(col(CaseItem.department).in_(self._departments))
+        for department, status, count, past_due in session.exec(
+            query.group_by(CaseItem.department, CaseItem.status)
+        ).all():
             open_.add_metric([department, status], count)
             overdue.add_metric([department, status], int(past_due or 0))
         yield from (open_, overdue)
@@ -325,10 +332,13 @@ def _seconds_since(moment: Any, now: Any) -> float:
 # --- the exposition ---------------------------------------------------------------------------
 
 
-def exposition(db: Any, *, registry: Registry | None = None) -> bytes:
+def exposition(
+    db: Any, *, registry: Registry | None = None, departments: Iterable[str] = ()
+) -> bytes:
     """The scrape's answer in the Prometheus text format: this host's per-process metrics (all
     workers' merged in multiprocess mode) and the database's figures, counted once per scrape.
-    `registry`: the runtime's, whose breakers this process reports as they stand now."""
+    `registry`: the runtime's, whose breakers this process reports as they stand now;
+    `departments`: the catalog's department codes."""
     breaker_state = getattr(registry, "breaker_state", None)
     if breaker_state is not None:
         for code in dict.fromkeys(e.registry for e in ENDPOINTS.values()):
@@ -338,7 +348,7 @@ def exposition(db: Any, *, registry: Registry | None = None) -> bytes:
         MultiProcessCollector(scraped)
     else:
         scraped.register(_Forward(PROCESS_REGISTRY))
-    scraped.register(DatabaseCollector(db))
+    scraped.register(DatabaseCollector(db, departments=departments))
     return generate_latest(scraped)
 
 

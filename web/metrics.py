@@ -55,7 +55,9 @@ def scrape(request: Request, rt: RuntimeDep) -> Response:
     it queries)."""
     if not may_scrape(request, rt.settings):
         raise MetricsRefused()
-    body = metrics.exposition(rt.db, registry=rt.registry)
+    catalog = rt.catalog
+    departments = {item.department for item in catalog.items.values()} | set(catalog.departments)
+    body = metrics.exposition(rt.db, registry=rt.registry, departments=departments)
     return Response(body, media_type=metrics.CONTENT_TYPE, headers={"Cache-Control": "no-store"})
 
 

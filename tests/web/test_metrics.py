@@ -24,7 +24,7 @@ from services.cases.models import Case, CaseItem
 from services.config import PROJECT_DIR, WebhookTarget
 from services.registries.http import HttpRegistry
 from services.registries.records import RegistryUnavailable
-from tests.web.conftest import MOTHER, NEWBORN_ANSWERS
+from tests.web.conftest import FATHER, MOTHER, NEWBORN_ANSWERS, NEWBORN_DEPARTMENTS
 from tests.web.test_newborn import submit_newborn
 from web.app import create_app
 
@@ -78,9 +78,7 @@ def test_scrape_counts_cases_tasks_timers_outbox_and_registry_lookups(app, rt, b
     found = samples(response.text)
     assert value(found, "onething_cases_started_total", matter="newborn") == 1.0
     assert value(found, "onething_cases_open", matter="newborn", status="processing") == 1.0
-    assert (
-        value(found, "onething_cases_finished_total", matter="newborn", outcome="approved") is None
-    )
+    assert value(found, "onething_cases_finished_total", matter="newborn") == 0.0
     with Session(rt.db) as session:
         items = session.exec(select(CaseItem).where(CaseItem.case_id == case_id)).all()
     for department in {i.department for i in items}:
@@ -110,6 +108,23 @@ def test_scrape_counts_cases_tasks_timers_outbox_and_registry_lookups(app, rt, b
     assert (
         value(later, "onething_webhook_outbox_oldest_seconds") >= timedelta(days=40).total_seconds()
     )
+
+
+def test_a_case_every_department_decided_counts_as_finished(app, browser):
+    _citizen, case_id = submit_newborn(browser)
+    submit_newborn(browser, FATHER)  # still open
+    for department in NEWBORN_DEPARTMENTS:
+        clerk = browser(f"{department}01")
+        for task in clerk.client.get("/api/v1/tasks").json():
+            if task["case_id"] == case_id:
+                clerk.get(f"/clerk/items/{task['id']}")
+                decision = {"decision": "approved"}
+                done = clerk.post(f"/clerk/items/{task['id']}/decision", data=decision)
+                assert done.status_code == 303
+    found = samples(scrape(app).text)
+    assert value(found, "onething_cases_started_total", matter="newborn") == 2.0
+    assert value(found, "onething_cases_finished_total", matter="newborn") == 1.0
+    assert value(found, "onething_cases_open", matter="newborn", status="processing") == 1.0
 
 
 def test_exposition_names_no_person_case_or_raw_path(app, rt, browser):
