@@ -10,6 +10,11 @@ from pydantic import BaseModel, Field, IPvAnyNetwork, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
+# Installed from a wheel, there is no checkout around the packages: the process definitions are
+# the copy the build put into this package (setup.py), and the data directory defaults to
+# ./data in the working directory rather than beside the installed code.
+IN_CHECKOUT = (PROJECT_DIR / "pyproject.toml").is_file()
+PACKAGED_BPMN_DIR = Path(__file__).resolve().parent / "bpmn"
 
 
 class WebhookTarget(BaseModel):
@@ -22,9 +27,11 @@ class WebhookTarget(BaseModel):
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ONETHING_")
 
-    data_dir: Path = PROJECT_DIR / "data"
+    data_dir: Path = Field(
+        default_factory=lambda: PROJECT_DIR / "data" if IN_CHECKOUT else Path.cwd() / "data"
+    )
     database_url: str | None = None
-    bpmn_dir: Path = PROJECT_DIR / "bpmn"
+    bpmn_dir: Path = PACKAGED_BPMN_DIR if PACKAGED_BPMN_DIR.is_dir() else PROJECT_DIR / "bpmn"
     registry_people: int = 20000
     session_hours: int = 8
     secure_cookies: bool = False

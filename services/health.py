@@ -1,14 +1,16 @@
 """Whether this host can serve: what a load balancer or an orchestrator asks before it sends
-requests here (`/health/ready`), and what an operator's monitoring polls."""
+requests here (`/readyz`), and what an operator's monitoring polls."""
 
 from __future__ import annotations
 
 import os
+from functools import cache
 from pathlib import Path
 
-from sqlalchemy import text
+from alembic.migration import MigrationContext
 from sqlalchemy.exc import SQLAlchemyError
 
+from services.db import head_revision
 from services.runtime import Runtime
 from services.storage import DirectoryStore
 
@@ -16,20 +18,29 @@ OK, UNAVAILABLE = "ok", "unavailable"
 
 
 def readiness(rt: Runtime) -> dict[str, str]:
-    """Each dependency a request needs, `ok` or `unavailable`: the database (one `SELECT 1` on
-    a pooled connection) and, where files live in a directory, that directory (present and
-    writable). Names no address, path or error: the answer is public."""
+    """Each dependency a request needs, `ok` or `unavailable`: the database (reachable on a
+    pooled connection), its schema (at the newest migration this code knows: a host whose
+    database is behind, or ahead after a newer host migrated it, must not serve), and, where
+    files live in a directory, that directory (present and writable). Names no address, path,
+    revision or error: the answer is public."""
     checks: dict[str, str] = {}
     try:
         with rt.db.connect() as connection:
-            connection.execute(text("SELECT 1"))
+            current = MigrationContext.configure(connection).get_current_revision()
         checks["database"] = OK
+        checks["migrations"] = OK if current == _head() else UNAVAILABLE
     except SQLAlchemyError:
-        checks["database"] = UNAVAILABLE
+        checks["database"] = checks["migrations"] = UNAVAILABLE
     store = rt.files
     if isinstance(store, DirectoryStore):
         checks["file_store"] = OK if _writable(store.directory) else UNAVAILABLE
     return checks
+
+
+@cache
+def _head() -> str:
+    """The newest migration revision, read from the migration scripts once per process."""
+    return head_revision()
 
 
 def _writable(directory: Path) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import socket
 import subprocess
 import threading
@@ -55,3 +56,22 @@ def serve(app) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+def signed_in(base: str, username: str, password: str) -> httpx.Client:
+    """A client of the server at `base` that sends `username`'s bearer token."""
+    client = httpx.Client(base_url=base, timeout=30)
+    login = client.post("/api/v1/login", json={"username": username, "password": password})
+    assert login.status_code == 200, login.text
+    client.headers["Authorization"] = f"Bearer {login.json()['token']}"
+    return client
+
+
+def stop(server: subprocess.Popen) -> None:
+    """Stop a server process as Ctrl-C would, killing it if it does not end in 20 s."""
+    server.send_signal(signal.SIGINT)
+    try:
+        server.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait()

@@ -6,17 +6,32 @@ import argparse
 import sys
 from pathlib import Path
 
-from demo.seed import DEMO_PASSWORD
 from web.cli_backup import add_backup_commands
 from web.cli_keys import add_keys_command
 from web.cli_maintenance import add_purge_command
 from web.openapi import add_openapi_command
 
 
+def _demo_seed():
+    """The demo-data generator (demo/seed.py), which needs the `demo` extra (Faker); None
+    without it, after saying what to install."""
+    try:
+        from demo import seed
+    except ModuleNotFoundError as exc:
+        if exc.name != "faker":
+            raise
+        print(
+            "onething: demo data needs the demo extra (Faker), which is not installed: "
+            "pip install 'onething[demo]' (in a checkout: pip install -e '.[demo]')",
+            file=sys.stderr,
+        )
+        return None
+    return seed
+
+
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from demo.seed import ensure_registry, seed_demo
     from forms.catalog import CatalogError
     from services.certificates.keys import SigningKeyError
     from services.config import get_settings
@@ -25,8 +40,11 @@ def _serve(args: argparse.Namespace) -> int:
     from web.app import create_app
     from web.observe import log_config
 
+    seed = None
+    if args.demo and (seed := _demo_seed()) is None:
+        return 2
     settings = get_settings()
-    if args.demo and ensure_registry(settings):
+    if seed is not None and seed.ensure_registry(settings):
         print(f"Generated the demo registries: {settings.registry_path}")
     try:
         runtime = build_runtime(settings)
@@ -41,8 +59,8 @@ def _serve(args: argparse.Namespace) -> int:
     except (StorageSettingsError, SigningKeyError) as exc:
         print(f"onething: {exc}")
         return 2
-    if args.demo:
-        seed_demo(runtime)
+    if seed is not None:
+        seed.seed_demo(runtime)
     print(
         f"OneThing on http://{args.host}:{args.port}  (database: {_shown(runtime.settings.db_url)}, "
         f"{args.workers} worker{'s' if args.workers > 1 else ''})"
@@ -99,14 +117,15 @@ def _workers(text: str) -> int:
 
 
 def _demo(_args: argparse.Namespace) -> int:
-    from demo.seed import ensure_registry, seed_demo
     from services.config import get_settings
     from services.runtime import build_runtime
 
+    if (seed := _demo_seed()) is None:
+        return 2
     settings = get_settings()
-    ensure_registry(settings)
-    accounts = seed_demo(build_runtime(settings))
-    print(f"Demo accounts (password for all: {DEMO_PASSWORD}):")
+    seed.ensure_registry(settings)
+    accounts = seed.seed_demo(build_runtime(settings))
+    print(f"Demo accounts (password for all: {seed.DEMO_PASSWORD}):")
     for account in accounts:
         print(
             f"  {account['role']:8} {account['username']:20} {account['name']}  {account['note']}"
@@ -176,8 +195,11 @@ def _registry_generate(args: argparse.Namespace) -> int:
     import time
     from datetime import date
 
-    from demo.registry import generate_dataset
     from services.config import get_settings
+
+    if _demo_seed() is None:
+        return 2
+    from demo.registry import generate_dataset
 
     path = args.path or get_settings().registry_path
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -1,6 +1,7 @@
-"""Health endpoints for the proxy, the orchestrator and monitoring: `/health/live` (the process
-answers) and `/health/ready` (it can serve: database and file store reachable). Public, read
-nothing personal, and name no address or error."""
+"""Health endpoints for the proxy, the orchestrator and monitoring: `/healthz` (the process
+answers) and `/readyz` (it can serve: database reachable, schema at the newest migration,
+editor assets present, file store writable). Public, read nothing personal, and name no
+address, path or error."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from pydantic import BaseModel, Field
 
 from services import health
 from web.deps import RuntimeDep
+from web.routes.processes import editor_assets_ready
 
 router = APIRouter(tags=["operations"])
 RETRY_SECONDS = 5
@@ -21,19 +23,21 @@ class Health(BaseModel):
     status: Literal["ok", "unavailable"]
     checks: dict[str, Literal["ok", "unavailable"]] = Field(
         default_factory=dict,
-        description="Each dependency checked: `database`, and `file_store` where files are kept "
-        "in a directory",
+        description="Each dependency checked: `database` (reachable), `migrations` (the "
+        "schema is at the newest revision this version knows), `editor_assets` (the process "
+        "editor's bpmn-js), and `file_store` where files are kept in a directory (writable)",
     )
 
 
-@router.get("/health/live", response_model=Health)
+@router.get("/healthz", response_model=Health)
 async def live() -> Health:
-    """The process is up and its event loop answers (nothing else is checked)."""
+    """The process is up and its event loop answers (nothing else is checked): restart it if
+    this fails."""
     return Health(status="ok")
 
 
 @router.get(
-    "/health/ready",
+    "/readyz",
     response_model=Health,
     responses={
         503: {
@@ -46,6 +50,7 @@ async def live() -> Health:
 def ready(rt: RuntimeDep):
     """Whether this host can serve requests now (run in a worker thread: it queries)."""
     checks = health.readiness(rt)
+    checks["editor_assets"] = health.OK if editor_assets_ready() else health.UNAVAILABLE
     if all(value == health.OK for value in checks.values()):
         return Health(status="ok", checks=checks)
     body = Health(status="unavailable", checks=checks).model_dump()

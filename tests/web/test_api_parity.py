@@ -21,8 +21,8 @@ NOT_PAGES = {
     "/docs/oauth2-redirect",
     "/redoc",
     "/metrics",
-    "/health/live",
-    "/health/ready",
+    "/healthz",
+    "/readyz",
 }
 
 

@@ -74,8 +74,8 @@ ROUTES: dict[str, frozenset[str]] = {
     "GET /docs": EVERYONE,
     "GET /docs/oauth2-redirect": EVERYONE,
     "GET /redoc": EVERYONE,
-    "GET /health/live": EVERYONE,  # for the proxy and monitoring: nothing personal
-    "GET /health/ready": EVERYONE,
+    "GET /healthz": EVERYONE,  # for the proxy and monitoring: nothing personal
+    "GET /readyz": EVERYONE,
     # nobody the walk signs in: the operator's scraper, by address and token (test_metrics.py)
     "GET /metrics": frozenset(),
     "GET /verify/{public_id}": EVERYONE,

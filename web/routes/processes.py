@@ -24,12 +24,16 @@ from web.rendering import render
 
 router = APIRouter(tags=["pages: admin"])
 API = f"{PREFIX}/admin/processes"
-# The editor's assets, installed by `npm ci` from package.json and served by the app (no CDN:
-# government networks are closed).
-VENDOR_BPMN_JS = Path(__file__).parent.parent.parent / "node_modules" / "bpmn-js" / "dist"
+# The editor's assets (bpmn-js), served by the app itself (no CDN: government networks are
+# closed): in an installed wheel, the copy the build put into the package (setup.py); in a
+# checkout, what `npm ci` installed from package.json.
+_PACKAGED_BPMN_JS = Path(__file__).parent.parent / "static" / "vendor" / "bpmn-js"
+_CHECKOUT_BPMN_JS = Path(__file__).parent.parent.parent / "node_modules" / "bpmn-js" / "dist"
+VENDOR_BPMN_JS = _PACKAGED_BPMN_JS if _PACKAGED_BPMN_JS.is_dir() else _CHECKOUT_BPMN_JS
 
 
-def _vendor_ready() -> bool:
+def editor_assets_ready() -> bool:
+    """The editor page can load its modeler (else it says how to install it)."""
     return (VENDOR_BPMN_JS / "bpmn-modeler.production.min.js").is_file()
 
 
@@ -85,7 +89,7 @@ def editor(
         "admin/editor.html",
         matter=matter,
         version=processes.current_version(session, matter_code=matter.code),
-        assets_ready=_vendor_ready(),
+        assets_ready=editor_assets_ready(),
         editor_config=config,
     )
 
