@@ -240,6 +240,13 @@ def test_a_purged_case_answers_plainly_to_its_citizen_clerk_and_verifier(
     listed = citizen.get("/cases")  # the list shows it, without details
     assert listed.status_code == 200 and cases["a"].number in listed.text
     assert "已按保存期限清除" in listed.text
+    for page in ("/my-data-access", "/inbox"):
+        assert citizen.get(page).status_code == 200, page
+    rating = citizen.get(f"/cases/{case_id}/evaluation")
+    assert rating.status_code == 404 and "已按保存期限清除" in rating.text
+    admin = browser("admin")
+    for page in ("/admin/data-access", "/admin/dashboard", "/admin/incidents"):
+        assert admin.get(page).status_code == 200, page
     police = browser("police01")
     with Session(rt.db) as session:
         item = session.exec(
@@ -248,6 +255,7 @@ def test_a_purged_case_answers_plainly_to_its_citizen_clerk_and_verifier(
     shown = police.get(f"/clerk/items/{item.id}")
     assert shown.status_code == 404 and "已按保存期限清除" in shown.text
     assert police.get("/clerk?status=all").status_code == 200
+    assert browser("police-lead").get("/clerk/follow-ups").status_code == 200
     with TestClient(app) as anyone:
         verified = anyone.get(f"/verify/{certificate.public_id}")
         assert verified.status_code == 200 and 'data-valid="true"' in verified.text
