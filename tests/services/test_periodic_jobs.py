@@ -8,7 +8,7 @@ import threading
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlmodel import Session, select
 
 from engine import clock
@@ -52,6 +52,15 @@ def test_two_hosts_racing_for_a_due_job_run_it_exactly_once(db):
     register_jobs(db, [job])
     start = threading.Barrier(2)
     results: dict[str, bool] = {}
+    # Both hosts read the job as due before either writes its claim: the narrowest race.
+    both_read = threading.Barrier(2, timeout=10)
+    reads = []
+
+    @event.listens_for(db, "after_cursor_execute")
+    def _hold(_conn, _cursor, statement, *_args) -> None:
+        if statement.lstrip().startswith("SELECT periodic_job.name") and len(reads) < 2:
+            reads.append(statement)
+            both_read.wait()
 
     def host(owner: str) -> None:
         start.wait()
@@ -64,6 +73,8 @@ def test_two_hosts_racing_for_a_due_job_run_it_exactly_once(db):
         thread.start()
     for thread in threads:
         thread.join(timeout=30)
+    event.remove(db, "after_cursor_execute", _hold)
+    assert len(reads) == 2
     assert sorted(results.values()) == [False, True]
     assert len(ran) == 1 and results[ran[0]] is True
     row = _row(db)
