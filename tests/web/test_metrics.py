@@ -138,6 +138,11 @@ def test_exposition_names_no_person_case_or_raw_path(app, rt, browser):
     for found in personal:
         assert found not in text
     assert f"/cases/{case_id}" not in text and MOTHER[-4:] not in text
+    # Requests are counted under their route's template (the request observer, web/observe.py).
+    found = samples(text)
+    count = "onething_http_request_duration_seconds_count"
+    labels = {"method": "POST", "route": "/matters/{code}/apply", "status_class": "3xx"}
+    assert value(found, count, **labels) >= 1.0
 
 
 def test_scrape_from_an_address_not_allowed_is_refused(app):
