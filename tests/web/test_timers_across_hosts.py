@@ -17,18 +17,10 @@ supervisor per case), and a clerk sees the same queue through either host.
 from __future__ import annotations
 
 import os
-import shutil
-import signal
-import socket
-import subprocess
-import sys
 import time
 from collections import Counter
-from contextlib import suppress
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
-import httpx
 import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session, col, func, select
@@ -39,107 +31,11 @@ from services.accounts.models import User
 from services.cases.models import Case, CaseEvent, CaseItem
 from services.notifications.models import Notification
 from tests.conftest import START
-from tests.live import free_port, wait_until_up
+from tests.deploy.hosts import WAIT_SECONDS, Host
 from tests.web.conftest import NEWBORN_ANSWERS
 from web.app import create_app
 
-PROJECT = Path(__file__).resolve().parents[2]
-WAIT_SECONDS = 60
-
-
-class Host:
-    """One `onething serve` process group (a host), its port and its log."""
-
-    def __init__(
-        self, name: str, *, workers: int, env: dict[str, str], registry: Path, tmp_path: Path
-    ) -> None:
-        self.name = name
-        self.workers = workers
-        data_dir = tmp_path / name  # a host's own data directory, with the registry in it
-        data_dir.mkdir()
-        shutil.copy(registry, data_dir / "registry.sqlite")
-        self.log = tmp_path / f"{name}.log"
-        self.base = f"http://127.0.0.1:{free_port()}"
-        port = self.base.rsplit(":", 1)[1]
-        command = [sys.executable, "-m", "web.cli", "serve", "--port", port]
-        with self.log.open("wb") as log:
-            self.process = subprocess.Popen(
-                [*command, "--workers", str(workers)],
-                env={**env, "ONETHING_DATA_DIR": str(data_dir)},
-                cwd=PROJECT,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,  # its own process group: paused and stopped as a whole
-            )
-
-    def wait_started(self) -> None:
-        """Until it answers and every worker has started (its deadline loop runs)."""
-        wait_until_up(self.process, self.base, self.log)
-        deadline = time.monotonic() + WAIT_SECONDS
-        while self.log.read_text().count("Application startup complete") < self.workers:
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"{self.name} did not start: {self.tail()}")
-            time.sleep(0.1)
-
-    def _members(self) -> list[int]:
-        found = []
-        for entry in Path("/proc").iterdir():
-            if entry.name.isdigit():
-                try:
-                    fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-                except OSError:
-                    continue
-                if int(fields[2]) == self.process.pid:  # the process group
-                    found.append(int(entry.name))
-        return found
-
-    def _states(self) -> set[str]:
-        states = set()
-        for pid in self._members():
-            try:
-                states.add((Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1][1])
-            except OSError:
-                continue
-        return states
-
-    def owners(self) -> set[str]:
-        """The lock owner names its processes give timer jobs (`deadlines.owner_name`)."""
-        return {f"{socket.gethostname()}:{pid}" for pid in self._members()}
-
-    def pause(self) -> None:
-        """Stop every process of the host (its scheduler threads included) until `resume`."""
-        assert len(self._members()) >= self.workers
-        os.killpg(self.process.pid, signal.SIGSTOP)
-        deadline = time.monotonic() + 10
-        while self._states() != {"T"}:
-            assert time.monotonic() < deadline, f"{self.name} did not stop: {self._states()}"
-            time.sleep(0.01)
-
-    def resume(self) -> None:
-        os.killpg(self.process.pid, signal.SIGCONT)
-
-    def stop(self) -> None:
-        """SIGINT (resumed first if paused), then whatever is left of the group is killed."""
-        if self.process.poll() is None:
-            with suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signal.SIGCONT)
-            self.process.send_signal(signal.SIGINT)
-            with suppress(subprocess.TimeoutExpired):
-                self.process.wait(timeout=20)
-        with suppress(ProcessLookupError):
-            os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait(timeout=10)
-
-    def tail(self) -> str:
-        return self.log.read_text(errors="replace")[-2000:]
-
-    def client(self, username: str) -> httpx.Client:
-        client = httpx.Client(base_url=self.base, timeout=30)
-        body = {"username": username, "password": DEMO_PASSWORD}
-        login = client.post("/api/v1/login", json=body)
-        assert login.status_code == 200, login.text
-        client.headers["Authorization"] = f"Bearer {login.json()['token']}"
-        return client
+pytestmark = pytest.mark.multihost
 
 
 @pytest.fixture
