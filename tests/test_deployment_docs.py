@@ -41,7 +41,9 @@ SPAN = re.compile(r"`([^`\n]+)`")
 LINK = re.compile(r"\]\(([^)\s]+)\)")
 # A repository path as the guide writes it: relative to the checkout, or inside the checkout the
 # guide installs (/opt/onething/src/...).
-TOP_DIRS = "bench|bpmn|demo|deploy|docs|engine|examples|forms|scripts|services|tests|web"
+TOP_DIRS = (
+    "bench|bpmn|demo|deploy|docs|engine|examples|forms|requirements|scripts|services|tests|web"
+)
 REPO_PATH = re.compile(rf"(?:/opt/onething/src/)?((?:{TOP_DIRS})/[\w./-]*)")
 # Addresses of the deployment the guide describes: a URL on one of them names an HTTP path.
 OUR_HOSTS = re.compile(
@@ -250,9 +252,12 @@ def test_every_http_path_the_guide_names_is_a_route():
     assert not unknown, f"docs/deployment.md names paths the application does not serve: {unknown}"
 
 
-def test_every_section_link_in_the_guide_leads_to_a_heading():
+def test_every_section_link_in_the_guide_leads_to_a_heading_and_no_heading_repeats():
     text = GUIDE.read_text(encoding="utf-8")
-    headings = {_slug(h) for h in re.findall(r"^#+ (.+)$", FENCE.sub("", text), re.MULTILINE)}
+    titles = re.findall(r"^#+ (.+)$", FENCE.sub("", text), re.MULTILINE)
+    repeated = sorted({title for title in titles if titles.count(title) > 1})
+    assert not repeated, f"docs/deployment.md has these headings twice: {repeated}"
+    headings = {_slug(title) for title in titles}
     anchors = {link[1:] for link in LINK.findall(text) if link.startswith("#")}
     assert len(anchors) >= 5
     assert not sorted(anchors - headings), f"links to no heading: {sorted(anchors - headings)}"
