@@ -80,6 +80,7 @@ def _serve(args: argparse.Namespace) -> int:
     # Several worker processes share the port and the database; each builds its own runtime
     # from the same settings (the environment), after the schema and demo data exist.
     runtime.db.dispose()
+    _metrics_directory()
     uvicorn.run(
         "web.app:create_app",
         factory=True,
@@ -92,6 +93,21 @@ def _serve(args: argparse.Namespace) -> int:
         proxy_headers=False,
     )
     return 0
+
+
+def _metrics_directory() -> None:
+    """Where the workers' metrics add up (services/metrics.py): the operator's
+    PROMETHEUS_MULTIPROC_DIR, else a fresh directory of this server's own, removed when it
+    stops. (The workers are spawned, so they import prometheus-client after this is set.)"""
+    import atexit
+    import os
+    import shutil
+    import tempfile
+
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        directory = tempfile.mkdtemp(prefix="onething-metrics-")
+        atexit.register(shutil.rmtree, directory, ignore_errors=True)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory
 
 
 def _shown(url: str) -> str:
