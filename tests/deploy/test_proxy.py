@@ -1,6 +1,7 @@
 """Two application hosts behind nginx, as docs/deployment.md sets them up: the shipped
-deploy/nginx/onething.conf (tests/deploy/proxy.py renders it with this test's ports), host A
-and host B, separate `onething serve` process groups with their own data directories, one PostgreSQL database (the test's), files and signing keys in it, and
+deploy/nginx/onething.conf (tests/deploy/proxy.py renders it with this test's ports) in front
+of host A and host B, separate `onething serve` process groups with their own data
+directories, one PostgreSQL database (the test's) holding files and signing keys too, and
 ONETHING_TRUSTED_PROXIES=127.0.0.1 (nginx's address as the hosts see it).
 
 What goes where is said at each step: "through nginx" is the proxy's HTTPS address, "through
@@ -9,11 +10,13 @@ A" or "through B" that host's own address, as if the proxy had sent the request 
 1. A newborn case across both hosts: submitted through A, decided through B, each certificate
    downloaded through A and verified through B as genuine, and the other way round, and
    through nginx.
-2. Host A's whole process group is killed (SIGKILL) while clients submit through nginx, each
-   with an Idempotency-Key and retrying on a 502/503/504 or a lost connection as a real client
-   does: every acknowledged case is in the database with its items, none twice, every
-   submission gets through, the clients never see an answer of the application's but success
-   (no 500), and every request sent after the kill is answered by B.
+2. While clients submit through nginx (each POST with an Idempotency-Key, retried with it on a
+   502/503/504 or a lost connection, as a real client does) and read their cases, host A
+   freezes with requests in hand and its whole process group is killed (SIGKILL): every
+   acknowledged case is in the database with its items, none twice, every submission gets
+   through, the clients never see an answer of the application's but success (no 500), the
+   reads never fail (nginx passes them to B), and every request sent after the kill is
+   answered by B.
 3. The client's address comes from X-Forwarded-For only when nginx is a trusted proxy: the
    sign-in throttle's rows record it.
 
@@ -62,6 +65,8 @@ on_postgresql = [
 
 
 def _marked(test):
+    """A test that starts hosts: on PostgreSQL only (the hosts share it), selectable by
+    `-m multihost`."""
     for mark in reversed(on_postgresql):
         test = mark(test)
     return test
@@ -73,6 +78,7 @@ class Deployment:
     b: Host
     nginx: Nginx
     untrusting: str  # a test-only server of nginx in front of host C, which trusts no proxy
+    c: Host | None = None
 
     def nginx_client(self, **kwargs) -> httpx.Client:
         return self.nginx.client(transport=self._from_client(verify=self.nginx.trust()), **kwargs)
@@ -91,7 +97,8 @@ def deploy(rt, database_url, registry_path, tmp_path):
     """`deploy(untrusting=False)`: hosts A and B and nginx in front of them, on the database of
     `rt` (seeded with the demo accounts). With `untrusting`, also host C, started without
     ONETHING_TRUSTED_PROXIES, behind a test-only server of the same nginx that sets the same
-    X-Forwarded-For header."""
+    X-Forwarded-For header. One worker process per host: quicker to start on a busy machine
+    (tests/web/test_timers_across_hosts.py runs a host of two)."""
     env = {**os.environ, "ONETHING_DATABASE_URL": database_url}
     env.pop("ONETHING_TRUSTED_PROXIES", None)
     started: list[Host] = []
@@ -121,7 +128,10 @@ def deploy(rt, database_url, registry_path, tmp_path):
         upstreams = [host.base.removeprefix("http://") for host in started[:2]]
         proxies.append(Nginx(tmp_path / "nginx", upstreams, extra))
         return Deployment(
-            started[0], started[1], nginx=proxies[0], untrusting=f"http://127.0.0.1:{port}"
+            *started[:2],
+            nginx=proxies[0],
+            untrusting=f"http://127.0.0.1:{port}",
+            c=started[2] if untrusting else None,
         )
 
     try:
@@ -213,14 +223,17 @@ class Submission:
 
 LOAD = ("load-", "read-")  # the load's request ids
 RETRIED = {502, 503, 504}  # what a client retries, with the same key, besides a lost connection
-KEY_IN_USE = "idempotency_key_in_use"
+# A key held by a request whose host died mid-way: its outcome is unknown (in use), or it was
+# carried out but its answer not stored (applied).
+KEY_UNANSWERED = {"idempotency_key_in_use", "idempotency_key_applied"}
 
 
 def _apply(http: httpx.Client, token: str, sub: Submission, deadline: float) -> None:
     """Submit the citizen's newborn case until it is in, as a careful client does: the same
     Idempotency-Key on every retry after a lost connection or a proxy's 5xx; when the key is
-    held by a request whose host died mid-way (409, outcome unknown), look at the citizen's
-    cases, and submit afresh with a new key only if the case is not there."""
+    held by a request whose host died mid-way (409), look at the citizen's cases, and submit
+    afresh with a new key only if the case is not there and the key's request is not said to
+    have been carried out."""
     body = {"matter": "newborn", "answers": NEWBORN_ANSWERS, "consent": True}
     auth = {"Authorization": f"Bearer {token}"}
     key = None
@@ -245,12 +258,16 @@ def _apply(http: httpx.Client, token: str, sub: Submission, deadline: float) -> 
         if response.status_code in RETRIED:
             time.sleep(0.1)
             continue
-        if response.status_code == 409 and response.json().get("code") == KEY_IN_USE:
+        code = response.json().get("code") if response.status_code == 409 else None
+        if code in KEY_UNANSWERED:
             mine = _my_newborn_cases(http, auth, deadline)
             if mine:
                 sub.case_id, sub.how = mine[0], "looked up"
                 return
-            key = None  # not applied: the same request again, under a new key
+            if code == "idempotency_key_applied":
+                sub.unexpected.append("carried out, but the case is not there")
+                return
+            key = None  # not carried out: the same request again, under a new key
             continue
         sub.unexpected.append(f"{response.status_code} {response.text[:200]}")
         return
@@ -452,6 +469,7 @@ def test_the_client_address_comes_from_the_proxy_only_when_it_is_trusted(deploy,
     with d.direct(d.untrusting) as through_proxy:  # a proxy the host was not told to trust
         _failed_sign_in(through_proxy, "untrusted")
         assert _last_attempt_address(rt) == PROXY  # every client counts as the proxy
+    assert "X-Forwarded-For from 127.0.0.1 ignored" in d.c.log.read_text()  # and it says why
 
 
 def test_the_proxy_takes_the_largest_body_the_application_takes():
