@@ -9,6 +9,7 @@ import sys
 import textwrap
 from datetime import timedelta
 from ipaddress import ip_network
+from pathlib import Path
 
 import httpx
 import pytest
@@ -27,6 +28,7 @@ from services.registries.records import RegistryUnavailable
 from tests.web.conftest import FATHER, MOTHER, NEWBORN_ANSWERS, NEWBORN_DEPARTMENTS
 from tests.web.test_newborn import submit_newborn
 from web.app import create_app
+from web.cli import _metrics_directory
 
 SCRAPER = ("127.0.0.1", 45000)
 
@@ -267,3 +269,13 @@ def test_workers_latencies_are_merged_and_the_database_counted_once(tmp_path):
     assert value(found, "onething_metrics_database_up") == 0.0
     assert text.count("# TYPE onething_metrics_database_up gauge") == 1
     assert "process_resident_memory_bytes" not in text  # one worker's would mislead
+
+
+def test_serve_with_workers_gives_them_a_metrics_directory(monkeypatch, tmp_path):
+    monkeypatch.setenv(metrics.MULTIPROC_DIR, "")  # (restored, i.e. unset, after the test)
+    _metrics_directory()
+    made = Path(os.environ[metrics.MULTIPROC_DIR])
+    assert made.is_dir() and not any(made.iterdir())
+    monkeypatch.setenv(metrics.MULTIPROC_DIR, str(tmp_path))
+    _metrics_directory()  # the operator's is kept
+    assert os.environ[metrics.MULTIPROC_DIR] == str(tmp_path)
