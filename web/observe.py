@@ -109,23 +109,29 @@ class RequestObserver:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
-            seconds = time.perf_counter() - started
-            route = route_template(scope)
-            observe_request(scope["method"], route, status, seconds)
-            if request_log.isEnabledFor(logging.INFO):
-                fields: dict[str, Any] = {
-                    "span_id": seen.span_id,
-                    "method": scope["method"],
-                    "route": route,
-                    "status": status,
-                    "duration_ms": round(seconds * 1000, 2),
-                }
-                if seen.case is not None:
-                    fields["case"] = seen.case
-                if seen.role is not None:
-                    fields["role"] = seen.role
-                request_log.info("request", extra={FIELDS: fields})
-            current.reset(token)
+            try:
+                self._record(scope, seen, status, time.perf_counter() - started)
+            finally:
+                current.reset(token)
+
+    @staticmethod
+    def _record(scope, seen: Observation, status: int, seconds: float) -> None:
+        """The request's latency for /metrics and its log line."""
+        route = route_template(scope)
+        observe_request(scope["method"], route, status, seconds)
+        if request_log.isEnabledFor(logging.INFO):
+            fields: dict[str, Any] = {
+                "span_id": seen.span_id,
+                "method": scope["method"],
+                "route": route,
+                "status": status,
+                "duration_ms": round(seconds * 1000, 2),
+            }
+            if seen.case is not None:
+                fields["case"] = seen.case
+            if seen.role is not None:
+                fields["role"] = seen.role
+            request_log.info("request", extra={FIELDS: fields})
 
 
 def log_config() -> dict[str, Any]:
