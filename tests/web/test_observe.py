@@ -18,13 +18,14 @@ from sqlmodel import Session
 
 from demo.exchange_server import create_exchange_app
 from demo.seed import DEMO_PASSWORD, seed_demo
-from services.config import Settings, WebhookTarget
+from services.config import Settings, WebhookTarget, get_settings
 from services.departments.webhooks import deliver_due
 from services.observability import JsonFormatter, logging_config, parse_traceparent
 from services.registries.embedded import EmbeddedRegistry
 from services.runtime import build_runtime
-from tests.live import serve
+from tests.live import free_port, serve
 from tests.web.conftest import MOTHER, NEWBORN_ANSWERS, NEWBORN_DEPARTMENTS, Browser, post_login
+from web import cli
 from web.app import create_app
 
 DB_PASSWORD = "db-pass-Zq81"  # PostgreSQL here trusts local connections: any password works
@@ -301,3 +302,23 @@ def _bearer(client: TestClient, username: str) -> dict[str, str]:
     login = {"username": username, "password": DEMO_PASSWORD}
     token = client.post("/api/v1/login", json=login).json()["token"]
     return {"Authorization": f"Bearer {token}"}
+
+
+def test_the_db_command_never_prints_the_database_password(
+    database_url, tmp_path, monkeypatch, capsys
+):
+    if not database_url.startswith("postgresql"):
+        pytest.skip("an SQLite URL has no password")
+    monkeypatch.setenv("ONETHING_DATA_DIR", str(tmp_path))
+    url = _with_password(database_url)
+    # reachable (an upgrade and a check) and unreachable (a port nothing listens on)
+    unreachable = url.replace(":5432/", f":{free_port()}/", 1)
+    for target, command in ((url, "upgrade"), (url, "current"), (unreachable, "current")):
+        monkeypatch.setenv("ONETHING_DATABASE_URL", target)
+        get_settings.cache_clear()
+        try:
+            cli.main(["db", command])
+        finally:
+            get_settings.cache_clear()
+        printed = capsys.readouterr()
+        assert "postgres:***@" in printed.out and DB_PASSWORD not in printed.out + printed.err
