@@ -127,6 +127,14 @@ def _utc(created: float) -> str:
     return datetime.fromtimestamp(created, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
+def _traceback(formatter: logging.Formatter, exc_info) -> str:
+    """An exception's traceback without PostgreSQL's DETAIL lines, which quote the values of
+    the row at fault ("Key (subject_key)=(...) already exists"); SQL parameters are hidden by
+    the engine (services/db.py)."""
+    text = logging.Formatter.formatException(formatter, exc_info)
+    return "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("DETAIL:"))
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object per line: time (UTC), level, logger, message, the request and trace ids
     when inside a request, the fields a record brings under `extra={"observed": {...}}` (the
@@ -152,6 +160,9 @@ class JsonFormatter(logging.Formatter):
             line["exception"] = record.exc_text
         return json.dumps(line, ensure_ascii=False, default=str)
 
+    def formatException(self, ei) -> str:
+        return _traceback(self, ei)
+
 
 class TextFormatter(logging.Formatter):
     """For a terminal: the usual text line, with the request and trace ids inside a request."""
@@ -168,6 +179,9 @@ class TextFormatter(logging.Formatter):
         if seen is not None:
             text += f" request_id={seen.request_id} trace_id={seen.trace_id}"
         return text
+
+    def formatException(self, ei) -> str:
+        return _traceback(self, ei)
 
 
 def logging_config(log_format: str, level: str = "INFO") -> dict[str, Any]:

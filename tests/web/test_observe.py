@@ -14,6 +14,8 @@ import httpx
 import pytest
 from fastapi import FastAPI, Request
 from fastapi.testclient import TestClient
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
 
 from demo.exchange_server import create_exchange_app
@@ -322,3 +324,21 @@ def test_the_db_command_never_prints_the_database_password(
             get_settings.cache_clear()
         printed = capsys.readouterr()
         assert "postgres:***@" in printed.out and DB_PASSWORD not in printed.out + printed.err
+
+
+def test_a_logged_database_error_quotes_neither_the_values_nor_the_row(log_lines):
+    """PostgreSQL's DETAIL line names the row's values; the engine hides the parameters."""
+    detail = f"DETAIL:  Key (subject_key)=({MOTHER}) already exists."
+    try:
+        raise ValueError(f"duplicate key value violates unique constraint\n{detail}")
+    except ValueError:
+        logging.getLogger("onething.test").exception("a round failed")
+    (line,) = [json.loads(line) for line in log_lines]
+    assert line["message"] == "a round failed" and "duplicate key" in line["exception"]
+    assert MOTHER not in line["exception"]
+
+
+def test_a_failed_statements_error_does_not_carry_its_parameters(rt):
+    with rt.db.connect() as connection, pytest.raises(DBAPIError) as failed:
+        connection.execute(text("SELECT * FROM no_such_table WHERE x = :v"), {"v": MOTHER})
+    assert "no_such_table" in str(failed.value) and MOTHER not in str(failed.value)
