@@ -6,6 +6,8 @@ import logging
 import threading
 from collections.abc import Callable
 
+from services import db_outage
+
 log = logging.getLogger(__name__)
 
 # Seconds between refreshes of what administrators configure (holiday calendar, departments):
@@ -23,6 +25,10 @@ class PeriodicWorker:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
 
+    @property
+    def name(self) -> str:
+        return self._thread.name
+
     def start(self) -> None:
         self._thread.start()
 
@@ -34,8 +40,11 @@ class PeriodicWorker:
         while not self._stop.wait(self._interval):
             try:
                 self._work()
-            except Exception:
-                log.exception("%s: round failed", self._thread.name)
+            except Exception as exc:
+                if db_outage.unavailable(exc):  # passes by itself: one line, no traceback
+                    log.warning("%s: round skipped, the database is unavailable", self.name)
+                else:
+                    log.exception("%s: round failed", self._thread.name)
 
 
 _refresh_steps: dict[str, Callable[[], object]] = {}
@@ -62,5 +71,8 @@ def run_refresh_steps() -> None:
     for name, step in steps:
         try:
             step()
-        except Exception:
-            log.exception("refresh %s failed", name)
+        except Exception as exc:
+            if db_outage.unavailable(exc):
+                log.warning("refresh %s skipped, the database is unavailable", name)
+            else:
+                log.exception("refresh %s failed", name)

@@ -7,16 +7,24 @@ retry then finds it and is told to wait); the operation's answer is stored when 
 and a failed operation (which left nothing behind) gives its key back, so the retry runs it.
 If the server stops between the operation's commit and storing its answer, the key stays
 claimed: retries are refused with 409 rather than risk doing the operation twice.
+
+When the database goes away during the operation, whether its COMMIT was kept cannot be told
+from the failure (the connection may break after the server committed). The operation's own
+transaction tells instead: its first commit also marks the claim APPLIED (`mark_applied`).
+Giving the key back then deletes only a claim left unmarked (`release(..., unless_applied=
+True)`): the operation was not done, and the retry does it; a marked claim stays, and a retry
+learns that the operation was done (409 `idempotency_key_applied`), never doing it twice.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import delete, update
+from sqlalchemy import delete, event, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -28,6 +36,9 @@ HEADER = "Idempotency-Key"
 KEY = re.compile(r"[!-~]{1,200}")  # printable ASCII, no spaces
 KEPT = timedelta(hours=24)  # how long a key's answer is kept
 PRUNE_EVERY = 100  # every hundredth claim (by id, so spread over processes) prunes old keys
+APPLIED = 0  # a claim's status_code once its operation committed, until its answer is stored
+CLAIM_ATTEMPTS = 3
+_MARKED = "onething_idempotency_marked"  # in a session's info: the mark is committed
 
 
 @dataclass(frozen=True)
@@ -42,36 +53,42 @@ def fingerprint(method: str, path: str, body: bytes) -> str:
     return hashlib.sha256(method.encode() + b" " + path.encode() + b"\n" + body).hexdigest()
 
 
-def claim(session: Session, *, user_id: int, key: str, fingerprint: str) -> int | Replay:
+def claim(
+    session: Session,
+    *,
+    user_id: int,
+    key: str,
+    fingerprint: str,
+    unsettled: Callable[[int], None] | None = None,
+) -> int | Replay:
     """Claim `key` for the operation about to run (returns the claim's id, committed), or the
     answer of the operation done with it before. Refuses a key that is malformed, reused for a
-    different request, or still held by a request being answered."""
+    different request, still held by a request being answered, or whose operation was done
+    but its answer lost. When committing the claim fails, `unsettled` is told its id (the
+    claim may have been kept, with no operation behind it: to be given back) and the failure
+    is raised."""
     if not KEY.fullmatch(key):
         raise InvalidInput(
             HEADER,
             "Idempotency-Key 应为1至200个可打印ASCII字符（不含空格）",
             "Idempotency-Key: 1 to 200 printable ASCII characters, no spaces",
         )
-    now = utcnow()
-    row = IdempotentRequest(user_id=user_id, key=key, fingerprint=fingerprint, created_at=now)
-    session.add(row)
-    try:
-        session.flush()
-        claimed = row.id
-        if claimed % PRUNE_EVERY == 0:  # now and then, not on every claim
-            session.execute(
-                delete(IdempotentRequest).where(col(IdempotentRequest.created_at) < now - KEPT)
+    found = None
+    for _attempt in range(CLAIM_ATTEMPTS):
+        claimed = _insert(session, user_id, key, fingerprint, unsettled)
+        if claimed is not None:
+            return claimed
+        found = session.exec(
+            select(IdempotentRequest).where(
+                IdempotentRequest.user_id == user_id, IdempotentRequest.key == key
             )
+        ).first()
         session.commit()
-        return claimed
-    except IntegrityError:
-        session.rollback()
-    found = session.exec(
-        select(IdempotentRequest).where(
-            IdempotentRequest.user_id == user_id, IdempotentRequest.key == key
-        )
-    ).one()
-    session.commit()
+        if found is not None:
+            break
+        # (given back between the two statements, e.g. after an outage: claim it again)
+    if found is None:
+        raise _in_use()
     if found.fingerprint != fingerprint:
         raise InvalidInput(
             HEADER,
@@ -79,14 +96,55 @@ def claim(session: Session, *, user_id: int, key: str, fingerprint: str) -> int 
             "This Idempotency-Key was used for a different request: use a new key",
             code="idempotency_key_reused",
         )
-    if found.status_code is None:
+    if found.status_code == APPLIED:
         raise Conflict(
-            "使用该 Idempotency-Key 的请求正在处理或结果未知，请稍后查询办件状态",
-            "A request with this Idempotency-Key is being answered (or its outcome is unknown): "
-            "check the case's status before trying again",
-            code="idempotency_key_in_use",
+            "使用该 Idempotency-Key 的请求已办理，但答复未能保存，请查询办件状态，勿重复提交",
+            "The request with this Idempotency-Key was carried out, but its answer was lost: "
+            "check the case's status instead of sending it again",
+            code="idempotency_key_applied",
         )
+    if found.status_code is None:
+        raise _in_use()
     return Replay(found.status_code, found.response or "")
+
+
+def _in_use() -> Conflict:
+    return Conflict(
+        "使用该 Idempotency-Key 的请求正在处理或结果未知，请稍后查询办件状态",
+        "A request with this Idempotency-Key is being answered (or its outcome is unknown): "
+        "check the case's status before trying again",
+        code="idempotency_key_in_use",
+    )
+
+
+def _insert(
+    session: Session,
+    user_id: int,
+    key: str,
+    fingerprint: str,
+    unsettled: Callable[[int], None] | None,
+) -> int | None:
+    """The new claim's id (committed), or None when the key is claimed already."""
+    now = utcnow()
+    row = IdempotentRequest(user_id=user_id, key=key, fingerprint=fingerprint, created_at=now)
+    session.add(row)
+    try:
+        session.flush()
+    except IntegrityError:
+        session.rollback()
+        return None
+    claimed = row.id
+    if claimed % PRUNE_EVERY == 0:  # now and then, not on every claim
+        session.execute(
+            delete(IdempotentRequest).where(col(IdempotentRequest.created_at) < now - KEPT)
+        )
+    try:
+        session.commit()
+    except Exception:
+        if unsettled is not None:
+            unsettled(claimed)
+        raise
+    return claimed
 
 
 def finish(session: Session, *, claim_id: int, status_code: int, body: str) -> None:
@@ -99,7 +157,32 @@ def finish(session: Session, *, claim_id: int, status_code: int, body: str) -> N
     session.commit()
 
 
-def release(session: Session, *, claim_id: int) -> None:
-    """The operation failed and left nothing behind: its key may be used again."""
-    session.execute(delete(IdempotentRequest).where(col(IdempotentRequest.id) == claim_id))
+def release(session: Session, *, claim_id: int, unless_applied: bool = False) -> None:
+    """The operation failed and left nothing behind: its key may be used again. With
+    `unless_applied` (the database went away during the operation), only if the operation
+    committed nothing (see the module)."""
+    query = delete(IdempotentRequest).where(col(IdempotentRequest.id) == claim_id)
+    if unless_applied:
+        query = query.where(col(IdempotentRequest.status_code).is_(None))
+    session.execute(query)
     session.commit()
+
+
+def mark_applied(session: Session, *, claim_id: int) -> None:
+    """Make the operation's first commit in `session` mark its claim APPLIED, in the same
+    transaction (one UPDATE, once per session)."""
+
+    def mark(current: Session) -> None:
+        if not current.info.get(_MARKED):
+            current.execute(
+                update(IdempotentRequest)
+                .where(col(IdempotentRequest.id) == claim_id)
+                .where(col(IdempotentRequest.status_code).is_(None))
+                .values(status_code=APPLIED)
+            )
+
+    def marked(current: Session) -> None:
+        current.info[_MARKED] = True
+
+    event.listen(session, "before_commit", mark)
+    event.listen(session, "after_commit", marked)

@@ -12,7 +12,7 @@ from typing import Annotated
 from fastapi import Depends, Form, Header, Path, Query, Request
 from sqlmodel import Session
 
-from services import journal
+from services import db_outage, idempotency, journal
 from services.accounts import service as accounts
 from services.accounts.models import LoginSession, User
 from services.cases.schemas import ID_MAX, NO_NUL
@@ -116,6 +116,9 @@ async def get_session(request: Request, rt: RuntimeDep) -> AsyncIterator[Session
     bind = request.app.state.read_db if readonly else rt.db  # read_db: made by create_app
     async with slots.semaphore() if slots is not None else nullcontext():
         with Session(bind, expire_on_commit=False, autoflush=not readonly) as session:
+            claim = getattr(request.state, "idempotency_claim", None)  # web/idempotency.py
+            if claim is not None:
+                idempotency.mark_applied(session, claim_id=claim)
             yield session
             if readonly:
                 if has_changes(session):
@@ -131,9 +134,15 @@ def end_read_only(session: Session) -> None:
     statements (psycopg cannot know whether the transaction prepared them), so every read-only
     request made the next ones parse and plan their statements again. A transaction holding
     changes nobody committed is still rolled back when the session closes, as before (and so
-    is one whose request failed: this line is not reached)."""
+    is one whose request failed: this line is not reached). The database going away by then
+    does not fail the request: it wrote nothing, and its answer may be under way already (a
+    page's teardown can run after the answer started)."""
     if session.in_transaction() and not has_changes(session):
-        session.commit()
+        try:
+            session.commit()
+        except Exception as exc:
+            if not db_outage.unavailable(exc):
+                raise
 
 
 def has_changes(session: Session) -> bool:

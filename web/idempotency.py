@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import functools
 import inspect
+import logging
+import threading
+import time
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
@@ -17,13 +20,14 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from services import idempotency
+from services import db_outage, idempotency
 from services.accounts import service as accounts
 from services.cases.schemas import ErrorPublic
 from services.errors import DomainError
 from web.deps import current_user, session_token
 from web.routing import SerializeInThread
 
+log = logging.getLogger(__name__)
 REPLAYED = "Idempotent-Replayed"
 
 
@@ -113,17 +117,18 @@ class IdempotentRoute(SerializeInThread):
                     media_type="application/json",
                     headers={REPLAYED: "true"},
                 )
+            request.state.idempotency_claim = outcome  # marked by the request's session
             try:
                 response = await handler(request)
-            except BaseException:
-                await run_in_threadpool(_release, db, outcome)
+            except BaseException as failure:
+                await run_in_threadpool(_give_back, db, outcome, failure)
                 raise
             stored = getattr(response, "body", None)
             if 200 <= response.status_code < 300 and isinstance(stored, bytes):
                 text = stored.decode()
                 await run_in_threadpool(_finish, db, outcome, response.status_code, text)
             else:
-                await run_in_threadpool(_release, db, outcome)
+                await run_in_threadpool(_give_back, db, outcome, None)
             return response
 
         return handle
@@ -206,18 +211,104 @@ def _check_media_type(request: Request, accepted: list[str]) -> None:
 
 
 def _claim(db, token: str | None, key: str, print_: str) -> int | idempotency.Replay | None:
+    _releases.run()  # keys an outage kept from being given back (none, mostly)
     with Session(db, expire_on_commit=False) as session:
         found = accounts.session_user(session, token=token) if token else None
         if found is None:
             return None
-        return idempotency.claim(session, user_id=found[0].id, key=key, fingerprint=print_)
+        return idempotency.claim(
+            session,
+            user_id=found[0].id,
+            key=key,
+            fingerprint=print_,
+            unsettled=lambda claim_id: _releases.add(db, claim_id),
+        )
 
 
 def _finish(db, claim_id: int, status_code: int, body: str) -> None:
-    with Session(db) as session:
-        idempotency.finish(session, claim_id=claim_id, status_code=status_code, body=body)
+    """Store the answer; if the database went away since the operation committed, the answer
+    is still sent (the operation was done), and its claim stays marked as applied: a retry
+    with the key is told so (409), never done twice."""
+    try:
+        with Session(db) as session:
+            idempotency.finish(session, claim_id=claim_id, status_code=status_code, body=body)
+    except Exception as exc:
+        if not db_outage.unavailable(exc):
+            raise
+        log.warning("Idempotency-Key claim %s: answer not stored (database unavailable)", claim_id)
 
 
-def _release(db, claim_id: int) -> None:
+def _give_back(db, claim_id: int, failure: BaseException | None) -> None:
+    """The operation failed or was refused: its key may be used again. When the database went
+    away during the operation, only if the operation committed nothing (services.idempotency);
+    and when the database cannot be reached to give the key back, once it can."""
+    if failure is None or not db_outage.unavailable(failure):
+        _release(db, claim_id)
+        return
+    _releases.add(db, claim_id)
+    _releases.run()
+
+
+def _release(db, claim_id: int, *, unless_applied: bool = False) -> None:
     with Session(db) as session:
-        idempotency.release(session, claim_id=claim_id)
+        idempotency.release(session, claim_id=claim_id, unless_applied=unless_applied)
+
+
+class PendingReleases:
+    """Claims left by an outage, to give back once the database answers again, if their
+    operation committed nothing (`unless_applied`): tried at once, at this process's next
+    claim, and every RETRY_SECONDS by a daemon thread, started when the first one is added and
+    ended when none is left. (Kept in memory: a process that stops first leaves them claimed,
+    as a stop during an operation does.)"""
+
+    RETRY_SECONDS = 2.0
+
+    def __init__(self) -> None:
+        self._pending: set[tuple[Any, int]] = set()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def add(self, db, claim_id: int) -> None:
+        with self._lock:
+            self._pending.add((db, claim_id))
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._retry, name="idempotency-release", daemon=True
+                )
+                self._thread.start()
+
+    def run(self) -> bool:
+        """Give back every pending key; True when none is left. (Each key is taken out while
+        it is tried: threads running this at once do not give back the same key twice.)"""
+        with self._lock:
+            pending, self._pending = self._pending, set()
+        left: set[tuple[Any, int]] = set()
+        for db, claim_id in pending:
+            if left:  # the database is still away: keep the rest for the next try
+                left.add((db, claim_id))
+                continue
+            try:
+                _release(db, claim_id, unless_applied=True)
+            except Exception as exc:
+                if db_outage.unavailable(exc):
+                    left.add((db, claim_id))
+                else:
+                    log.exception("Idempotency-Key claim %s could not be given back", claim_id)
+                continue
+            log.info("Idempotency-Key claim %s settled after the outage", claim_id)
+        if left:
+            with self._lock:
+                self._pending |= left
+        return not left
+
+    def _retry(self) -> None:
+        while True:
+            time.sleep(self.RETRY_SECONDS)
+            done = self.run()
+            with self._lock:
+                if done and not self._pending:
+                    self._thread = None
+                    return
+
+
+_releases = PendingReleases()

@@ -11,6 +11,8 @@ Most statuses follow from what a route is and what it depends on, and are derive
   check): 413 over the route's limit (web/limits.py); 400 for a body that cannot be read;
 - a JSON API POST: 409 and 422 for its `Idempotency-Key` (web/idempotency.py), 415 documented
   by the route class for an operation with a body;
+- a database session (every route but the liveness check): 503 with `Retry-After` while the
+  database cannot be reached (web/db_errors.py);
 - a page that posts: 303 to the next page, not 200.
 What only the route's own code (its services) answers, it declares: with FastAPI's `responses=`
 (the API's own descriptions), or with `answers(...)` below its route decorator, e.g. a page
@@ -36,7 +38,7 @@ from fastapi.routing import iter_route_contexts
 from starlette.routing import BaseRoute
 
 from services.cases.schemas import ERROR_RESPONSES
-from web.deps import check_csrf, current_user
+from web.deps import check_csrf, current_user, get_session
 from web.problems import PROBLEM
 
 ERROR = {"$ref": "#/components/schemas/ErrorPublic"}
@@ -68,6 +70,13 @@ DESCRIPTIONS = {
 RETRY_AFTER = {
     "Retry-After": {"description": "Seconds to wait", "schema": {"type": "integer", "minimum": 0}}
 }
+# The 503 of every operation that reads or writes the database; added to the description of
+# an operation that answers 503 for a reason of its own too (a failed process).
+DATABASE_UNAVAILABLE = (
+    "the database cannot be reached for the moment (a restart, a failover); try again after "
+    "Retry-After seconds (an API client with the same Idempotency-Key: the operation is done "
+    "once)"
+)
 
 # Where the document is published (`onething openapi` writes it; a test keeps it current).
 PUBLISHED = Path("docs/openapi.json")
@@ -128,7 +137,28 @@ def _rewrite(operation: dict[str, Any], route: Any, method: str) -> None:
                 entry.setdefault("content", problem)
             if status == 429:
                 entry["headers"] = RETRY_AFTER
+            if status == 503 and _uses_database(route):
+                _document_database_unavailable(entry, route)
     operation["responses"] = dict(sorted(responses.items()))
+
+
+def _uses_database(route: Any) -> bool:
+    return get_session in _walk(route.dependant)[0]
+
+
+def _document_database_unavailable(entry: dict[str, Any], route: Any) -> None:
+    """A database route's 503: the outage (with Retry-After), after the route's own reason."""
+    endpoint = route.endpoint
+    while hasattr(endpoint, "__wrapped__"):
+        endpoint = endpoint.__wrapped__
+    own = 503 in getattr(endpoint, "onething_answers", ()) or (
+        503 in (route.responses or {}) and route.responses[503] is not ERROR_RESPONSES.get(503)
+    )
+    reason = entry.get("description", "").rstrip(". ") if own else ""
+    if DATABASE_UNAVAILABLE not in reason:
+        alone = DATABASE_UNAVAILABLE[0].upper() + DATABASE_UNAVAILABLE[1:]
+        entry["description"] = f"{reason}. Or {DATABASE_UNAVAILABLE}" if reason else alone
+    entry["headers"] = RETRY_AFTER
 
 
 def statuses_of(route: Any, method: str) -> set[int]:
@@ -169,6 +199,8 @@ def statuses_of(route: Any, method: str) -> set[int]:
         found.add(400)  # a body that cannot be read (not JSON text, a broken multipart form)
     if api_post:
         found |= {409, 422}
+    if get_session in calls:
+        found.add(503)
     return found
 
 

@@ -30,6 +30,7 @@ PROBLEM_TITLES = {
     "duplicate_application": ("重复申请", "Duplicate application"),
     "idempotency_key_reused": ("幂等键已用于其他请求", "Idempotency key reused"),
     "idempotency_key_in_use": ("幂等键的请求正在处理", "Idempotency key in use"),
+    "idempotency_key_applied": ("幂等键的请求已办理", "Idempotency key applied"),
     "payload_too_large": ("提交的内容过大", "Payload too large"),
     "unsupported_media_type": ("不支持的内容类型", "Unsupported media type"),
     "invalid_input": ("输入有误", "Invalid input"),
@@ -37,6 +38,7 @@ PROBLEM_TITLES = {
     "server_error": ("系统错误", "Server error"),
     "process_failed": ("办理流程出错", "Process failed"),
     "registry_unavailable": ("共享数据暂不可用", "Registry unavailable"),
+    "database_unavailable": ("系统繁忙，请稍后再试", "Temporarily unavailable"),
 }
 
 

@@ -16,6 +16,7 @@ from engine import store
 from engine.clock import utcnow
 from engine.store import StaleInstance
 from forms.catalog import Item
+from services import db_outage
 from services.accounts.models import User
 from services.accounts.service import supervisors_of
 from services.calendar import add_working_days, local_date
@@ -45,8 +46,10 @@ def run_step(session: Session, step: Callable[[], T]) -> T:
             result = step()
             session.commit()
             return result
-        except (StaleInstance, IntegrityError, OperationalError):
+        except (StaleInstance, IntegrityError, OperationalError) as exc:
             session.rollback()
+            if db_outage.unavailable(exc):  # not a race: trying again would only wait
+                raise
         except BaseException:
             session.rollback()  # refused or failed: nothing of the step is kept
             raise

@@ -74,14 +74,18 @@ class ServerGone(Exception):
 
 
 @contextmanager
-def _server(database_url: str, data_dir: Path, log: Path, *, demo: bool) -> Iterator[tuple]:
-    """`onething serve` in its own process on a free port; yields (base URL, process)."""
+def _server(
+    database_url: str, data_dir: Path, log: Path, *, demo: bool, settings: dict | None = None
+) -> Iterator[tuple]:
+    """`onething serve` in its own process on a free port (with more ONETHING_* `settings`);
+    yields (base URL, process)."""
     port = free_port()
     env = {
         **os.environ,
         "ONETHING_DATABASE_URL": database_url,
         "ONETHING_DATA_DIR": str(data_dir),
         "ONETHING_DEADLINE_INTERVAL": "0",
+        **(settings or {}),
     }
     command = [sys.executable, "-m", "web.cli", "serve", "--port", str(port)]
     server = subprocess.Popen(

@@ -56,12 +56,12 @@ def test_downloads_are_documented_with_their_media_types():
 
 
 def test_only_what_an_operation_can_answer_is_documented():
-    # No sign-in, no parameters: nothing to refuse.
-    assert _operation("GET", "/api/v1/matters")["responses"].keys() == {"200"}
+    # No sign-in, no parameters: nothing to refuse (but it reads the database: 503 in an outage).
+    assert _operation("GET", "/api/v1/matters")["responses"].keys() == {"200", "503"}
     # Signed in, no path parameter: no 404; a GET reads no body: no 413.
     responses = _operation("GET", "/api/v1/inbox")["responses"]
     assert {"401", "200"} <= responses.keys()
-    assert not {"404", "413", "503"} & responses.keys()
+    assert not {"404", "413"} & responses.keys()
     assert "503" in _operation("POST", "/api/v1/cases")["responses"]
     assert "429" in _operation("POST", "/api/v1/login")["responses"]
 
@@ -85,3 +85,21 @@ def test_every_request_body_has_an_example():
             if not ({"example", "examples"} & (media.keys() | model.keys())):
                 missing.append(f"{method} {path} {media_type}")
     assert not missing
+
+
+def test_every_operation_on_the_database_documents_its_outage_answer():
+    """503 with Retry-After (web/db_errors.py) wherever a database session is used: every
+    operation but the liveness check; an operation's own 503 (a failed process) keeps its
+    description, the outage is added to it."""
+    without = []
+    for method, path, operation in OPERATIONS:
+        if path in ("/health/live", "/healthz", "/health/ready", "/readyz", "/metrics"):
+            continue
+        found = operation["responses"].get("503", {})
+        if "Retry-After" not in found.get("headers", {}) or "database" not in found.get(
+            "description", ""
+        ):
+            without.append(f"{method} {path}")
+    assert not without
+    submit = _operation("POST", "/api/v1/cases")["responses"]["503"]["description"]
+    assert "process failed" in submit and "database cannot be reached" in submit
