@@ -87,6 +87,7 @@ class Nginx:
     configuration for the test's `http` block (servers of its own)."""
 
     def __init__(self, directory: Path, hosts: list[str], extra: str = "") -> None:
+        assert Path(NGINX).exists(), f"no nginx at {NGINX}: scripts/test-services installs it"
         self.directory = directory
         directory.mkdir()
         self.cert, key = self_signed(directory)

@@ -357,7 +357,9 @@ def test_killing_a_host_mid_load_keeps_every_acknowledged_request(deploy, newbor
     # (SIGKILL to its process group) once some are (while B answers the others).
     d.a.pause()
     paused = time.time()
-    while len(_stuck(submissions, reads)) < IN_FLIGHT and time.time() < paused + 3:
+    while time.time() < paused + 3 and (
+        time.time() < paused + STUCK or len(_stuck(submissions, reads)) < IN_FLIGHT
+    ):
         time.sleep(0.01)
     killed = time.time()
     d.a.kill()
@@ -400,14 +402,14 @@ def test_killing_a_host_mid_load_keeps_every_acknowledged_request(deploy, newbor
     assert len({c.subject_key for c in cases}) == len(cases)
     assert all(items[c.id] >= 5 for c in cases), items
 
-    # Who answered, by nginx's log: both hosts before the kill; after it, B alone.
+    # Who answered, by nginx's log: both hosts had requests before the kill; after it, B alone.
     host_a, host_b = d.a.base[7:], d.b.base[7:]
     logged = {e.request_id: e for e in d.nginx.logged() if e.request_id.startswith(LOAD)}
     attempts = [a for s in submissions for a in s.attempts] + reads
     assert {a.request_id for a in attempts} == set(logged)
     before = [logged[a.request_id] for a in attempts if a.sent < paused]
     after = [logged[a.request_id] for a in attempts if a.sent > killed]
-    assert {e.upstream[-1] for e in before if e.status in (200, 201)} == {host_a, host_b}
+    assert {e.upstream[0] for e in before} == {host_a, host_b}  # nginx sent to both
     assert after and all(e.upstream[-1] == host_b for e in after)
     tried_a_after = [e for e in after if host_a in e.upstream]
     assert all(e.upstream_status[0] == "502" for e in tried_a_after)  # refused, passed on
