@@ -188,11 +188,10 @@ def logging_config(log_format: str, level: str = "INFO") -> dict[str, Any]:
     """A `logging.config.dictConfig` configuration: one handler (standard error) and one
     formatter ("json" or "text") for the root logger and uvicorn's, whose access log is off
     (each request's own line, `onething.request`, replaces it)."""
-    formatter = JsonFormatter if log_format == "json" else TextFormatter
     return {
         "version": 1,
         "disable_existing_loggers": False,
-        "formatters": {"onething": {"()": f"{__name__}.{formatter.__name__}"}},
+        "formatters": {"onething": {"()": f"{__name__}.formatter", "log_format": log_format}},
         "handlers": {
             "stderr": {
                 "class": "logging.StreamHandler",
@@ -211,6 +210,16 @@ def logging_config(log_format: str, level: str = "INFO") -> dict[str, Any]:
             **{name: {"level": "WARNING"} for name in QUIET},
         },
     }
+
+
+def formatter(log_format: str) -> logging.Formatter:
+    """The formatter of `logging_config`, made in every process that applies it (each uvicorn
+    worker too). Its records then skip looking up what no formatter here writes: the caller's
+    file and line (a walk up the stack), thread and process (the logging HOWTO's
+    "Optimization"); that lookup alone cost about as much as formatting a request's line."""
+    logging._srcfile = None
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
+    return JsonFormatter() if log_format == "json" else TextFormatter()
 
 
 QUIET = ("sqlalchemy", "httpx", "httpcore", "alembic.runtime.plugins")

@@ -135,13 +135,7 @@ class RequestObserver:
 
 
 def log_config() -> dict[str, Any]:
-    """uvicorn's logging configuration for `onething serve` (`ONETHING_LOG_FORMAT`).
-
-    A record's source file and line, thread and process are not written, so they are not
-    looked up either (the logging HOWTO's "Optimization"): the stack walk for the caller alone
-    cost about as much as formatting the request's line."""
+    """uvicorn's logging configuration for `onething serve` (`ONETHING_LOG_FORMAT`)."""
     from services.config import get_settings
 
-    logging._srcfile = None
-    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     return logging_config(get_settings().log_format)
