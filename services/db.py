@@ -49,18 +49,24 @@ def make_engine(url: str) -> Engine:
         )
         event.listen(db, "connect", _tune_sqlite)
         return db
-    # No pre-ping round trip per checkout: connections are recycled instead.
+    # No pre-ping round trip per checkout: connections are recycled instead, and one cut by a
+    # restart or a failover fails at its first use, which invalidates the pool (a 503 at most:
+    # services/db_outage.py). A server that does not answer at all (an address moving in a
+    # failover) fails a new connection after CONNECT_TIMEOUT seconds, unless the URL says.
+    connect_args = {} if "connect_timeout=" in url else {"connect_timeout": CONNECT_TIMEOUT}
     return create_engine(
         url,
         pool_size=POOL_SIZE,
         max_overflow=POOL_OVERFLOW,
         pool_recycle=1800,
         hide_parameters=True,
+        connect_args=connect_args,
     )
 
 
 POOL_SIZE = 10
 POOL_OVERFLOW = 20
+CONNECT_TIMEOUT = 5  # seconds (libpq's connect_timeout; the URL's own wins)
 
 
 def pool_capacity(db: Engine) -> int | None:

@@ -1,6 +1,7 @@
-"""Database trouble is survivable: the test's own PostgreSQL cluster is restarted under load,
-then stopped for a few seconds and started again, while the real server (`onething serve`, one
-process, never restarted) takes applications, decisions and reads over the JSON API and pages.
+"""Database trouble is survivable: the test's own PostgreSQL cluster is restarted under load
+(a fast restart, then an immediate one: a crash), then stopped for a few seconds and started
+again, while the real server (`onething serve`, one process, never restarted) takes
+applications, decisions and reads over the JSON API and pages.
 
 What must hold:
 - every answer is 2xx, a refusal by design (4xx), or 503 with `Retry-After` (problem details
@@ -42,6 +43,7 @@ from tests.web.test_crash import (
 
 APPLICANT_THREADS = 3
 APPLICATIONS_PER_THREAD = 3  # (the test registry has 11 mothers of a newborn)
+APPLICATION_PAUSE = 1.0  # seconds between a thread's applications: some meet every event
 CLERKS = ("police01", "hrss01")
 OUTAGE_SECONDS = 3  # the database stopped, then started again
 RECOVERY_SECONDS = 10  # how soon after its return requests must succeed again
@@ -121,7 +123,8 @@ def _until_done(record: Record, kind: str, call: Callable[[], httpx.Response]):
 
 def _applicant(base: str, record: Record, mothers: list[str]) -> None:
     body = {"matter": "newborn", "answers": NEWBORN_ANSWERS, "consent": True}
-    for mother in mothers:
+    for n, mother in enumerate(mothers):
+        time.sleep(APPLICATION_PAUSE if n else 0)
         client = None
         for _ in range(MAX_ATTEMPTS):  # signing in may meet the outage too
             try:
@@ -265,7 +268,17 @@ def test_a_database_restart_under_load(data_dir, tmp_path):  # noqa: F811 - test
             _wait_for_work(record, 4, restarted)
             after_restart = record.first_success(restarted)
 
-            # 2. Down for a few seconds, then up again.
+            # 2. An immediate restart: the server crashes (no session is ended cleanly) and
+            # recovers from its log.
+            with record.lock:
+                record.in_flight_at["crash"] = record.in_flight
+            crash = time.monotonic()
+            cluster.restart("immediate")
+            recovered_from_crash = time.monotonic()
+            _wait_for_work(record, 5, recovered_from_crash)
+            after_crash = record.first_success(recovered_from_crash)
+
+            # 3. Down for a few seconds, then up again.
             with record.lock:
                 record.in_flight_at["stop"] = record.in_flight
             down = time.monotonic()
@@ -280,7 +293,8 @@ def test_a_database_restart_under_load(data_dir, tmp_path):  # noqa: F811 - test
                 RECOVERY_SECONDS,
             )
             recovered = wait_for(lambda: record.first_success(back), RECOVERY_SECONDS, 0.01)
-            unavailable_at_restart = record.count(503, restart) - record.count(503, down)
+            unavailable_at_restart = record.count(503, restart) - record.count(503, crash)
+            unavailable_at_crash = record.count(503, crash) - record.count(503, down)
             unavailable_while_down = record.count(503, down) - record.count(503, back)
 
             for thread in applicants:
@@ -302,10 +316,13 @@ def test_a_database_restart_under_load(data_dir, tmp_path):  # noqa: F811 - test
         statuses = Counter(status for _, _, status in record.answers)
         print(
             f"\nanswers {dict(sorted(statuses.items()))}; in flight at the restart "
-            f"{record.in_flight_at['restart']}, at the stop {record.in_flight_at['stop']}; "
-            f"503 at the fast restart {unavailable_at_restart}, while down "
+            f"{record.in_flight_at['restart']}, at the crash {record.in_flight_at['crash']}, "
+            f"at the stop {record.in_flight_at['stop']}; 503 at the fast restart "
+            f"{unavailable_at_restart}, at the crash {unavailable_at_crash}, while down "
             f"{unavailable_while_down}; first success "
             f"{(after_restart or restarted) - restarted:.2f} s after the fast restart, "
+            f"{(after_crash or recovered_from_crash) - recovered_from_crash:.2f} s after the "
+            "crash's, "
             f"{(recovered or back) - back:.2f} s after the start; ready "
             f"{(became_ready or back) - back:.2f} s after it; {len(record.cases)} cases, "
             f"{len(record.decisions)} decisions acknowledged, {len(record.applied)} "
