@@ -4,7 +4,7 @@
 task and a stream per request). For each HTTP request it
 
 - takes the `X-Request-Id` a proxy sent when it matches `REQUEST_ID` (letters, digits, `.`,
-  `_`, `-`; at most 64), else makes one, and returns it in the `X-Request-Id` answer header;
+  `_`, `:`, `-`; at most 64), else makes one, and returns it in the `X-Request-Id` answer header;
 - continues the trace of a valid `traceparent` (version 00, non-zero ids) or starts a new one,
   with a span of its own, and puts both in `services.observability.current` for the services
   (a case keeps the trace it was submitted under; outbound calls send a child of it);
@@ -38,7 +38,8 @@ from services.observability import (
     parse_traceparent,
 )
 
-REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+# What deploy/nginx/onething.conf forwards (a client's own id, else nginx's $request_id) passes
+REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 REQUEST_ID_HEADER = b"x-request-id"
 TRACEPARENT_HEADER = b"traceparent"
 
