@@ -28,6 +28,7 @@ import services.notifications.models  # noqa: F401
 import services.processes_models  # noqa: F401
 import services.registries.models  # noqa: F401
 import services.storage  # noqa: F401
+from services import db_outage
 
 
 def _tune_sqlite(dbapi_connection, _record) -> None:
@@ -54,7 +55,7 @@ def make_engine(url: str) -> Engine:
     # services/db_outage.py). A server that does not answer at all (an address moving in a
     # failover) fails a new connection after CONNECT_TIMEOUT seconds, unless the URL says.
     connect_args = {} if "connect_timeout=" in url else {"connect_timeout": CONNECT_TIMEOUT}
-    return create_engine(
+    db = create_engine(
         url,
         pool_size=POOL_SIZE,
         max_overflow=POOL_OVERFLOW,
@@ -62,6 +63,8 @@ def make_engine(url: str) -> Engine:
         hide_parameters=True,
         connect_args=connect_args,
     )
+    db_outage.invalidate_on_outage(db)  # e.g. a connection left on a demoted primary
+    return db
 
 
 POOL_SIZE = 10

@@ -14,7 +14,9 @@ the next requests get new connections without a round trip per checkout (no `poo
 
 from __future__ import annotations
 
+from sqlalchemy import event
 from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import Engine
 
 try:  # the PostgreSQL driver; a SQLite-only install has none
     import psycopg
@@ -60,3 +62,15 @@ def _driver_unavailable(exc: BaseException) -> bool:
     if state is None:  # raised by the client: no connection, or it broke ("server closed …")
         return isinstance(exc, psycopg.OperationalError)
     return state.startswith(CONNECTION_CLASS) or state in UNAVAILABLE_STATES
+
+
+def invalidate_on_outage(db: Engine) -> None:
+    """Make every outage a disconnect to `db`'s pool, not only a cut connection: a connection
+    that answered "shutting down" or "read-only" (a primary demoted to standby behind a moved
+    address) is then closed, and the pool made anew, instead of being handed out again."""
+    event.listen(db, "handle_error", _as_disconnect)
+
+
+def _as_disconnect(context) -> None:
+    if not context.is_disconnect and _driver_unavailable(context.original_exception):
+        context.is_disconnect = True

@@ -16,6 +16,7 @@ from demo.seed import DEMO_PASSWORD
 from services import db_outage
 from services.cases import submission
 from services.cases.models import Case, IdempotentRequest
+from services.db import make_engine
 from tests.web.conftest import NEWBORN_ANSWERS
 from web import db_errors
 
@@ -169,3 +170,22 @@ def test_a_refusal_still_gives_the_key_back(rt, applicant):
     assert 400 <= refused.status_code < 500
     with Session(rt.db) as session:
         assert session.exec(select(IdempotentRequest)).all() == []
+
+
+def test_a_connection_answering_read_only_is_not_handed_out_again(database_url):
+    """A write refused as read-only (the address now leads to a standby) is an outage: the
+    connection is closed, and the next one is a new one (here: to the same, writable server)."""
+    if database_url.startswith("sqlite"):
+        pytest.skip("PostgreSQL's read-only transactions")
+    db = make_engine(database_url)
+    try:
+        with db.connect() as connection:
+            connection.exec_driver_sql("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
+            connection.commit()
+            with pytest.raises(sa_exc.DBAPIError) as refused:
+                connection.exec_driver_sql("CREATE TEMP TABLE written (x int)")
+            assert refused.value.connection_invalidated and db_outage.unavailable(refused.value)
+        with db.connect() as connection:
+            assert connection.exec_driver_sql("SHOW transaction_read_only").scalar() == "off"
+    finally:
+        db.dispose()
