@@ -8,8 +8,10 @@ allow-list: any other database error (a constraint, a bad statement, a lock conf
 it was before.
 
 After a cut connection SQLAlchemy invalidates the whole pool (every connection made before the
-cut is closed at its next checkout instead of being used), so once the server answers again
-the next requests get new connections without a round trip per checkout (no `pool_pre_ping`).
+cut is closed at its next checkout instead of being used), and `invalidate_on_outage` makes
+every outage answer do so (a connection still open to a server that said "shutting down" or
+"read-only"), so once the server answers again the next requests get new connections, without
+a round trip per checkout (no `pool_pre_ping`): a stale connection costs one 503 at most.
 """
 
 from __future__ import annotations
