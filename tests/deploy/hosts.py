@@ -15,12 +15,22 @@ from contextlib import suppress
 from pathlib import Path
 
 import httpx
+import pytest
 
 from demo.seed import DEMO_PASSWORD
+from tests.conftest import BACKENDS
 from tests.live import free_port, wait_until_up
 
 PROJECT = Path(__file__).resolve().parents[2]
 WAIT_SECONDS = 60
+
+# The marks of a test that starts hosts: selectable with `-m multihost`, and on PostgreSQL only
+# (the hosts share it; no SQLite variant to skip), unless PostgreSQL is not tested at all.
+MULTIHOST = [
+    pytest.mark.multihost,
+    pytest.mark.skipif("postgresql" not in BACKENDS, reason="several hosts share PostgreSQL"),
+    pytest.mark.parametrize("database_url", ["postgresql"], indirect=True),
+]
 
 
 class Host:

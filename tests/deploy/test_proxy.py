@@ -46,8 +46,7 @@ from forms.catalog import default_catalog
 from services.accounts.models import LoginAttempt
 from services.cases.models import Case, CaseItem
 from services.config import Settings
-from tests.conftest import BACKENDS
-from tests.deploy.hosts import Host
+from tests.deploy.hosts import MULTIHOST, Host
 from tests.deploy.proxy import SHIPPED, Nginx
 from tests.live import free_port
 from tests.web.conftest import MOTHER, NEWBORN_ANSWERS
@@ -57,17 +56,10 @@ CLIENT = "127.0.0.5"  # where the test's clients connect from (not a trusted pro
 PROXY = "127.0.0.1"  # where nginx connects to the hosts from (the trusted proxy)
 FORGED = "203.0.113.9"  # what a client claims in X-Forwarded-For
 
-on_postgresql = [
-    pytest.mark.multihost,
-    pytest.mark.skipif("postgresql" not in BACKENDS, reason="several hosts share PostgreSQL"),
-    pytest.mark.parametrize("database_url", ["postgresql"], indirect=True),
-]
-
 
 def _marked(test):
-    """A test that starts hosts: on PostgreSQL only (the hosts share it), selectable by
-    `-m multihost`."""
-    for mark in reversed(on_postgresql):
+    """A test that starts hosts (`MULTIHOST`)."""
+    for mark in reversed(MULTIHOST):
         test = mark(test)
     return test
 

@@ -31,19 +31,17 @@ from services.accounts.models import User
 from services.cases.models import Case, CaseEvent, CaseItem
 from services.notifications.models import Notification
 from tests.conftest import START
-from tests.deploy.hosts import WAIT_SECONDS, Host
+from tests.deploy.hosts import MULTIHOST, WAIT_SECONDS, Host
 from tests.web.conftest import NEWBORN_ANSWERS
 from web.app import create_app
 
-pytestmark = pytest.mark.multihost
+pytestmark = MULTIHOST
 
 
 @pytest.fixture
 def hosts(rt, database_url, registry_path, tmp_path):
     """Host A (one worker) and host B (two workers) on the test's database (its own schema, in
     the URL), deadline loops every 0.2 s, clocks 40 days past the moment the cases start."""
-    if database_url.startswith("sqlite"):
-        pytest.skip("several hosts share a PostgreSQL database")
     ahead = (START + timedelta(days=40) - datetime.now(UTC)) / timedelta(days=1)
     env = {
         **os.environ,
