@@ -31,6 +31,10 @@ class Settings(BaseSettings):
         default_factory=lambda: PROJECT_DIR / "data" if IN_CHECKOUT else Path.cwd() / "data"
     )
     database_url: str | None = None
+    # Each process's PostgreSQL connection pool: kept open, and opened beyond that under load.
+    # max_connections must cover hosts x workers x (db_pool_size + db_max_overflow).
+    db_pool_size: int = Field(default=10, ge=1, le=200)
+    db_max_overflow: int = Field(default=20, ge=0, le=200)
     bpmn_dir: Path = PACKAGED_BPMN_DIR if PACKAGED_BPMN_DIR.is_dir() else PROJECT_DIR / "bpmn"
     registry_people: int = 20000
     session_hours: int = 8

@@ -40,8 +40,16 @@ def _tune_sqlite(dbapi_connection, _record) -> None:
     cursor.close()
 
 
-def make_engine(url: str) -> Engine:
-    """An engine for `url`; SQLite gets WAL, foreign keys and a busy timeout."""
+# The pool's defaults (ONETHING_DB_POOL_SIZE, ONETHING_DB_MAX_OVERFLOW)
+POOL_SIZE = 10
+POOL_OVERFLOW = 20
+
+
+def make_engine(
+    url: str, *, pool_size: int = POOL_SIZE, max_overflow: int = POOL_OVERFLOW
+) -> Engine:
+    """An engine for `url`; SQLite gets WAL, foreign keys and a busy timeout. PostgreSQL gets a
+    pool of `pool_size` connections, and up to `max_overflow` more under load."""
     if url.startswith("sqlite"):
         db = create_engine(
             url,
@@ -57,8 +65,8 @@ def make_engine(url: str) -> Engine:
     connect_args = {} if "connect_timeout=" in url else {"connect_timeout": CONNECT_TIMEOUT}
     db = create_engine(
         url,
-        pool_size=POOL_SIZE,
-        max_overflow=POOL_OVERFLOW,
+        pool_size=pool_size,
+        max_overflow=max_overflow,
         pool_recycle=1800,
         hide_parameters=True,
         connect_args=connect_args,
@@ -67,8 +75,6 @@ def make_engine(url: str) -> Engine:
     return db
 
 
-POOL_SIZE = 10
-POOL_OVERFLOW = 20
 CONNECT_TIMEOUT = 5  # seconds (libpq's connect_timeout; the URL's own wins)
 
 

@@ -68,7 +68,11 @@ def build_runtime(settings: Settings | None = None, registry: Registry | None = 
         clock.travel_to(datetime.now(UTC) + timedelta(days=settings.clock_offset_days))
     register_process_functions()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    db = make_engine(settings.db_url)
+    db = make_engine(
+        settings.db_url,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+    )
     create_schema(db)
     adopt_directory(db, files, settings.upload_dir)
     keys = KeyRing(settings.certificate_key_passphrase.get_secret_value())

@@ -31,8 +31,11 @@ def _demo_seed():
 
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
+    from alembic.util.exc import CommandError as AlembicCommandError
+    from sqlalchemy.exc import OperationalError
 
     from forms.catalog import CatalogError
+    from services import db_outage
     from services.certificates.keys import SigningKeyError
     from services.config import get_settings
     from services.runtime import build_runtime
@@ -49,7 +52,24 @@ def _serve(args: argparse.Namespace) -> int:
     try:
         runtime = build_runtime(settings)
     except FileNotFoundError as exc:
-        print(f"onething: {exc}\n(or run `onething serve --demo` to generate demo data)")
+        print(
+            f"onething: {exc}\n(set ONETHING_EXCHANGE_URL to use the data-exchange platform; "
+            "for a trial, `onething serve --demo` generates demo registries)"
+        )
+        return 2
+    except AlembicCommandError as exc:  # e.g. a revision of a newer release in the database
+        print(
+            f"onething: the database's schema cannot be brought to this release's ({exc}); if "
+            "a newer release migrated it, install that release on this host (docs/deployment.md)"
+        )
+        return 2
+    except OperationalError as exc:
+        if not db_outage.unavailable(exc):
+            raise
+        print(
+            f"onething: the database {_shown(settings.db_url)} does not answer; start it or fix "
+            "ONETHING_DATABASE_URL, then start again"
+        )
         return 2
     except CatalogError as exc:
         print(
@@ -90,6 +110,7 @@ def _serve(args: argparse.Namespace) -> int:
         log_level="info",
         log_config=log_config(),
         timeout_keep_alive=KEEP_ALIVE_SECONDS,
+        timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
         proxy_headers=False,
     )
     return 0
@@ -116,6 +137,10 @@ def _shown(url: str) -> str:
 
     return make_url(url).render_as_string(hide_password=True)
 
+
+# How long a worker process may take to start (build its runtime) and to answer the supervisor's
+# ping before it is replaced: uvicorn's 5 s replaced workers that started slowly on a busy host.
+WORKER_HEALTHCHECK_SECONDS = 30
 
 # How long an idle keep-alive connection stays open. Longer than the idle timeouts of clients'
 # connection pools (httpx: 5 s) and of load balancers (commonly 60 s), so that the client, not

@@ -10,6 +10,7 @@ from contextlib import nullcontext
 from typing import Annotated
 
 from fastapi import Depends, Form, Header, Path, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from sqlmodel import Session
 
 from services import db_outage, idempotency, journal
@@ -169,12 +170,20 @@ async def get_login(
     session: SessionDep,
     authorization: Annotated[str | None, Header()] = None,
 ) -> tuple[User, LoginSession] | None:
-    """The signed-in user and session, if any. One indexed read, done on the event loop: a
-    hand-off to the thread pool would cost more than the read. It cannot wait for the pool:
-    the request holds a database slot, and there are fewer slots than connections (SQLite
-    readers do not wait for writers in WAL mode; PostgreSQL readers do not wait for locks)."""
+    """The signed-in user and session, if any. One indexed read, done on the event loop when
+    an idle pooled connection is at hand: a hand-off to the thread pool would cost more than
+    the read. It cannot wait for the pool: the request holds a database slot, and there are
+    fewer slots than connections (SQLite readers do not wait for writers in WAL mode;
+    PostgreSQL readers do not wait for locks). When the pool has no idle connection, a new one
+    must be made, which waits up to the connect timeout if the database does not answer (a
+    failover): then the read goes to the thread pool, so the event loop never waits for it."""
     token, bearer = session_token(request, authorization)
-    found = accounts.session_user(session, token=token) if token else None
+    if not token:
+        found = None
+    elif _idle_connection(session):
+        found = accounts.session_user(session, token=token)
+    else:
+        found = await run_in_threadpool(accounts.session_user, session, token=token)
     if found is not None:
         # Detached: a service that rolls back the request's transaction (a refused step) does
         # not expire who is signed in, and the page that reports it can still name them.
@@ -184,6 +193,13 @@ async def get_login(
         request.state.bearer = bearer  # only a Bearer token spares the CSRF check
         note_role(found[0].role)  # for the request's log line
     return found
+
+
+def _idle_connection(session: Session) -> bool:
+    """The session's pool has a connection checked in (a query needs no new connection; another
+    thread may take it first, rarely, and the read then connects on the event loop)."""
+    checked_in = getattr(session.get_bind().pool, "checkedin", None)
+    return checked_in is not None and checked_in() > 0
 
 
 LoginDep = Annotated[tuple[User, LoginSession] | None, Depends(get_login)]

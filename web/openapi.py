@@ -37,7 +37,7 @@ from fastapi.dependencies.models import Dependant
 from fastapi.routing import iter_route_contexts
 from starlette.routing import BaseRoute
 
-from services.cases.schemas import ERROR_RESPONSES
+from services.cases.schemas import ERROR_RESPONSES, ErrorPublic, InvalidInputPublic
 from web.deps import check_csrf, current_user, get_session
 from web.problems import PROBLEM
 
@@ -129,6 +129,12 @@ def _rewrite(operation: dict[str, Any], route: Any, method: str) -> None:
             entry["headers"] = {"Location": LOCATION}
         elif status == 200 and page and "content" not in entry:
             entry["content"] = {"text/html": HTML}
+        elif status >= 400 and page and _own_model(route, status) is not None:
+            # a refusal of a non-API route in its own shape (a health check's 503), as JSON
+            name = _own_model(route, status).__name__
+            entry["content"] = {"application/json": {"schema": {"$ref": f"{MODELS}{name}"}}}
+            if status == 503:
+                entry["headers"] = RETRY_AFTER
         elif status >= 400:
             problem = {PROBLEM: {"schema": INVALID if status == 422 else ERROR}}
             if page:  # (FastAPI put a declared model under the page's own media type)
@@ -140,6 +146,17 @@ def _rewrite(operation: dict[str, Any], route: Any, method: str) -> None:
             if status == 503 and _uses_database(route):
                 _document_database_unavailable(entry, route)
     operation["responses"] = dict(sorted(responses.items()))
+
+
+MODELS = "#/components/schemas/"
+
+
+def _own_model(route: Any, status: int) -> Any:
+    """The model a route declares for a refusal of its own (`responses={503: {"model": ...}}`),
+    which it answers instead of problem details; None for the usual problem."""
+    entry = (route.responses or {}).get(status)
+    model = entry.get("model") if isinstance(entry, dict) else None
+    return None if model in (None, ErrorPublic, InvalidInputPublic) else model
 
 
 def _uses_database(route: Any) -> bool:
