@@ -8,6 +8,12 @@ and a failed operation (which left nothing behind) gives its key back, so the re
 If the server stops between the operation's commit and storing its answer, the key stays
 claimed: retries are refused with 409 rather than risk doing the operation twice.
 
+If the server stops (a host killed, a crash) while the operation runs, its claim is left
+unmarked with no process behind it. After LEASE, far longer than any request may run, a
+retry takes the key over: it retires the stale claim and claims the key anew. Should the
+first request still be running after all, its commit cannot mark the claim it no longer
+holds, and is refused (rolled back): the operation is still done at most once.
+
 When the database goes away during the operation, whether its COMMIT was kept cannot be told
 from the failure (the connection may break after the server committed). The operation's own
 transaction tells instead: its first commit also marks the claim APPLIED (`mark_applied`).
@@ -37,7 +43,12 @@ KEY = re.compile(r"[!-~]{1,200}")  # printable ASCII, no spaces
 KEPT = timedelta(hours=24)  # how long a key's answer is kept
 PRUNE_EVERY = 100  # every hundredth claim (by id, so spread over processes) prunes old keys
 APPLIED = 0  # a claim's status_code once its operation committed, until its answer is stored
+TAKEN_OVER = -1  # a stale claim's, once a retry took its key over (see the module)
 CLAIM_ATTEMPTS = 3
+# How long a claim whose operation has not committed is held for its request. A request ends
+# long before (the proxy gives up on a host after 60 s); after it, the holder is taken to be
+# gone (a host killed mid-request) and a retry may claim the key again.
+LEASE = timedelta(minutes=5)
 _MARKED = "onething_idempotency_marked"  # in a session's info: the mark is committed
 
 
@@ -84,6 +95,9 @@ def claim(
             )
         ).first()
         session.commit()
+        if found is not None and _stale(found) and _take_over(session, found):
+            found = None
+            continue  # the holder is gone: claim the key anew
         if found is not None:
             break
         # (given back between the two statements, e.g. after an outage: claim it again)
@@ -106,6 +120,27 @@ def claim(
     if found.status_code is None:
         raise _in_use()
     return Replay(found.status_code, found.response or "")
+
+
+def _stale(found: IdempotentRequest) -> bool:
+    """An unmarked claim older than LEASE: its request is over, its holder gone."""
+    return found.status_code is None and found.created_at < utcnow() - LEASE
+
+
+def _take_over(session: Session, found: IdempotentRequest) -> bool:
+    """Retire a stale claim, if it is still unmarked and stale (committed); whether it was.
+    The row stays, renamed and marked TAKEN_OVER (pruned with the others), so that the key's
+    next claim gets a new id (SQLite would give a deleted last row's id again) and the old
+    holder's mark, which names its id, finds nothing to mark."""
+    retired = session.execute(
+        update(IdempotentRequest)
+        .where(col(IdempotentRequest.id) == found.id)
+        .where(col(IdempotentRequest.status_code).is_(None))
+        .where(col(IdempotentRequest.created_at) < utcnow() - LEASE)
+        .values(key=f"taken over {found.id}", status_code=TAKEN_OVER)  # (no key has a space)
+    )
+    session.commit()
+    return retired.rowcount == 1
 
 
 def _in_use() -> Conflict:
@@ -174,12 +209,14 @@ def mark_applied(session: Session, *, claim_id: int) -> None:
 
     def mark(current: Session) -> None:
         if not current.info.get(_MARKED):
-            current.execute(
+            marked_now = current.execute(
                 update(IdempotentRequest)
                 .where(col(IdempotentRequest.id) == claim_id)
                 .where(col(IdempotentRequest.status_code).is_(None))
                 .values(status_code=APPLIED)
             )
+            if marked_now.rowcount != 1:  # taken over after its lease: a retry holds the key
+                raise _in_use()
 
     def marked(current: Session) -> None:
         current.info[_MARKED] = True

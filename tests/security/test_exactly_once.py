@@ -381,3 +381,62 @@ def test_old_idempotency_keys_are_pruned(rt, user_of):
             idempotency.claim(session, user_id=mother.id, key=f"k{n}", fingerprint="f")
         keys = set(session.exec(select(IdempotentRequest.key)).all())
     assert "old" not in keys and len(keys) == idempotency.PRUNE_EVERY
+
+
+def test_a_claim_left_by_a_stopped_host_is_taken_over_after_its_lease(rt, user_of):
+    """A host killed mid-request leaves its claim unmarked: refused while the lease runs, then
+    a retry takes the key over, and the old holder (were it still running) cannot commit."""
+    from datetime import timedelta
+
+    from engine.clock import utcnow
+    from services import idempotency
+    from services.cases.models import IdempotentRequest
+    from services.errors import Conflict
+
+    mother = user_of(MOTHER)
+    with Session(rt.db) as session:
+        first = idempotency.claim(session, user_id=mother.id, key="k", fingerprint="f")
+        with pytest.raises(Conflict) as held:  # the lease runs: the first may still answer
+            idempotency.claim(session, user_id=mother.id, key="k", fingerprint="f")
+        assert held.value.code == "idempotency_key_in_use"
+        row = session.get(IdempotentRequest, first)
+        row.created_at = utcnow() - idempotency.LEASE - timedelta(seconds=1)
+        session.add(row)
+        session.commit()
+        second = idempotency.claim(session, user_id=mother.id, key="k", fingerprint="f")
+        assert isinstance(second, int) and second != first
+
+    # The first holder, had it only been slow, now commits its operation: refused, rolled back
+    with Session(rt.db) as late:
+        idempotency.mark_applied(late, claim_id=first)
+        late.add(IdempotentRequest(user_id=mother.id, key="late", fingerprint="f"))
+        with pytest.raises(Conflict):
+            late.commit()
+    with Session(rt.db) as session:
+        rows = session.exec(select(IdempotentRequest.key, IdempotentRequest.id)).all()
+    assert sorted(rows) == [("k", second), (f"taken over {first}", first)]
+
+
+def test_an_applied_claim_is_never_taken_over(rt, user_of):
+    from datetime import timedelta
+
+    from engine.clock import utcnow
+    from services import idempotency
+    from services.cases.models import IdempotentRequest
+    from services.errors import Conflict
+
+    mother = user_of(MOTHER)
+    with Session(rt.db) as session:
+        session.add(
+            IdempotentRequest(
+                user_id=mother.id,
+                key="k",
+                fingerprint="f",
+                status_code=idempotency.APPLIED,
+                created_at=utcnow() - idempotency.LEASE - timedelta(hours=1),
+            )
+        )
+        session.commit()
+        with pytest.raises(Conflict) as applied:
+            idempotency.claim(session, user_id=mother.id, key="k", fingerprint="f")
+    assert applied.value.code == "idempotency_key_applied"
