@@ -17,8 +17,11 @@ import pytest
 from demo.seed import DEMO_PASSWORD
 from services.db import make_engine
 from tests.conftest import add_newborn_parents
+from tests.deploy.hosts import MULTIHOST
 from tests.live import free_port, wait_until_up
 from tests.web.conftest import NEWBORN_ANSWERS
+
+pytestmark = MULTIHOST  # several workers share a PostgreSQL database: no SQLite variant
 
 APPLICATIONS = 10  # each by another mother: a child is applied for once
 
@@ -38,8 +41,6 @@ def _children(pid: int) -> list[int]:
 
 @pytest.fixture
 def two_workers(database_url, registry_path, tmp_path):
-    if database_url.startswith("sqlite"):
-        pytest.skip("several workers share a PostgreSQL database")
     data_dir = tmp_path / "data"
     data_dir.mkdir()
     shutil.copy(registry_path, data_dir / "registry.sqlite")
