@@ -48,6 +48,7 @@ from web.routes import (
 )
 from web.security_headers import ResponseHeaders, SecurityHeaders
 
+FAVICON = "/static/favicon.svg"  # base.html names it too
 log = logging.getLogger(__name__)
 
 
@@ -225,6 +226,13 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
     app.state.db_slots = request_slots(db) if db is not None else None
     app.state.read_db = read_only_engine(db) if db is not None else None
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    def favicon() -> RedirectResponse:
+        """Browsers ask for /favicon.ico whatever the page names: send them to the icon the
+        pages name (a static file, cached as the other assets are)."""
+        return RedirectResponse(FAVICON, status_code=301)
+
     if processes.VENDOR_BPMN_JS.is_dir():
         app.mount(
             "/vendor/bpmn-js", StaticFiles(directory=processes.VENDOR_BPMN_JS), name="bpmn-js"

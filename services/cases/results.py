@@ -16,7 +16,7 @@ from services.cases import history
 from services.cases.access import log_list_view
 from services.cases.models import Case, CaseItem, Delivery
 from services.certificates.models import Certificate
-from services.certificates.service import issue_certificate
+from services.certificates.service import issue_certificate, unique_file_names
 from services.errors import Conflict, InvalidInput, NotFound
 from services.notifications.case_notifications import on_case_event
 from services.notifications.senders import default_sender
@@ -94,15 +94,16 @@ def certificates_of_case(
 
 
 def results_archive(session: Session, rt: Runtime, *, case: Case) -> bytes:
-    """A ZIP of every certificate of the case (issuing those not issued yet)."""
+    """A ZIP of every certificate of the case (issuing those not issued yet), each file named
+    by its document and number as its own download is."""
     approved = _approved_items(session, case)
     if not approved:
         raise NotFound("该办件尚无办理结果", "This case has no results yet")
+    certificates = [certificate_for(session, rt, case=case, item_id=i) for i in approved]
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for item_id in approved:
-            certificate = certificate_for(session, rt, case=case, item_id=item_id)
-            archive.writestr(f"{certificate.number}.pdf", certificate.pdf)
+        for name, certificate in zip(unique_file_names(certificates), certificates, strict=True):
+            archive.writestr(name, certificate.pdf)  # (a non-ASCII name is stored as UTF-8)
     return buffer.getvalue()
 
 

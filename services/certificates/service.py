@@ -8,6 +8,7 @@ the PDF can check it against the stored hash; the signature shows the hash is ou
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -240,3 +241,41 @@ def _certificate_of_file(session: Session, pdf: bytes) -> Certificate | None:
         .where(col(Certificate.number).in_(numbers))
         .order_by(col(Certificate.id))
     ).first()
+
+
+_NOT_IN_FILE_NAMES = re.compile(r'[\x00-\x1f\x7f/\\:*?"<>|]+')
+
+
+@dataclass(frozen=True)
+class FileName:
+    """A download's name: `name` as the citizen reads it (Chinese), `ascii` for clients that
+    read only a header's plain `filename=`."""
+
+    name: str
+    ascii: str
+
+
+def certificate_file_name(certificate: Certificate) -> FileName:
+    """A certificate's file name by the document it is and its result number
+    ("出生医学证明首次签发-YJS20261206-0001.pdf"), so that the results of one case, downloaded
+    together, tell which is which; the ASCII name is the item's code and the number."""
+    title = _NOT_IN_FILE_NAMES.sub("_", certificate.item_name).strip(" ._") or "电子证照"
+    number = _NOT_IN_FILE_NAMES.sub("_", certificate.number)
+    ascii_number = number.encode("ascii", "replace").decode().replace("?", "_")
+    return FileName(f"{title}-{number}.pdf", f"{certificate.item_code}-{ascii_number}.pdf")
+
+
+def unique_file_names(certificates: list[Certificate]) -> list[str]:
+    """Each certificate's file name in an archive of several, with "(2)", "(3)"… added to a
+    name already taken (two results of one document type and number never share a file)."""
+    names: list[str] = []
+    taken: set[str] = set()
+    for certificate in certificates:
+        name = certificate_file_name(certificate).name
+        stem, count = name.removesuffix(".pdf"), 1
+        while name in taken:
+            count += 1
+            name = f"{stem}({count}).pdf"
+        taken.add(name)
+        names.append(name)
+    return names

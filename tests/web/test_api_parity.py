@@ -14,7 +14,7 @@ from web.api.routing import PREFIX
 from web.app import create_app
 
 # Routes that are not pages of the service: the API's own documentation, the health checks
-# (JSON for the proxy and monitoring already), the metrics (text for Prometheus).
+# (JSON for the proxy and monitoring already), the metrics (text for Prometheus), the icon.
 NOT_PAGES = {
     "/openapi.json",
     "/docs",
@@ -23,6 +23,7 @@ NOT_PAGES = {
     "/metrics",
     "/healthz",
     "/readyz",
+    "/favicon.ico",  # a redirect to the static icon
 }
 
 

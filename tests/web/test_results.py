@@ -5,10 +5,12 @@ from __future__ import annotations
 import io
 import re
 import zipfile
+from urllib.parse import quote
 
 from sqlmodel import Session, select
 
 from services.certificates.models import Certificate
+from services.certificates.service import unique_file_names
 from tests.web.conftest import FATHER, MOTHER, NEWBORN_ANSWERS, NEWBORN_DEPARTMENTS
 
 
@@ -63,6 +65,45 @@ def test_all_results_download_as_one_archive(browser):
     names = zipfile.ZipFile(io.BytesIO(response.content)).namelist()
     assert len(names) == 6 and all(name.endswith(".pdf") for name in names)
     assert browser(FATHER).get(f"/cases/{case_id}/results.zip").status_code == 404
+
+
+def test_downloads_are_named_by_document_in_the_archive_and_the_headers(browser, rt):
+    """The citizen tells the results apart by name: each PDF and the archive's members carry
+    the document's name and result number (UTF-8 in `filename*`, an ASCII `filename=`)."""
+    citizen, case_id = _complete_case(browser)
+    archive = citizen.get(f"/cases/{case_id}/results.zip")
+    disposition = archive.headers["content-disposition"]
+    case_number = re.search(r'filename="(YJS[\w-]+)\.zip"', disposition).group(1)
+    assert "filename*=UTF-8''" + quote(f"新生儿出生一件事办理结果-{case_number}.zip") in disposition
+    names = zipfile.ZipFile(io.BytesIO(archive.content)).namelist()
+    with Session(rt.db) as session:
+        certificates = session.exec(
+            select(Certificate).where(Certificate.case_id == case_id).order_by(Certificate.id)
+        ).all()
+        expected = {f"{c.item_name}-{c.number}.pdf": c for c in certificates}
+    assert sorted(names) == sorted(expected) and len(set(names)) == 6
+    assert any(name.startswith("出生医学证明") for name in names)
+    assert not any(name.startswith("电子证照") for name in names)
+    for name, certificate in expected.items():
+        one = citizen.get(f"/cases/{case_id}/items/{certificate.case_item_id}/result")
+        header = one.headers["content-disposition"]
+        assert header.startswith("attachment; ")
+        assert f'filename="{certificate.item_code}-{certificate.number}.pdf"' in header
+        assert f"filename*=UTF-8''{quote(name)}" in header
+        header.encode("latin-1")  # a header value HTTP can carry as it is
+    api = citizen.client.get(f"/api/v1/cases/{case_id}/results.zip")
+    assert api.headers["content-disposition"] == disposition
+
+
+def test_results_of_one_document_and_number_keep_apart_in_an_archive():
+    same = Certificate(item_name="出生医学证明", item_code="x", number="YJS1-0001")
+    other = Certificate(item_name="预防接种证/办理", item_code="y", number="YJS1-0002")
+    assert unique_file_names([same, same, other, same]) == [
+        "出生医学证明-YJS1-0001.pdf",
+        "出生医学证明-YJS1-0001(2).pdf",
+        "预防接种证_办理-YJS1-0002.pdf",
+        "出生医学证明-YJS1-0001(3).pdf",
+    ]
 
 
 def test_postal_delivery_is_tracked_to_the_citizen(browser):

@@ -76,6 +76,7 @@ ROUTES: dict[str, frozenset[str]] = {
     "GET /redoc": EVERYONE,
     "GET /healthz": EVERYONE,  # for the proxy and monitoring: nothing personal
     "GET /readyz": EVERYONE,
+    "GET /favicon.ico": EVERYONE,  # browsers ask for it on every site: sent to the static icon
     # nobody the walk signs in: the operator's scraper, by address and token (test_metrics.py)
     "GET /metrics": frozenset(),
     "GET /verify/{public_id}": EVERYONE,

@@ -4,6 +4,7 @@ corrections and results (the certificates as PDF and all of them as one ZIP)."""
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 from fastapi.responses import Response
 from sqlmodel import Session
@@ -34,7 +35,11 @@ from services.cases.schemas import (
     UploadRef,
 )
 from services.certificates.models import Certificate
-from services.certificates.service import verification_url
+from services.certificates.service import (
+    FileName,
+    certificate_file_name,
+    verification_url,
+)
 from services.runtime import Runtime
 from web.api.matters import fact_public
 from web.api.routing import PREFIX, Offset, RowId, api_router
@@ -316,24 +321,32 @@ def certificate_pdf(
 def results_zip(case_id: RowId, user: CurrentUser, session: SessionDep, rt: RuntimeDep):
     """Every certificate of the applicant's case in one ZIP (404 while none is approved)."""
     case = access.load_case(session, case_id=case_id, user=user)
-    return archive_response(case, results_archive(session, rt, case=case))
+    return archive_response(rt, case, results_archive(session, rt, case=case))
+
+
+def attachment(name: FileName) -> str:
+    """A `Content-Disposition` for a download named `name`: the ASCII `filename=` for old
+    clients and the Chinese `filename*=` (RFC 5987/6266), which browsers prefer."""
+    return f"attachment; filename=\"{name.ascii}\"; filename*=UTF-8''{quote(name.name)}"
 
 
 def certificate_response(certificate: Certificate) -> Response:
-    """A certificate as a PDF download."""
+    """A certificate as a PDF download, named by its document and number."""
     return Response(
         certificate.pdf,
         media_type="application/pdf",
-        headers={"Content-Disposition": f'attachment; filename="{certificate.number}.pdf"'},
+        headers={"Content-Disposition": attachment(certificate_file_name(certificate))},
     )
 
 
-def archive_response(case: Case, archive: bytes) -> Response:
-    """A case's certificates as one ZIP download."""
+def archive_response(rt: Runtime, case: Case, archive: bytes) -> Response:
+    """A case's certificates as one ZIP download, named by the matter and the case number."""
+    matter = rt.catalog.matters[case.matter].name
+    name = FileName(f"{matter}办理结果-{case.number}.zip", f"{case.number}.zip")
     return Response(
         archive,
         media_type="application/zip",
-        headers={"Content-Disposition": f'attachment; filename="{case.number}.zip"'},
+        headers={"Content-Disposition": attachment(name)},
     )
 
 

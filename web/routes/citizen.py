@@ -203,7 +203,7 @@ def download_result(
 def download_results(case_id: Id, user: CurrentUser, session: SessionDep, rt: RuntimeDep):
     """Every result of the case in one archive."""
     case = access.load_case(session, case_id=case_id, user=user)
-    return archive_response(case, results_archive(session, rt, case=case))
+    return archive_response(rt, case, results_archive(session, rt, case=case))
 
 
 @router.get(
