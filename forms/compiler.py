@@ -16,7 +16,7 @@ from typing import Any
 from engine.sandbox import SandboxError, SandboxLimit, evaluate
 from forms.catalog import Catalog, Fact, Item, Matter
 from forms.sources import registry_name
-from forms.values import FieldError, InvalidValue, parse_value
+from forms.values import FieldError, InvalidValue, missing_message, parse_value
 
 log = logging.getLogger(__name__)
 
@@ -238,7 +238,7 @@ def compile_form(
             and values.get(key) in (None, "")
             and (key not in error_keys)
         ):
-            errors.append(FieldError(key, f"请填写{fact.label}", f"{fact.label_en} is required"))
+            errors.append(FieldError(key, *missing_message(fact)))
         form_field.error = next((e for e in errors if e.key == key), None)
         subject = catalog.subjects[fact.subject]
         section = sections.setdefault(

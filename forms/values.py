@@ -30,6 +30,24 @@ class FieldError:
     message_en: str
 
 
+# Fact types answered by choosing (a drop-down), not by typing: their prompt and their
+# "missing" message say 请选择 (choose), the others 请填写 (fill in).
+CHOICE_TYPES = frozenset({"enum", "bool"})
+
+
+def is_choice(fact: Fact) -> bool:
+    """Whether the fact is answered by choosing one of given options."""
+    return fact.type in CHOICE_TYPES
+
+
+def missing_message(fact: Fact) -> tuple[str, str]:
+    """What a required fact left blank is told, in Chinese and English: 请选择 for a choice,
+    请填写 for the rest."""
+    if is_choice(fact):
+        return f"请选择{fact.label}", f"Please choose: {fact.label_en}"
+    return f"请填写{fact.label}", f"{fact.label_en} is required"
+
+
 class InvalidValue(Exception):
     def __init__(self, message: str, message_en: str):
         self.message = message

@@ -12,7 +12,7 @@ from engine import store
 from engine.clock import utcnow
 from engine.store import HumanTask
 from forms.compiler import FormField
-from forms.values import InvalidValue, parse_value
+from forms.values import InvalidValue, missing_message, parse_value
 from services.accounts.models import User
 from services.cases import incidents
 from services.cases.access import load_case
@@ -81,7 +81,7 @@ def submit_correction(
             fields[key] = (f"{fact.label}：{exc.message}", exc.message_en)
             continue
         if value is None:
-            fields[key] = (f"请填写{fact.label}", f"{fact.label_en} is required")
+            fields[key] = missing_message(fact)
         values[key] = value
     files = check_files(rt, [u for u in uploads if u.material_code in wanted and u.content], fields)
     provided = {f.material_code: f for f in files}

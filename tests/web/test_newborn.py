@@ -57,7 +57,7 @@ def test_invalid_input_gets_field_messages_and_nothing_is_stored(browser, rt):
     assert response.status_code == 422
     assert "请填写11位手机号码" in response.text
     assert "银行卡号校验不通过" in response.text
-    assert "请填写随父或随母落户" in response.text
+    assert "请选择随父或随母落户" in response.text  # a drop-down: choose, not fill in
     assert 'value="12345"' in response.text  # what was typed is kept
     with Session(rt.db) as session:
         assert session.exec(select(Case)).all() == []
