@@ -268,11 +268,31 @@ class Event(TypedDict):
     message: str
 
 
+class PathFact(TypedDict):
+    key: str
+    label: str
+    shown: str  # as the applicant gave it, ID and bank card numbers masked
+
+
+class PathStep(TypedDict):
+    position: int  # 1-based, in the order the process takes the items
+    item: str
+    name: str
+    department: str
+    department_name: str
+    state: str  # done, in_progress, correction, waiting, not_needed
+    state_label: str
+    waits_for: list[str]  # waiting: the earlier items' codes
+    rule: str | None  # not needed: the rule that decided it
+    facts: list[PathFact]  # not needed: the facts the rule read (the applicant's view only)
+
+
 class CaseDetail(Case):
     status_label: str
     uploads: list[UploadRef] | None  # null for a department's clerk
     history: list[Event] | None
     results_url: str | None
+    path: list[PathStep]  # every item of the matter, in process order
 
 
 class CertificateCheck(TypedDict):

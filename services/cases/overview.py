@@ -14,6 +14,7 @@ from services.accounts.models import User
 from services.cases.access import load_case
 from services.cases.corrections import correction_form
 from services.cases.models import Case, CaseEvent, Delivery, Upload
+from services.cases.path import PathStep, case_path
 from services.cases.progress import ItemView, events_of, item_views
 from services.cases.results import certificates_of_case, delivery_of
 from services.cases.uploads import uploads_of
@@ -29,6 +30,7 @@ class CaseOverview:
 
     case: Case
     items: list[ItemView]
+    path: list[PathStep]  # every item of the matter in process order, with its state
     events: list[CaseEvent]  # the applicant's history (no departments' internal moves)
     uploads: list[Upload]
     delivery: Delivery | None
@@ -47,6 +49,13 @@ def applicant_overview(session: Session, rt: Runtime, *, user: User, case_id: in
     return CaseOverview(
         case=case,
         items=items,
+        path=case_path(
+            session,
+            rt,
+            case=case,
+            for_applicant=True,
+            rows=[view.row for view in items if view.row is not None],
+        ),
         events=events_of(session, case=case, for_applicant=True),
         uploads=uploads_of(session, case=case),
         delivery=delivery_of(session, case=case),

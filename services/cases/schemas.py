@@ -579,6 +579,42 @@ class EvaluationState(BaseModel):
     created_at: datetime | None = None
 
 
+class PathFact(BaseModel):
+    """A fact a not-needed item's rule read, as the applicant gave it (numbers masked)."""
+
+    key: str
+    label: str
+    label_en: str
+    shown: str
+    shown_en: str
+
+
+class PathStepPublic(BaseModel):
+    """One item of the case's matter in the case's path (services/cases/path.py)."""
+
+    position: int = Field(description="1-based, in the order the process takes the items")
+    item: str
+    name: str
+    name_en: str
+    department: str
+    department_name: str
+    department_name_en: str
+    state: str = Field(description="done | in_progress | correction | waiting | not_needed")
+    state_label: str
+    state_label_en: str
+    status: str | None = Field(
+        default=None, description="The routed item's status (approved, rejected, …); null if not"
+    )
+    waits_for: list[str] = Field(
+        default=[], description="Waiting: the codes of the earlier items it waits for"
+    )
+    rule: str | None = Field(default=None, description="Not needed: the rule that decided it")
+    rule_en: str | None = None
+    facts: list[PathFact] = Field(
+        default=[], description="Not needed: the facts the rule read (the applicant's view only)"
+    )
+
+
 class CaseDetail(CasePublic):
     """A case: its applicant sees it whole (as the case page shows it); the clerks and systems
     of the departments it was routed to see the progress only (the other fields null)."""
@@ -599,6 +635,11 @@ class CaseDetail(CasePublic):
     evaluation: EvaluationState | None = None
     results_url: str | None = Field(
         default=None, description="Every certificate in one ZIP (application/zip)"
+    )
+    path: list[PathStepPublic] = Field(
+        default=[],
+        description="Every item of the matter in process order with its state, what it waits "
+        "for, or why it is not needed (the whole case in view)",
     )
 
 

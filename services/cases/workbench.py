@@ -31,6 +31,7 @@ from services.cases.access import (
     require_department,
 )
 from services.cases.models import Case, CaseEvent, CaseItem
+from services.cases.path import PathStep, case_path
 from services.errors import Conflict, Forbidden, InvalidInput, NotFound
 from services.runtime import Runtime
 
@@ -603,6 +604,7 @@ class OpenTask:
 
     view: ClerkView
     items: list[progress.ItemView]
+    path: list[PathStep]  # every item of the matter: names, departments, states, rules only
     events: list[CaseEvent]
     holder_name: str | None  # who holds the task, if anyone
 
@@ -632,9 +634,17 @@ def open_task(
     item (logged for the applicant; with `reveal` and a `reason`, that one number in full, the
     reason logged), the items' progress and the history."""
     view = clerk_view(session, rt, user=user, item_id=item_id, reveal=reveal, reason=reason)
+    items = progress.item_views(session, rt, view.case)
     return OpenTask(
         view=view,
-        items=progress.item_views(session, rt, view.case),
+        items=items,
+        path=case_path(
+            session,
+            rt,
+            case=view.case,
+            for_applicant=False,
+            rows=[entry.row for entry in items if entry.row is not None],
+        ),
         events=progress.events_of(session, case=view.case),
         holder_name=holder_name(session, view.row),
     )

@@ -15,6 +15,7 @@ from services.cases import access, corrections, progress, submission
 from services.cases.access import MASKED_TYPES
 from services.cases.models import Case, CaseItem, Upload
 from services.cases.overview import CaseOverview, applicant_overview
+from services.cases.path import PathStep, case_path
 from services.cases.results import DELIVERY_STATUS, certificate_for, results_archive
 from services.cases.routing import department_name
 from services.cases.schemas import (
@@ -31,6 +32,8 @@ from services.cases.schemas import (
     EventPublic,
     ItemStatus,
     MaterialRef,
+    PathFact,
+    PathStepPublic,
     Provenance,
     UploadRef,
 )
@@ -140,7 +143,34 @@ def get_case(case_id: RowId, user: CurrentUser, session: SessionDep, rt: Runtime
     if user.role == "citizen":
         return case_detail(rt, applicant_overview(session, rt, user=user, case_id=case_id))
     case = access.load_case_progress(session, case_id=case_id, user=user)
-    return _progress_detail(rt, case, _case_public(session, rt, case).items)
+    detail = _progress_detail(rt, case, _case_public(session, rt, case).items)
+    detail.path = [
+        path_step(step) for step in case_path(session, rt, case=case, for_applicant=False)
+    ]
+    return detail
+
+
+def path_step(step: PathStep) -> PathStepPublic:
+    """A step of the case's path as the API shows it (the facts only in the applicant's)."""
+    label, label_en = step.state_label
+    reason = step.reason
+    return PathStepPublic(
+        position=step.position,
+        item=step.item.code,
+        name=step.item.name,
+        name_en=step.item.name_en,
+        department=step.department,
+        department_name=step.department_name,
+        department_name_en=step.department_name_en,
+        state=step.state,
+        state_label=label,
+        state_label_en=label_en,
+        status=step.row.status if step.row is not None else None,
+        waits_for=[item.code for item in step.waits_for],
+        rule=reason.rule if reason else None,
+        rule_en=reason.rule_en if reason else None,
+        facts=[PathFact(**vars(fact)) for fact in reason.facts] if reason else [],
+    )
 
 
 def _progress_detail(rt: Runtime, case: Case, items: list[ItemStatus]) -> CaseDetail:
@@ -203,6 +233,7 @@ def case_detail(rt: Runtime, overview: CaseOverview) -> CaseDetail:
     )
     if overview.certificates:
         detail.results_url = f"{PREFIX}/cases/{case.id}/results.zip"
+    detail.path = [path_step(step) for step in overview.path]
     return detail
 
 

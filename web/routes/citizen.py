@@ -121,6 +121,7 @@ def _case_page(request, session, rt, user, case_id: int, errors=None, status_cod
         status_code=status_code,
         case=overview.case,
         items=overview.items,
+        case_path=overview.path,
         events=overview.events,
         uploads=overview.uploads,
         delivery=overview.delivery,

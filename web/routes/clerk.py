@@ -83,6 +83,7 @@ def _item_page(
         item=view.item,
         case=view.case,
         items=task.items,
+        case_path=task.path,
         events=task.events,
         error=error,
         comment=comment,
