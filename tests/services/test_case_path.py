@@ -11,7 +11,7 @@ from sqlmodel import Session, select
 from forms.catalog import default_catalog
 from services.cases.decisions import decide
 from services.cases.models import Case, CaseItem
-from services.cases.path import case_path, describe_condition
+from services.cases.path import case_path, describe_condition, not_needed_reason
 from services.cases.submission import prepare_form, submit_application
 from services.cases.uploads import UploadedFile
 from tests.forms.test_matters import APPLICATIONS, LOGINS, PDF, _sample, common_for
@@ -163,3 +163,39 @@ def test_conditions_read_as_fact_labels_and_option_names(expression, zh, en):
     catalog = default_catalog()
     words, words_en = describe_condition(catalog, expression)
     assert (words, words_en) == (zh, en)
+
+
+def test_item_sent_back_for_correction_keeps_the_later_items_waiting_for_it(rt, user_of):
+    case_id = submit(rt, user_of, "retirement", "applicant")
+    with Session(rt.db) as session:
+        row = session.exec(
+            select(CaseItem).where(
+                CaseItem.case_id == case_id, CaseItem.item_code == "hrss_pension_claim"
+            )
+        ).one()
+    with Session(rt.db) as session:
+        decide(
+            session,
+            rt,
+            user=user_of("hrss01"),
+            item_id=row.id,
+            decision="correction",
+            comment="请核对退休日期",
+            reopen=["retirement_date"],
+        )
+    steps = path_of(rt, case_id)
+    assert steps["hrss_pension_claim"].state == "correction"
+    assert steps["hrss_pension_claim"].state_label == ("待补正", "Awaiting correction")
+    assert [i.code for i in steps["hrss_personnel_file_transfer"].waits_for] == [
+        "hrss_pension_claim"
+    ]
+
+
+def test_a_rule_over_a_personal_number_shows_it_masked_to_the_applicant():
+    catalog = default_catalog()
+    data = {"buyer_id_number": "310101199201250766"}
+    reason = not_needed_reason(catalog, "buyer_id_number == ''", data, for_applicant=True)
+    assert [f.shown for f in reason.facts] == ["310101********0766"]
+    assert "310101199201250766" not in reason.rule
+    clerk = not_needed_reason(catalog, "buyer_id_number == ''", data, for_applicant=False)
+    assert clerk.facts == () and clerk.rule == reason.rule
