@@ -120,7 +120,11 @@ async def get_session(request: Request, rt: RuntimeDep) -> AsyncIterator[Session
             claim = getattr(request.state, "idempotency_claim", None)  # web/idempotency.py
             if claim is not None:
                 idempotency.mark_applied(session, claim_id=claim)
-            yield session
+            request.state.db_session = session  # for the page's header (web/rendering.py)
+            try:
+                yield session
+            finally:  # an error page rendered after the request's session is closed has none
+                request.state.db_session = None
             if readonly:
                 if has_changes(session):
                     raise ReadOnlyViolation(f"{request.url.path} is read_only but wrote")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -9,13 +10,16 @@ from zoneinfo import ZoneInfo
 
 from fastapi import Request
 from fastapi.templating import Jinja2Templates
+from sqlalchemy.exc import SQLAlchemyError
 
 from forms.sources import registry_name
 from forms.values import mask_id
+from services.accounts.models import User
 from services.cases.progress import CASE_STATUS, ITEM_STATUS
 from services.cases.results import DELIVERY_STATUS
 from services.cases.workbench import COUNT_CAP
 from services.evaluations.service import LEVELS
+from services.notifications.service import unread_count
 from web.i18n import language, translator
 
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
@@ -40,12 +44,32 @@ templates.env.globals["DELIVERY_STATUS"] = DELIVERY_STATUS
 templates.env.globals["EVALUATION_LEVELS"] = LEVELS
 
 
+def unread_messages(request: Request, user: User | None) -> Callable[[], int | None]:
+    """The signed-in citizen's unread message count for the page's header, read only when the
+    page shows it (one COUNT on the unread index, in the request's own session); None for
+    other users, when the request has no session, or when the database cannot answer."""
+
+    def count() -> int | None:
+        session = getattr(request.state, "db_session", None)
+        if user is None or user.role != "citizen" or session is None:
+            return None
+        try:
+            with session.no_autoflush:  # a refused step's pending rows stay unwritten
+                return unread_count(session, user=user)
+        except SQLAlchemyError:
+            return None
+
+    return count
+
+
 def render(request: Request, name: str, status_code: int = 200, **context: Any):
     login = getattr(request.state, "login", None)
     lang = language(request)
     runtime = request.app.state.runtime
+    user = login[0] if login else None
+    context.setdefault("inbox_unread", unread_messages(request, user))
     context.update(
-        user=login[0] if login else None,
+        user=user,
         csrf_token=login[1].csrf_token if login else "",
         lang=lang,
         t=translator(lang),

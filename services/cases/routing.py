@@ -56,11 +56,33 @@ def run_step(session: Session, step: Callable[[], T]) -> T:
     raise Conflict("办件正被其他部门同时更新，请稍后重试", "The case is busy, please retry")
 
 
-def record_event(session: Session, case: Case, user: User | None, kind: str, message: str) -> None:
-    """A step of the case: in its history, and told to the applicant."""
+def record_event(
+    session: Session, case: Case, user: User | None, kind: str, message: str, *, tell: bool = True
+) -> None:
+    """A step of the case: in its history, and told to the applicant unless `tell` is False
+    (a step the applicant hears about with others, in one message: see `submission_summary`)."""
     note_case(case.number)  # the request's log line names the case
     history.record(session, case_id=case.id, user=user, kind=kind, message=message)
-    on_case_event(session, case=case, kind=kind, message=message, sender=default_sender())
+    if tell:
+        on_case_event(session, case=case, kind=kind, message=message, sender=default_sender())
+
+
+def submission_summary(rt: Runtime, items: list[CaseItem]) -> str:
+    """What a new case's process did at once, for the applicant's one message about the
+    submission (rather than one per item): the items approved at once and those routed, each
+    with its department, in the order they were made."""
+    instant = [row for row in items if row.status == "approved"]
+    routed = [row for row in items if row.status != "approved"]
+
+    def named(rows: list[CaseItem]) -> str:
+        return "；".join(
+            f"{department_name(rt, row.department)}（{rt.catalog.items[row.item_code].name}）"
+            for row in rows
+        )
+
+    parts = [f"即时办结（秒批）：{named(instant)}" if instant else ""]
+    parts.append(f"已分送：{named(routed)}" if routed else "")
+    return "。".join(part for part in parts if part)
 
 
 def apply_changes(
@@ -107,6 +129,7 @@ def apply_changes(
             None,
             "approved",
             f"{department_name(rt, row.department)}自动核验通过，即时办结（秒批）：{item.name}",
+            tell=not new_case,  # a new case's applicant hears of it with the submission
         )
     awaiting: dict[str, CaseItem] | None = {} if new_case else None
     for task in changes.opened:
@@ -161,6 +184,7 @@ def apply_changes(
             None,
             "routed",
             f"已分送{department_name(rt, item.department)}：{item.name}",
+            tell=not new_case,
         )
     processing = _items_by_code(session, case, "processing") if changes.fired else {}
     for timer in changes.fired:

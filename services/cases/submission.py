@@ -29,7 +29,12 @@ from services.cases import incidents
 from services.cases.access import require_citizen
 from services.cases.models import Case, DraftUpload
 from services.cases.progress import SUBMITTED_ITEMS
-from services.cases.routing import apply_changes, finish_case, record_event
+from services.cases.routing import (
+    apply_changes,
+    finish_case,
+    record_event,
+    submission_summary,
+)
 from services.cases.uploads import (
     UploadedFile,
     check_files,
@@ -40,6 +45,8 @@ from services.cases.uploads import (
 )
 from services.configuration.matters import offered
 from services.errors import Conflict, InvalidInput, NotFound
+from services.notifications.case_notifications import on_case_event
+from services.notifications.senders import default_sender
 from services.observability import current_traceparent
 from services.registries.models import Consent
 from services.registries.prefill import Lookup
@@ -395,12 +402,21 @@ def _submit(
         message = (
             f"综合窗口受理《{matter.name}》一表申请（{actor.display_name}），办件编号{case.number}"
         )
-    record_event(session, case, actor or user, "submitted", message)
+    record_event(session, case, actor or user, "submitted", message, tell=False)
     for error in lookup.unavailable.values():
         record_event(
             session, case, None, "degraded", f"{error.message}（相关信息由申请人填写或上传）"
         )
     items = apply_changes(session, rt, case, changes, now, new_case=True)
+    # One message for the submission, naming what went where (not one per item).
+    on_case_event(
+        session,
+        case=case,
+        kind="submitted",
+        message=message,
+        details=submission_summary(rt, items),
+        sender=default_sender(),
+    )
     if runner.is_completed(workflow):
         finish_case(session, case)
     session.commit()

@@ -36,10 +36,17 @@ INSTANT = "秒批"  # the case service's mark of an automatic approval in the ev
 
 
 def on_case_event(
-    session: Session, *, case: Case, kind: str, message: str, sender: Sender | None = None
+    session: Session,
+    *,
+    case: Case,
+    kind: str,
+    message: str,
+    details: str = "",
+    sender: Sender | None = None,
 ) -> Notification | None:
     """Tell the applicant about an event of their case (inbox row in the caller's transaction;
-    an SMS to the application's mobile number after commit for the important ones)."""
+    an SMS to the application's mobile number after commit for the important ones). `details`
+    (what went to which department…) are added in the inbox only: the SMS stays short."""
     notification_kind = NOTIFIED.get(kind)
     if notification_kind is None:
         return None
@@ -56,7 +63,8 @@ def on_case_event(
         case_id=case.id,
         kind=notification_kind,
         title=KINDS[notification_kind][0],
-        body=body,
+        body=f"{body}。{details}" if details else body,
+        sms_body=body,
         phone=phone,
         sender=sender,
         batched=True,

@@ -9,7 +9,7 @@ failing gateway is logged and never undoes the change.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from functools import partial
 
 from sqlalchemy import event, update
@@ -51,13 +51,15 @@ def notify(
     kind: str,
     title: str,
     body: str,
+    sms_body: str | None = None,
     phone: str | None = None,
     email: str | None = None,
     sender: Sender | None = None,
     batched: bool = False,
 ) -> Notification | None:
     """Add a message to the user's inbox (no commit); with a sender, also text (or e-mail) it
-    once the caller's transaction commits. `batched`: the row is journalled with the
+    once the caller's transaction commits (`sms_body`, if given, instead of `body`: the inbox
+    may say more than a text message should). `batched`: the row is journalled with the
     transaction's other case-step rows and written with them at commit (no row is returned)."""
     values = {
         "user_id": user_id,
@@ -73,7 +75,7 @@ def notify(
         row = Notification(**values)
         session.add(row)
     if sender is not None and phone:
-        text = f"{SMS_SIGNATURE}{values['title']}：{values['body']}"[:500]
+        text = f"{SMS_SIGNATURE}{values['title']}：{sms_body or values['body']}"[:500]
         _after_commit(session, partial(_send_sms, sender, phone, text))
     if sender is not None and email:
         send = partial(_send_email, sender, email, values["title"], values["body"])
@@ -146,13 +148,16 @@ def mark_read(session: Session, *, user: User, notification_id: int) -> Notifica
     return row
 
 
-def mark_all_read(session: Session, *, user: User) -> int:
-    """Mark every unread message of the user read; returns how many were unread."""
+def mark_all_read(session: Session, *, user: User, only: Collection[int] | None = None) -> int:
+    """Mark every unread message of the user read (`only`: those of these ids, e.g. the ones an
+    opened inbox page shows); returns how many were unread."""
+    query = update(Notification).where(
+        Notification.user_id == user.id, col(Notification.read_at).is_(None)
+    )
+    if only is not None:
+        query = query.where(col(Notification.id).in_(list(only)))
     result = session.execute(
-        update(Notification)
-        .where(Notification.user_id == user.id, col(Notification.read_at).is_(None))
-        .values(read_at=utcnow())
-        .execution_options(synchronize_session=False)
+        query.values(read_at=utcnow()).execution_options(synchronize_session=False)
     )
     session.commit()
     return result.rowcount

@@ -17,8 +17,13 @@ PAGE = 50
 @router.get("/inbox")
 @twin("GET /api/v1/inbox")
 def inbox_page(request: Request, user: CurrentUser, session: SessionDep, page: Page = 1):
+    """The user's messages, newest first. Opening the page reads the messages it shows: they
+    are marked read (and shown once more as new), so the header's unread count drops."""
     page = max(page, 1)
     rows = notifications.inbox(session, user=user, limit=PAGE, offset=(page - 1) * PAGE)
+    new = [row.id for row in rows if row.read_at is None and row.id is not None]
+    if new:  # (the rows keep read_at None in this page: they are shown as new)
+        notifications.mark_all_read(session, user=user, only=new)
     return render(
         request,
         "inbox.html",
