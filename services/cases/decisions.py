@@ -22,9 +22,12 @@ from services.cases.routing import (
     department_name,
     finish_case,
     record_event,
+    routing_summary,
     run_step,
 )
 from services.errors import Conflict, InvalidInput
+from services.notifications.case_notifications import on_case_event
+from services.notifications.senders import default_sender
 from services.runtime import Runtime
 
 DECISIONS = ("approved", "rejected", "correction")
@@ -147,15 +150,19 @@ def _decide_once(
     item = rt.catalog.items[row.item_code]
     verb = {"approved": "办结", "rejected": "不予办理", "correction": "退回补正"}[decision]
     note = f"（{comment}）" if comment else ""
-    record_event(
-        session,
-        case,
-        user,
-        decision,
-        f"{department_name(rt, row.department)}{verb}：{item.name}{note}",
-    )
+    message = f"{department_name(rt, row.department)}{verb}：{item.name}{note}"
+    record_event(session, case, user, decision, message, tell=False)
     session.flush()
-    apply_changes(session, rt, case, changes, now)
+    routed = apply_changes(session, rt, case, changes, now, tell=False)
+    # One message for the decision, naming the items it let go on (the next step's department).
+    on_case_event(
+        session,
+        case=case,
+        kind=decision,
+        message=message,
+        details=routing_summary(rt, routed),
+        sender=default_sender(),
+    )
     if runner.is_completed(workflow):
         finish_case(session, case)
     session.add(case)

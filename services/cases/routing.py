@@ -60,17 +60,17 @@ def record_event(
     session: Session, case: Case, user: User | None, kind: str, message: str, *, tell: bool = True
 ) -> None:
     """A step of the case: in its history, and told to the applicant unless `tell` is False
-    (a step the applicant hears about with others, in one message: see `submission_summary`)."""
+    (a step the applicant hears about with others, in one message: see `routing_summary`)."""
     note_case(case.number)  # the request's log line names the case
     history.record(session, case_id=case.id, user=user, kind=kind, message=message)
     if tell:
         on_case_event(session, case=case, kind=kind, message=message, sender=default_sender())
 
 
-def submission_summary(rt: Runtime, items: list[CaseItem]) -> str:
-    """What a new case's process did at once, for the applicant's one message about the
-    submission (rather than one per item): the items approved at once and those routed, each
-    with its department, in the order they were made."""
+def routing_summary(rt: Runtime, items: list[CaseItem]) -> str:
+    """What a case's process did in one step (`apply_changes`'s new items), for the applicant's
+    one message about the step (the submission, a decision) rather than one per item: the items
+    approved at once and those routed, each with its department, in the order they were made."""
     instant = [row for row in items if row.status == "approved"]
     routed = [row for row in items if row.status != "approved"]
 
@@ -93,10 +93,13 @@ def apply_changes(
     now: datetime,
     *,
     new_case: bool = False,
+    tell: bool = True,
 ) -> list[CaseItem]:
     """Turn what the process did into case items: instant approvals, newly routed tasks (or
-    corrected ones resuming), deadline flags. `new_case`: the case has no items yet. Returns
-    the items it created."""
+    corrected ones resuming), deadline flags. `new_case`: the case has no items yet. `tell`:
+    False when the caller tells the applicant of the new items itself, in its own message
+    (`routing_summary`); a new case's always are. Returns the items it created."""
+    tell = tell and not new_case
     today = local_date(now)
     findings = {}
     instant = []
@@ -129,7 +132,7 @@ def apply_changes(
             None,
             "approved",
             f"{department_name(rt, row.department)}自动核验通过，即时办结（秒批）：{item.name}",
-            tell=not new_case,  # a new case's applicant hears of it with the submission
+            tell=tell,
         )
     awaiting: dict[str, CaseItem] | None = {} if new_case else None
     for task in changes.opened:
@@ -184,7 +187,7 @@ def apply_changes(
             None,
             "routed",
             f"已分送{department_name(rt, item.department)}：{item.name}",
-            tell=not new_case,
+            tell=tell,
         )
     processing = _items_by_code(session, case, "processing") if changes.fired else {}
     for timer in changes.fired:

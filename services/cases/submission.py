@@ -33,7 +33,7 @@ from services.cases.routing import (
     apply_changes,
     finish_case,
     record_event,
-    submission_summary,
+    routing_summary,
 )
 from services.cases.uploads import (
     UploadedFile,
@@ -414,7 +414,7 @@ def _submit(
         case=case,
         kind="submitted",
         message=message,
-        details=submission_summary(rt, items),
+        details=routing_summary(rt, items),
         sender=default_sender(),
     )
     if runner.is_completed(workflow):

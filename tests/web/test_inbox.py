@@ -10,6 +10,7 @@ from sqlmodel import Session, col, select
 from services.cases.models import CaseItem
 from services.notifications.models import Notification
 from services.notifications.senders import default_sender
+from tests.services.test_case_path import approve_open, submit
 from tests.web.conftest import MOTHER, NEWBORN_ANSWERS
 from tests.web.test_newborn import submit_newborn
 
@@ -74,3 +75,20 @@ def test_only_citizens_pages_count_messages(browser):
     page = police.get("/clerk").text
     assert 'id="inbox-link"' in page and not HEADER_COUNT.search(page)
     assert HEADER_COUNT.search(browser(MOTHER).get("/cases").text)  # the mother's own count
+
+
+def test_a_decision_that_lets_later_items_go_on_is_one_message_naming_them(rt, user_of):
+    """Retirement: approving the pension claim routes the items waiting for it; the applicant
+    hears of both in the decision's one message."""
+    case_id = submit(rt, user_of, "retirement", "applicant")
+    approve_open(rt, user_of, case_id)
+    messages = _messages(rt, case_id)
+    assert [m.kind for m in messages] == ["submitted", "approved"]
+    with Session(rt.db) as session:
+        routed = session.exec(
+            select(CaseItem).where(CaseItem.case_id == case_id, CaseItem.status == "processing")
+        ).all()
+    assert routed  # the items that waited for the pension claim
+    assert "办结：" in messages[1].body and "已分送：" in messages[1].body
+    for row in routed:
+        assert rt.catalog.items[row.item_code].name in messages[1].body
