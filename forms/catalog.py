@@ -130,6 +130,10 @@ class Item:
     in_person: bool = False  # needs the applicant present even in the combined application
     reject_reasons: tuple[str, ...] = ()
     source_file: str = ""
+    # The kind of document the item issues (出生医学证明, 营业执照…), naming its result file;
+    # empty: the item's name stands for it.
+    document: str = ""
+    document_en: str = ""
 
     @property
     def fact_keys(self) -> tuple[str, ...]:
@@ -299,6 +303,8 @@ def _load_item(catalog: Catalog, data: dict, source: str, problems: list[str]) -
         in_person=bool(data.get("in_person", False)),
         reject_reasons=tuple(data.get("reject_reasons", DEFAULT_REJECT_REASONS)),
         source_file=source,
+        document=data.get("document", ""),
+        document_en=data.get("document_en", data.get("document", "")),
     )
 
 

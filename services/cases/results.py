@@ -57,6 +57,14 @@ def certificate_for(session: Session, rt: Runtime, *, case: Case, item_id: int) 
         return session.exec(select(Certificate).where(Certificate.case_item_id == row.id)).one()
 
 
+def documents_of(rt: Runtime, certificates: list[Certificate]) -> dict[str, str]:
+    """The kind of document each certificate's item issues (出生医学证明, 营业执照…), by item
+    code, as the catalog names it (an item the catalog no longer has, or that names none, is
+    left out: its certificate is named by the item)."""
+    found = {c.item_code: rt.catalog.items.get(c.item_code) for c in certificates}
+    return {code: item.document for code, item in found.items() if item and item.document}
+
+
 def _approved_items(session: Session, case: Case) -> list[int]:
     """The ids of the case's approved items, in order."""
     return list(
@@ -102,7 +110,8 @@ def results_archive(session: Session, rt: Runtime, *, case: Case) -> bytes:
     certificates = [certificate_for(session, rt, case=case, item_id=i) for i in approved]
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, certificate in zip(unique_file_names(certificates), certificates, strict=True):
+        names = unique_file_names(certificates, documents=documents_of(rt, certificates))
+        for name, certificate in zip(names, certificates, strict=True):
             archive.writestr(name, certificate.pdf)  # (a non-ASCII name is stored as UTF-8)
     return buffer.getvalue()
 

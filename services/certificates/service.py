@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -255,23 +256,29 @@ class FileName:
     ascii: str
 
 
-def certificate_file_name(certificate: Certificate) -> FileName:
-    """A certificate's file name by the document it is and its result number
-    ("出生医学证明首次签发-YJS20261206-0001.pdf"), so that the results of one case, downloaded
-    together, tell which is which; the ASCII name is the item's code and the number."""
-    title = _NOT_IN_FILE_NAMES.sub("_", certificate.item_name).strip(" ._") or "电子证照"
+def certificate_file_name(certificate: Certificate, *, document: str = "") -> FileName:
+    """A certificate's file name by the document it is (`document`, the catalog item's kind of
+    document; else the item's name as printed) and its result number ("出生医学证明-YJS20261206
+    000001-0001.pdf"), so that the results of one case, downloaded together, tell which is
+    which; the ASCII name is the item's code and the number."""
+    title = _NOT_IN_FILE_NAMES.sub("_", document or certificate.item_name).strip(" ._")
     number = _NOT_IN_FILE_NAMES.sub("_", certificate.number)
     ascii_number = number.encode("ascii", "replace").decode().replace("?", "_")
-    return FileName(f"{title}-{number}.pdf", f"{certificate.item_code}-{ascii_number}.pdf")
+    return FileName(
+        f"{title or '电子证照'}-{number}.pdf", f"{certificate.item_code}-{ascii_number}.pdf"
+    )
 
 
-def unique_file_names(certificates: list[Certificate]) -> list[str]:
-    """Each certificate's file name in an archive of several, with "(2)", "(3)"… added to a
-    name already taken (two results of one document type and number never share a file)."""
+def unique_file_names(
+    certificates: list[Certificate], *, documents: Mapping[str, str] | None = None
+) -> list[str]:
+    """Each certificate's file name in an archive of several (`documents`: the kind of
+    document by item code), with "(2)", "(3)"… added to a name already taken."""
     names: list[str] = []
     taken: set[str] = set()
     for certificate in certificates:
-        name = certificate_file_name(certificate).name
+        document = (documents or {}).get(certificate.item_code, "")
+        name = certificate_file_name(certificate, document=document).name
         stem, count = name.removesuffix(".pdf"), 1
         while name in taken:
             count += 1

@@ -80,10 +80,12 @@ def test_downloads_are_named_by_document_in_the_archive_and_the_headers(browser,
         certificates = session.exec(
             select(Certificate).where(Certificate.case_id == case_id).order_by(Certificate.id)
         ).all()
-        expected = {f"{c.item_name}-{c.number}.pdf": c for c in certificates}
+        expected = {
+            f"{rt.catalog.items[c.item_code].document}-{c.number}.pdf": c for c in certificates
+        }
     assert sorted(names) == sorted(expected) and len(set(names)) == 6
-    assert any(name.startswith("出生医学证明") for name in names)
-    assert not any(name.startswith("电子证照") for name in names)
+    for document in ("出生医学证明", "户口登记结果", "社会保障卡申领回执", "预防接种证"):
+        assert sum(name.startswith(f"{document}-YJS") for name in names) == 1, (document, names)
     for name, certificate in expected.items():
         one = citizen.get(f"/cases/{case_id}/items/{certificate.case_item_id}/result")
         header = one.headers["content-disposition"]
@@ -96,12 +98,13 @@ def test_downloads_are_named_by_document_in_the_archive_and_the_headers(browser,
 
 
 def test_results_of_one_document_and_number_keep_apart_in_an_archive():
-    same = Certificate(item_name="出生医学证明", item_code="x", number="YJS1-0001")
+    same = Certificate(item_name="出生医学证明首次签发", item_code="x", number="YJS1-0001")
     other = Certificate(item_name="预防接种证/办理", item_code="y", number="YJS1-0002")
-    assert unique_file_names([same, same, other, same]) == [
+    named = unique_file_names([same, same, other, same], documents={"x": "出生医学证明"})
+    assert named == [
         "出生医学证明-YJS1-0001.pdf",
         "出生医学证明-YJS1-0001(2).pdf",
-        "预防接种证_办理-YJS1-0002.pdf",
+        "预防接种证_办理-YJS1-0002.pdf",  # no document named: the item's name, made safe
         "出生医学证明-YJS1-0001(3).pdf",
     ]
 

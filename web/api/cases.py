@@ -16,7 +16,12 @@ from services.cases.access import MASKED_TYPES
 from services.cases.models import Case, CaseItem, Upload
 from services.cases.overview import CaseOverview, applicant_overview
 from services.cases.path import PathStep, case_path
-from services.cases.results import DELIVERY_STATUS, certificate_for, results_archive
+from services.cases.results import (
+    DELIVERY_STATUS,
+    certificate_for,
+    documents_of,
+    results_archive,
+)
 from services.cases.routing import department_name
 from services.cases.schemas import (
     ApplicationFact,
@@ -336,7 +341,7 @@ def certificate_pdf(
     """An approved item's signed electronic certificate (PDF): the applicant's, or a clerk's of
     their own department's item (logged)."""
     case = access.result_case(session, case_id=case_id, item_id=item_id, user=user)
-    return certificate_response(certificate_for(session, rt, case=case, item_id=item_id))
+    return certificate_response(rt, certificate_for(session, rt, case=case, item_id=item_id))
 
 
 @router.get(
@@ -361,12 +366,14 @@ def attachment(name: FileName) -> str:
     return f"attachment; filename=\"{name.ascii}\"; filename*=UTF-8''{quote(name.name)}"
 
 
-def certificate_response(certificate: Certificate) -> Response:
+def certificate_response(rt: Runtime, certificate: Certificate) -> Response:
     """A certificate as a PDF download, named by its document and number."""
+    document = documents_of(rt, [certificate]).get(certificate.item_code, "")
+    name = certificate_file_name(certificate, document=document)
     return Response(
         certificate.pdf,
         media_type="application/pdf",
-        headers={"Content-Disposition": attachment(certificate_file_name(certificate))},
+        headers={"Content-Disposition": attachment(name)},
     )
 
 

@@ -192,7 +192,7 @@ def download_result(
     """An approved item's signed electronic certificate (PDF): the applicant's, or a clerk's of
     their own department's item."""
     case = access.result_case(session, case_id=case_id, item_id=item_id, user=user)
-    return certificate_response(certificate_for(session, rt, case=case, item_id=item_id))
+    return certificate_response(rt, certificate_for(session, rt, case=case, item_id=item_id))
 
 
 @router.get(
