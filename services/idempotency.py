@@ -143,6 +143,15 @@ def _take_over(session: Session, found: IdempotentRequest) -> bool:
     return retired.rowcount == 1
 
 
+def _taken_over(session: Session, claim_id: int) -> bool:
+    """Whether the claim was retired for a retry (its mark found nothing to mark for another
+    reason too: the request's answer stored already, or the claim marked before)."""
+    status = session.execute(
+        select(IdempotentRequest.status_code).where(col(IdempotentRequest.id) == claim_id)
+    ).scalar()
+    return status == TAKEN_OVER
+
+
 def _in_use() -> Conflict:
     return Conflict(
         "使用该 Idempotency-Key 的请求正在处理或结果未知，请稍后查询办件状态",
@@ -215,8 +224,8 @@ def mark_applied(session: Session, *, claim_id: int) -> None:
                 .where(col(IdempotentRequest.status_code).is_(None))
                 .values(status_code=APPLIED)
             )
-            if marked_now.rowcount != 1:  # taken over after its lease: a retry holds the key
-                raise _in_use()
+            if marked_now.rowcount != 1 and _taken_over(current, claim_id):
+                raise _in_use()  # after its lease: a retry holds the key, this one may not commit
 
     def marked(current: Session) -> None:
         current.info[_MARKED] = True
