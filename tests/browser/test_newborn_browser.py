@@ -80,4 +80,6 @@ def test_newborn_in_a_real_browser(chromium, server):
     assert citizen.locator("td.status[data-status=approved]").count() == 6
     with citizen.expect_download() as download:
         citizen.locator("a[href*='/result']").first.click()
-    assert download.value.suggested_filename.startswith(case_number)
+    # named by its document and number: 出生医学证明-<case number>-0002.pdf
+    name = download.value.suggested_filename
+    assert name.endswith(".pdf") and f"-{case_number}-" in name and not name.startswith("YJS")
