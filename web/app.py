@@ -43,6 +43,7 @@ from web.routes import (
     evaluations,
     frontdesk,
     inbox,
+    preferences,
     processes,
     verify,
 )
@@ -252,6 +253,7 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
         admin_users.router,
         processes.router,
         verify.router,
+        preferences.router,
         health_router,
         metrics_router,
     ):

@@ -1,0 +1,7 @@
+"""A visitor's display preferences (the elderly-friendly mode)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(include_in_schema=False)
