@@ -56,6 +56,9 @@ class Settings(BaseSettings):
     certificate_key_path: Path | None = None
     certificate_key_passphrase: SecretStr = SecretStr("")
     public_base_url: str = "http://127.0.0.1:8000"
+    # The CJK TrueType font (.ttf/.ttc with TrueType outlines) embedded in certificates; unset:
+    # the first one installed of services/certificates/fonts.py's FONT_FILES (fonts-wqy-zenhei).
+    certificate_font: Path | None = None
     # Seconds between runs of the deadline-timer scheduler (0: off, e.g. for a web-only process)
     deadline_interval: float = 30.0
     # Retention: the personal data of a case closed (completed) more than this many days ago

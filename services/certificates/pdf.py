@@ -1,10 +1,11 @@
-"""The certificate as a one-page A4 PDF: the result, its facts and a QR code to verify it.
+"""The certificate as a one-page A4 PDF: the document the item issues, its holder, the
+department's result data, the issuing department's seal and a QR code to verify it.
 
-Chinese text uses reportlab's built-in CID font STSong-Light, so no font files ship with us
-(viewers supply the glyphs). Codes and numbers are set in Helvetica, which keeps them
-extractable as plain text. The same inputs always give the same bytes: reportlab runs in
-invariant mode and the PDF's creation date is the issue time, so a hash can be signed and
-a re-rendered copy compared.
+Every glyph is set in one CJK TrueType font that is embedded (subset) in the file
+(services/certificates/fonts.py), so the document looks the same in every reader; its codes and
+numbers stay extractable as plain text. The same inputs always give the same bytes: reportlab
+runs in invariant mode and the PDF's creation date is the issue time, so a hash can be signed
+and a re-rendered copy compared.
 """
 
 from __future__ import annotations
@@ -14,33 +15,34 @@ import io
 import re
 import zlib
 from datetime import UTC, datetime
-from functools import cache
 
 import segno
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.units import mm
 from reportlab.pdfbase import pdfmetrics
-from reportlab.pdfbase.cidfonts import UnicodeCIDFont
 from reportlab.pdfgen.canvas import Canvas
 
 from forms.values import mask_id
 from services.calendar import CHINA
+from services.certificates.fonts import certificate_font
+from services.certificates.seal import SEAL_RADIUS, draw_seal
+from services.config import get_settings
 
-CJK_FONT = "STSong-Light"
-LATIN_FONT = "Helvetica"
 QR_ERROR = "m"  # segno raises it further when the version has room to spare
+DEFAULT_SUBTITLE = "办理结果通知书（电子证照）"
 
 PAGE_WIDTH, PAGE_HEIGHT = A4
 MARGIN = 30 * mm
-LABEL_WIDTH = 34 * mm
+MIN_LABEL_WIDTH = 26 * mm
+MAX_LABEL_WIDTH = 50 * mm
 QR_SIZE = 34 * mm
-BOTTOM_BLOCK_TOP = 88 * mm  # the QR code, the issuer block and the verification line
+BOTTOM_BLOCK_TOP = 88 * mm  # the QR code, the issuer block with its seal, the verification line
 NO_LINE_START = "，。、；：？！）》」』”’,.;:?!)]"
-
-
-@cache
-def _register_fonts() -> None:
-    pdfmetrics.registerFont(UnicodeCIDFont(CJK_FONT))
+# A citizen ID (18 characters: region, birth date, sequence, check) is printed masked; other
+# holder codes (a unified social credit code, a certificate number) are public and printed whole.
+CITIZEN_ID = re.compile(
+    r"\d{6}(?:18|19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}[\dXx]"
+)
 
 
 def qr_code(url: str) -> segno.QRCode:
@@ -53,10 +55,6 @@ def china_time(moment: datetime) -> datetime:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return moment.astimezone(CHINA)
-
-
-def _font_for(text: str) -> str:
-    return LATIN_FONT if text.isascii() else CJK_FONT
 
 
 def _wrap(text: str, font: str, size: float, width: float) -> list[str]:
@@ -77,32 +75,62 @@ def _wrap(text: str, font: str, size: float, width: float) -> list[str]:
     return lines
 
 
+Row = tuple[list[str], list[str]]  # a row's label lines and value lines
+
+
+def _layout(
+    rows: list[tuple[str, str]], font: str, size: float, width: float
+) -> tuple[float, list[Row]]:
+    """The label column's width at `size` (the widest label, within MIN_ and MAX_LABEL_WIDTH)
+    and each row wrapped: its label in that column, its value in the rest of `width`."""
+    widest = max(pdfmetrics.stringWidth(f"{label}：", font, size) for label, _ in rows)
+    label_width = min(MAX_LABEL_WIDTH, max(MIN_LABEL_WIDTH, widest + size))
+    wrapped = [
+        (
+            _wrap(f"{label}：", font, size, label_width - size / 2),
+            _wrap(value, font, size, width - label_width),
+        )
+        for label, value in rows
+    ]
+    return label_width, wrapped
+
+
 def _fit_rows(
-    rows: list[tuple[str, str]], width: float, height: float
-) -> tuple[float, list[tuple[str, list[str]]]]:
+    rows: list[tuple[str, str]], font: str, width: float, height: float
+) -> tuple[float, float, list[Row]]:
     """The largest font size (11.5 pt down to 7) at which `rows` fit in `height`, with the
-    wrapped lines; at the smallest size, the last lines are cut and marked with an ellipsis."""
+    label column's width and the wrapped rows; at the smallest size, the last lines are cut
+    and marked with an ellipsis so that the page stays one page."""
     size = 11.5
     while True:
-        wrapped = [(label, _wrap(value, _font_for(value), size, width)) for label, value in rows]
-        needed = sum(len(lines) * size * 1.5 + size * 0.6 for _, lines in wrapped)
+        label_width, wrapped = _layout(rows, font, size, width)
+        needed = sum(max(len(a), len(b)) * size * 1.5 + size * 0.6 for a, b in wrapped)
         if needed <= height or size <= 7:
             break
         size -= 0.5
     budget = int((height - len(rows) * size * 0.6) // (size * 1.5))
     fitted = []
     for index, (label, lines) in enumerate(wrapped):
-        kept = lines[: max(1, budget - (len(wrapped) - index - 1))]
+        room = max(1, budget - (len(wrapped) - index - 1))
+        kept, label = lines[:room], label[:room]
         if len(kept) < len(lines):
             kept[-1] = kept[-1][:-1] + "…"
-        budget -= len(kept)
+        budget -= max(len(kept), len(label))
         fitted.append((label, kept))
-    return size, fitted
+    return size, label_width, fitted
 
 
-def _draw_centered(pdf: Canvas, text: str, y: float, size: float) -> None:
-    pdf.setFont(_font_for(text), size)
+def _draw_centered(pdf: Canvas, text: str, y: float, font: str, size: float) -> None:
+    pdf.setFont(font, size)
     pdf.drawCentredString(PAGE_WIDTH / 2, y, text)
+
+
+def shown_id(label: str, number: str) -> str:
+    """A holder's code as printed: a citizen ID masked, any other code (a unified social credit
+    code, a certificate's number) whole."""
+    if "信用代码" not in label and CITIZEN_ID.fullmatch(number):
+        return mask_id(number)
+    return number
 
 
 def _draw_qr(pdf: Canvas, url: str, x: float, y: float, size: float) -> None:
@@ -134,25 +162,35 @@ def _draw_qr(pdf: Canvas, url: str, x: float, y: float, size: float) -> None:
 
 def render_certificate(
     *,
-    title: str,
+    document_title: str,
+    item_name: str,
     number: str,
     case_number: str,
+    holder_label: str,
     holder_name: str,
+    holder_id_label: str,
     holder_id_number: str,
+    result_rows: list[tuple[str, str]],
     decision: str,
     department_name: str,
     issued_at: datetime,
     legal_basis: str,
     verification_url: str,
 ) -> bytes:
-    """The certificate PDF; `title` is the item's name, `holder_id_number` is printed masked."""
-    _register_fonts()
+    """The certificate PDF: `document_title` (the kind of document the item issues, e.g.
+    出生医学证明) over `item_name`, or the item's name over 办理结果通知书 when the item issues
+    no document of its own; its holder (the item's subject: `holder_label` 新生儿, 企业名称 …)
+    and the holder's code (a citizen ID printed masked; omitted when empty); the department's
+    `result_rows` (label, value); and `department_name` (its full name) as issuer, in the
+    seal over the issue date."""
+    font = certificate_font(get_settings().certificate_font)
     issued = china_time(issued_at)
+    title = document_title or item_name
     buffer = io.BytesIO()
     pdf = Canvas(buffer, pagesize=A4, pageCompression=1, invariant=1)
     pdf.setTitle(f"{title} {number}")
     pdf.setAuthor(department_name)
-    pdf.setSubject("办理结果通知书（电子证照）")
+    pdf.setSubject(f"{document_title}（电子证照）" if document_title else DEFAULT_SUBTITLE)
     pdf.setCreator("OneThing 一件事一次办")
     pdf.setKeywords(number)
     stamp = f"D:{issued:%Y%m%d%H%M%S}+08'00'"
@@ -163,12 +201,16 @@ def render_certificate(
     pdf.setLineWidth(0.5)
     pdf.rect(17 * mm, 17 * mm, PAGE_WIDTH - 34 * mm, PAGE_HEIGHT - 34 * mm)
 
+    text_width = PAGE_WIDTH - 2 * MARGIN
     y = PAGE_HEIGHT - 42 * mm
-    for line in _wrap(title, CJK_FONT, 22, PAGE_WIDTH - 2 * MARGIN):
-        _draw_centered(pdf, line, y, 22)
+    for line in _wrap(title, font, 22, text_width):
+        _draw_centered(pdf, line, y, font, 22)
         y -= 30
-    _draw_centered(pdf, "办理结果通知书（电子证照）", y + 4, 13)
-    y -= 14
+    subtitle = item_name if document_title else DEFAULT_SUBTITLE
+    for line in _wrap(subtitle, font, 13, text_width):
+        _draw_centered(pdf, line, y + 4, font, 13)
+        y -= 18
+    y += 4
     pdf.line(MARGIN, y, PAGE_WIDTH - MARGIN, y)
     y -= 30
 
@@ -176,36 +218,47 @@ def render_certificate(
     rows = [
         ("证照编号", number),
         ("办件编号", case_number),
-        ("持证人", holder_name),
-        ("公民身份号码", mask_id(holder_id_number)),
+        (holder_label, holder_name),
+        (holder_id_label, shown_id(holder_id_label, holder_id_number)),
+        *result_rows,
         ("办理结论", decision),
         ("发证机关", department_name),
         ("发证日期", date_text),
         ("办理依据", legal_basis),
     ]
-    value_width = PAGE_WIDTH - 2 * MARGIN - LABEL_WIDTH
-    size, fitted = _fit_rows(rows, value_width, y - BOTTOM_BLOCK_TOP)
+    rows = [(label, value) for label, value in rows if value]
+    size, label_width, fitted = _fit_rows(rows, font, text_width, y - BOTTOM_BLOCK_TOP)
+    pdf.setFont(font, size)
     for label, lines in fitted:
-        pdf.setFont(CJK_FONT, size)
-        pdf.drawString(MARGIN, y, f"{label}：")
-        for line in lines:
-            pdf.setFont(_font_for(line), size)
-            pdf.drawString(MARGIN + LABEL_WIDTH, y, line)
+        for index in range(max(len(label), len(lines))):
+            if index < len(label):
+                pdf.drawString(MARGIN, y, label[index])
+            if index < len(lines):
+                pdf.drawString(MARGIN + label_width, y, lines[index])
             y -= size * 1.5
         y -= size * 0.6
 
     qr_bottom = BOTTOM_BLOCK_TOP - 8 * mm - QR_SIZE
     _draw_qr(pdf, verification_url, MARGIN, qr_bottom, QR_SIZE)
-    pdf.setFont(CJK_FONT, 14)
     right = PAGE_WIDTH - MARGIN
-    pdf.drawRightString(right, qr_bottom + QR_SIZE - 14 * mm, department_name)
-    pdf.setFont(CJK_FONT, 12)
-    pdf.drawRightString(right, qr_bottom + QR_SIZE - 22 * mm, date_text)
+    issuer_size = 14.0
+    issuer_room = text_width - QR_SIZE - 10 * mm
+    while pdfmetrics.stringWidth(department_name, font, issuer_size) > issuer_room:
+        issuer_size -= 0.5
+    name_y = qr_bottom + QR_SIZE - 14 * mm
+    date_y = qr_bottom + QR_SIZE - 22 * mm
+    pdf.setFont(font, issuer_size)
+    pdf.drawRightString(right, name_y, department_name)
+    pdf.setFont(font, 12)
+    pdf.drawRightString(right, date_y, date_text)
+    # The seal over the issuer's name and the date, as a department stamps its documents
+    center_x = right - max(SEAL_RADIUS, pdfmetrics.stringWidth(date_text, font, 12) / 2)
+    draw_seal(pdf, name=department_name, cx=center_x, cy=(name_y + date_y) / 2, font=font)
 
     line_y = qr_bottom - 7 * mm
     notice = f"扫码或访问 {verification_url} 验证真伪"
-    for line in _wrap(notice, CJK_FONT, 9, PAGE_WIDTH - 2 * MARGIN):
-        pdf.setFont(CJK_FONT, 9)
+    pdf.setFont(font, 9)
+    for line in _wrap(notice, font, 9, text_width):
         pdf.drawString(MARGIN, line_y, line)
         line_y -= 12
 

@@ -21,6 +21,7 @@ from engine.clock import utcnow
 from forms.catalog import Item
 from forms.values import mask_id
 from services.cases.models import Case, CaseItem
+from services.cases.result_data import result_rows
 from services.certificates import signing
 from services.certificates.keys import KeyRing
 from services.certificates.models import Certificate
@@ -48,6 +49,54 @@ def mask_name(name: str) -> str:
     if len(name) == 2:
         return f"{name[0]}*"
     return name[0] + "*" * (len(name) - 2) + name[-1]
+
+
+@dataclass(frozen=True)
+class DocumentHolder:
+    """Whom a document is about, as printed: the item's holder (services: the catalog's
+    `holder`) with the number that identifies them and where it came from."""
+
+    label: str
+    name: str
+    id_label: str
+    id_number: str
+    id_key: str  # the fact or result key the number was read from ("" if none had a value)
+
+
+def document_holder(
+    session: Session, *, case: Case, case_item: CaseItem, item: Item
+) -> DocumentHolder:
+    """The holder of `item`'s document: its catalog `holder` read from the application's facts
+    and the result data recorded in the case (this item's first, then the other approved
+    items', so the newborn's citizen ID the police assigned names the child on every later
+    document); the first of the holder's ids with a value is printed."""
+    values: dict[str, object] = {
+        "applicant_name": case.applicant_name,
+        "applicant_id_number": case.applicant_id_number,
+        **case.data,
+    }
+    recorded = session.exec(
+        select(CaseItem.result_data)
+        .where(CaseItem.case_id == case.id, CaseItem.status == "approved")
+        .where(CaseItem.id != case_item.id)
+        .order_by(col(CaseItem.id))
+    ).all()
+    for data in [*recorded, case_item.result_data]:
+        values.update({k: v for k, v in (data or {}).items() if v})
+    spec = item.holder
+    for entry in spec.ids:
+        if values.get(entry.key):
+            number, label, key = str(values[entry.key]), entry.label, entry.key
+            break
+    else:
+        number, label, key = "", spec.ids[0].label, ""
+    return DocumentHolder(
+        label=spec.label,
+        name=str(values.get(spec.name) or ""),
+        id_label=label,
+        id_number=number,
+        id_key=key,
+    )
 
 
 def issue_certificate(
@@ -79,12 +128,18 @@ def issue_certificate(
     issued_at = issued_at or utcnow()
     public_id = secrets.token_urlsafe(16)
     decision = f"准予办理。{case_item.comment or ''}"
+    holder = document_holder(session, case=case, case_item=case_item, item=item)
+    rows = result_rows(item, case_item.result_data, leave_out=(holder.id_key,))
     pdf = render_certificate(
-        title=item.name,
+        document_title=item.document or item.name,
+        item_name=item.name,
         number=case_item.result_number,
         case_number=case.number or "",
-        holder_name=case.applicant_name,
-        holder_id_number=case.applicant_id_number,
+        holder_label=holder.label,
+        holder_name=holder.name,
+        holder_id_label=holder.id_label,
+        holder_id_number=holder.id_number,
+        result_rows=[(row.label, row.value) for row in rows],
         decision=decision,
         department_name=department_name,
         issued_at=issued_at,
@@ -100,8 +155,8 @@ def issue_certificate(
         number=case_item.result_number,
         item_code=item.code,
         item_name=item.name,
-        holder_name=case.applicant_name,
-        holder_id_number=case.applicant_id_number,
+        holder_name=holder.name[:200],
+        holder_id_number=holder.id_number[:40],
         issuer=case_item.department,
         issuer_name=department_name,
         issued_at=issued_at,

@@ -122,11 +122,15 @@ def _verify(world: Fixture, public_id: str, pdf: bytes | None = None):
 
 def _render(url: str = "https://onething.example.gov.cn/verify/abc") -> bytes:
     return render_certificate(
-        title="银行基本存款账户开立（预约开户）",
+        document_title="",
+        item_name="银行基本存款账户开立（预约开户）",
         number="YJS20261123000001-0007",
         case_number="YJS20261123000001",
+        holder_label="持证人",
         holder_name="张明",
+        holder_id_label="公民身份号码",
         holder_id_number="110101199003071234",
+        result_rows=[],
         decision="准予办理。",
         department_name="开户银行（商业银行网点）",
         issued_at=ISSUED_AT,
@@ -136,9 +140,11 @@ def _render(url: str = "https://onething.example.gov.cn/verify/abc") -> bytes:
 
 
 def _streams(pdf: bytes) -> list[bytes]:
-    """The decoded content of every stream (reportlab writes ASCII85 over Flate)."""
+    """The decoded content of every text stream (reportlab writes ASCII85 over Flate; the
+    embedded font file is Flate alone)."""
     decoded = []
-    for match in re.finditer(rb"stream\r?\n(.*?)endstream", pdf, re.S):
+    text_stream = rb"/ASCII85Decode /FlateDecode \].*?\bstream\r?\n(.*?)endstream"
+    for match in re.finditer(text_stream, pdf, re.S):
         data = re.sub(rb"\s", b"", match.group(1)).removesuffix(b"~>")
         decoded.append(zlib.decompress(base64.a85decode(data)))
     return decoded
