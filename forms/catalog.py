@@ -30,6 +30,11 @@ FACT_TYPES = {
 }
 
 
+# What a department records of an approved item (an item's `results`): text, a date, a citizen
+# ID or credit code (checked like the dictionary's), a document or account number (letters and
+# digits), an amount of yuan, a whole number.
+RESULT_TYPES = {"text", "date", "citizen_id", "uscc", "number", "amount", "integer"}
+
 # Why an item may be refused when its file names no reasons of its own (不予办理理由).
 DEFAULT_REJECT_REASONS = (
     "申请人不符合法定条件",
@@ -59,6 +64,21 @@ class Department:
     phone: str = ""
     opening_hours: str = ""
     supervisor_email: str = ""
+    # The city whose department it is (departments.toml `city`) and, where the department's
+    # official name is not the city's name and its own (国家税务总局示范市税务局), that name.
+    city: str = ""
+    city_en: str = ""
+    official_name: str = ""
+    official_name_en: str = ""
+
+    @property
+    def full_name(self) -> str:
+        """The name a document is issued and sealed under: 示范市公安局."""
+        return self.official_name or f"{self.city}{self.name}"
+
+    @property
+    def full_name_en(self) -> str:
+        return self.official_name_en or " ".join(p for p in (self.city_en, self.name_en) if p)
 
 
 @dataclass(frozen=True)
@@ -114,6 +134,43 @@ class ConditionalFacts:
 
 
 @dataclass(frozen=True)
+class ResultField:
+    """One piece of result data a department records when it approves an item (the child's
+    assigned citizen ID, the licence's credit code, the date of registration...)."""
+
+    key: str
+    label: str
+    label_en: str
+    type: str = "text"
+    required: bool = False
+    max_length: int = 100
+
+
+@dataclass(frozen=True)
+class HolderId:
+    """A number that identifies a document's holder: where to read it and what to call it."""
+
+    key: str  # a dictionary fact or a result field of an item of the case
+    label: str
+    label_en: str
+
+
+@dataclass(frozen=True)
+class Holder:
+    """Whom an item's document is about (持证人): the applicant unless the item says otherwise
+    (the newborn, the deceased, the enterprise). `ids` are tried in order: the first one the
+    case has a value for is printed (the child's citizen ID once the police assigned it, else
+    the birth certificate's number)."""
+
+    label: str = "持证人"
+    label_en: str = "Holder"
+    name: str = "applicant_name"
+    ids: tuple[HolderId, ...] = (
+        HolderId("applicant_id_number", "公民身份号码", "Citizen ID number"),
+    )
+
+
+@dataclass(frozen=True)
 class Item:
     code: str
     name: str
@@ -134,6 +191,8 @@ class Item:
     # empty: the item's name stands for it.
     document: str = ""
     document_en: str = ""
+    holder: Holder = Holder()
+    results: tuple[ResultField, ...] = ()  # what the department records when approving
 
     @property
     def fact_keys(self) -> tuple[str, ...]:
@@ -287,6 +346,8 @@ def _load_item(catalog: Catalog, data: dict, source: str, problems: list[str]) -
     days = data["time_limit_days"]
     if not isinstance(days, int) or days < 0:
         problems.append(f"{where}: time_limit_days must be a whole number of working days")
+    results = _result_fields(data.get("results", []), where, catalog, problems)
+    holder = _holder(data.get("holder"), where, problems)
     catalog.items[code] = Item(
         code=code,
         name=data["name"],
@@ -305,7 +366,96 @@ def _load_item(catalog: Catalog, data: dict, source: str, problems: list[str]) -
         source_file=source,
         document=data.get("document", ""),
         document_en=data.get("document_en", data.get("document", "")),
+        holder=holder,
+        results=results,
     )
+
+
+def _result_fields(
+    raw: list[dict], where: str, catalog: Catalog, problems: list[str]
+) -> tuple[ResultField, ...]:
+    """An item's `results`: each a key (an identifier no dictionary fact has), labels, a type
+    of RESULT_TYPES, whether required, the most characters."""
+    fields: list[ResultField] = []
+    for entry in raw:
+        key = str(entry.get("key", ""))
+        here = f"{where}: result {key or '?'}"
+        if not key.isidentifier():
+            problems.append(f"{here}: the key must be a Python identifier")
+            continue
+        if key in catalog.facts:
+            problems.append(f"{here}: the key is a dictionary fact; results need their own keys")
+        if "label" not in entry:
+            problems.append(f"{here}: missing label")
+            continue
+        kind = entry.get("type", "text")
+        if kind not in RESULT_TYPES:
+            problems.append(f"{here}: unknown type {kind!r}")
+        limit = entry.get("max_length", 18 if kind in ("citizen_id", "uscc") else 100)
+        if not isinstance(limit, int) or not 1 <= limit <= 200:
+            problems.append(f"{here}: max_length must be a whole number from 1 to 200")
+            limit = 100
+        if key in (f.key for f in fields):
+            problems.append(f"{here}: duplicate result key")
+        fields.append(
+            ResultField(
+                key=key,
+                label=entry["label"],
+                label_en=entry.get("label_en", entry["label"]),
+                type=kind,
+                required=bool(entry.get("required", False)),
+                max_length=limit,
+            )
+        )
+    return tuple(fields)
+
+
+def _holder(raw: dict | None, where: str, problems: list[str]) -> Holder:
+    """An item's `holder`: label, name (a key) and one or more id keys with their labels
+    (`id`/`id_label`/`id_label_en`, each a string or lists of one length). Keys are checked
+    once every item is read (`_check_holders`)."""
+    if raw is None:
+        return Holder()
+
+    def listed(name: str) -> list[str]:
+        value = raw.get(name, [])
+        return [value] if isinstance(value, str) else list(value)
+
+    keys, labels = listed("id"), listed("id_label")
+    labels_en = listed("id_label_en") or labels
+    if not keys or len(labels) != len(keys) or len(labels_en) != len(keys):
+        problems.append(f"{where}: holder needs id and id_label (and id_label_en) of one length")
+        return Holder()
+    if "name" not in raw or "label" not in raw:
+        problems.append(f"{where}: holder needs a label and a name")
+        return Holder()
+    return Holder(
+        label=raw["label"],
+        label_en=raw.get("label_en", raw["label"]),
+        name=raw["name"],
+        ids=tuple(HolderId(*row) for row in zip(keys, labels, labels_en, strict=True)),
+    )
+
+
+def _check_holders(catalog: Catalog, problems: list[str]) -> None:
+    """A holder's name and ids are dictionary facts or result data some item records; one
+    result key means one type in every item that records it."""
+    recorded: dict[str, ResultField] = {}
+    for item in catalog.items.values():
+        for result in item.results:
+            earlier = recorded.setdefault(result.key, result)
+            if earlier.type != result.type:
+                problems.append(
+                    f"{item.source_file}: item {item.code}: result {result.key} is a "
+                    f"{result.type} here but a {earlier.type} elsewhere"
+                )
+    for item in catalog.items.values():
+        for key in (item.holder.name, *(i.key for i in item.holder.ids)):
+            if key not in catalog.facts and key not in recorded:
+                problems.append(
+                    f"{item.source_file}: item {item.code}: holder names unknown fact {key!r} "
+                    "(neither in the data dictionary nor an item's results)"
+                )
 
 
 def _load_matter(catalog: Catalog, path: Path, problems: list[str]) -> None:
@@ -342,12 +492,23 @@ def load_catalog(directory: Path = CATALOG_DIR) -> Catalog:
     """Read and cross-check every catalog file; raise `CatalogError` with all problems found."""
     problems: list[str] = []
     catalog = Catalog()
-    for d in _read(directory / "departments.toml", problems).get("department", []):
-        catalog.departments[d["code"]] = Department(d["code"], d["name"], d.get("name_en", ""))
+    departments = _read(directory / "departments.toml", problems)
+    city, city_en = departments.get("city", ""), departments.get("city_en", "")
+    for d in departments.get("department", []):
+        catalog.departments[d["code"]] = Department(
+            d["code"],
+            d["name"],
+            d.get("name_en", ""),
+            city=city,
+            city_en=city_en,
+            official_name=d.get("full_name", ""),
+            official_name_en=d.get("full_name_en", ""),
+        )
     _load_dictionary(catalog, directory / "dictionary.toml", problems)
     for path in sorted((directory / "items").glob("*.toml")):
         for data in _read(path, problems).get("item", []):
             _load_item(catalog, data, f"items/{path.name}", problems)
+    _check_holders(catalog, problems)
     for path in sorted((directory / "matters").glob("*.toml")):
         _load_matter(catalog, path, problems)
     if problems:

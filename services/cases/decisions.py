@@ -3,6 +3,7 @@ for correction one item; the item's process task completes in the same transacti
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import bindparam
@@ -17,6 +18,7 @@ from services.accounts.models import User
 from services.cases import incidents, workbench
 from services.cases.access import load_case_item, require_system
 from services.cases.models import Case, CaseItem
+from services.cases.result_data import check_result_data
 from services.cases.routing import (
     apply_changes,
     department_name,
@@ -45,10 +47,17 @@ def decide(
     result: dict[str, Any] | None = None,
     reopen: list[str] | None = None,
     reason: str = "",
+    result_data: Mapping[str, object] | None = None,
 ) -> CaseItem:
     """Approve, reject, or send back for correction a department's item; completes its process
     task and, if last, the case. For a correction, `reopen` names the facts and materials
     (`material_<code>`) of the item the applicant must correct; only they are reopened.
+
+    An approval records the item's result data (its catalog `results`: the child's assigned
+    citizen ID, the licence's credit code...): a clerk's in `result_data`, checked whole (only
+    the item's keys, every required one, each of its type), or none when it is left out (an API
+    client that records none); a department system's are the entries of its `result` named by
+    the item's results, checked the same way, the whole `result` kept as before.
 
     A department system that fetched and locked the item passes its `worker_id` (and may attach
     `result` data); while the lock holds, nobody else may decide the item."""
@@ -65,12 +74,17 @@ def decide(
         )
     if len(comment) > 500:
         raise InvalidInput("comment", "意见不能超过500字", "At most 500 characters")
+    recorded = None
+    if decision == "approved":
+        recorded = _recorded_results(rt, session, item_id, user, result_data, result, worker_id)
 
     def step() -> CaseItem:
         row = _decide_once(session, rt, user, item_id, decision, comment, worker_id, reopen or [])
         if result:
             row.result = dict(result)
-            session.add(row)
+        if recorded:
+            row.result_data = recorded
+        session.add(row)
         return row
 
     try:
@@ -184,6 +198,27 @@ def _read_for_decision(session: Session, item_id: int) -> list:
     objects weakly). The instance's stored state is left out: it is read only if the live
     workflow is not in this process (`engine.store.load_workflow`)."""
     return session.exec(_FOR_DECISION, params={"item_id": item_id}).all()
+
+
+def _recorded_results(
+    rt: Runtime,
+    session: Session,
+    item_id: int,
+    user: User,
+    result_data: Mapping[str, object] | None,
+    result: Mapping[str, Any] | None,
+    worker_id: str | None,
+) -> dict[str, str] | None:
+    """The result data an approval records, checked against the item's `results` (None: none
+    given). A department system's are the entries of its `result` the item's results name."""
+    row = load_case_item(session, item_id=item_id, user=user)
+    item = rt.catalog.items[row.item_code]
+    if worker_id is not None:
+        keys = {field.key for field in item.results}
+        result_data = {k: v for k, v in (result or {}).items() if k in keys} or None
+    if result_data is None:
+        return None
+    return check_result_data(item, result_data) or None
 
 
 def _correction_request(rt: Runtime, row: CaseItem, reopen: list[str], note: str) -> dict:

@@ -88,6 +88,10 @@ class CaseItem(SQLModel, table=True):
     retries: int | None = None
     incident: str | None = Field(default=None, max_length=500)
     result: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    # What the department recorded on approving, by the catalog item's `results` keys (the
+    # child's assigned citizen ID, the licence's credit code...), checked and in stored form
+    # (services/cases/result_data.py); None: nothing recorded (an automatic approval).
+    result_data: dict[str, str] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     # Correction (补正): what the clerk reopened ({"facts": [...], "materials": [...], "note": ""})
     correction: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     corrections: int = 0  # rounds of correction so far

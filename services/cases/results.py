@@ -45,7 +45,7 @@ def certificate_for(session: Session, rt: Runtime, *, case: Case, item_id: int) 
             case=case,
             case_item=row,
             item=rt.catalog.items[row.item_code],
-            department_name=department.name,
+            department_name=department.full_name,
             key=rt.keys.signing_key(session),
             base_url=rt.settings.public_base_url,
             issued_at=row.decided_at,

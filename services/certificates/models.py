@@ -26,8 +26,10 @@ class Certificate(SQLModel, table=True):
     number: str = Field(max_length=40)  # the item's result number
     item_code: str = Field(max_length=100)
     item_name: str = Field(max_length=200)
-    holder_name: str = Field(max_length=64)
-    holder_id_number: str = Field(max_length=18)
+    # whom the document is about (the item's holder: the applicant, the child, the deceased,
+    # the enterprise) and the number printed for them (citizen ID, credit code, certificate no.)
+    holder_name: str = Field(max_length=200)
+    holder_id_number: str = Field(max_length=40)
     issuer: str = Field(max_length=32)  # department code
     issuer_name: str = Field(max_length=200)
     issued_at: datetime = Field(default_factory=utcnow)

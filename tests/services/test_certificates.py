@@ -39,7 +39,7 @@ from services.errors import Conflict, NotFound
 
 BASE_URL = "https://onething.example.gov.cn/"
 ISSUED_AT = datetime(2026, 11, 23, 17, 30, tzinfo=UTC)  # already 24 November in China
-ITEM_CODE = "bank_account_opening"
+ITEM_CODE = "hrss_employment_registration"  # held by the applicant
 
 
 @dataclass
@@ -93,7 +93,7 @@ def world(database_url: str, tmp_path: Path) -> Iterator[Fixture]:
     prepare_keys(db, keys, key_file=tmp_path / "no-key-file.pem")
     with Session(db) as session:
         key = keys.signing_key(session)
-    yield Fixture(db, keys, key, item, catalog.departments[item.department].name, *ids)
+    yield Fixture(db, keys, key, item, catalog.departments[item.department].full_name, *ids)
     db.dispose()
 
 
