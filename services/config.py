@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from functools import cache
+from ipaddress import ip_address
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel, Field, IPvAnyNetwork, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -15,6 +17,90 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent
 # ./data in the working directory rather than beside the installed code.
 IN_CHECKOUT = (PROJECT_DIR / "pyproject.toml").is_file()
 PACKAGED_BPMN_DIR = Path(__file__).resolve().parent / "bpmn"
+
+
+def checked_public_address(value: str) -> str:
+    """ONETHING_PUBLIC_BASE_URL as certificates print it (no trailing slash); ValueError when it
+    is not an absolute http(s) address of a host, without user, query or fragment."""
+    parts = urlsplit(value.strip())
+    try:
+        port_ok = parts.port is None or parts.port > 0
+    except ValueError:  # a port out of range or not a number
+        port_ok = False
+    if (
+        not port_ok
+        or parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or parts.username is not None
+        or parts.query
+        or parts.fragment
+        or "?" in value
+        or "#" in value
+    ):
+        raise ValueError(
+            "ONETHING_PUBLIC_BASE_URL must be the absolute http:// or https:// address "
+            f"citizens reach, without query or fragment, e.g. https://onething.example.gov.cn "
+            f"(got {value!r})"
+        )
+    return urlunsplit(parts._replace(path=parts.path.rstrip("/")))
+
+
+class PublicAddressError(ValueError):
+    """ONETHING_PUBLIC_BASE_URL names this very server at another address than it serves."""
+
+
+LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost"}
+WILDCARD_HOSTS = {"0.0.0.0", "::", ""}
+
+
+def _loopback(host: str) -> bool:
+    host = host.strip("[]").lower()
+    if host in LOOPBACK_NAMES or host.endswith(".localhost"):
+        return True
+    try:
+        return ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def served_address(host: str, port: int) -> str:
+    """The address `onething serve --host host --port port` answers at, as a URL; for all
+    interfaces (0.0.0.0, ::), the loopback address."""
+    host = host.strip("[]")
+    if host in WILDCARD_HOSTS:
+        host = "::1" if host == "::" else "127.0.0.1"
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+def public_address(settings: Settings, *, host: str, port: int) -> tuple[str, str | None]:
+    """The public address certificates of a server started on `host`:`port` print, and a
+    warning to show (or None). Unset, it is the served address (a warning when that is every
+    interface: another device, a citizen's phone, cannot reach the loopback address printed).
+    Set to an address of this very host (a loopback name, or the host served on) with no proxy
+    in front (ONETHING_TRUSTED_PROXIES empty), it must be the served address: a development
+    server whose QR codes point to another port or scheme raises PublicAddressError."""
+    served = served_address(host, port)
+    if "public_base_url" not in settings.model_fields_set:
+        if host.strip("[]") in WILDCARD_HOSTS:
+            return served, (
+                f"serving on every interface, certificates' QR codes point to {served}, which "
+                "a citizen's phone cannot reach: set ONETHING_PUBLIC_BASE_URL to the address "
+                "citizens use"
+            )
+        return served, None
+    configured = settings.public_base_url
+    parts = urlsplit(configured)
+    hostname = parts.hostname or ""
+    this_host = _loopback(hostname) or hostname == host.strip("[]").lower()
+    if this_host and not settings.trusted_proxies:
+        port_of = parts.port or (443 if parts.scheme == "https" else 80)
+        if parts.scheme != "http" or port_of != port:
+            raise PublicAddressError(
+                f"ONETHING_PUBLIC_BASE_URL is {configured}, but this server serves {served}: "
+                f"certificates' QR codes and verify links would point elsewhere; set it to "
+                f"{served} or leave it unset"
+            )
+    return configured, None
 
 
 class WebhookTarget(BaseModel):
@@ -88,6 +174,11 @@ class Settings(BaseSettings):
     # commas; empty: nobody. And, when set, the bearer token the scraper must also send.
     metrics_allow: Annotated[list[IPvAnyNetwork], NoDecode] = ["127.0.0.1/32", "::1/128"]
     metrics_token: SecretStr = SecretStr("")
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _public_address(cls, value: str) -> str:
+        return checked_public_address(value)
 
     @field_validator("trusted_proxies", "metrics_allow", mode="before")
     @classmethod

@@ -10,6 +10,7 @@ from pathlib import Path
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
+from services.certificates.fonts import font_problem
 from services.db import head_revision
 from services.runtime import Runtime
 from services.storage import DirectoryStore
@@ -20,7 +21,8 @@ OK, UNAVAILABLE = "ok", "unavailable"
 def readiness(rt: Runtime) -> dict[str, str]:
     """Each dependency a request needs, `ok` or `unavailable`: the database (reachable on a
     pooled connection), its schema (at the newest migration this code knows: a host whose
-    database is behind, or ahead after a newer host migrated it, must not serve), and, where
+    database is behind, or ahead after a newer host migrated it, must not serve), the font
+    certificates embed (services/certificates/fonts.py: present and embeddable), and, where
     files live in a directory, that directory (present and writable). Names no address, path,
     revision or error: the answer is public."""
     checks: dict[str, str] = {}
@@ -32,6 +34,9 @@ def readiness(rt: Runtime) -> dict[str, str]:
         checks["migrations"] = OK if current == _head() else UNAVAILABLE
     except SQLAlchemyError:
         checks["database"] = checks["migrations"] = UNAVAILABLE
+    checks["certificate_font"] = (
+        OK if font_problem(rt.settings.certificate_font) is None else UNAVAILABLE
+    )
     store = rt.files
     if isinstance(store, DirectoryStore):
         checks["file_store"] = OK if _writable(store.directory) else UNAVAILABLE

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from web.cli_backup import add_backup_commands
 from web.cli_keys import add_keys_command
 from web.cli_maintenance import add_purge_command
 from web.openapi import add_openapi_command
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
 
 
 def _demo_seed():
@@ -32,12 +37,14 @@ def _demo_seed():
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
     from alembic.util.exc import CommandError as AlembicCommandError
+    from pydantic import ValidationError
     from sqlalchemy.exc import OperationalError
 
     from forms.catalog import CatalogError
     from services import db_outage
+    from services.certificates.fonts import font_problem
     from services.certificates.keys import SigningKeyError
-    from services.config import get_settings
+    from services.config import PublicAddressError, get_settings, public_address
     from services.runtime import build_runtime
     from services.storage import StorageSettingsError, describe_store
     from web.app import create_app
@@ -46,7 +53,22 @@ def _serve(args: argparse.Namespace) -> int:
     seed = None
     if args.demo and (seed := _demo_seed()) is None:
         return 2
-    settings = get_settings()
+    try:
+        settings = get_settings()
+    except ValidationError as exc:
+        print(f"onething: {_settings_problem(exc)}")
+        return 2
+    if problem := font_problem(settings.certificate_font):
+        print(f"onething: certificates cannot be rendered: {problem}")
+        return 2
+    try:
+        address, warning = public_address(settings, host=args.host, port=args.port)
+    except PublicAddressError as exc:
+        print(f"onething: {exc}")
+        return 2
+    if warning:
+        print(f"onething: warning: {warning}")
+    settings.public_base_url = address
     if seed is not None and seed.ensure_registry(settings):
         print(f"Generated the demo registries: {settings.registry_path}")
     try:
@@ -86,6 +108,7 @@ def _serve(args: argparse.Namespace) -> int:
         f"{args.workers} worker{'s' if args.workers > 1 else ''})"
     )
     print(f"Uploads: {describe_store(runtime.files)}")
+    print(f"Certificates' QR codes point to: {address}")
     if args.workers == 1:
         uvicorn.run(
             create_app(runtime),
@@ -101,6 +124,7 @@ def _serve(args: argparse.Namespace) -> int:
     # from the same settings (the environment), after the schema and demo data exist.
     runtime.db.dispose()
     _metrics_directory()
+    os.environ["ONETHING_PUBLIC_BASE_URL"] = address  # (as resolved here, for the workers too)
     uvicorn.run(
         "web.app:create_app",
         factory=True,
@@ -114,6 +138,16 @@ def _serve(args: argparse.Namespace) -> int:
         proxy_headers=False,
     )
     return 0
+
+
+def _settings_problem(exc: ValidationError) -> str:
+    """A settings error (pydantic's ValidationError) as one line naming the variables."""
+    problems = []
+    for error in exc.errors():
+        name = "ONETHING_" + "_".join(str(part) for part in error["loc"]).upper()
+        message = error["msg"].removeprefix("Value error, ")
+        problems.append(message if message.startswith(name) else f"{name}: {message}")
+    return "; ".join(problems)
 
 
 def _metrics_directory() -> None:

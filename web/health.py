@@ -1,7 +1,7 @@
 """Health endpoints for the proxy, the orchestrator and monitoring: `/healthz` (the process
 answers) and `/readyz` (it can serve: database reachable, schema at the newest migration,
-editor assets present, file store writable). Public, read nothing personal, and name no
-address, path or error."""
+editor assets present, the certificates' font installed, file store writable). Public, read
+nothing personal, and name no address, path or error."""
 
 from __future__ import annotations
 
@@ -25,7 +25,8 @@ class Health(BaseModel):
         default_factory=dict,
         description="Each dependency checked: `database` (reachable), `migrations` (the "
         "schema is at the newest revision this version knows), `editor_assets` (the process "
-        "editor's bpmn-js), and `file_store` where files are kept in a directory (writable)",
+        "editor's bpmn-js), `certificate_font` (the font certificates embed), and "
+        "`file_store` where files are kept in a directory (writable)",
     )
 
 
