@@ -20,7 +20,7 @@ from services.cases.results import DELIVERY_STATUS
 from services.cases.workbench import COUNT_CAP
 from services.evaluations.service import LEVELS
 from services.notifications.service import unread_count
-from web.i18n import language, translator
+from web.i18n import elderly_mode, language, localized, option_label, translator
 
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 LOCAL_TIME = ZoneInfo("Asia/Shanghai")
@@ -62,6 +62,12 @@ def unread_messages(request: Request, user: User | None) -> Callable[[], int | N
     return count
 
 
+def this_page(request: Request) -> str:
+    """The page's own path and query, for a form that brings the visitor back to it."""
+    query = request.url.query
+    return request.url.path + (f"?{query}" if query else "")
+
+
 def render(request: Request, name: str, status_code: int = 200, **context: Any):
     login = getattr(request.state, "login", None)
     lang = language(request)
@@ -73,6 +79,10 @@ def render(request: Request, name: str, status_code: int = 200, **context: Any):
         csrf_token=login[1].csrf_token if login else "",
         lang=lang,
         t=translator(lang),
+        elderly=elderly_mode(request),
+        localized=lambda thing: localized(thing, lang),
+        option_label=lambda fact, value: option_label(fact, value, lang),
+        this_page=this_page(request),
         catalog=runtime.catalog,
         registry_label=lambda code: registry_name(code, lang),
     )

@@ -24,6 +24,9 @@ NOT_PAGES = {
     "/healthz",
     "/readyz",
     "/favicon.ico",  # a redirect to the static icon
+    # the elderly-friendly mode (长辈版): how this browser shows the pages (a cookie, no
+    # account data), so the API has nothing to switch
+    "/preferences/elderly",
 }
 
 

@@ -84,6 +84,9 @@ ROUTES: dict[str, frozenset[str]] = {
     "GET /api/v1/certificates/{public_id}/verification": EVERYONE,
     "POST /api/v1/verify": EVERYONE,
     "GET /api/v1/matters": EVERYONE,
+    # the elderly-friendly mode (长辈版): a display choice kept in the browser, also before
+    # signing in (a signed-in caller's request still needs its session's CSRF token)
+    "POST /preferences/elderly": EVERYONE,
     # anyone signed in (what they see of a case is decided per case)
     "POST /logout": SIGNED_IN,
     "GET /cases/{case_id}": SIGNED_IN,
