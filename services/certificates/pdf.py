@@ -206,7 +206,7 @@ def render_certificate(
     for line in _wrap(title, font, 22, text_width):
         _draw_centered(pdf, line, y, font, 22)
         y -= 30
-    subtitle = item_name if document_title else DEFAULT_SUBTITLE
+    subtitle = item_name if document_title and document_title != item_name else DEFAULT_SUBTITLE
     for line in _wrap(subtitle, font, 13, text_width):
         _draw_centered(pdf, line, y + 4, font, 13)
         y -= 18

@@ -20,7 +20,7 @@ SEAL_ALPHA = 0.88  # the text under the seal shows through, as under a real stam
 SEAL_RADIUS = 20 * mm
 SEAL_PURPOSE = "电子证照专用章"
 RING_WIDTH = 1.1 * mm
-MAX_ARC = 250.0  # degrees of the upper arc the name may take
+MAX_ARC = 240.0  # degrees of the upper arc the name may take
 MAX_STEP = 30.0  # degrees between two characters of a short name
 STAR_RATIO = 0.3  # the star's outer radius, of the seal's
 
@@ -83,7 +83,7 @@ def draw_seal(pdf: Canvas, *, name: str, cx: float, cy: float, font: str) -> Non
 
     purpose_size = SEAL_RADIUS * 0.2
     width = pdfmetrics.stringWidth(SEAL_PURPOSE, font, purpose_size)
-    purpose_size *= min(1.0, SEAL_RADIUS * 1.25 / width)
+    purpose_size *= min(1.0, SEAL_RADIUS * 1.1 / width)
     pdf.setFont(font, purpose_size)
     pdf.drawCentredString(cx, cy - SEAL_RADIUS * 0.58, SEAL_PURPOSE)
     pdf.restoreState()

@@ -108,6 +108,8 @@ def test_the_document_names_its_kind_holder_and_result_rows_in_order():
 def test_without_a_document_of_its_own_the_item_issues_a_result_notice():
     lines = _lines(_render(document_title=""))
     assert lines[:2] == ["出生医学证明办理", "办理结果通知书（电子证照）"]
+    named_alike = _lines(_render(document_title="出生医学证明办理"))
+    assert named_alike[:2] == ["出生医学证明办理", "办理结果通知书（电子证照）"]
 
 
 def test_a_citizen_id_is_masked_and_an_enterprise_code_printed_whole():

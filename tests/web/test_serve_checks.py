@@ -5,6 +5,8 @@ reports a missing font."""
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 from fastapi.testclient import TestClient
 
@@ -124,6 +126,29 @@ def test_serve_prints_the_served_address_into_certificates(
     assert _serve(monkeypatch, tmp_path, "--port", "8123") == 2  # no registry: stops there
     assert get_settings().public_base_url == "http://127.0.0.1:8123"
     assert "onething serve --demo" in capsys.readouterr().out
+
+
+def test_the_served_application_prints_the_served_address(
+    monkeypatch, tmp_path, capsys, fresh_settings, registry_path
+):
+    import uvicorn
+
+    served = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **options: served.append((app, options)))
+    shutil.copy(registry_path, tmp_path / "registry.sqlite")
+    code = _serve(
+        monkeypatch, tmp_path, "--port", "8123", deadline_interval="0", maintenance_interval="0"
+    )
+    assert code == 0
+    [(app, options)] = served
+    assert options["port"] == 8123
+    runtime = app.state.runtime
+    try:
+        assert runtime.settings.public_base_url == "http://127.0.0.1:8123"
+        assert runtime.settings is get_settings()  # what results and receipts read
+    finally:
+        runtime.db.dispose()
+    assert "Certificates' QR codes point to: http://127.0.0.1:8123" in capsys.readouterr().out
 
 
 def test_serve_refuses_a_development_address_of_another_port(
