@@ -4,10 +4,14 @@ department's seal drawn from its name, and the same bytes for the same inputs.""
 
 from __future__ import annotations
 
+import hashlib
 import io
 import math
 import re
+import subprocess
+import sys
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from pypdf import PdfReader
@@ -25,6 +29,7 @@ from services.certificates.pdf import (
 )
 from services.certificates.seal import MAX_ARC, SEAL_RED, draw_seal, name_layout, star_points
 
+PROJECT = Path(__file__).resolve().parents[2]
 ISSUED_AT = datetime(2026, 11, 24, 1, 30, tzinfo=UTC)
 NUMBER = "YJS20261123000001-0003"
 DEPARTMENT = "示范市卫生健康委员会"
@@ -188,6 +193,19 @@ def test_the_same_inputs_give_the_same_bytes():
     assert _render() != _render(result_rows=[("出生日期", "2026年11月21日")])
 
 
+def test_another_process_renders_the_same_bytes():
+    """A re-rendered copy compares with the one issued: nothing of the process (the font's
+    subset names, object ids, dates) enters the file."""
+    script = (
+        "import hashlib; from tests.services.test_certificate_pdf import _render; "
+        "print(hashlib.sha256(_render()).hexdigest())"
+    )
+    elsewhere = subprocess.run(
+        [sys.executable, "-c", script], cwd=PROJECT, capture_output=True, text=True, check=True
+    )
+    assert elsewhere.stdout.strip() == hashlib.sha256(_render()).hexdigest()
+
+
 def test_long_rows_wrap_within_the_page_above_the_bottom_block():
     rows = [("户口登记地址", ADDRESS * 4), ("备注", "请于三十日内" * 30)]
     pdf = _render(result_rows=rows)
@@ -248,6 +266,6 @@ def test_a_font_without_chinese_glyphs_is_refused():
 
 
 LATIN_FONTS = [
-    fonts.Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"),
-    fonts.Path("/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf"),
+    Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"),
+    Path("/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf"),
 ]
