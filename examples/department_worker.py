@@ -7,16 +7,19 @@ Run against a OneThing server (the demo accounts include one system account per 
 
 It fetches and locks a batch of its department's tasks, checks each one the way the
 department's own system would (here: every fact the item needs is present), completes it with
-result data, or reports a failure with a retry count; after the last retry OneThing raises an
-incident that the department's clerks see.
+result data (the numbers, dates and places the item's `results` ask for: a demo system makes
+up plausible ones), or reports a failure with a retry count; after the last retry OneThing
+raises an incident that the department's clerks see.
 """
 
 from __future__ import annotations
 
 import argparse
+import random
 import socket
 import sys
 import time
+from datetime import date, timedelta
 
 import httpx
 
@@ -29,9 +32,72 @@ def check(task: dict) -> tuple[bool, str]:
     return True, "all facts present"
 
 
+REGION = "310104"  # the demo city's district code (a real one, so the numbers check out)
+USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+NAMED = {  # texts a department's system would fill from its own records
+    "vaccination_clinic": "示范市中心区社区卫生服务中心预防接种门诊",
+    "tax_office": "国家税务总局示范市中心区税务局第一税务所",
+    "account_bank_branch": "示范市中心区支行营业部",
+    "school_name": "示范市实验小学",
+    "archive_keeper": "示范市人才服务中心",
+    "training_institution": "示范市职业技能培训中心",
+    "new_property_cert_number": "示（2026）示范市不动产权第0012345号",
+    "tax_notice_number": "示税通〔2026〕1024号",
+}
+PLACES = ("中心区和平路12号", "中心区人民路88号", "东城区建设大街5号", "西城区滨江路101号")
+
+
+def citizen_id(born: date, rng: random.Random) -> str:
+    """A citizen ID (GB 11643) for someone born on `born` in the demo district."""
+    body = f"{REGION}{born:%Y%m%d}{rng.randint(1, 999):03d}"
+    total = sum(int(d) * (2 ** (17 - i) % 11) for i, d in enumerate(body))
+    return body + "10X98765432"[total % 11]
+
+
+def credit_code(rng: random.Random) -> str:
+    """A unified social credit code (GB 32100) of an enterprise registered in the district."""
+    organization = "".join(rng.choice("0123456789") for _ in range(8))
+    weights = (3, 7, 9, 10, 5, 8, 4, 2)
+    check = 11 - sum(int(d) * w for d, w in zip(organization, weights, strict=True)) % 11
+    body = f"91{REGION}{organization}" + {10: "X", 11: "0"}.get(check, str(check))
+    weights = [pow(3, i, 31) for i in range(17)]
+    total = sum(USCC_ALPHABET.index(c) * w for c, w in zip(body, weights, strict=True))
+    return body + USCC_ALPHABET[(31 - total % 31) % 31]
+
+
+def made_up_results(task: dict, rng: random.Random, today: date) -> dict[str, str]:
+    """What a department's own system would record for the task's `results`: a demo makes up
+    plausible values by type (a born-today citizen ID keeps the child's birth date)."""
+    born = task["facts"].get("child_birth_date") or today.isoformat()
+    values: dict[str, str] = {}
+    for field in task.get("results", []):
+        kind, key = field["type"], field["key"]
+        if kind == "citizen_id":
+            value = citizen_id(date.fromisoformat(born), rng)
+        elif kind == "uscc":
+            value = credit_code(rng)
+        elif kind == "date":
+            value = (today + timedelta(days=rng.randint(0, 20))).isoformat()
+        elif kind == "number":
+            value = f"{REGION}{rng.randint(10**5, 10**6 - 1)}"[: field["max_length"]]
+        elif kind == "amount":
+            value = f"{rng.randint(800, 6000)}.{rng.randint(0, 99):02d}"
+        elif kind == "integer":
+            value = str(rng.randint(1, 24))
+        elif key in NAMED:
+            value = NAMED[key]
+        elif "address" in key or "place" in key:
+            value = f"示范市{rng.choice(PLACES)}"
+        else:
+            value = f"示范市{task['name'][:8]}承办机构"
+        values[key] = value[: field["max_length"]]
+    return values
+
+
 def run(client: httpx.Client, *, worker_id: str, max_tasks: int, once: bool, idle: float) -> int:
     """Work batches until none is left (with `once`) or forever; returns tasks completed."""
     done = 0
+    rng = random.Random(worker_id)
     while True:
         response = client.post(
             "/api/v1/external-tasks/fetch-and-lock",
@@ -46,7 +112,11 @@ def run(client: httpx.Client, *, worker_id: str, max_tasks: int, once: bool, idl
                     "worker_id": worker_id,
                     "decision": "approved",
                     "comment": "部门业务系统自动核验通过",
-                    "result": {"checked_by": worker_id, "reason": reason},
+                    "result": {
+                        "checked_by": worker_id,
+                        "reason": reason,
+                        **made_up_results(task, rng, date.today()),
+                    },
                 }
                 client.post(f"/api/v1/external-tasks/{task['id']}/complete", json=body)
                 done += 1

@@ -16,6 +16,7 @@ from forms.sources import registry_name
 from forms.values import mask_id
 from services.accounts.models import User
 from services.cases.progress import CASE_STATUS, ITEM_STATUS
+from services.cases.result_data import result_rows
 from services.cases.results import DELIVERY_STATUS
 from services.cases.workbench import COUNT_CAP
 from services.evaluations.service import LEVELS
@@ -42,6 +43,7 @@ templates.env.globals["COUNT_CAP"] = COUNT_CAP
 templates.env.globals["CASE_STATUS"] = CASE_STATUS
 templates.env.globals["DELIVERY_STATUS"] = DELIVERY_STATUS
 templates.env.globals["EVALUATION_LEVELS"] = LEVELS
+templates.env.globals["result_rows"] = result_rows  # macros/result_data.html
 
 
 def unread_messages(request: Request, user: User | None) -> Callable[[], int | None]:

@@ -21,6 +21,9 @@ def _headers(client: TestClient, username: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {client.post('/api/v1/login', json=body).json()['token']}"}
 
 
+CHILD_ID = "31010420261120001X"  # the newborn's citizen ID the police assign (valid check digit)
+
+
 def _submit(client: TestClient, applicant: str) -> int:
     body = {"matter": "newborn", "answers": NEWBORN_ANSWERS, "consent": True}
     response = client.post("/api/v1/cases", json=body, headers=_headers(client, applicant))
@@ -54,13 +57,33 @@ def test_system_locks_completes_with_result_and_clerks_wait(app, rt):
             f"/api/v1/external-tasks/{task['id']}/complete", json=wrong, headers=system
         )
         assert response.status_code == 409
-        body = {"worker_id": "w1", "decision": "approved", "result": {"household_number": "H1"}}
+        assert [r["key"] for r in task["results"]][:2] == ["child_id_number", "household_number"]
+        partial = {"worker_id": "w1", "decision": "approved", "result": {"household_number": "H1"}}
+        response = client.post(
+            f"/api/v1/external-tasks/{task['id']}/complete", json=partial, headers=system
+        )
+        assert response.status_code == 422 and "公民身份号码" in response.json()["detail"]
+        result = {
+            "household_number": "H1",
+            "child_id_number": CHILD_ID,
+            "hukou_address": "上海市徐汇区漕溪北路1号",
+            "hukou_registered_on": "2026-11-25",
+            "checked_by": "w1",  # the system's own note: kept, not printed
+        }
+        body = {"worker_id": "w1", "decision": "approved", "result": result}
         done = client.post(
             f"/api/v1/external-tasks/{task['id']}/complete", json=body, headers=system
         )
         assert done.status_code == 200 and done.json()["status"] == "approved"
     with Session(rt.db) as session:
-        assert session.get(CaseItem, task["id"]).result == {"household_number": "H1"}
+        row = session.get(CaseItem, task["id"])
+        assert row.result == result
+        assert row.result_data == {
+            "child_id_number": CHILD_ID,
+            "household_number": "H1",
+            "hukou_address": "上海市徐汇区漕溪北路1号",
+            "hukou_registered_on": "2026-11-25",
+        }
 
 
 def test_two_workers_never_get_the_same_task(app, newborn_parents):
@@ -145,3 +168,5 @@ def test_example_department_worker_completes_its_departments_tasks(app, rt, caps
             select(CaseItem).where(CaseItem.case_id == case_id, CaseItem.department == "cdc")
         ).one()
     assert cdc.status == "approved" and cdc.result["checked_by"] == "example"
+    # the department's system recorded the vaccination certificate's number and clinic
+    assert set(cdc.result_data) == {"vaccination_cert_number", "vaccination_clinic"}

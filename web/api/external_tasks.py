@@ -19,6 +19,7 @@ from services.cases.external import MAX_BATCH, MAX_LOCK_SECONDS
 from services.cases.schemas import NO_NUL, ErrorPublic, ItemStatus, UploadRef
 from web.api.cases import item_status, upload_ref
 from web.api.routing import RowId, api_router
+from web.api.tasks import ResultFieldPublic, result_fields_public
 from web.deps import ClerkUser, CsrfChecked, RuntimeDep, SessionDep, SystemUser
 from web.openapi import answers
 
@@ -118,6 +119,11 @@ class ExternalTask(BaseModel):
         description="The application's values of the facts this item needs (and who applied), "
         "by data-dictionary key"
     )
+    results: list[ResultFieldPublic] = Field(
+        default_factory=list,
+        description="The result data an approval records: send them, by `key`, in the "
+        "complete call's `result`",
+    )
     provenance: dict[str, Any] = Field(
         description="For each fact read from a registry: registry, registry_name, record_id, "
         "retrieved_at; a fact without an entry was typed by the applicant"
@@ -142,7 +148,12 @@ class ExternalComplete(BaseModel):
                     "worker_id": "police-worker-1",
                     "decision": "approved",
                     "comment": "部门业务系统自动核验通过",
-                    "result": {"household_number": "H310104000123"},
+                    "result": {
+                        "child_id_number": "110105202612060011",
+                        "household_number": "110105012345",
+                        "hukou_address": "示范市中心区和平路12号",
+                        "hukou_registered_on": "2026-12-06",
+                    },
                 },
                 {"worker_id": "police-worker-1", "decision": "rejected", "comment": "材料不全"},
             ]
@@ -155,7 +166,11 @@ class ExternalComplete(BaseModel):
     )
     comment: str = Field(default="", max_length=500, pattern=NO_NUL)
     result: dict[str, Any] = Field(
-        default_factory=dict, description="Result data to keep with the item (e.g. a number)"
+        default_factory=dict,
+        description="Result data to keep with the item. Entries named by the task's `results` "
+        "are the item's result data, printed on its document: when any is given on approval, "
+        "every required one must be, each of its type (checked as a clerk's are, 422 naming "
+        "the field); other entries are kept as given",
     )
 
 
@@ -213,6 +228,7 @@ def fetch_and_lock(body: FetchAndLock, user: SystemUser, session: SessionDep, rt
             lock_expires_at=task.item.lock_expires_at,
             retries=task.item.retries,
             facts=task.facts,
+            results=result_fields_public(rt.catalog.items[task.item.item_code]),
             provenance=task.provenance,
             uploads=[upload_ref(u) for u in task.uploads],
             finding=task.item.finding,

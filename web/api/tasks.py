@@ -12,11 +12,13 @@ from typing import Annotated, Any, Literal
 from fastapi import Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
 
+from forms.catalog import Item
 from forms.sources import registry_name
 from services.cases import decisions, progress, workbench
 from services.cases.access import FactView
 from services.cases.models import CaseItem
 from services.cases.progress import CASE_STATUS, ITEM_STATUS
+from services.cases.result_data import result_rows
 from services.cases.schemas import (
     ID_MAX,
     NO_NUL,
@@ -76,6 +78,15 @@ class TaskDecision(BaseModel):
             "examples": [
                 {"decision": "approved"},
                 {
+                    "decision": "approved",
+                    "result_data": {
+                        "child_id_number": "110105202612060011",
+                        "household_number": "110105012345",
+                        "hukou_address": "示范市中心区和平路12号",
+                        "hukou_registered_on": "2026-12-06",
+                    },
+                },
+                {
                     "decision": "rejected",
                     "reason": "不符合出生登记条件",
                     "comment": "出生医学证明信息与申报不一致",
@@ -116,6 +127,22 @@ class TaskDecision(BaseModel):
         "of this item the applicant must correct, from the task's `correctable`; only they are "
         "reopened",
     )
+    result_data: (
+        dict[
+            Annotated[str, Field(max_length=100, pattern=NO_NUL)],
+            Annotated[str, Field(max_length=200, pattern=NO_NUL)],
+        ]
+        | None
+    ) = Field(
+        default=None,
+        max_length=20,
+        description="For an approval: the result data the department records (the task's "
+        "`results`: e.g. the newborn's assigned citizen ID, the household number), printed on "
+        "the item's document. Only the task's result keys; when given, every required one, "
+        "each of its type (a date as YYYY-MM-DD, a citizen ID or credit code with a valid check "
+        "character, an amount in yuan). Left out: nothing is recorded. Ignored for a rejection "
+        "or a correction",
+    )
 
 
 @router.post(
@@ -146,6 +173,7 @@ def complete_task(
         comment=body.comment,
         reopen=body.reopen,
         reason=body.reason,
+        result_data=body.result_data,
     )
     return item_status(rt, row)
 
@@ -201,6 +229,45 @@ class Correctable(BaseModel):
     label_en: str
 
 
+class ResultFieldPublic(BaseModel):
+    """One piece of result data an approval of the task records (`result_data` of the
+    decision)."""
+
+    key: str
+    label: str
+    label_en: str
+    type: str = Field(
+        description="text, date (YYYY-MM-DD), citizen_id, uscc (unified social credit code), "
+        "number (letters, digits, hyphens), amount (yuan, two decimals), integer"
+    )
+    required: bool = Field(description="An approval that records result data must give it")
+    max_length: int
+
+
+class ResultValuePublic(BaseModel):
+    """One piece of result data recorded, as the document shows it (citizen IDs masked)."""
+
+    key: str
+    label: str
+    label_en: str
+    value: str
+
+
+def result_fields_public(item: Item) -> list[ResultFieldPublic]:
+    """What an approval of `item` records, for a client."""
+    return [
+        ResultFieldPublic(
+            key=f.key,
+            label=f.label,
+            label_en=f.label_en,
+            type=f.type,
+            required=f.required,
+            max_length=f.max_length,
+        )
+        for f in item.results
+    ]
+
+
 class TaskDetail(BaseModel):
     """A case as the clerk sees it through one of their department's items (need to know): the
     item, the facts and materials it needs (ID and bank card numbers masked), the other items'
@@ -237,6 +304,13 @@ class TaskDetail(BaseModel):
     claimed_by_name: str | None
     claimed_at: datetime | None
     reject_reasons: list[str] = Field(description="The item's reasons for a rejection")
+    results: list[ResultFieldPublic] = Field(
+        description="What an approval records (the decision's `result_data`), in the order the "
+        "item's document prints it; empty: the item records nothing of its own"
+    )
+    result_data: list[ResultValuePublic] = Field(
+        description="After an approval: the result data recorded (citizen IDs masked)"
+    )
     correctable: list[Correctable] = Field(
         description="What a correction may reopen: the item's facts and materials"
     )
@@ -342,6 +416,11 @@ def _task_detail(rt, task: workbench.OpenTask) -> TaskDetail:
         claimed_by_name=task.holder_name,
         claimed_at=row.claimed_at,
         reject_reasons=list(item.reject_reasons),
+        results=result_fields_public(item),
+        result_data=[
+            ResultValuePublic(key=r.key, label=r.label, label_en=r.label_en, value=r.value)
+            for r in result_rows(item, row.result_data)
+        ],
         correctable=[
             Correctable(key=key, label=facts[key].label, label_en=facts[key].label_en)
             for key in item.fact_keys

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from services.cases import decisions, external, frontdesk, results, workbench
@@ -69,6 +69,7 @@ def _item_page(
     reveal: str | None = None,
     reason: str = "",
     reveal_error=None,
+    result_values: dict[str, str] | None = None,
 ):
     task = workbench.open_task(
         session, rt, user=user, item_id=item_id, reveal=reveal, reason=reason
@@ -88,6 +89,7 @@ def _item_page(
         error=error,
         comment=comment,
         reveal_error=reveal_error,
+        result_values=result_values or {},
     )
 
 
@@ -118,6 +120,19 @@ def reveal(
         return _item_page(request, session, rt, user, item_id, reveal_error=exc)
 
 
+async def posted_results(request: Request) -> dict[str, str] | None:
+    """The result data of the decision form (its `result_<key>` fields, read from the body the
+    form parameters parse: I/O only); None when the page offered none (`results_form`)."""
+    form = await request.form()
+    if form.get("results_form") != "1":
+        return None
+    return {
+        key.removeprefix("result_"): value
+        for key, value in form.multi_items()
+        if key.startswith("result_") and isinstance(value, str)
+    }
+
+
 @router.post("/items/{item_id}/decision", dependencies=[CsrfChecked])
 @twin("POST /api/v1/tasks/{task_id}/complete")
 @answers(409, 503)
@@ -131,9 +146,11 @@ def decide(
     comment: Annotated[str, Form(examples=["请上传清晰的结婚证"])] = "",
     reopen: Annotated[list[str], Form(examples=[["material_marriage_certificate"]])] = [],  # noqa: B006 - FastAPI reads the default
     reason: Annotated[str, Form()] = "",
+    result_data: Annotated[dict[str, str] | None, Depends(posted_results)] = None,
 ):
-    """Approve, reject with a reason from the item's list, or send back for correction naming
-    the facts and materials to correct."""
+    """Approve (recording the item's result data: `result_<key>` fields, e.g. the child's
+    assigned citizen ID), reject with a reason from the item's list, or send back for
+    correction naming the facts and materials to correct."""
     try:
         decisions.decide(
             session,
@@ -144,9 +161,19 @@ def decide(
             comment=comment,
             reopen=reopen,
             reason=reason,
+            result_data=result_data,
         )
     except InvalidInput as exc:
-        return _item_page(request, session, rt, user, item_id, error=exc, comment=comment)
+        return _item_page(
+            request,
+            session,
+            rt,
+            user,
+            item_id,
+            error=exc,
+            comment=comment,
+            result_values=result_data,
+        )
     return RedirectResponse("/clerk?decided=1", status_code=303)
 
 
