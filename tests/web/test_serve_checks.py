@@ -5,11 +5,14 @@ reports a missing font."""
 
 from __future__ import annotations
 
+import io
 import shutil
 
 import pytest
 from fastapi.testclient import TestClient
+from pypdf import PdfReader
 
+from services.certificates.pdf import qr_code
 from services.config import (
     PublicAddressError,
     Settings,
@@ -18,6 +21,8 @@ from services.config import (
     public_address,
     served_address,
 )
+from tests.api.test_citizen_api import _apply_newborn, _approve_everything
+from tests.services.test_certificates import _qr_matrix_in
 from web.cli import main
 
 
@@ -128,7 +133,7 @@ def test_serve_prints_the_served_address_into_certificates(
     assert "onething serve --demo" in capsys.readouterr().out
 
 
-def test_the_served_application_prints_the_served_address(
+def test_a_served_certificate_links_and_encodes_the_served_address(
     monkeypatch, tmp_path, capsys, fresh_settings, registry_path
 ):
     import uvicorn
@@ -137,7 +142,11 @@ def test_the_served_application_prints_the_served_address(
     monkeypatch.setattr(uvicorn, "run", lambda app, **options: served.append((app, options)))
     shutil.copy(registry_path, tmp_path / "registry.sqlite")
     code = _serve(
-        monkeypatch, tmp_path, "--port", "8123", deadline_interval="0", maintenance_interval="0"
+        monkeypatch,
+        tmp_path,
+        *("--demo", "--port", "8123"),
+        deadline_interval="0",
+        maintenance_interval="0",
     )
     assert code == 0
     [(app, options)] = served
@@ -145,10 +154,20 @@ def test_the_served_application_prints_the_served_address(
     runtime = app.state.runtime
     try:
         assert runtime.settings.public_base_url == "http://127.0.0.1:8123"
-        assert runtime.settings is get_settings()  # what results and receipts read
+        with TestClient(app) as api:  # a newborn case to its results, as in tests/api
+            mother, case_id = _apply_newborn(api)
+            _approve_everything(api)
+            items = api.get(f"/api/v1/cases/{case_id}", headers=mother).json()["items"]
+            certificate = next(item["certificate"] for item in items if item["certificate"])
+            pdf = api.get(certificate["download_url"], headers=mother).content
     finally:
         runtime.db.dispose()
     assert "Certificates' QR codes point to: http://127.0.0.1:8123" in capsys.readouterr().out
+    link = f"http://127.0.0.1:8123/verify/{certificate['public_id']}"
+    assert certificate["verify_url"] == link
+    assert link in PdfReader(io.BytesIO(pdf)).pages[0].extract_text()
+    expected = [[bool(m) for m in row] for row in qr_code(link).matrix]
+    assert _qr_matrix_in(pdf) == expected
 
 
 def test_serve_refuses_a_development_address_of_another_port(
