@@ -73,6 +73,7 @@ class TaskDecision(TypedDict, total=False):
     reason: str  # a rejection's reason, from the task's `reject_reasons`
     comment: str
     reopen: list[str]  # a correction's facts and `material_<code>`s, from `correctable`
+    result_data: dict[str, str]  # an approval's result data, by the task's `results` keys
 
 
 class UploadForm(TypedDict):  # multipart
@@ -340,6 +341,22 @@ class TaskFact(TypedDict):
     source: dict[str, Any] | None  # null: typed by the applicant
 
 
+class ResultField(TypedDict):
+    key: str
+    label: str
+    label_en: str
+    type: str  # text, date, citizen_id, uscc, number, amount, integer
+    required: bool
+    max_length: int
+
+
+class ResultValue(TypedDict):
+    key: str
+    label: str
+    label_en: str
+    value: str
+
+
 class TaskDetail(TypedDict):
     id: int
     case_id: int
@@ -347,6 +364,8 @@ class TaskDetail(TypedDict):
     claimed_by: int | None
     correction: dict[str, Any] | None
     reject_reasons: list[str]
+    results: list[ResultField]  # what an approval records (`result_data`)
+    result_data: list[ResultValue]  # what was recorded (citizen IDs masked)
     correctable: list[Correctable]
     facts: list[TaskFact]
     uploads: list[UploadRef]
