@@ -43,6 +43,14 @@ DEFAULT_REJECT_REASONS = (
     "申请人申请撤回",
     "其他（见说明）",
 )
+# Their English, for the clerk's pages in English (the Chinese stays the stored value).
+REJECT_REASONS_EN = {
+    "申请人不符合法定条件": "The applicant does not meet the legal conditions",
+    "申请材料不真实或与共享数据不一致": "The materials are untrue or disagree with the shared data",
+    "不属于本部门职权范围": "Not within this department's powers",
+    "申请人申请撤回": "The applicant asked to withdraw",
+    "其他（见说明）": "Other (see the comment)",
+}
 
 
 class CatalogError(Exception):

@@ -158,14 +158,15 @@ def _checklist(items: list[Item], known: Mapping[str, Known], scope) -> list[Che
                 continue
             fetched = material.source is not None and all(key in known for key in material.evidence)
             source_name = registry_name(material.source or "")
+            source_name_en = registry_name(material.source or "", "en")
             if fetched:
                 status = "exempt"
                 reason = f"已通过{source_name}共享获取，免于提交"
-                reason_en = f"Fetched from the {material.source} registry: nothing to bring"
+                reason_en = f"Fetched from the {source_name_en}: nothing to bring"
             elif material.source:
                 status = "upload"
                 reason = f"未能从{source_name}获取，请上传"
-                reason_en = f"Not found in the {material.source} registry: please upload it"
+                reason_en = f"Not found in the {source_name_en}: please upload it"
             else:
                 status = "upload"
                 reason = "政府部门未掌握此材料，请上传"

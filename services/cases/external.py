@@ -108,7 +108,11 @@ def _locked_task(session: Session, rt: Runtime, user: User, item_id: int) -> Loc
         item=item,
         case=case,
         facts=facts,
-        provenance={key: value for key, value in case.provenance.items() if key in facts},
+        provenance={  # registry records only: a corrected fact was typed, like any other
+            key: value
+            for key, value in case.provenance.items()
+            if key in facts and value.get("registry")
+        },
         uploads=[u for u in uploads if u.material_code in materials],
     )
 

@@ -420,6 +420,13 @@ class CorrectionCreate(BaseModel):
         description="The materials asked for: tokens from `POST /api/v1/uploads`; any other "
         "material is refused",
     )
+    note: str = Field(
+        default="",
+        max_length=500,
+        pattern=NO_NUL,
+        description="A word to the department's clerk about the correction (optional), shown "
+        "with what changed",
+    )
 
 
 class DataAccessPublic(BaseModel):
@@ -535,13 +542,26 @@ class ApplicationFact(BaseModel):
     source: Provenance | None = Field(
         description="The registry record it came from; null: typed by the applicant"
     )
+    corrected_at: datetime | None = Field(
+        default=None,
+        description="The applicant typed it in a correction (补正), at this time (`source` is "
+        "then null)",
+    )
 
 
 class ChecklistEntryPublic(BaseModel):
     code: str
     name: str
+    name_en: str = ""
     status: str = Field(description="upload, or exempt (fetched from a registry)")
     reason: str
+    reason_en: str = ""
+    corrected_at: datetime | None = Field(
+        default=None,
+        description="The applicant uploaded it in a correction (补正), at this time: `upload_id` "
+        "is that file",
+    )
+    upload_id: int | None = Field(default=None, description="The file sent in the correction")
 
 
 class UploadRef(BaseModel):
@@ -653,3 +673,7 @@ class TaskPublic(BaseModel):
     applicant: str = Field(description="Masked citizen ID of the applicant")
     due_date: date
     created_at: datetime
+    corrected: bool = Field(
+        default=False,
+        description="已补正: back from the applicant's correction, waiting for a decision again",
+    )

@@ -30,6 +30,7 @@ from services.cases.access import (
     load_case_item,
     require_department,
 )
+from services.cases.corrections import AnsweredCorrection, answered_correction
 from services.cases.models import Case, CaseEvent, CaseItem
 from services.cases.path import PathStep, case_path
 from services.errors import Conflict, Forbidden, InvalidInput, NotFound
@@ -114,6 +115,16 @@ class QueueRow:
     @property
     def masked_id(self) -> str:
         return mask_id(self.case.applicant_id_number)
+
+    @property
+    def corrected(self) -> bool:
+        """The task came back from a correction (已补正) and waits for a decision again."""
+        return is_corrected(self.item)
+
+
+def is_corrected(row: CaseItem) -> bool:
+    """Whether a task resumed from the applicant's correction and is not decided again yet."""
+    return row.status == "processing" and bool((row.correction or {}).get("answered"))
 
 
 @dataclass(frozen=True)
@@ -607,6 +618,8 @@ class OpenTask:
     path: list[PathStep]  # every item of the matter: names, departments, states, rules only
     events: list[CaseEvent]
     holder_name: str | None  # who holds the task, if anyone
+    # What the applicant changed, while the task waits for a decision after a correction
+    correction: AnsweredCorrection | None = None
 
     def own(self, entry: progress.ItemView) -> bool:
         """Whether a progress entry is an item of the clerk's own department (whose comment and
@@ -647,4 +660,5 @@ def open_task(
         ),
         events=progress.events_of(session, case=view.case),
         holder_name=holder_name(session, view.row),
+        correction=answered_correction(rt, view.row, reveal=reveal),
     )

@@ -16,6 +16,12 @@ from forms.catalog import Item
 from forms.sources import registry_name
 from services.cases import decisions, progress, workbench
 from services.cases.access import FactView
+from services.cases.corrections import (
+    AnsweredCorrection,
+    answered_correction,
+    corrected_at,
+    registry_record,
+)
 from services.cases.models import CaseItem
 from services.cases.progress import CASE_STATUS, ITEM_STATUS
 from services.cases.result_data import result_rows
@@ -31,8 +37,8 @@ from services.cases.schemas import (
     UploadRef,
 )
 from services.errors import InvalidInput
-from web.api.cases import item_status, upload_ref
-from web.api.routing import Offset, RowId, api_router
+from web.api.cases import checklist_public, item_status, upload_ref
+from web.api.routing import PREFIX, Offset, RowId, api_router
 from web.deps import ClerkUser, CsrfChecked, RuntimeDep, SessionDep, read_only
 from web.openapi import answers
 
@@ -65,6 +71,7 @@ def department_tasks(
             applicant=row.masked_id,
             due_date=row.item.due_date,
             created_at=row.item.created_at,
+            corrected=row.corrected,
         )
         for row in found.rows
     ]
@@ -204,6 +211,73 @@ class TaskFact(BaseModel):
     source: FactSource | None = Field(
         description="Where the fact came from; null when the applicant typed it"
     )
+    corrected_at: datetime | None = Field(
+        default=None,
+        description="The applicant typed it in a correction (补正), at this time: `source` is "
+        "then null (a registry's value the applicant corrected is no longer the registry's)",
+    )
+
+
+class CorrectionChange(BaseModel):
+    """One thing the applicant changed in a correction (补正): a fact (its old and new values,
+    as the page shows them: personal numbers masked) or a material uploaded again."""
+
+    kind: Literal["fact", "material"]
+    key: str = Field(description="The fact's key, or material_<code> for a material")
+    label: str
+    label_en: str
+    old: str | None = Field(default=None, description="A fact's value before (masked as shown)")
+    old_en: str | None = None
+    new: str | None = Field(default=None, description="A fact's value now (masked as shown)")
+    new_en: str | None = None
+    masked: bool = Field(
+        default=False,
+        description="The values are masked personal numbers (the reveal shows the new one)",
+    )
+    upload_id: int | None = Field(default=None, description="A material's new file")
+    filename: str | None = None
+    url: str | None = Field(default=None, description="The new file: GET /api/v1/uploads/{id}")
+
+
+class AnsweredCorrectionPublic(BaseModel):
+    """The applicant's answer to the department's correction request (已补正)."""
+
+    at: datetime = Field(description="When the applicant sent the correction")
+    asked: str = Field(description="What the department asked when it sent the item back")
+    note: str = Field(description="The applicant's note to the clerk (may be empty)")
+
+
+def correction_changes(answered: AnsweredCorrection | None) -> list[CorrectionChange]:
+    """What changed in a correction, for the API: the facts, then the materials."""
+    if answered is None:
+        return []
+    facts = [
+        CorrectionChange(
+            kind="fact",
+            key=c.key,
+            label=c.label,
+            label_en=c.label_en,
+            old=c.old,
+            old_en=c.old_en,
+            new=c.new,
+            new_en=c.new_en,
+            masked=c.masked,
+        )
+        for c in answered.facts
+    ]
+    files = [
+        CorrectionChange(
+            kind="material",
+            key=f"material_{m.code}",
+            label=m.name,
+            label_en=m.name_en,
+            upload_id=m.upload_id,
+            filename=m.filename,
+            url=f"{PREFIX}/uploads/{m.upload_id}",
+        )
+        for m in answered.materials
+    ]
+    return facts + files
 
 
 class ProgressPublic(BaseModel):
@@ -291,7 +365,19 @@ class TaskDetail(BaseModel):
     decided_at: datetime | None
     comment: str | None
     correction: dict[str, Any] | None = Field(
-        description="While sent back: the facts and materials reopened, and the note"
+        description="While sent back, and after the applicant answered until the next "
+        "decision: the facts and materials reopened, and the note"
+    )
+    corrected: bool = Field(
+        description="已补正: the task resumed from the applicant's correction and waits for a "
+        "decision again (after the decision it is false; the history keeps the step)"
+    )
+    corrected_by: AnsweredCorrectionPublic | None = Field(
+        description="While `corrected`: when the applicant answered, and their note"
+    )
+    changes: list[CorrectionChange] = Field(
+        description="While `corrected`: what the applicant changed (facts with old and new "
+        "values, masked as `facts` are; materials with their new file)"
     )
     result_number: str | None
     auto: bool
@@ -354,7 +440,7 @@ def _fact_public(fact: FactView) -> TaskFact:
         display = entry.option_label(fact.value)
     else:
         display = str(fact.shown)
-    found = fact.provenance
+    found = registry_record(fact.provenance)
     return TaskFact(
         key=fact.key,
         label=entry.label,
@@ -372,6 +458,7 @@ def _fact_public(fact: FactView) -> TaskFact:
         )
         if found
         else None,
+        corrected_at=corrected_at(fact.provenance),
     )
 
 
@@ -407,7 +494,14 @@ def _task_detail(rt, task: workbench.OpenTask) -> TaskDetail:
         due_date=row.due_date,
         decided_at=row.decided_at,
         comment=row.comment,
-        correction=row.correction or None,
+        correction={k: v for k, v in (row.correction or {}).items() if k != "answered"} or None,
+        corrected=task.correction is not None,
+        corrected_by=AnsweredCorrectionPublic(
+            at=task.correction.at, asked=task.correction.asked, note=task.correction.note
+        )
+        if task.correction
+        else None,
+        changes=correction_changes(task.correction),
         result_number=row.result_number,
         auto=row.auto,
         finding=row.finding,
@@ -431,7 +525,7 @@ def _task_detail(rt, task: workbench.OpenTask) -> TaskDetail:
             for m in item.materials
         ],
         facts=[_fact_public(fact) for fact in view.facts],
-        checklist=[ChecklistEntryPublic(**entry) for entry in view.checklist],
+        checklist=checklist_public(rt, view.checklist),
         uploads=[upload_ref(u) for u in view.uploads],
         progress=[_progress_public(rt, task, entry) for entry in task.items],
         history=[
@@ -542,6 +636,12 @@ class QueueTask(BaseModel):
     claimed_by: int | None
     claimed_by_name: str | None
     claimed_at: datetime | None
+    corrected: bool = Field(
+        description="已补正: back from the applicant's correction, waiting for a decision again"
+    )
+    changes: list[CorrectionChange] = Field(
+        description="While `corrected`: what the applicant changed (personal numbers masked)"
+    )
 
 
 class QueuePublic(BaseModel):
@@ -604,6 +704,8 @@ def queue(user: ClerkUser, session: SessionDep, rt: RuntimeDep, query: QueueQuer
                 claimed_by=row.item.claimed_by,
                 claimed_by_name=row.claimed_by_name,
                 claimed_at=row.item.claimed_at,
+                corrected=row.corrected,
+                changes=correction_changes(answered_correction(rt, row.item)),
             )
             for row in found.rows
         ],

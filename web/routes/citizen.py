@@ -171,9 +171,10 @@ def _correct(request, session, rt, user, case_id: int, item_id: int, posted):
             user=user,
             case_id=case_id,
             item_id=item_id,
-            answers=posted.answers,
+            answers={k: v for k, v in posted.answers.items() if k != "correction_note"},
             uploads=posted.uploads,
             drafts=posted.drafts,
+            note=posted.answers.get("correction_note", ""),
         )
     except InvalidInput as exc:
         return _case_page(request, session, rt, user, case_id, {item_id: exc.fields}, 422)

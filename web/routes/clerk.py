@@ -8,7 +8,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from services.cases import decisions, external, frontdesk, results, workbench
+from forms.catalog import REJECT_REASONS_EN
+from services.cases import corrections, decisions, external, frontdesk, results, workbench
 from services.cases.results import DELIVERY_STATUS
 from services.errors import InvalidInput
 from web.api.routing import twin
@@ -86,6 +87,9 @@ def _item_page(
         items=task.items,
         case_path=task.path,
         events=task.events,
+        checklist=[corrections.readable_entry(rt, entry) for entry in view.checklist],
+        corrected=task.correction,
+        REJECT_REASONS_EN=REJECT_REASONS_EN,
         error=error,
         comment=comment,
         reveal_error=reveal_error,
