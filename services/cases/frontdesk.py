@@ -187,6 +187,7 @@ class ReceiptItem(NamedTuple):
     name: str
     department: str
     days: int  # the statutory time limit in working days
+    code: str = ""  # the item's catalog code (its English name is the catalog's)
 
 
 class ReceivedMaterial(NamedTuple):
@@ -221,6 +222,7 @@ def acceptance_receipt(session: Session, rt: Runtime, *, clerk: User, case_id: i
             rt.catalog.items[code].name,
             rt.catalog.departments[rt.catalog.items[code].department].name,
             rt.catalog.items[code].time_limit_days,
+            code,
         )
         for code in routed
     ]

@@ -8,6 +8,9 @@ applicant's at the front desk, and the pages around them."""
 from __future__ import annotations
 
 import re
+import struct
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +36,9 @@ WALK_IN = FATHER  # 张磊, accepted at the front desk (another family than the 
 SCAN = ("scan.pdf", b"%PDF-1.4 scanned at the window", "application/pdf")
 SERIOUS = ("serious", "critical")
 NOT_FOUND = "/cases/99999999"  # the error page
+SCREENS = ROOT / "docs" / "screens"
+# scripts/screens writes these (the case page, a result document, the form; English, elderly)
+SCREEN_NAMES = ("case", "case-en", "case-elderly", "case-path", "form", "verify", "result")
 
 
 @dataclass(frozen=True)
@@ -196,3 +202,51 @@ def test_every_page_fits_a_phone_and_passes_axe_in_every_mode(chromium, server, 
                 ]
             context.close()
     assert not failures, "\n".join(failures)
+
+
+def png_size(path: Path) -> tuple[int, int]:
+    """A PNG file's width and height, from its header (refusing what is not a PNG)."""
+    head = path.read_bytes()[:24]
+    assert head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR", f"{path} is not a PNG"
+    return struct.unpack(">II", head[16:24])
+
+
+def test_the_screens_in_the_docs_are_phone_wide_pictures():
+    for name in SCREEN_NAMES:
+        width, height = png_size(SCREENS / f"{name}.png")
+        assert width == 390 and height > 300, (name, width, height)
+
+
+def test_one_command_draws_the_screens(tmp_path):
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "scripts" / "screens"),
+            "--out",
+            str(tmp_path),
+            "--only",
+            "result",
+            "case-path",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["case-path.png", "result.png"]
+    assert png_size(tmp_path / "result.png")[0] == 390
+    assert png_size(tmp_path / "case-path.png")[0] == 390
+    wrong = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "scripts" / "screens"),
+            "--out",
+            str(tmp_path),
+            "--only",
+            "nothing",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert wrong.returncode != 0 and "no such screen" in wrong.stderr
