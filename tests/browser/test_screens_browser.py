@@ -217,36 +217,17 @@ def test_the_screens_in_the_docs_are_phone_wide_pictures():
         assert width == 390 and height > 300, (name, width, height)
 
 
+def screens(*args: str) -> subprocess.CompletedProcess:
+    """Run scripts/screens with `args`."""
+    command = [sys.executable, str(ROOT / "scripts" / "screens"), *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=600)
+
+
 def test_one_command_draws_the_screens(tmp_path):
-    done = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "scripts" / "screens"),
-            "--out",
-            str(tmp_path),
-            "--only",
-            "result",
-            "case-path",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    done = screens("--out", str(tmp_path), "--only", "result", "case-path")
     assert done.returncode == 0, done.stderr[-3000:]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["case-path.png", "result.png"]
     assert png_size(tmp_path / "result.png")[0] == 390
     assert png_size(tmp_path / "case-path.png")[0] == 390
-    wrong = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "scripts" / "screens"),
-            "--out",
-            str(tmp_path),
-            "--only",
-            "nothing",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    wrong = screens("--out", str(tmp_path), "--only", "nothing")
     assert wrong.returncode != 0 and "no such screen" in wrong.stderr
