@@ -10,7 +10,7 @@ import pytest
 
 from engine import clock
 from services.cases.deadlines import run_deadlines
-from tests.browser.test_newborn_browser import chromium, server, sign_in  # noqa: F401
+from tests.browser.test_newborn_browser import approve, chromium, server, sign_in  # noqa: F401
 from tests.web.conftest import MOTHER, NEWBORN_DEPARTMENTS
 
 pytestmark = pytest.mark.browser
@@ -58,8 +58,7 @@ def test_correction_round_trip(chromium, server, tmp_path):  # noqa: F811
     assert citizen.locator("section[id^=correction-]").count() == 0
 
     open_task(police, number)  # the police task is back; only it resumed
-    police.click("#approve")
-    police.wait_for_selector(".notice.ok")
+    approve(police)
     citizen.reload()
     assert (
         citizen.get_attribute("tr[data-item=police_birth_registration] td.status", "data-status")
@@ -108,8 +107,7 @@ def test_bad_review_opens_a_follow_up_for_the_supervisor(chromium, server):  # n
         clerk = sign_in(chromium, server, f"{department}01")
         while clerk.locator(f"#queue tr[data-case='{number}'] a").count():
             open_task(clerk, number)
-            clerk.click("#approve")
-            clerk.wait_for_selector(".notice.ok")
+            approve(clerk)
         clerk.context.close()
     citizen.reload()
     citizen.wait_for_selector("#evaluation-title")

@@ -4,11 +4,14 @@ the citizen submits the one form, each department's clerk approves, the citizen 
 from __future__ import annotations
 
 import os
+import random
+from datetime import date
 from pathlib import Path
 
 import pytest
 
 from demo.seed import DEMO_PASSWORD
+from examples.department_worker import citizen_id, credit_code
 from tests.live import serve
 from tests.web.conftest import MOTHER, NEWBORN_DEPARTMENTS
 from web.app import create_app
@@ -48,6 +51,27 @@ def sign_in(chromium, base: str, username: str):
     return page
 
 
+def approve(clerk, rng: random.Random | None = None) -> None:
+    """Approve the open task as its clerk does: the result data the page asks for filled in
+    (a plausible value of each field's type), then 通过."""
+    rng = rng or random.Random(19)
+    fields = clerk.locator("#results input[data-type]")
+    for index in range(fields.count()):
+        field = fields.nth(index)
+        kind = field.get_attribute("data-type")
+        value = {
+            "citizen_id": citizen_id(date(2026, 11, 20), rng),
+            "uscc": credit_code(rng),
+            "date": "2026-11-25",
+            "number": "310104012345",
+            "amount": "3260.50",
+            "integer": "12",
+        }.get(kind, "示范市中心区和平路12号")
+        field.fill(value)
+    clerk.click("#approve")
+    clerk.wait_for_selector(".notice.ok")
+
+
 def test_newborn_in_a_real_browser(chromium, server):
     citizen = sign_in(chromium, server, MOTHER)
     citizen.click("a[href='/matters/newborn/apply']")
@@ -70,14 +94,23 @@ def test_newborn_in_a_real_browser(chromium, server):
         while clerk.locator(f"#queue tr[data-case='{case_number}'] a").count():
             clerk.locator(f"#queue tr[data-case='{case_number}'] a").first.click()
             clerk.fill("#comment", "材料齐全，准予办理")
-            clerk.click("#approve")
-            clerk.wait_for_selector(".notice.ok")
+            if department == "police":  # a required result left blank: refused, values kept
+                clerk.fill("#result-household_number", "310104012345")
+                clerk.click("#approve")
+                assert "准予办理时请填写公民身份号码" in clerk.inner_text("#decision-error")
+                assert clerk.input_value("#result-household_number") == "310104012345"
+            approve(clerk)
         clerk.context.close()
 
     # The open case page follows the departments live (it polls and reloads on a change).
     citizen.wait_for_selector("#case-status[data-status=completed]", timeout=20000)
     assert citizen.url == case_url
     assert citizen.locator("td.status[data-status=approved]").count() == 6
+    # Under each result, the data its department recorded: the household number, the child's
+    # citizen ID masked.
+    police = citizen.locator("tr[data-item=police_birth_registration]")
+    assert police.locator("[data-result=household_number] dd").inner_text() == "310104012345"
+    assert "********" in police.locator("[data-result=child_id_number] dd").inner_text()
     with citizen.expect_download() as download:
         citizen.locator("a[href*='/result']").first.click()
     # named by its document and number: 出生医学证明-<case number>-0002.pdf
