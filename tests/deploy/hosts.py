@@ -33,6 +33,11 @@ MULTIHOST = [
 ]
 
 
+# What every host of a deployment is given alike: the address citizens reach (docs/deployment.md),
+# printed in each host's answers and certificates. Unset, each host would print its own.
+SHARED_SETTINGS = {"ONETHING_PUBLIC_BASE_URL": "https://onething.example.gov.cn"}
+
+
 class Host:
     """One `onething serve` process group (a host), its port and its log."""
 
@@ -51,7 +56,7 @@ class Host:
         with self.log.open("wb") as log:
             self.process = subprocess.Popen(
                 [*command, "--workers", str(workers)],
-                env={**env, "ONETHING_DATA_DIR": str(data_dir)},
+                env={**SHARED_SETTINGS, **env, "ONETHING_DATA_DIR": str(data_dir)},
                 cwd=PROJECT,
                 stdout=log,
                 stderr=subprocess.STDOUT,
