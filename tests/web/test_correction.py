@@ -325,8 +325,18 @@ def test_the_clerk_pages_in_english_show_no_chinese_but_the_applicants_own_words
         typed += [case.applicant_name, "已更正父亲证件号", "请核对父亲身份证号并上传结婚证"]
         typed += list(session.exec(select(User.display_name)).all())  # the clerks' names
     pages = {}
-    for url in ("/clerk?lang=en", f"/clerk/items/{item_id}?lang=en", "/clerk?status=all&lang=en"):
-        pages[url] = police.get(url).text
+    lead, centre = browser("police-lead"), browser("center01")
+    for who, url in (
+        (police, "/clerk?lang=en"),
+        (police, f"/clerk/items/{item_id}?lang=en"),
+        (police, "/clerk?status=all&lang=en"),
+        (lead, "/clerk?lang=en&status=all"),  # a supervisor's: reassigning
+        (lead, "/clerk/follow-ups?lang=en"),
+        (centre, "/clerk/deliveries?lang=en"),
+    ):
+        response = who.get(url)
+        assert response.status_code == 200, url
+        pages[url] = response.text
         text = _main_text(pages[url])
         for value in sorted(typed, key=len, reverse=True):
             text = text.replace(value, " ")
