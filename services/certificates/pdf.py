@@ -187,7 +187,7 @@ def render_certificate(
     issued = china_time(issued_at)
     title = document_title or item_name
     buffer = io.BytesIO()
-    pdf = Canvas(buffer, pagesize=A4, pageCompression=1, invariant=1)
+    pdf = Canvas(buffer, pagesize=A4, pageCompression=1, invariant=1, initialFontName=font)
     pdf.setTitle(f"{title} {number}")
     pdf.setAuthor(department_name)
     pdf.setSubject(f"{document_title}（电子证照）" if document_title else DEFAULT_SUBTITLE)

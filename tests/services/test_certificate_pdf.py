@@ -93,7 +93,10 @@ def test_every_glyph_shown_is_from_an_embedded_truetype_font():
         assert font["/Subtype"] == "/TrueType", font["/BaseFont"]
         assert "/FontFile2" in font["/FontDescriptor"].get_object(), f"{name} not embedded"
         assert "/ToUnicode" in font  # the text stays extractable
-    assert b"FontFile2" in pdf and b"STSong" not in pdf
+    # and no font named that is not embedded (reportlab's default Helvetica, a CID font)
+    for font in resources.values():
+        assert "/FontFile2" in font["/FontDescriptor"].get_object(), font["/BaseFont"]
+    assert b"Helvetica" not in pdf and b"STSong" not in pdf
 
 
 def test_the_document_names_its_kind_holder_and_result_rows_in_order():
