@@ -9,7 +9,6 @@ import pytest
 from sqlmodel import Session, select
 from stdnum import luhn
 
-from demo.seed import DEMO_PASSWORD
 from forms.values import mask_id
 from services.cases.models import Case
 from tests.browser.test_lifecycle_browser import apply_newborn, open_task
@@ -119,12 +118,7 @@ def test_retirement_correction_seen_by_both(chromium, server, rt, user_of, tmp_p
         hrss, "请核对社保卡银行账号并上传身份证", ["bank_card_number", "material_applicant_id_card"]
     )
 
-    retiree = chromium.new_context(locale="zh-CN").new_page()
-    retiree.goto(f"{server}/login")
-    retiree.fill("#username", RETIREE)
-    retiree.fill("#password", DEMO_PASSWORD)
-    retiree.click("button[type=submit]")
-    retiree.wait_for_load_state()
+    retiree = sign_in(chromium, server, RETIREE)
     retiree.goto(f"{server}/cases/{case_id}")
     form = retiree.locator("section[id^=correction-]")
     form.wait_for()
