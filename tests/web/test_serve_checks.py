@@ -190,6 +190,13 @@ def test_serve_refuses_a_malformed_public_address_in_one_line(
     assert out.count("\n") == 0 and "Traceback" not in out
 
 
+def test_serve_names_any_other_setting_it_refuses(monkeypatch, tmp_path, capsys, fresh_settings):
+    assert _serve(monkeypatch, tmp_path, db_pool_size="0") == 2
+    out = capsys.readouterr().out.strip()
+    assert out.startswith("onething: ONETHING_DB_POOL_SIZE: ") and "1" in out
+    assert out.count("\n") == 0
+
+
 def test_serve_warns_that_every_interface_is_no_public_address(
     monkeypatch, tmp_path, capsys, fresh_settings
 ):
