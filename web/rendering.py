@@ -21,7 +21,15 @@ from services.cases.results import DELIVERY_STATUS
 from services.cases.workbench import COUNT_CAP
 from services.evaluations.service import LEVELS
 from services.notifications.service import unread_count
-from web.i18n import elderly_mode, language, localized, option_label, translator
+from web.i18n import (
+    elderly_mode,
+    event_message,
+    language,
+    localized,
+    notification_text,
+    option_label,
+    translator,
+)
 
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 LOCAL_TIME = ZoneInfo("Asia/Shanghai")
@@ -85,6 +93,8 @@ def render(request: Request, name: str, status_code: int = 200, **context: Any):
         localized=lambda thing: localized(thing, lang),
         option_label=lambda fact, value: option_label(fact, value, lang),
         this_page=this_page(request),
+        event_text=lambda message: event_message(message, runtime.catalog, lang),
+        notification_text=lambda body: notification_text(body, runtime.catalog, lang),
         catalog=runtime.catalog,
         registry_label=lambda code: registry_name(code, lang),
     )
