@@ -126,6 +126,10 @@ class Settings(BaseSettings):
     session_hours: int = 8
     secure_cookies: bool = False
     upload_limit_bytes: int = 10 * 1024 * 1024
+    # How long a citizen's saved, unfinished application (保存草稿: the answers and the files
+    # chosen) is kept for them to resume, from the last save; expired ones are removed by the
+    # daily maintenance run, and a draft goes as soon as its application is submitted.
+    draft_days: int = Field(default=30, ge=1, le=365)
     # The data-exchange platform; unset: the embedded demo registry in the data directory.
     exchange_url: str | None = None
     exchange_client_id: str = ""

@@ -16,14 +16,14 @@ from sqlmodel import Session
 from starlette.datastructures import UploadFile
 
 from services.accounts.models import User
-from services.cases import submission
+from services.cases import drafts, submission
 from services.cases.models import Case
 from services.cases.uploads import UploadedFile, drafts_of, keep_drafts, with_drafts
 from services.errors import InvalidInput
 from services.runtime import Runtime
 from web.rendering import render
 
-_NOT_ANSWERS = ("csrf_token", "refresh", "manual")
+_NOT_ANSWERS = ("csrf_token", "refresh", "manual", "save_draft")
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,7 @@ class Posted:
     drafts: dict[str, str]  # material code -> token of a file kept from before
     manual: bool
     refresh: bool  # "update the form": show it again for the answers, submit nothing
+    save_draft: bool = False  # 保存草稿: keep the answers and files for later, submit nothing
 
 
 async def read_posted(request: Request, rt: Runtime) -> Posted:
@@ -55,6 +56,7 @@ async def read_posted(request: Request, rt: Runtime) -> Posted:
         drafts={k.removeprefix("draft_"): v for k, v in texts.items() if k.startswith("draft_")},
         manual=texts.get("manual") == "1",
         refresh=bool(texts.get("refresh")),
+        save_draft=bool(texts.get("save_draft")),
     )
 
 
@@ -68,11 +70,12 @@ def submit(
     matter: str,
     posted: Posted,
     consented: bool,
-    done: Callable[[Case], str],
+    done: Callable[[Case], Response],
     **page: Any,
 ) -> Response:
     """Submit the posted form (or show it again for a refresh or a refusal, with the files kept
-    so far); on success, go to `done(case)`. `page`: what the form's template needs besides."""
+    so far; or, for 保存草稿, save it as the citizen's draft and show it again as saved); on
+    success, answer `done(case)` (a redirect: PRG). `page`: what the form's template needs besides."""
     owner = actor or applicant
     uploads = with_drafts(
         session,
@@ -82,9 +85,21 @@ def submit(
         uploads=posted.uploads,
         tokens=posted.drafts,
     )
+    if posted.save_draft and actor is None:  # the citizen's own form only
+        drafts.save_draft(
+            session,
+            rt,
+            user=applicant,
+            matter_code=matter,
+            answers=posted.answers,
+            manual=posted.manual,
+            uploads=uploads,
+        )
+        manual = "&manual=1" if posted.manual else ""
+        return RedirectResponse(f"/matters/{matter}/apply?draft=saved{manual}", status_code=303)
     options = dict(user=applicant, matter_code=matter, consented=consented, actor=actor)
     errors: dict[str, tuple[str, str]] = {}
-    if not posted.refresh:
+    if not (posted.refresh or posted.save_draft):
         try:
             case = submission.submit_application(
                 session,
@@ -94,7 +109,7 @@ def submit(
                 channel="window" if actor is not None else "online",
                 **options,
             )
-            return RedirectResponse(done(case), status_code=303)
+            return done(case)
         except InvalidInput as exc:
             errors = exc.fields
     fresh = [u for u in uploads if not u.draft]
@@ -108,7 +123,7 @@ def submit(
             uploads=fresh,
             refused=set(errors),
         )
-    form = submission.prepare_form(session, rt, answers=posted.answers, **options)
+    form = _form(session, rt, applicant, actor, matter, posted, consented)
     return render(
         request,
         "citizen/apply.html",
@@ -119,4 +134,42 @@ def submit(
         drafts=drafts_of(session, owner=owner, applicant=applicant, matter=matter),
         applicant=applicant if actor is not None else None,  # the front desk's walk-in
         **page,
+    )
+
+
+def preview(
+    request: Request,
+    session: Session,
+    rt: Runtime,
+    *,
+    applicant: User,
+    actor: User | None,
+    matter: str,
+    posted: Posted,
+    consented: bool,
+) -> Response:
+    """The parts of the form that depend on the answers (the items, the sections and their
+    fields, the materials), for the answers so far: what the page's live update (static/form.js)
+    merges in as the applicant answers. Nothing is kept and no file is read; the server's
+    conditions decide, as for the button that shows the whole form again."""
+    owner = actor or applicant
+    form = _form(session, rt, applicant, actor, matter, posted, consented)
+    return render(
+        request,
+        "citizen/apply_parts.html",
+        form=form,
+        drafts=drafts_of(session, owner=owner, applicant=applicant, matter=matter),
+    )
+
+
+def _form(session, rt, applicant: User, actor: User | None, matter: str, posted, consented: bool):
+    """The form for the posted answers (conditions applied; nothing submitted)."""
+    return submission.prepare_form(
+        session,
+        rt,
+        user=applicant,
+        matter_code=matter,
+        answers=posted.answers,
+        consented=consented,
+        actor=actor,
     )

@@ -167,6 +167,23 @@ class DraftUpload(SQLModel, table=True):
     expires_at: datetime = Field(index=True)
 
 
+class ApplicationDraft(SQLModel, table=True):
+    """A citizen's combined form saved unfinished (保存草稿): the answers typed so far, for one
+    matter, resumed from any sign-in until it expires (`draft_days`) or the application is
+    submitted. Its files are the uploader's kept files (`DraftUpload`), kept as long. Personal
+    data: read by its owner only, never logged."""
+
+    __tablename__ = "application_draft"
+    __table_args__ = (Index("ux_application_draft_owner", "user_id", "matter", unique=True),)
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="user_account.id")
+    matter: str = Field(max_length=64)
+    answers: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    manual: bool = False  # filled in without the registries' lookups
+    saved_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime = Field(index=True)
+
+
 class IdempotentRequest(SQLModel, table=True):
     """A POST of the JSON API sent with an `Idempotency-Key`: a retry with the same key gets
     the first answer again instead of doing the operation twice."""

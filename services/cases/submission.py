@@ -14,6 +14,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -27,7 +28,7 @@ from services.accounts.models import User
 from services.calendar import local_date
 from services.cases import incidents
 from services.cases.access import require_citizen
-from services.cases.models import Case, DraftUpload
+from services.cases.models import ApplicationDraft, Case, DraftUpload
 from services.cases.progress import SUBMITTED_ITEMS
 from services.cases.routing import (
     apply_changes,
@@ -403,6 +404,12 @@ def _submit(
         store_file(session, rt, case_id=case.id, file=file)
     if any(upload.draft for upload in uploads):
         discard_drafts(session, owner=actor or user, applicant=user, matter=matter.code)
+    # The applicant's saved draft of this application (services/cases/drafts.py) is done with.
+    session.execute(
+        delete(ApplicationDraft).where(
+            col(ApplicationDraft.user_id) == user.id, col(ApplicationDraft.matter) == matter.code
+        )
+    )
     if actor is None:
         message = f"提交《{matter.name}》一表申请，办件编号{case.number}"
     else:

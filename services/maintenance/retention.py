@@ -17,8 +17,8 @@ correction counts) and the evaluations' levels: everything the dashboard counts,
 figures are the same before and after a purge.
 
 Each run also removes what has expired but is only pruned when new work comes (idempotent API
-answers, registry snapshots kept for a form, draft uploads), and finished webhook deliveries
-older than the period (their payloads name cases)."""
+answers, registry snapshots kept for a form, draft uploads, saved application drafts), and
+finished webhook deliveries older than the period (their payloads name cases)."""
 
 from __future__ import annotations
 
@@ -34,6 +34,7 @@ from sqlmodel import Session, col
 from engine.clock import utcnow
 from engine.store import HumanTask, ProcessInstance, TimerJob
 from services.cases.models import (
+    ApplicationDraft,
     Case,
     CaseEvent,
     CaseItem,
@@ -268,6 +269,9 @@ def _expired(session: Session, cutoff: datetime) -> Counter[str]:
     )
     counts["draft uploads"] = _changed(
         session, delete(DraftUpload).where(col(DraftUpload.expires_at) <= now)
+    )
+    counts["application drafts"] = _changed(
+        session, delete(ApplicationDraft).where(col(ApplicationDraft.expires_at) <= now)
     )
     counts["webhook deliveries"] = _changed(
         session,

@@ -107,6 +107,8 @@ ROUTES: dict[str, frozenset[str]] = {
     # citizens
     "GET /matters/{code}/apply": CITIZENS,
     "POST /matters/{code}/apply": CITIZENS,
+    "POST /matters/{code}/apply/preview": CITIZENS,
+    "POST /matters/{code}/draft/discard": CITIZENS,
     "POST /matters/{code}/consent": CITIZENS,
     "GET /cases": CITIZENS,
     "POST /cases/{case_id}/items/{item_id}/correction": CITIZENS,
@@ -119,6 +121,9 @@ ROUTES: dict[str, frozenset[str]] = {
     "POST /api/v1/matters/{code}/form": CITIZENS,
     "GET /api/v1/matters/{code}/consent": CITIZENS,
     "POST /api/v1/matters/{code}/consent": CITIZENS,
+    "GET /api/v1/matters/{code}/draft": CITIZENS,
+    "PUT /api/v1/matters/{code}/draft": CITIZENS,
+    "DELETE /api/v1/matters/{code}/draft": CITIZENS,
     "POST /api/v1/uploads": CITIZENS,
     "POST /api/v1/cases/{case_id}/items/{item_id}/correction": CITIZENS,
     "GET /api/v1/me/data-access": CITIZENS,
@@ -159,6 +164,7 @@ ROUTES: dict[str, frozenset[str]] = {
     "POST /frontdesk": FRONT_DESK_ONLY,
     "GET /frontdesk/apply/{matter}/{applicant_id}": FRONT_DESK_ONLY,
     "POST /frontdesk/apply/{matter}/{applicant_id}": FRONT_DESK_ONLY,
+    "POST /frontdesk/apply/{matter}/{applicant_id}/preview": FRONT_DESK_ONLY,
     "GET /frontdesk/receipts/{case_id}": FRONT_DESK_ONLY,
     "POST /api/v1/frontdesk/visits": FRONT_DESK_ONLY,
     "GET /api/v1/frontdesk/visits/{applicant_id}/{matter}/form": FRONT_DESK_ONLY,
@@ -236,6 +242,7 @@ REFUSED_ROWS: dict[tuple[str, str], int] = {
     ("GET /api/v1/frontdesk/receipts/{case_id}", FRONT_DESK): 404,
     ("GET /admin/processes/{matter_code}/diff", ADMIN): 404,  # no version deployed yet
     ("GET /api/v1/admin/processes/{matter_code}/diff", ADMIN): 404,
+    ("GET /api/v1/matters/{code}/draft", CITIZEN): 404,  # no draft saved
 }
 # What state-changing requests send: valid input where it reaches deeper than validation, sent
 # also without the CSRF token (which must stop it all the same). Others send an empty form.
@@ -245,6 +252,7 @@ BODIES: dict[str, dict] = {
     "POST /admin/config/matters/{code}/publication": {"published": "1"},
     "POST /api/v1/cases": {"matter": "newborn", "answers": {}, "consent": False},
     "POST /api/v1/matters/{code}/form": {"answers": {"household_parent": "father"}},
+    "PUT /api/v1/matters/{code}/draft": {"answers": {"household_parent": "father"}},
     "POST /api/v1/cases/{case_id}/items/{item_id}/correction": {"answers": {}},
     "POST /api/v1/tasks/{task_id}/reassign": {"to_user_id": 1},
     "POST /api/v1/external-tasks/fetch-and-lock": {"worker_id": "walker"},

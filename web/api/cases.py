@@ -11,8 +11,9 @@ from sqlmodel import Session
 
 from forms.sources import registry_name
 from forms.values import mask_id
-from services.cases import access, corrections, progress, submission
+from services.cases import access, confirmation, corrections, progress, submission
 from services.cases.access import MASKED_TYPES
+from services.cases.confirmation import CaseSubmitted, next_steps_public
 from services.cases.models import Case, CaseItem, Upload
 from services.cases.overview import CaseOverview, applicant_overview
 from services.cases.path import PathStep, case_path
@@ -98,7 +99,7 @@ def _case_public(session: Session, rt: Runtime, case: Case) -> CasePublic:
     return CasePublic(**case.model_dump(include=set(CasePublic.model_fields)), items=items)
 
 
-@router.post("/cases", response_model=CasePublic, status_code=201, dependencies=[CsrfChecked])
+@router.post("/cases", response_model=CaseSubmitted, status_code=201, dependencies=[CsrfChecked])
 @answers(404, 503)
 def start_case(body: CaseCreate, user: CitizenUser, session: SessionDep, rt: RuntimeDep):
     """Submit a combined application: the answers, and the materials uploaded beforehand
@@ -106,7 +107,8 @@ def start_case(body: CaseCreate, user: CitizenUser, session: SessionDep, rt: Run
     reading, with the applicant's authorization (`consent`). Refused: 422, naming first each
     unknown answer key or upload token, else every missing or invalid fact and material at
     once (`material_<code>`); an application repeating an open or granted one for the same
-    subject: 409."""
+    subject: 409. The answer says what happens next (`next_steps`), as the confirmation page
+    after submitting does."""
     if body.consent is None:
         consented = submission.lookups_consented(
             session, user=user, matter_code=body.matter, manual=False
@@ -123,7 +125,13 @@ def start_case(body: CaseCreate, user: CitizenUser, session: SessionDep, rt: Run
         consented=consented,
         record_consent=bool(body.consent),
     )
-    return _case_public(session, rt, case)
+    public = _case_public(session, rt, case)
+    path = case_path(session, rt, case=case, for_applicant=True)
+    return CaseSubmitted(
+        **public.model_dump(),
+        next_steps=next_steps_public(confirmation.next_steps(rt, case, path)),
+        case_url=f"/cases/{case.id}",
+    )
 
 
 @router.get("/cases", response_model=list[CasePublic])

@@ -22,7 +22,9 @@ from starlette.concurrency import run_in_threadpool
 from forms.values import mask_id
 from services.accounts.models import User
 from services.cases import frontdesk, submission
+from services.cases.confirmation import NextStepPublic, next_steps, next_steps_public
 from services.cases.models import DraftUpload, WindowVisit
+from services.cases.path import case_path
 from services.cases.schemas import (
     CODE_PATTERN,
     NO_NUL,
@@ -171,6 +173,9 @@ class AcceptancePublic(BaseModel):
     matter: str
     channel: str = Field(description="window: accepted at the front desk")
     receipt_url: str = Field(description="The acceptance receipt to print (logged when read)")
+    next_steps: list[NextStepPublic] = Field(
+        default=[], description="What the applicant is told happens next, as the receipt says"
+    )
 
 
 class ReceiptItemPublic(BaseModel):
@@ -402,6 +407,9 @@ def accept(
         matter=case.matter,
         channel=case.channel,
         receipt_url=f"{PREFIX}/frontdesk/receipts/{case.id}",
+        next_steps=next_steps_public(
+            next_steps(rt, case, case_path(session, rt, case=case, for_applicant=False))
+        ),
     )
 
 

@@ -3,12 +3,14 @@ Each page calls the service functions its API twin calls (named by `twin`)."""
 
 from __future__ import annotations
 
+from typing import Literal
+
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from services.accounts.service import actor_names
-from services.cases import access, corrections, progress, submission
+from services.cases import access, confirmation, corrections, drafts, progress, submission
 from services.cases.overview import applicant_overview
 from services.cases.results import certificate_for, results_archive
 from services.configuration.matters import published_matters
@@ -18,6 +20,7 @@ from services.registries.service import accesses_to
 from web import application_form
 from web.api.cases import BINARY, archive_response, certificate_response
 from web.api.routing import twin
+from web.api.sessions import cookie_flags
 from web.api.uploads import upload_response
 from web.deps import (
     CitizenUser,
@@ -47,7 +50,11 @@ def home(request: Request, login: LoginDep, session: SessionDep, rt: RuntimeDep)
 
 
 @router.get("/matters/{code}/apply")
-@twin("GET /api/v1/matters/{code}/consent", "GET /api/v1/matters/{code}/form")
+@twin(
+    "GET /api/v1/matters/{code}/consent",
+    "GET /api/v1/matters/{code}/form",
+    "GET /api/v1/matters/{code}/draft",
+)
 def apply_page(
     request: Request,
     code: Code,
@@ -55,8 +62,14 @@ def apply_page(
     session: SessionDep,
     rt: RuntimeDep,
     manual: bool = False,
+    draft: Literal["resume", "saved"] | None = None,
 ):
-    """The one form; first, the applicant authorizes the lookups or chooses to fill in everything."""
+    """The one form; first, the applicant authorizes the lookups or chooses to fill in everything.
+    A saved draft is offered to resume or discard (`draft=resume`: the form with its answers and
+    files; `saved`: the same, just saved)."""
+    saved = drafts.draft_of(session, rt, user=user, matter_code=code)
+    resumed = saved is not None and draft is not None
+    manual = manual or (resumed and saved.row.manual)
     asked = submission.consent_request(session, rt, user=user, matter_code=code)
     if asked.consent is None and not manual:
         return render(
@@ -68,8 +81,33 @@ def apply_page(
             hours=asked.hours,
         )
     consented = submission.lookups_consented(session, user=user, matter_code=code, manual=manual)
-    form = submission.prepare_form(session, rt, user=user, matter_code=code, consented=consented)
-    return render(request, "citizen/apply.html", form=form, errors={}, manual=manual)
+    form = submission.prepare_form(
+        session,
+        rt,
+        user=user,
+        matter_code=code,
+        consented=consented,
+        answers=drafts.resumed_answers(session, rt, saved) if resumed else None,
+    )
+    return render(
+        request,
+        "citizen/apply.html",
+        form=form,
+        errors={},
+        manual=manual,
+        draft=saved,
+        resumed=resumed,
+        just_saved=resumed and draft == "saved",
+        drafts=saved.files if resumed else {},
+    )
+
+
+@router.post("/matters/{code}/draft/discard", dependencies=[CsrfChecked])
+@twin("DELETE /api/v1/matters/{code}/draft")
+def discard_draft(code: Code, user: CitizenUser, session: SessionDep, rt: RuntimeDep):
+    """Discard the saved draft (and the files kept for it): the form starts empty again."""
+    drafts.discard_draft(session, rt, user=user, matter_code=code)
+    return RedirectResponse(f"/matters/{code}/apply", status_code=303)
 
 
 @router.post("/matters/{code}/consent", dependencies=[CsrfChecked])
@@ -80,22 +118,25 @@ def consent(code: Code, user: CitizenUser, session: SessionDep, rt: RuntimeDep):
 
 
 @router.post("/matters/{code}/apply", dependencies=[CsrfChecked])
-@twin("POST /api/v1/cases", "POST /api/v1/matters/{code}/form", "POST /api/v1/uploads")
+@twin(
+    "POST /api/v1/cases",
+    "POST /api/v1/matters/{code}/form",
+    "POST /api/v1/uploads",
+    "PUT /api/v1/matters/{code}/draft",
+)
 @body_limit(material_forms)
 @answers(200, 303, 409, 503)
 async def apply(
     request: Request, code: Code, user: CitizenUser, session: SessionDep, rt: RuntimeDep
 ):
-    """Submit the one form (or, for "update the form", show it again for the answers)."""
+    """Submit the one form (or, for "update the form", show it again for the answers; for
+    保存草稿, save it as the citizen's draft)."""
     posted = await application_form.read_posted(request, rt)
     return await run_in_threadpool(_apply, request, session, rt, user, code, posted)
 
 
-def _apply(request, session, rt, user, code: str, posted: application_form.Posted):
-    return application_form.submit(
-        request,
-        session,
-        rt,
+def _apply(request, session, rt, user, code: str, posted: application_form.Posted, preview=False):
+    poster = dict(
         applicant=user,
         actor=None,
         matter=code,
@@ -103,8 +144,23 @@ def _apply(request, session, rt, user, code: str, posted: application_form.Poste
         consented=submission.lookups_consented(
             session, user=user, matter_code=code, manual=posted.manual
         ),
-        done=lambda case: f"/cases/{case.id}",
     )
+    if preview:
+        return application_form.preview(request, session, rt, **poster)
+    return application_form.submit(
+        request, session, rt, done=lambda case: _submitted(rt, case), **poster
+    )
+
+
+@router.post("/matters/{code}/apply/preview", dependencies=[CsrfChecked])
+@twin("POST /api/v1/matters/{code}/form")
+async def apply_preview(
+    request: Request, code: Code, user: CitizenUser, session: SessionDep, rt: RuntimeDep
+):
+    """The parts of the form that depend on the answers, for the answers so far (an HTML
+    fragment for the page's live update; nothing is submitted or kept)."""
+    posted = await application_form.read_posted(request, rt)
+    return await run_in_threadpool(_apply, request, session, rt, user, code, posted, True)
 
 
 @router.get("/cases")
@@ -113,11 +169,33 @@ def my_cases(request: Request, user: CitizenUser, session: SessionDep):
     return render(request, "citizen/cases.html", cases=progress.cases_of(session, user=user))
 
 
-def _case_page(request, session, rt, user, case_id: int, errors=None, status_code=200):
+# Set on the redirect after a submission, for the case page it goes to: shown once, that page
+# begins with the confirmation (the case number, each item's department and due date, what
+# happens next). A cookie, so the page keeps the address every link and the API use.
+SUBMITTED_COOKIE = "onething_submitted"
+
+
+def _submitted(rt, case) -> Response:
+    """Go to the new case's page, which shows the confirmation this once (PRG)."""
+    response = RedirectResponse(f"/cases/{case.id}", status_code=303)
+    flags = {**cookie_flags(rt), "path": f"/cases/{case.id}"}
+    response.set_cookie(SUBMITTED_COOKIE, str(case.id), max_age=600, **flags)
+    return response
+
+
+def _case_page(
+    request, session, rt, user, case_id: int, errors=None, status_code=200, submitted=False
+):
     overview = applicant_overview(session, rt, user=user, case_id=case_id)
-    return render(
+    confirmed = {}
+    if submitted:
+        confirmed = dict(
+            confirmation_path=overview.path,
+            next_steps=confirmation.next_steps(rt, overview.case, overview.path),
+        )
+    response = render(
         request,
-        "citizen/case.html",
+        "citizen/submitted.html" if submitted else "citizen/case.html",
         status_code=status_code,
         case=overview.case,
         items=overview.items,
@@ -129,7 +207,13 @@ def _case_page(request, session, rt, user, case_id: int, errors=None, status_cod
         correction_errors=errors or {},
         evaluation=overview.evaluation,
         reasons=REASONS,
+        **confirmed,
     )
+    if submitted:
+        response.delete_cookie(
+            SUBMITTED_COOKIE, **{**cookie_flags(rt), "path": f"/cases/{case_id}"}
+        )
+    return response
 
 
 @router.get("/cases/{case_id}")
@@ -143,7 +227,8 @@ def case_page(
         case = access.load_case_progress(session, case_id=case_id, user=user)
         mine = access.own_items(session, case=case, department=user.department)
         return RedirectResponse(f"/clerk/items/{mine[0].id}", status_code=303)
-    return _case_page(request, session, rt, user, case_id)
+    submitted = request.cookies.get(SUBMITTED_COOKIE) == str(case_id)
+    return _case_page(request, session, rt, user, case_id, submitted=submitted)
 
 
 @router.post("/cases/{case_id}/items/{item_id}/correction", dependencies=[CsrfChecked])

@@ -8,7 +8,8 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from starlette.concurrency import run_in_threadpool
 
-from services.cases import frontdesk
+from services.cases import confirmation, frontdesk
+from services.cases.path import case_path
 from services.configuration.matters import published_matters
 from services.errors import InvalidInput
 from web import application_form
@@ -49,6 +50,8 @@ def open_applicant(
     """Record the walk-in applicant at the window (present, identity checked; lookups
     authorized or not), check their ID, and open their form."""
     try:
+        if not matter:  # the drop-down's 请选择: a choice, not an unknown matter
+            raise InvalidInput("matter", "请选择办理事项", "Choose the matter")
         applicant, _visit = frontdesk.open_visit(
             session,
             rt,
@@ -66,6 +69,7 @@ def open_applicant(
             matters=published_matters(session, rt),
             errors=exc.fields,
             id_number=id_number,
+            matter=matter,
         )
     return RedirectResponse(f"/frontdesk/apply/{matter}/{applicant.id}", status_code=303)
 
@@ -119,30 +123,52 @@ async def accept(
     )
 
 
-def _accept(request, session, rt, user, matter: str, applicant_id: int, posted):
+def _accept(request, session, rt, user, matter: str, applicant_id: int, posted, preview=False):
     applicant, visit = frontdesk.current_visit(
         session, clerk=user, applicant_id=applicant_id, matter=matter
     )
+    poster = dict(
+        applicant=applicant, actor=user, matter=matter, posted=posted, consented=visit.consented
+    )
+    if preview:
+        return application_form.preview(request, session, rt, **poster)
     return application_form.submit(
         request,
         session,
         rt,
-        applicant=applicant,
-        actor=user,
-        matter=matter,
-        posted=posted,
-        consented=visit.consented,
-        done=lambda case: f"/frontdesk/receipts/{case.id}",
+        done=lambda case: RedirectResponse(f"/frontdesk/receipts/{case.id}", status_code=303),
         action=f"/frontdesk/apply/{matter}/{applicant.id}",
+        **poster,
+    )
+
+
+@router.post("/apply/{matter}/{applicant_id}/preview", dependencies=[CsrfChecked])
+@twin("POST /api/v1/frontdesk/visits/{applicant_id}/{matter}/form")
+async def preview(
+    request: Request,
+    matter: Code,
+    applicant_id: Id,
+    user: ClerkUser,
+    session: SessionDep,
+    rt: RuntimeDep,
+):
+    """The parts of the walk-in applicant's form that depend on the answers so far (an HTML
+    fragment for the page's live update; nothing is submitted or kept)."""
+    posted = await application_form.read_posted(request, rt)
+    return await run_in_threadpool(
+        _accept, request, session, rt, user, matter, applicant_id, posted, True
     )
 
 
 @router.get("/receipts/{case_id}")
 @twin("GET /api/v1/frontdesk/receipts/{case_id}")
 def receipt(request: Request, case_id: Id, user: ClerkUser, session: SessionDep, rt: RuntimeDep):
-    """The printable acceptance receipt (受理回执)."""
+    """The printable acceptance receipt (受理回执), with what the applicant does next."""
+    found = frontdesk.acceptance_receipt(session, rt, clerk=user, case_id=case_id)
+    path = case_path(session, rt, case=found.case, for_applicant=False)
     return render(
         request,
         "frontdesk/receipt.html",
-        receipt=frontdesk.acceptance_receipt(session, rt, clerk=user, case_id=case_id),
+        receipt=found,
+        next_steps=confirmation.next_steps(rt, found.case, path),
     )
