@@ -155,7 +155,8 @@ def open_as(chromium, base: str, username: str | None, mode: Mode):  # noqa: F81
 
 
 def problems_of(page, mode: Mode) -> list[str]:
-    """What is wrong with the open page: sideways scrolling, serious accessibility faults."""
+    """What is wrong with the open page: sideways scrolling, a date broken over two lines,
+    serious accessibility faults, the wrong language or mode."""
     found = []
     sizes = page.evaluate(
         "() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]"
@@ -169,6 +170,12 @@ def problems_of(page, mode: Mode) -> list[str]:
             sizes[1],
         )
         found.append(f"{sizes[0]} px wide on a {sizes[1]} px screen: {wide}")
+    broken = page.evaluate(
+        "() => [...document.querySelectorAll('time')]"
+        ".filter(t => t.getClientRects().length > 1).map(t => t.textContent)"
+    )
+    if broken:
+        found.append(f"dates broken over two lines: {broken[:3]}")
     page.add_script_tag(path=str(AXE))
     violations = page.evaluate(
         "async () => (await axe.run(document, {resultTypes: ['violations']})).violations"
