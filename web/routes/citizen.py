@@ -3,9 +3,9 @@ Each page calls the service functions its API twin calls (named by `twin`)."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
@@ -104,10 +104,18 @@ def apply_page(
 
 @router.post("/matters/{code}/draft/discard", dependencies=[CsrfChecked])
 @twin("DELETE /api/v1/matters/{code}/draft")
-def discard_draft(code: Code, user: CitizenUser, session: SessionDep, rt: RuntimeDep):
-    """Discard the saved draft (and the files kept for it): the form starts empty again."""
+def discard_draft(
+    code: Code,
+    user: CitizenUser,
+    session: SessionDep,
+    rt: RuntimeDep,
+    manual: Annotated[str, Form(max_length=1, examples=["1"])] = "",
+):
+    """Discard the saved draft (and the files kept for it): the form starts empty again (filled
+    in by hand still, with `manual`)."""
     drafts.discard_draft(session, rt, user=user, matter_code=code)
-    return RedirectResponse(f"/matters/{code}/apply", status_code=303)
+    again = "?manual=1" if manual else ""
+    return RedirectResponse(f"/matters/{code}/apply{again}", status_code=303)
 
 
 @router.post("/matters/{code}/consent", dependencies=[CsrfChecked])
