@@ -14,6 +14,8 @@ from sqlmodel import Session, select
 
 from services.accounts.models import User
 from services.cases.models import Case, CaseItem
+from services.certificates.models import Certificate
+from services.certificates.service import mask_name
 from tests.browser.test_editor_browser import approve_all
 from tests.services.test_case_path import submit
 from tests.web.conftest import MOTHER, Browser
@@ -29,7 +31,7 @@ TAG = re.compile(r"<[^>]+>")
 
 def written_by_people(rt) -> set[str]:
     """The words people and registries wrote: every account's name, every case's answers and
-    registry values, and their pieces (an address is shown whole or in part)."""
+    registry values, clerks' comments, certificate holders' masked names."""
     found: set[str] = set()
     with Session(rt.db) as session:
         found |= {user.display_name for user in session.exec(select(User))}
@@ -37,6 +39,8 @@ def written_by_people(rt) -> set[str]:
             found.add(case.applicant_name or "")
             found |= {str(v) for v in case.data.values() if isinstance(v, str)}
         found |= {row.comment or "" for row in session.exec(select(CaseItem))}
+        # a certificate's holder, masked on the public verify page (张*涵)
+        found |= {mask_name(c.holder_name) for c in session.exec(select(Certificate))}
     return {text for text in found if CJK.search(text)}
 
 
@@ -77,8 +81,18 @@ def test_every_citizen_page_reads_in_english(rt, user_of, browser, app):
             found = chinese_left(citizen.get(path).text, typed)
             if found:
                 left[f"{username} {path}"] = found
+    with Session(rt.db) as session:
+        first = session.exec(
+            select(CaseItem).where(CaseItem.case_id == newborn).order_by(CaseItem.id)
+        ).first()
+    browser(MOTHER).get(f"/cases/{newborn}/items/{first.id}/result")  # issues the certificate
+    with Session(rt.db) as session:
+        certificate = session.exec(
+            select(Certificate).where(Certificate.case_item_id == first.id)
+        ).one()
+    typed = written_by_people(rt)
     with TestClient(app) as anonymous:  # before signing in
-        for path in ("/?lang=en", "/login?lang=en"):
+        for path in ("/?lang=en", "/login?lang=en", f"/verify/{certificate.public_id}?lang=en"):
             found = chinese_left(anonymous.get(path).text, typed)
             if found:
                 left[f"anonymous {path}"] = found
