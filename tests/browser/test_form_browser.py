@@ -222,3 +222,20 @@ def test_a_draft_is_saved_and_resumed_after_signing_in_again(chromium, server): 
     again.wait_for_selector("#application")
     assert again.locator("#draft-offer").count() == 0
     again.context.close()
+
+
+def test_without_script_a_refused_submission_keeps_the_chosen_file(chromium, server):  # noqa: F811
+    page = signed_in_page(chromium, server, SHOPKEEPER, script=False)
+    open_form(page, server, "convenience_store", manual=True)
+    page.select_option("#f_business_form", "llc")
+    page.click("#refresh")  # no script: the button shows the material the answer needs
+    page.wait_for_selector("#material-articles_of_association")
+    page.set_input_files(
+        "#material-articles_of_association",
+        files=[{"name": "章程.pdf", "mimeType": "application/pdf", "buffer": PDF}],
+    )
+    page.click("#submit")  # refused: most answers missing
+    page.wait_for_selector("#error-summary")
+    assert "章程.pdf" in page.inner_text("#kept-articles_of_association")
+    assert page.locator("input[name=draft_articles_of_association]").count() == 1
+    page.context.close()

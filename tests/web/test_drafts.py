@@ -189,3 +189,18 @@ def test_the_front_desk_asks_to_choose_the_matter(browser):
     assert '<option value="">请选择</option>' in page
     response = desk.post("/frontdesk", data={"id_number": "310104199205160353", "present": "1"})
     assert response.status_code == 422 and "请选择办理事项" in response.text
+
+
+def test_the_front_desk_form_updates_for_the_walk_in_applicant_without_drafts(browser):
+    desk = browser("center01")
+    desk.get("/frontdesk")
+    opened = desk.post(
+        "/frontdesk",
+        data={"id_number": SHOPKEEPER, "matter": STORE, "present": "1"},
+    )
+    assert opened.status_code == 303, opened.text[:1000]
+    form_url = opened.headers["location"]
+    page = desk.get(form_url).text
+    assert f'data-preview="{form_url}/preview"' in page and 'id="save-draft"' not in page
+    preview = desk.post(f"{form_url}/preview", data={"business_form": "llc"})
+    assert preview.status_code == 200 and 'id="f_registered_capital"' in preview.text
