@@ -204,3 +204,25 @@ def test_the_front_desk_form_updates_for_the_walk_in_applicant_without_drafts(br
     assert f'data-preview="{form_url}/preview"' in page and 'id="save-draft"' not in page
     preview = desk.post(f"{form_url}/preview", data={"business_form": "llc"})
     assert preview.status_code == 200 and 'id="f_registered_capital"' in preview.text
+
+
+def test_the_front_desk_receipt_says_what_happens_next(browser):
+    desk = browser("center01")
+    desk.get("/frontdesk")
+    walk_in = "310104199205160353"
+    opened = desk.post(
+        "/frontdesk",
+        data={"id_number": walk_in, "matter": "newborn", "consent": "1", "present": "1"},
+    )
+    form_url = opened.headers["location"]
+    desk.get(form_url)
+    scan = ("scan.pdf", PDF, "application/pdf")
+    accepted = desk.post(
+        form_url,
+        data={**NEWBORN_ANSWERS, "household_parent": "father"},
+        files=[("material_marriage_certificate", scan)],
+    )
+    assert accepted.status_code == 303, accepted.text[:1000]
+    receipt = desk.get(accepted.headers["location"]).text
+    assert 'id="next-steps"' in receipt and 'data-kind="wait"' in receipt
+    assert "最晚于20" in receipt  # the latest due date of the routed items
