@@ -9,6 +9,7 @@ import pytest
 from demo.seed import DEMO_PASSWORD
 from tests.browser.test_newborn_browser import chromium, server  # noqa: F401
 from tests.forms.test_matters import BANK_CARD, PDF
+from tests.security.test_csp_browser import RECORD, SETTLE
 
 pytestmark = pytest.mark.browser
 
@@ -71,6 +72,7 @@ def answered(page, selector: str, value: str) -> None:
 
 def test_convenience_store_sections_follow_the_answers_without_a_reload(chromium, server):  # noqa: F811
     page = signed_in_page(chromium, server, SHOPKEEPER)
+    page.add_init_script(RECORD)  # every Content-Security-Policy violation, to check at the end
     open_form(page, server, "convenience_store")
     assert page.locator("#refresh").is_hidden()  # with script, no button to press
     assert page.locator("#f_registered_capital").count() == 0
@@ -96,6 +98,7 @@ def test_convenience_store_sections_follow_the_answers_without_a_reload(chromium
     assert "移除" in page.inner_text("#form-updates")
     answered(page, "#f_business_form", "llc")  # back as it was, with what was typed
     assert page.input_value("#f_registered_capital") == "500000"
+    assert page.evaluate(SETTLE) == []  # form.js from /static, no inline script or style
     page.context.close()
 
 

@@ -58,7 +58,7 @@
       if (!element && fresh.id) element = document.getElementById(fresh.id);
       if (element && element.parentElement !== parent) element = null;
       if (element === fresh) {
-        // nothing to refresh
+        // already this section's own element (its legend): nothing to refresh
       } else if (element) {
         if (element.hidden) added.push(label(element));
         setEnabled(element, true);
@@ -86,17 +86,15 @@
   // What of a kept field can change with the answers: whether it is required, which items
   // use it. Its control (the value typed, the file chosen) stays as it is.
   function refreshDetails(element, fresh) {
-    for (const cls of [".used-by"]) {
-      const now = fresh.querySelector(cls);
-      const then = element.querySelector(cls);
-      if (now && then) then.textContent = now.textContent;
-    }
-    const freshLabel = fresh.querySelector("label");
-    const label = element.querySelector("label");
-    if (freshLabel && label && label.htmlFor === freshLabel.htmlFor) {
-      const marker = label.querySelector(".req");
-      const wanted = freshLabel.querySelector(".req");
-      if (wanted && !marker) label.appendChild(document.importNode(wanted, true));
+    const usedBy = element.querySelector(".used-by");
+    const freshUsedBy = fresh.querySelector(".used-by");
+    if (usedBy && freshUsedBy) usedBy.textContent = freshUsedBy.textContent;
+    const caption = element.querySelector("label");
+    const freshCaption = fresh.querySelector("label");
+    if (caption && freshCaption && caption.htmlFor === freshCaption.htmlFor) {
+      const marker = caption.querySelector(".req");
+      const wanted = freshCaption.querySelector(".req");
+      if (wanted && !marker) caption.appendChild(document.importNode(wanted, true));
       if (!wanted && marker) marker.remove();
     }
     const freshControl = fresh.querySelector("input:not([type=hidden]), select");
