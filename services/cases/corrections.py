@@ -333,6 +333,7 @@ class FactChange:
     new: str
     new_en: str
     masked: bool
+    unchanged: bool = False  # reopened, and sent back with the same value
 
 
 @dataclass(frozen=True)
@@ -375,8 +376,9 @@ def answered_correction(
         masked = fact.type in MASKED_TYPES and fact.key != reveal
         old, old_en = shown_value(fact, change.get("old"), masked=masked)
         new, new_en = shown_value(fact, change.get("new"), masked=masked)
+        same = change.get("old") == change.get("new")
         facts.append(
-            FactChange(fact.key, fact.label, fact.label_en, old, old_en, new, new_en, masked)
+            FactChange(fact.key, fact.label, fact.label_en, old, old_en, new, new_en, masked, same)
         )
     files = []
     for sent in answered.get("materials", []):

@@ -355,3 +355,19 @@ def test_the_clerk_pages_in_english_show_no_chinese_but_the_applicants_own_words
         "Mother",  # an option's label (the joined household), in the changes
     ):
         assert english in task, english
+
+
+def test_a_fact_sent_back_unchanged_is_marked_so(browser, rt):
+    citizen, case_id = _submit(browser)
+    item = _item(rt, case_id, "police")
+    police = browser("police01")
+    _send_back(police, item.id, ["applicant_phone"])
+    citizen.get(f"/cases/{case_id}")
+    url = f"/cases/{case_id}/items/{item.id}/correction"
+    same = NEWBORN_ANSWERS["applicant_phone"]
+    long_note = citizen.post(url, data={"applicant_phone": same, "correction_note": "长" * 501})
+    assert long_note.status_code == 422 and "补正说明不能超过500字" in long_note.text
+    assert citizen.post(url, data={"applicant_phone": same}).status_code == 303
+    page = police.get(f"/clerk/items/{item.id}").text
+    phone = re.search(r'<tr data-fact="applicant_phone">.*?</tr>', page, re.S)
+    assert phone and "（未修改）" in phone.group(0)

@@ -234,6 +234,9 @@ class CorrectionChange(BaseModel):
         default=False,
         description="The values are masked personal numbers (the reveal shows the new one)",
     )
+    unchanged: bool = Field(
+        default=False, description="A fact reopened and sent back with the same value"
+    )
     upload_id: int | None = Field(default=None, description="A material's new file")
     filename: str | None = None
     url: str | None = Field(default=None, description="The new file: GET /api/v1/uploads/{id}")
@@ -262,6 +265,7 @@ def correction_changes(answered: AnsweredCorrection | None) -> list[CorrectionCh
             new=c.new,
             new_en=c.new_en,
             masked=c.masked,
+            unchanged=c.unchanged,
         )
         for c in answered.facts
     ]
