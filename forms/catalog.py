@@ -152,6 +152,9 @@ class ResultField:
     type: str = "text"
     required: bool = False
     max_length: int = 100
+    # A citizen ID's birth date must be this date fact of the application's (the newborn's
+    # assigned ID carries the child's date of birth).
+    born: str = ""
 
 
 @dataclass(frozen=True)
@@ -405,6 +408,11 @@ def _result_fields(
             limit = 100
         if key in (f.key for f in fields):
             problems.append(f"{here}: duplicate result key")
+        born = entry.get("born", "")
+        if born and (
+            kind != "citizen_id" or getattr(catalog.facts.get(born), "type", "") != "date"
+        ):
+            problems.append(f"{here}: born names a date fact, for a citizen_id only")
         fields.append(
             ResultField(
                 key=key,
@@ -413,6 +421,7 @@ def _result_fields(
                 type=kind,
                 required=bool(entry.get("required", False)),
                 max_length=limit,
+                born=born,
             )
         )
     return tuple(fields)

@@ -218,7 +218,8 @@ def _recorded_results(
         result_data = {k: v for k, v in (result or {}).items() if k in keys} or None
     if result_data is None:
         return None
-    return check_result_data(item, result_data) or None
+    case = session.get(Case, row.case_id)
+    return check_result_data(item, result_data, case.data) or None
 
 
 def _correction_request(rt: Runtime, row: CaseItem, reopen: list[str], note: str) -> dict:

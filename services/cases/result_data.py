@@ -42,11 +42,14 @@ def _value(field: ResultField, text: str) -> str:
     return text
 
 
-def check_result_data(item: Item, raw: Mapping[str, object]) -> dict[str, str]:
+def check_result_data(
+    item: Item, raw: Mapping[str, object], facts: Mapping[str, object] | None = None
+) -> dict[str, str]:
     """The result data of an approval of `item`, checked against its `results`: only its keys
     (any other is refused), each within its length and of its type (a citizen ID or credit code
-    with its check digit), every required one filled. Raises InvalidInput naming the field
-    (`result_<key>`) and its label; returns the values in their stored form, blanks left out."""
+    with its check digit, its birth date the application's `born` fact in `facts`), every
+    required one filled. Raises InvalidInput naming the field (`result_<key>`) and its label;
+    returns the values in their stored form, blanks left out."""
     fields = {field.key: field for field in item.results}
     for key in raw:
         if key not in fields:
@@ -76,6 +79,7 @@ def check_result_data(item: Item, raw: Mapping[str, object]) -> dict[str, str]:
             )
         try:
             data[field.key] = _value(field, text)
+            _check_born(field, data[field.key], (facts or {}).get(field.born))
         except InvalidValue as exc:
             raise InvalidInput(
                 f"result_{field.key}",
@@ -83,6 +87,18 @@ def check_result_data(item: Item, raw: Mapping[str, object]) -> dict[str, str]:
                 f"{field.label_en}: {exc.message_en}",
             ) from None
     return data
+
+
+def _check_born(field: ResultField, number: str, born: object) -> None:
+    """A citizen ID's birth date (its 7th to 14th characters) is the application's."""
+    if not field.born or not born:
+        return
+    in_number = f"{number[6:10]}-{number[10:12]}-{number[12:14]}"
+    if in_number != str(born):
+        raise InvalidValue(
+            f"号码中的出生日期（{in_number}）与申请中的出生日期（{born}）不一致",
+            f"the birth date in the number ({in_number}) is not the applicant's ({born})",
+        )
 
 
 def _labels(item: Item) -> str:

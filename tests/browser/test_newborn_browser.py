@@ -53,14 +53,17 @@ def sign_in(chromium, base: str, username: str):
 
 def approve(clerk, rng: random.Random | None = None) -> None:
     """Approve the open task as its clerk does: the result data the page asks for filled in
-    (a plausible value of each field's type), then 通过."""
+    (a plausible value of each field's type; a citizen ID born on the child's date of birth),
+    then 通过."""
     rng = rng or random.Random(19)
+    shown_birth = clerk.locator("[data-fact=child_birth_date] .value")  # an assigned ID's
+    born = date.fromisoformat(shown_birth.inner_text()) if shown_birth.count() else date.today()
     fields = clerk.locator("#results input[data-type]")
     for index in range(fields.count()):
         field = fields.nth(index)
         kind = field.get_attribute("data-type")
         value = {
-            "citizen_id": citizen_id(date(2026, 11, 20), rng),
+            "citizen_id": citizen_id(born, rng),
             "uscc": credit_code(rng),
             "date": "2026-11-25",
             "number": "310104012345",

@@ -19,7 +19,7 @@ from pypdf import PdfReader
 from sqlmodel import Session, select
 
 from demo.seed import DEMO_PASSWORD
-from examples.department_worker import credit_code, made_up_results
+from examples.department_worker import citizen_id, credit_code, made_up_results
 from forms.catalog import CATALOG_DIR, CatalogError, load_catalog
 from forms.values import mask_id
 from services.cases.decisions import decide
@@ -32,21 +32,31 @@ from tests.services.test_case_path import submit
 from tests.web.conftest import signed_in
 from web.app import create_app
 
-CHILD_ID = "31010420261120001X"  # the citizen ID the police assign the newborn
 LICENCE_USCC = credit_code(random.Random(19))  # the credit code the market licence assigns
-BIRTH_REGISTRATION = {
-    "child_id_number": CHILD_ID,
-    "household_number": "310104012345",
-    "hukou_address": "示范市中心区和平路12号",
-    "hukou_registered_on": "2026-11-25",
-}
+
+
+def child_id(rt, case_id: int) -> str:
+    """The citizen ID the police assign the case's newborn (its birth date inside)."""
+    with Session(rt.db) as session:
+        born = session.get(Case, case_id).data["child_birth_date"]
+    return citizen_id(date.fromisoformat(born), random.Random(case_id))
+
+
+def registration(number: str) -> dict[str, str]:
+    """The police's result data of a birth registration assigning `number`."""
+    return {
+        "child_id_number": number,
+        "household_number": "310104012345",
+        "hukou_address": "示范市中心区和平路12号",
+        "hukou_registered_on": "2026-11-25",
+    }
 
 
 def _data_for(rt, case: Case, code: str) -> dict[str, str]:
     """Plausible result data for an item (as the example department system makes up), the
     police's and the market licence's fixed so the documents can be checked for them."""
     if code == "police_birth_registration":
-        return BIRTH_REGISTRATION
+        return registration(child_id(rt, case.id))
     item = rt.catalog.items[code]
     task = {
         "name": item.name,
@@ -111,6 +121,7 @@ def test_newborn_documents_name_the_child_and_the_assigned_citizen_id(rt, user_o
     _approve_all(rt, user_of, case_id)
     data = _case_data(rt, case_id)
     child, mother = data["child_name"], data["mother_name"]
+    child_number = child_id(rt, case_id)  # as the police assigned it
     documents = _documents(rt, case_id)
 
     birth, text = documents["health_birth_medical_certificate"]
@@ -119,16 +130,16 @@ def test_newborn_documents_name_the_child_and_the_assigned_citizen_id(rt, user_o
     assert birth.issuer_name == "示范市卫生健康委员会" and "示范市卫生健康委员会" in text
 
     household, text = documents["police_birth_registration"]
-    assert (household.holder_name, household.holder_id_number) == (child, CHILD_ID)
+    assert (household.holder_name, household.holder_id_number) == (child, child_number)
     assert household.issuer_name == "示范市公安局" and "示范市公安局" in text
     assert "户口登记结果" in text and child in text and mother not in text
-    assert mask_id(CHILD_ID) in text and CHILD_ID not in text  # printed masked
+    assert mask_id(child_number) in text and child_number not in text  # printed masked
     assert "户号：310104012345" in text and "户口登记地址：示范市中心区和平路12号" in text
     assert "登记日期：2026年11月25日" in text
 
     # The later documents about the child carry the citizen ID the police assigned.
     card, text = documents["hrss_social_security_card"]
-    assert (card.holder_name, card.holder_id_number) == (child, CHILD_ID)
+    assert (card.holder_name, card.holder_id_number) == (child, child_number)
     assert "社会保障卡申领回执" in text and "社会保障卡卡号" in text
     # The maternity allowance is the mother's.
     allowance, _text = documents["medical_maternity_allowance"]
@@ -186,16 +197,22 @@ def test_result_data_is_checked_by_type_and_only_the_items_keys():
 
     catalog = default_catalog()
     police = catalog.items["police_birth_registration"]
-    bad_id = {**BIRTH_REGISTRATION, "child_id_number": "310104202611200011"}
+    police_data = registration("31010420261120001X")
+    bad_id = {**police_data, "child_id_number": "310104202611200011"}
     with pytest.raises(InvalidInput) as refused:
         check_result_data(police, bad_id)
     assert refused.value.field == "result_child_id_number"
     assert refused.value.message.startswith("公民身份号码：") and "校验位" in refused.value.message
-    missing = {k: v for k, v in BIRTH_REGISTRATION.items() if k != "household_number"}
+    missing = {k: v for k, v in police_data.items() if k != "household_number"}
     with pytest.raises(InvalidInput, match="Household number"):
         check_result_data(police, missing)
+    born = {"child_birth_date": "2026-11-21"}  # the number says the 20th
+    with pytest.raises(InvalidInput) as not_born:
+        check_result_data(police, police_data, born)
+    assert "出生日期（2026-11-20）" in not_born.value.message
+    assert check_result_data(police, police_data, {"child_birth_date": "2026-11-20"})
     with pytest.raises(InvalidInput) as unknown:
-        check_result_data(police, {**BIRTH_REGISTRATION, "blood_type": "A"})
+        check_result_data(police, {**police_data, "blood_type": "A"})
     assert unknown.value.field == "result_blood_type" and "blood_type" in unknown.value.message
     licence = catalog.items["market_business_licence"]
     wrong = {"enterprise_uscc": LICENCE_USCC[:-1] + "0", "established_on": "2026-11-24"}
@@ -224,7 +241,7 @@ def police_task(rt, user_of):
                 CaseItem.case_id == case_id, CaseItem.item_code == "police_birth_registration"
             )
         ).one()
-    return case_id, row.id
+    return case_id, row.id, registration(child_id(rt, case_id))
 
 
 def _api_headers(client: TestClient, username: str) -> dict[str, str]:
@@ -243,8 +260,8 @@ BAD = [
 def test_the_clerks_form_and_the_api_refuse_bad_result_data_alike(
     rt, police_task, change, field, message
 ):
-    case_id, item_id = police_task
-    data = {**BIRTH_REGISTRATION, **change}
+    case_id, item_id, police_data = police_task
+    data = {**police_data, **change}
     app = create_app(rt)
     opened: list[TestClient] = []
     try:
@@ -259,7 +276,7 @@ def test_the_clerks_form_and_the_api_refuse_bad_result_data_alike(
         assert shown.status_code == 422
         error = re.search(r'id="decision-error">([^<]+)<', shown.text).group(1)
         assert message in unescape(error)
-        assert f'value="{BIRTH_REGISTRATION["hukou_address"]}"' in shown.text  # values kept
+        assert f'value="{police_data["hukou_address"]}"' in shown.text  # values kept
         if field != "result_blood_type":
             assert re.search(rf'name="{field}"[^>]*aria-invalid="true"', shown.text, re.S)
 
@@ -278,28 +295,29 @@ def test_the_clerks_form_and_the_api_refuse_bad_result_data_alike(
 
 
 def test_the_clerk_records_result_data_and_both_sides_see_it(rt, police_task, user_of):
-    case_id, item_id = police_task
+    case_id, item_id, police_data = police_task
+    child_number = police_data["child_id_number"]
     app = create_app(rt)
     opened: list[TestClient] = []
     try:
         clerk = signed_in(app, "police01", opened)
         clerk.get(f"/clerk/items/{item_id}")
-        form = {f"result_{k}": v for k, v in BIRTH_REGISTRATION.items()}
+        form = {f"result_{k}": v for k, v in police_data.items()}
         done = clerk.post(
             f"/clerk/items/{item_id}/decision",
             data={"decision": "approved", "results_form": "1", **form},
         )
         assert done.status_code == 303, done.text[:1500]
-        assert _stored(rt, item_id) == BIRTH_REGISTRATION
+        assert _stored(rt, item_id) == police_data
         page = clerk.get(f"/clerk/items/{item_id}").text
         section = page[page.index('id="result-data"') :]
         assert "户号" in section and "310104012345" in section
-        assert mask_id(CHILD_ID) in section and CHILD_ID not in page
+        assert mask_id(child_number) in section and child_number not in page
         with TestClient(app) as api:
             task = api.get(f"/api/v1/tasks/{item_id}", headers=_api_headers(api, "police01")).json()
-        assert [r["key"] for r in task["results"]] == list(BIRTH_REGISTRATION)
+        assert [r["key"] for r in task["results"]] == list(police_data)
         assert {r["key"]: r["value"] for r in task["result_data"]}["child_id_number"] == mask_id(
-            CHILD_ID
+            child_number
         )
         with Session(rt.db) as session:
             applicant = session.get(Case, case_id).applicant_id_number
@@ -308,14 +326,14 @@ def test_the_clerk_records_result_data_and_both_sides_see_it(rt, police_task, us
         row = case_page[case_page.index('data-item="police_birth_registration"') :]
         row = row[: row.index("</tr>")]
         assert "户口登记地址" in row and "示范市中心区和平路12号" in row
-        assert mask_id(CHILD_ID) in row and CHILD_ID not in case_page
+        assert mask_id(child_number) in row and child_number not in case_page
     finally:
         for client in opened:
             client.close()
 
 
 def test_an_approval_through_the_api_without_result_data_records_none(rt, police_task):
-    _case_id, item_id = police_task
+    _case_id, item_id, _data = police_task
     with TestClient(create_app(rt)) as client:
         done = client.post(
             f"/api/v1/tasks/{item_id}/complete",

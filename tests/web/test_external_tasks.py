@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import threading
-from datetime import timedelta
+from datetime import date, timedelta
+from random import Random
 
 from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
 from demo.seed import DEMO_PASSWORD
 from engine.clock import utcnow
+from examples.department_worker import citizen_id
 from examples.department_worker import main as worker_main
 from services.cases.models import CaseItem
 from tests.live import serve
@@ -19,9 +21,6 @@ from tests.web.conftest import FATHER, MOTHER, NEWBORN_ANSWERS
 def _headers(client: TestClient, username: str) -> dict[str, str]:
     body = {"username": username, "password": DEMO_PASSWORD}
     return {"Authorization": f"Bearer {client.post('/api/v1/login', json=body).json()['token']}"}
-
-
-CHILD_ID = "31010420261120001X"  # the newborn's citizen ID the police assign (valid check digit)
 
 
 def _submit(client: TestClient, applicant: str) -> int:
@@ -63,9 +62,11 @@ def test_system_locks_completes_with_result_and_clerks_wait(app, rt):
             f"/api/v1/external-tasks/{task['id']}/complete", json=partial, headers=system
         )
         assert response.status_code == 422 and "公民身份号码" in response.json()["detail"]
+        # the newborn's citizen ID the police assign: the child's birth date inside
+        child_id = citizen_id(date.fromisoformat(task["facts"]["child_birth_date"]), Random(1))
         result = {
             "household_number": "H1",
-            "child_id_number": CHILD_ID,
+            "child_id_number": child_id,
             "hukou_address": "上海市徐汇区漕溪北路1号",
             "hukou_registered_on": "2026-11-25",
             "checked_by": "w1",  # the system's own note: kept, not printed
@@ -79,7 +80,7 @@ def test_system_locks_completes_with_result_and_clerks_wait(app, rt):
         row = session.get(CaseItem, task["id"])
         assert row.result == result
         assert row.result_data == {
-            "child_id_number": CHILD_ID,
+            "child_id_number": child_id,
             "household_number": "H1",
             "hukou_address": "上海市徐汇区漕溪北路1号",
             "hukou_registered_on": "2026-11-25",
