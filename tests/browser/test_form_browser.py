@@ -8,6 +8,7 @@ import pytest
 
 from demo.seed import DEMO_PASSWORD
 from tests.browser.test_newborn_browser import chromium, server  # noqa: F401
+from tests.browser.test_screens_browser import MODES, problems_of
 from tests.forms.test_matters import BANK_CARD, PDF
 from tests.security.test_csp_browser import RECORD, SETTLE
 
@@ -17,6 +18,7 @@ RETIREE = "310107196607150399"
 SHOPKEEPER = "310107198008080615"
 MOTHER = "31010519940908028X"
 FATHER = "310104199511020172"
+PHONE = next(mode for mode in MODES if mode.name == "zh-390")
 SAMPLE_BY_KEY = {
     "applicant_phone": "13912345678",
     "bank_name": "中国工商银行上海市分行",
@@ -39,8 +41,15 @@ def sample_for(field) -> str:
     return "测试"
 
 
-def signed_in_page(chromium, base: str, username: str, *, script: bool = True):  # noqa: F811
-    context = chromium.new_context(locale="zh-CN", java_script_enabled=script)
+def signed_in_page(
+    chromium,  # noqa: F811
+    base: str,
+    username: str,
+    *,
+    script: bool = True,
+    inject: bool = False,  # axe-core is to be injected (the policy is then bypassed)
+):
+    context = chromium.new_context(locale="zh-CN", java_script_enabled=script, bypass_csp=inject)
     page = context.new_page()
     page.goto(f"{base}/login")
     page.fill("#username", username)
@@ -155,7 +164,7 @@ def test_a_refused_submission_keeps_the_chosen_file_and_the_next_ends_on_a_confi
     chromium,  # noqa: F811
     server,  # noqa: F811
 ):
-    page = signed_in_page(chromium, server, RETIREE)
+    page = signed_in_page(chromium, server, RETIREE, inject=True)
     open_form(page, server, "retirement")
     answered(page, "#f_only_child_parent", "true")
     page.set_input_files(
@@ -196,6 +205,8 @@ def test_a_refused_submission_keeps_the_chosen_file_and_the_next_ends_on_a_confi
     assert page.locator("#submitted-items td[data-department=hrss]").count() >= 1
     assert page.locator("#next-steps li[data-kind=wait]").count() == 1
     assert page.locator("#next-steps a[href='/cases']").count() == 1
+    page.set_viewport_size({"width": 390, "height": 844})  # on a phone: no sideways scrolling
+    assert problems_of(page, PHONE) == []  # nor a serious accessibility fault
     page.reload()  # shown once: the case page goes on without it
     assert page.locator("#submitted").count() == 0
     assert page.inner_text("#case-number") == number
