@@ -254,6 +254,38 @@ class Case(TypedDict):
     items: list[ItemStatus]
 
 
+class NextStep(TypedDict):
+    kind: str  # instant, in_person, wait, waiting, correction, delivery, track, inbox
+    text: str
+    text_en: str
+
+
+class CaseSubmitted(Case):
+    """The answer to a submission: the case, and what happens next (the confirmation's list)."""
+
+    next_steps: list[NextStep]
+    case_url: str
+
+
+class DraftFile(TypedDict):
+    material: str
+    filename: str
+    size: int
+    token: str  # name it in the submission's `materials`
+    expires_at: str
+
+
+class Draft(TypedDict):
+    """A saved, unfinished application (保存草稿), the citizen's alone until it expires."""
+
+    matter: str
+    answers: dict[str, Any]
+    manual: bool
+    saved_at: str
+    expires_at: str
+    files: list[DraftFile]
+
+
 class UploadRef(TypedDict):
     id: int
     material: str
@@ -463,7 +495,12 @@ class OneThingClient:
         "upload": Operation(
             "POST", "/api/v1/uploads", UploadForm, Upload, status=201, content=MULTIPART
         ),
-        "submit": Operation("POST", "/api/v1/cases", CaseCreate, Case, status=201),
+        "submit": Operation("POST", "/api/v1/cases", CaseCreate, CaseSubmitted, status=201),
+        "draft": Operation("GET", "/api/v1/matters/{code}/draft", response=Draft),
+        "save_draft": Operation("PUT", "/api/v1/matters/{code}/draft", FormAnswers, Draft),
+        "discard_draft": Operation(
+            "DELETE", "/api/v1/matters/{code}/draft", status=204, returns=()
+        ),
         "cases": Operation("GET", "/api/v1/cases", response=list[Case], query=("limit", "offset")),
         "case": Operation("GET", "/api/v1/cases/{case_id}", response=CaseDetail),
         "correct": Operation(
@@ -563,12 +600,25 @@ class OneThingClient:
         *,
         consent: bool | None = None,
         idempotency_key: str | None = None,
-    ) -> Case:
-        """Apply: the answers, and the materials by their upload tokens."""
+    ) -> CaseSubmitted:
+        """Apply: the answers, and the materials by their upload tokens. The answer says what
+        happens next (`next_steps`)."""
         body: CaseCreate = {"matter": matter, "answers": answers, "materials": materials or {}}
         if consent is not None:
             body["consent"] = consent
         return self._call("submit", json=body, key=idempotency_key)
+
+    def draft(self, code: str) -> Draft:
+        """The saved draft of the matter's application (ProblemError 404 when there is none)."""
+        return self._call("draft", code=code)
+
+    def save_draft(self, code: str, answers: dict[str, Any], *, manual: bool = False) -> Draft:
+        """Save the application unfinished, to resume later (from any sign-in)."""
+        body: FormAnswers = {"answers": answers, "manual": manual}
+        return self._call("save_draft", code=code, json=body)
+
+    def discard_draft(self, code: str) -> None:
+        self._call("discard_draft", code=code)
 
     def cases(self, *, limit: int = 50, offset: int = 0) -> list[Case]:
         return self._call("cases", params={"limit": limit, "offset": offset})
