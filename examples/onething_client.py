@@ -210,10 +210,18 @@ class Upload(TypedDict):
     expires_at: str
 
 
+class ResultValue(TypedDict):
+    key: str
+    label: str
+    label_en: str
+    value: str
+
+
 class CertificateRef(TypedDict):
     public_id: str
     number: str
-    document_type: str
+    document_type: str  # 出生医学证明, 户口登记结果, 营业执照…
+    result_data: list[ResultValue]  # what the department recorded (citizen IDs masked)
     issued_at: str
     verify_url: str
     verification_url: str
@@ -380,13 +388,6 @@ class ResultField(TypedDict):
     type: str  # text, date, citizen_id, uscc, number, amount, integer
     required: bool
     max_length: int
-
-
-class ResultValue(TypedDict):
-    key: str
-    label: str
-    label_en: str
-    value: str
 
 
 class TaskDetail(TypedDict):

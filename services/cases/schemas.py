@@ -470,13 +470,31 @@ class FileVerification(BaseModel):
     )
 
 
+class ResultValuePublic(BaseModel):
+    """One piece of result data a department recorded, as the document shows it (dates in
+    Chinese, amounts in yuan, citizen IDs masked)."""
+
+    key: str
+    label: str
+    label_en: str
+    value: str
+
+
 class CertificateRef(BaseModel):
     """An approved item's electronic certificate (电子证照), as an app can check it."""
 
     public_id: str = Field(description="The certificate's public id (in its QR code)")
     number: str = Field(description="The certificate's number (the item's result number)")
-    document_type: str = Field(description="The document it is: the item's result, by name")
+    document_type: str = Field(
+        description="The document it is (出生医学证明, 户口登记结果, 营业执照…; an item that names "
+        "none: the item's name)"
+    )
     document_type_en: str
+    result_data: list[ResultValuePublic] = Field(
+        default_factory=list,
+        description="The result data the department recorded and the document prints (the "
+        "newborn's citizen ID masked, the household number...), in the document's order",
+    )
     issued_at: datetime
     verify_url: str = Field(
         description="The public verification page printed as the QR code (absolute)"

@@ -327,6 +327,16 @@ def test_the_clerk_records_result_data_and_both_sides_see_it(rt, police_task, us
         row = row[: row.index("</tr>")]
         assert "户口登记地址" in row and "示范市中心区和平路12号" in row
         assert mask_id(child_number) in row and child_number not in case_page
+        with TestClient(app) as api:  # the case as JSON names the document and its data
+            items = api.get(
+                f"/api/v1/cases/{case_id}", headers=_api_headers(api, applicant)
+            ).json()["items"]
+        [police] = [i for i in items if i["item"] == "police_birth_registration"]
+        assert police["certificate"]["document_type"] == "户口登记结果"
+        recorded = {r["key"]: r["value"] for r in police["certificate"]["result_data"]}
+        assert recorded["household_number"] == "310104012345"
+        assert recorded["child_id_number"] == mask_id(child_number)
+        assert recorded["hukou_registered_on"] == "2026年11月25日"
     finally:
         for client in opened:
             client.close()

@@ -17,6 +17,7 @@ from services.cases.confirmation import CaseSubmitted, next_steps_public
 from services.cases.models import Case, CaseItem, Upload
 from services.cases.overview import CaseOverview, applicant_overview
 from services.cases.path import PathStep, case_path
+from services.cases.result_data import result_rows
 from services.cases.results import (
     DELIVERY_STATUS,
     certificate_for,
@@ -41,6 +42,7 @@ from services.cases.schemas import (
     PathFact,
     PathStepPublic,
     Provenance,
+    ResultValuePublic,
     UploadRef,
 )
 from services.certificates.models import Certificate
@@ -304,8 +306,12 @@ def certificate_ref(
     return CertificateRef(
         public_id=certificate.public_id,
         number=certificate.number,
-        document_type=certificate.item_name,
-        document_type_en=item.name_en if item else certificate.item_name,
+        document_type=(item.document if item else "") or certificate.item_name,
+        document_type_en=(item.document_en or item.name_en) if item else certificate.item_name,
+        result_data=[
+            ResultValuePublic(key=r.key, label=r.label, label_en=r.label_en, value=r.value)
+            for r in (result_rows(item, row.result_data) if item else [])
+        ],
         issued_at=certificate.issued_at,
         verify_url=verification_url(rt.settings.public_base_url, certificate.public_id),
         verification_url=f"{PREFIX}/certificates/{certificate.public_id}/verification",

@@ -33,6 +33,7 @@ from services.cases.schemas import (
     ErrorPublic,
     EventPublic,
     ItemStatus,
+    ResultValuePublic,
     TaskPublic,
     UploadRef,
 )
@@ -320,15 +321,6 @@ class ResultFieldPublic(BaseModel):
     )
     required: bool = Field(description="An approval that records result data must give it")
     max_length: int
-
-
-class ResultValuePublic(BaseModel):
-    """One piece of result data recorded, as the document shows it (citizen IDs masked)."""
-
-    key: str
-    label: str
-    label_en: str
-    value: str
 
 
 def result_fields_public(item: Item) -> list[ResultFieldPublic]:
