@@ -372,7 +372,7 @@ def test_every_staff_and_evaluation_page_names_existing_api_twins(app):
         and route.endpoint.__module__
         in ("web.routes.clerk", "web.routes.evaluations", "web.routes.frontdesk")
     ]
-    assert len(pages) == 19
+    assert len(pages) == 20
     for route in pages:
         twins = getattr(route.endpoint, "api_twins", None)
         assert twins, f"{route.path} has no @twin"
