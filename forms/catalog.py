@@ -204,6 +204,7 @@ class Item:
     document_en: str = ""
     holder: Holder = Holder()
     results: tuple[ResultField, ...] = ()  # what the department records when approving
+    legal_basis_en: str = ""  # the legal basis in English (pages show it; the PDF stays Chinese)
 
     @property
     def fact_keys(self) -> tuple[str, ...]:
@@ -323,6 +324,8 @@ def _load_item(catalog: Catalog, data: dict, source: str, problems: list[str]) -
         problems.append(f"{where}: duplicate item code (also in {catalog.items[code].source_file})")
     if data["department"] not in catalog.departments:
         problems.append(f"{where}: unknown department {data['department']!r}")
+    if data.get("legal_basis") and not data.get("legal_basis_en"):
+        problems.append(f"{where}: a legal_basis needs its English rendering, legal_basis_en")
     facts = tuple(data["facts"])
     conditional = tuple(
         ConditionalFacts(c["when"], tuple(c["facts"])) for c in data.get("facts_if", [])
@@ -365,6 +368,7 @@ def _load_item(catalog: Catalog, data: dict, source: str, problems: list[str]) -
         name_en=data.get("name_en", data["name"]),
         department=data["department"],
         legal_basis=data.get("legal_basis", ""),
+        legal_basis_en=data.get("legal_basis_en", ""),
         time_limit_days=days,
         fee=data.get("fee", "免费"),
         steps=tuple(data.get("steps", ())),

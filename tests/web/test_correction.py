@@ -302,8 +302,7 @@ CJK = re.compile(r"[\u3000-\u303f\u3400-\u9fff\uff00-\uffef]+")
 
 def _main_text(html: str) -> str:
     """The page's main content as text: the header and footer (base.html) are not the clerk's
-    pages', the history's messages are stored Chinese text, and a citation of a Chinese law is
-    marked lang="zh" (the law's own title)."""
+    pages', and the history's messages are stored Chinese text."""
     main = re.search(r"<main\b.*?</main>", html, re.S).group(0)
     main = re.sub(
         r'<section class="panel" aria-labelledby="history-title">.*?</section>',
@@ -311,7 +310,6 @@ def _main_text(html: str) -> str:
         main,
         flags=re.S,
     )
-    main = re.sub(r'<span lang="zh">.*?</span>', " ", main, flags=re.S)
     return _text(main)
 
 
@@ -353,6 +351,7 @@ def test_the_clerk_pages_in_english_show_no_chinese_but_the_applicants_own_words
         "Marriage certificate — Uploaded by the applicant in the correction",  # a material
         "Typed by the applicant in the correction",  # a corrected fact's source
         "Mother",  # an option's label (the joined household), in the changes
+        "Legal basis: Regulations of the PRC on Household Registration, Article 7",
     ):
         assert english in task, english
 
