@@ -19,6 +19,7 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
 from demo.seed import DEMO_PASSWORD
+from services.cases.decisions import decide
 from services.cases.models import CaseItem
 from services.certificates.models import Certificate
 from tests.browser.test_editor_browser import approve_all
@@ -104,6 +105,26 @@ def issued(rt, case_id: int, item_id: int) -> Certificate:
         return session.exec(select(Certificate).where(Certificate.case_item_id == item_id)).one()
 
 
+def send_back(rt, user_of, case_id: int) -> None:
+    """The pension claim of a retirement case sent back for the retirement date: the applicant's
+    case page then shows the correction form (the page a citizen answers a correction on)."""
+    with Session(rt.db) as session:
+        row = session.exec(
+            select(CaseItem).where(
+                CaseItem.case_id == case_id, CaseItem.item_code == "hrss_pension_claim"
+            )
+        ).one()
+        decide(
+            session,
+            rt,
+            user=user_of("hrss01"),
+            item_id=row.id,
+            decision="correction",
+            comment="请核对退休日期",
+            reopen=["retirement_date"],
+        )
+
+
 def pages_to_walk(rt, user_of) -> dict[str | None, list[str]]:
     """Who (a username, None: nobody signed in) opens which pages."""
     form_path, receipt_path = window_case(rt)
@@ -114,6 +135,7 @@ def pages_to_walk(rt, user_of) -> dict[str | None, list[str]]:
     finished = first_row(rt, newborn, "approved")  # a clerk's page of a finished item
     certificate = issued(rt, newborn, finished.id)
     pension = first_row(rt, retirement, "processing")
+    send_back(rt, user_of, retirement)  # the retiree's case page then carries the correction form
     licence = first_row(rt, store, "processing")
     return {
         None: ["/", "/login", f"/verify/{certificate.public_id}"],
@@ -203,6 +225,8 @@ def test_every_page_fits_a_phone_and_passes_axe_in_every_mode(chromium, server, 
             context, page = open_as(chromium, server, username, mode)
             for path in paths:
                 page.goto(f"{server}{path}")
+                if username == RETIREE and path.startswith("/cases/"):  # the correction form
+                    assert page.locator("form[action$='/correction']").count() == 1
                 failures += [
                     f"[{mode.name}] {username or 'anonymous'} {path}: {problem}"
                     for problem in problems_of(page, mode)
