@@ -65,6 +65,17 @@ def credit_code(rng: random.Random) -> str:
     return body + USCC_ALPHABET[(31 - total % 31) % 31]
 
 
+def made_up_date(key: str, rng: random.Random, today: date) -> date:
+    """A result date: what is done on approving is done today (registered, insured from,
+    established); a date the holder is told to come (a card ready, a school report) lies some
+    days ahead; a licence is valid five years."""
+    if key.endswith("_until"):
+        return today + timedelta(days=5 * 365)
+    if "ready" in key or "report" in key:
+        return today + timedelta(days=rng.randint(5, 20))
+    return today
+
+
 def made_up_results(task: dict, rng: random.Random, today: date) -> dict[str, str]:
     """What a department's own system would record for the task's `results`: a demo makes up
     plausible values by type (a born-today citizen ID keeps the child's birth date)."""
@@ -77,7 +88,7 @@ def made_up_results(task: dict, rng: random.Random, today: date) -> dict[str, st
         elif kind == "uscc":
             value = credit_code(rng)
         elif kind == "date":
-            value = (today + timedelta(days=rng.randint(0, 20))).isoformat()
+            value = made_up_date(key, rng, today).isoformat()
         elif kind == "number":
             value = f"{REGION}{rng.randint(10**5, 10**6 - 1)}"[: field["max_length"]]
         elif kind == "amount":
