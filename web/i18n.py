@@ -9,6 +9,10 @@ from typing import Any
 
 from fastapi import Request
 
+from forms.sources import REGISTRIES
+from services.cases.results import DELIVERY_STATUS
+from services.evaluations.service import LEVELS, REASON_LABELS
+
 LANGUAGES = ("zh", "en")
 # The elderly-friendly mode is kept in the browser, for a year: a display choice of the person
 # at this browser (also before signing in), not of an account, so no column holds it.
@@ -58,14 +62,30 @@ def option_label(fact: Any, value: object, lang: str) -> str:
 
 
 # A case's history and the data-access log are stored in Chinese, one sentence per event
-# (services/cases/routing.py, decisions.py, submission.py, access.py). English readers get the
-# sentences of the known shapes with the catalog's own English names; any other sentence is
-# shown as it was written.
+# (services/cases/routing.py, decisions.py, submission.py, corrections.py, workbench.py,
+# results.py, external.py, access.py, services/evaluations/service.py), and so are the automatic
+# checks' findings (bpmn/*.dmn, `check_finding`). English readers get the sentences of the known
+# shapes with the catalog's own English names; any other sentence is shown as it was written,
+# and so are the words people wrote in one (names, comments, a department system's error).
 _VERDICTS = {"办结": "approved", "不予办理": "refused", "退回补正": "returned for correction"}
+_RELEASED_WHY = {
+    "账号已停用": "whose account was disabled",
+    "已调离本部门": "who moved to another department",
+}
+_DEGRADED_WHY = "（数据共享交换平台的接入配置有误）"
+_DELIVERY = {zh: en.lower() for zh, en in DELIVERY_STATUS.values()}
+_LEVELS = dict(LEVELS.values())
+_REASONS = dict(REASON_LABELS.values())
+_REGISTRIES = dict(REGISTRIES.values())
 
 
 def _names(things) -> dict[str, str]:
     return {thing.name: (thing.name_en or thing.name) for thing in things}
+
+
+def _listed(text: str, names: dict[str, str]) -> str:
+    """A "、"-separated list of names in English (a name not in `names` as written)."""
+    return ", ".join(names.get(name, name) for name in text.split("、"))
 
 
 def _one_of(names: dict[str, str]) -> str:
@@ -148,11 +168,174 @@ def _shapes_of(catalog: Any) -> list[tuple[re.Pattern[str], Callable[..., str]]]
             re.compile("综合窗口核验到场申请人身份"),
             lambda: "The front desk checked the applicant's identity",
         ),
+        *_step_shapes(catalog, departments, items, facts),
+        *_FINDINGS,
     ]
 
 
+def _step_shapes(
+    catalog: Any, departments: dict[str, str], items: dict[str, str], facts: dict[str, str]
+) -> list[tuple[re.Pattern[str], Callable[..., str]]]:
+    """The sentences of a case's steps after routing: corrections, deadlines, claims, the
+    department systems' incidents, delivery and the applicant's rating."""
+    dept, item = _one_of(departments), _one_of(items)
+    materials = {it.name: _names(it.materials) for it in catalog.items.values()}
+
+    def corrected(name: str, detail: str | None) -> str:
+        changes = []
+        for part in (detail or "").split("；"):
+            if part.startswith("修改："):
+                changes.append("changed: " + _listed(part[3:], facts))
+            elif part.startswith("重新上传："):
+                changes.append("uploaded again: " + _listed(part[5:], materials.get(name, {})))
+            elif part:
+                changes.append(part)
+        return f"Submitted a correction: {items[name]}" + (
+            f" ({'; '.join(changes)})" if changes else ""
+        )
+
+    return [
+        (
+            re.compile(rf"请补正：{item}"),
+            lambda i: f"A correction is needed: {items[i]}",
+        ),
+        (
+            re.compile(rf"补正材料已提交，{dept}继续办理：{item}"),
+            lambda d, i: f"The correction is in: {departments[d]} goes on with {items[i]}",
+        ),
+        (re.compile(rf"提交补正：{item}(?:（(.+)）)?"), corrected),
+        (
+            re.compile(rf"{dept}办理“{item}”临近办结时限"),
+            lambda d, i: f"{departments[d]} is close to the time limit for “{items[i]}”",
+        ),
+        (
+            re.compile(
+                f"{_one_of(_REGISTRIES)}暂时无法访问({re.escape(_DEGRADED_WHY)})?，"
+                "请手动填写相关信息。（相关信息由申请人填写或上传）"
+            ),
+            lambda r, why: (
+                f"The {_REGISTRIES[r]} was temporarily unavailable"
+                + (
+                    " (the data-exchange platform's connection configuration is wrong)"
+                    if why
+                    else ""
+                )
+                + ": the applicant filled in or uploaded the details"
+            ),
+        ),
+        # a clerk's queue (services/cases/workbench.py): the task is named by its item code
+        (
+            re.compile(r"认领待办（(\w+)）"),
+            lambda code: f"Claimed the task ({code})",
+        ),
+        (
+            re.compile(r"释放待办（(\w+)）(?:（原认领人：(.+)）)?"),
+            lambda code, who: f"Released the task ({code})" + (f" (held by {who})" if who else ""),
+        ),
+        (
+            re.compile(rf"释放待办（(\w+)）：原认领人(.+?){_one_of(_RELEASED_WHY)}"),
+            lambda code, who, why: (
+                f"Released the task ({code}): held by {who}, {_RELEASED_WHY[why]}"
+            ),
+        ),
+        (
+            re.compile(r"将待办（(\w+)）改派给(.+?)(?:（原认领人：(.+)）)?"),
+            lambda code, to, who: (
+                f"Reassigned the task ({code}) to {to}" + (f" (held by {who})" if who else "")
+            ),
+        ),
+        # a department's own system (services/cases/external.py): its error is as it wrote it
+        (
+            re.compile(r"部门业务系统处理失败，已转人工：(.*)", re.S),
+            lambda error: f"The department's system failed; a clerk takes over: {error}",
+        ),
+        (
+            re.compile("故障已处理，任务重新交部门业务系统办理"),
+            lambda: "The incident was resolved: the task goes back to the department's system",
+        ),
+        (
+            re.compile(rf"办理结果{_one_of(_DELIVERY)}(?:，快递单号(\S+))?"),
+            lambda status, number: (
+                f"The results: {_DELIVERY[status]}"
+                + (f", tracking number {number}" if number else "")
+            ),
+        ),
+        (
+            re.compile(rf"申请人评价：{_one_of(_LEVELS)}(?:（(.+)）)?"),
+            lambda level, reasons: (
+                f"The applicant's rating: {_LEVELS[level]}"
+                + (f" ({_listed(reasons, _REASONS)})" if reasons else "")
+            ),
+        ),
+        (
+            re.compile(rf"{dept}已核实整改并回访申请人：(.*)", re.S),
+            lambda d, what: (
+                f"{departments[d]} looked into it, put it right and called the applicant back: "
+                + what
+            ),
+        ),
+    ]
+
+
+# The automatic checks' findings (bpmn/newborn.dmn, bpmn/retirement.dmn), for the clerk.
+_FINDINGS: list[tuple[re.Pattern[str], Callable[..., str]]] = [
+    (
+        re.compile("出生医学证明已通过电子证照库核验，落户方已确定，参保登记即时办结"),
+        lambda: (
+            "The birth medical certificate was verified in the e-certificate library and the "
+            "household the child joins is known: the insurance enrollment is approved at once"
+        ),
+    ),
+    (
+        re.compile("出生医学证明未能通过电子证照库核验，请核对申请人上传或填写的出生信息"),
+        lambda: (
+            "The birth medical certificate could not be verified in the e-certificate library: "
+            "check the birth details the applicant uploaded or entered"
+        ),
+    ),
+    (
+        re.compile("落户方未确定，请人工核对"),
+        lambda: "The household the child joins is not settled: check it by hand",
+    ),
+    (
+        re.compile(
+            r"累计缴费(\S+?)个月，满15年；退休日期(\S+?)已达法定退休年龄（(\S+?)）。"
+            "符合按月领取基本养老金条件，请审核档案后核定待遇"
+        ),
+        lambda months, retiring, statutory: (
+            f"{months} months of contributions, 15 years or more; the retirement date {retiring} "
+            f"reaches the statutory retirement age ({statutory}). Eligible for a monthly basic "
+            "pension: review the file, then set the pension"
+        ),
+    ),
+    (
+        re.compile(
+            r"累计缴费满15年，但退休日期早于法定退休日期（(\S+?)）："
+            "请核实弹性提前退休、特殊工种或病退条件"
+        ),
+        lambda statutory: (
+            "15 years of contributions or more, but the retirement date is before the statutory "
+            f"retirement date ({statutory}): check the conditions for flexible early retirement, "
+            "special types of work or retirement on health grounds"
+        ),
+    ),
+    (
+        re.compile(
+            r"累计缴费(\S+?)个月，不足15年："
+            "请告知申请人可延长缴费至满15年或转入城乡居民养老保险"
+        ),
+        lambda months: (
+            f"{months} months of contributions, less than 15 years: tell the applicant they may "
+            "keep contributing until 15 years or move to the urban and rural residents' pension "
+            "insurance"
+        ),
+    ),
+]
+
+
 def event_message(message: str, catalog: Any, lang: str) -> str:
-    """A history sentence in `lang`: English for the known shapes, else as written."""
+    """A history sentence, or an automatic check's finding, in `lang`: English for the known
+    shapes, else as written."""
     if lang != "en":
         return message
     for shape, english in _event_shapes(catalog):

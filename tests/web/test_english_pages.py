@@ -8,17 +8,23 @@ from __future__ import annotations
 
 import html
 import re
+from datetime import date
+from pathlib import Path
+from xml.etree import ElementTree
 
 from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
+from forms.catalog import default_catalog
 from services.accounts.models import User
 from services.cases.models import Case, CaseItem
 from services.certificates.models import Certificate
 from services.certificates.service import mask_name
+from services.registries.records import RegistryUnavailable
 from tests.browser.test_editor_browser import approve_all
 from tests.services.test_case_path import submit
 from tests.web.conftest import MOTHER, Browser
+from web.i18n import event_message
 
 RETIREE = "310107196607150399"  # 孙国强
 CONVENIENCE = "310107198008080615"  # 徐海波
@@ -27,6 +33,7 @@ CJK = re.compile(r"[\u3000-\u303f\u3400-\u9fff\uff00-\uffef]+")
 CHINESE_LINK = re.compile(r'<a href="\?lang=zh" lang="zh-CN">中文</a>')
 NOT_TEXT = re.compile(r"<script.*?</script>|<style.*?</style>|<!--.*?-->", re.S)
 TAG = re.compile(r"<[^>]+>")
+DMN = "{https://www.omg.org/spec/DMN/20191111/MODEL/}"
 
 
 def written_by_people(rt) -> set[str]:
@@ -110,3 +117,148 @@ def test_the_history_reads_in_english_with_the_catalogs_names(rt, user_of, brows
     assert f"Applied for “{matter.name_en}” with one form, case number" in html.unescape(page)
     chinese = citizen.get(f"/cases/{case_id}?lang=zh").text
     assert f"已分送{hrss.name}：{pension.name}" in chinese
+
+
+def _history(page: str) -> str:
+    """The text of a page's history section."""
+    section = re.search(
+        r'<section class="panel" aria-labelledby="history-title">.*?</section>', page, re.S
+    )
+    return html.unescape(TAG.sub(" ", section.group(0)))
+
+
+def test_the_clerks_task_page_reads_its_history_in_english(rt, user_of, browser):
+    """Claim, release and reassign, then the history and the legal basis on the task page."""
+    case_id = submit(rt, user_of, "newborn", "mother")
+    with Session(rt.db) as session:
+        rows = session.exec(select(CaseItem).where(CaseItem.case_id == case_id)).all()
+    task = next(row for row in rows if row.item_code == "police_birth_registration")
+    clerk, lead = browser("police01"), browser("police-lead")
+    clerk.get("/clerk"), lead.get("/clerk")  # each page's form carries the CSRF token
+    assert clerk.post(f"/clerk/items/{task.id}/claim", data={}).status_code == 303
+    assert clerk.post(f"/clerk/items/{task.id}/release", data={}).status_code == 303
+    to = str(user_of("police02").id)
+    assert lead.post(f"/clerk/items/{task.id}/reassign", data={"to_user_id": to}).status_code == 303
+    page = clerk.get(f"/clerk/items/{task.id}?lang=en").text
+    history = _history(page)
+    item = rt.catalog.items["police_birth_registration"]
+    police = rt.catalog.departments[item.department]
+    for english in (
+        f"Sent to {police.name_en}: {item.name_en}",
+        "Claimed the task (police_birth_registration)",
+        "Released the task (police_birth_registration)",
+        "Reassigned the task (police_birth_registration) to ",
+    ):
+        assert english in history, english
+    assert chinese_left(history, written_by_people(rt)) == []
+    assert f"Legal basis: {item.legal_basis_en}" in html.unescape(page)
+    chinese = _history(clerk.get(f"/clerk/items/{task.id}?lang=zh").text)
+    assert "认领待办（police_birth_registration）" in chinese  # stored, and shown, in Chinese
+
+
+def test_every_step_sentence_reads_in_english():
+    """Each sentence the case service writes into a history, in English; words people wrote
+    (names, a department system's error, a resolution) stay as written, an unknown sentence
+    too. The sentences are built as services/cases and services/evaluations write them."""
+    catalog = default_catalog()
+    item = catalog.items["police_birth_registration"]
+    police = catalog.departments[item.department]
+    fact = catalog.facts["father_id_number"]
+    material = item.materials[0]
+    unavailable = RegistryUnavailable("population").message
+    misconfigured = RegistryUnavailable("marriage", reason="configuration").message
+    step = item.name_en
+    cases = {
+        f"请补正：{item.name}": f"A correction is needed: {step}",
+        f"补正材料已提交，{police.name}继续办理：{item.name}": (
+            f"The correction is in: {police.name_en} goes on with {step}"
+        ),
+        f"提交补正：{item.name}（修改：{fact.label}；重新上传：{material.name}）": (
+            f"Submitted a correction: {step} (changed: {fact.label_en}; "
+            f"uploaded again: {material.name_en})"
+        ),
+        f"提交补正：{item.name}": f"Submitted a correction: {step}",
+        f"{police.name}办理“{item.name}”临近办结时限": (
+            f"{police.name_en} is close to the time limit for “{step}”"
+        ),
+        f"{unavailable}（相关信息由申请人填写或上传）": (
+            "The Population registry was temporarily unavailable: the applicant filled in or "
+            "uploaded the details"
+        ),
+        f"{misconfigured}（相关信息由申请人填写或上传）": (
+            "The Marriage registry was temporarily unavailable (the data-exchange platform's "
+            "connection configuration is wrong): the applicant filled in or uploaded the details"
+        ),
+        "认领待办（police_birth_registration）": "Claimed the task (police_birth_registration)",
+        "释放待办（police_birth_registration）": "Released the task (police_birth_registration)",
+        "释放待办（police_birth_registration）（原认领人：王警官）": (
+            "Released the task (police_birth_registration) (held by 王警官)"
+        ),
+        "释放待办（police_birth_registration）：原认领人王警官账号已停用": (
+            "Released the task (police_birth_registration): held by 王警官, whose account was "
+            "disabled"
+        ),
+        "释放待办（police_birth_registration）：原认领人王警官已调离本部门": (
+            "Released the task (police_birth_registration): held by 王警官, who moved to another "
+            "department"
+        ),
+        "将待办（police_birth_registration）改派给李警官（原认领人：王警官）": (
+            "Reassigned the task (police_birth_registration) to 李警官 (held by 王警官)"
+        ),
+        "部门业务系统处理失败，已转人工：接口超时": (
+            "The department's system failed; a clerk takes over: 接口超时"
+        ),
+        "故障已处理，任务重新交部门业务系统办理": (
+            "The incident was resolved: the task goes back to the department's system"
+        ),
+        "办理结果已寄出，快递单号SF1234567890": "The results: shipped, tracking number SF1234567890",
+        "办理结果已签收": "The results: delivered",
+        "申请人评价：非常满意（一次办好、流程简便）": (
+            "The applicant's rating: Very satisfied (Done in one go, Simple process)"
+        ),
+        "申请人评价：不满意": "The applicant's rating: Dissatisfied",
+        f"{police.name}已核实整改并回访申请人：已电话回访": (
+            f"{police.name_en} looked into it, put it right and called the applicant back: "
+            "已电话回访"
+        ),
+        "某个未知的句子": "某个未知的句子",
+    }
+    for chinese, english in cases.items():
+        assert event_message(chinese, catalog, "en") == english
+        assert event_message(chinese, catalog, "zh") == chinese
+
+
+def _findings(dmn: Path) -> list[str]:
+    """The `check_finding` output expression of each rule of a decision table."""
+    found = []
+    for table in ElementTree.parse(dmn).iter(f"{DMN}decisionTable"):
+        outputs = [o.get("name") for o in table.iter(f"{DMN}output")]
+        if "check_finding" not in outputs:
+            continue
+        at = outputs.index("check_finding")
+        for rule in table.iter(f"{DMN}rule"):
+            found.append(list(rule.iter(f"{DMN}outputEntry"))[at].findtext(f"{DMN}text"))
+    return found
+
+
+def test_every_automatic_check_finding_reads_in_english():
+    """Each finding the shipped decision tables give the clerk, computed from its expression
+    with a case's values, reads in English on an English page."""
+    values = {
+        "pension_contribution_months": 182,
+        "retirement_date": date(2026, 7, 15),
+        "applicant_statutory_retirement_date": date(2026, 7, 15),
+    }
+    catalog = default_catalog()
+    findings = []
+    for dmn in sorted((Path(__file__).parents[2] / "bpmn").glob("*.dmn")):
+        findings += [eval(text, {"str": str}, dict(values)) for text in _findings(dmn)]  # noqa: S307
+    assert len(findings) >= 6
+    for finding in findings:
+        english = event_message(finding, catalog, "en")
+        assert english != finding and not CJK.search(english), english
+    assert "182 months of contributions" in event_message(
+        "累计缴费182个月，不足15年：请告知申请人可延长缴费至满15年或转入城乡居民养老保险",
+        catalog,
+        "en",
+    )
