@@ -267,6 +267,32 @@ def _step_shapes(
                 + (f" ({_listed(reasons, _REASONS)})" if reasons else "")
             ),
         ),
+        # what supervisors and the applicant read in their inbox (services/cases/routing.py,
+        # services/evaluations/service.py)
+        (
+            re.compile(rf"{item}已超过(\d+)个工作日的法定时限，请督办"),
+            lambda i, days: (
+                f"“{items[i]}” is past its statutory time limit of {days} working days: "
+                "please see to it"
+            ),
+        ),
+        (
+            re.compile(
+                rf"办件(\S+?)收到“{_one_of(_LEVELS)}”评价(?:（(.+)）)?，"
+                r"请于(\S+)前核实整改并回访申请人"
+            ),
+            lambda number, level, reasons, due: (
+                f"Case {number} was rated “{_LEVELS[level]}”"
+                + (f" ({_listed(reasons, _REASONS)})" if reasons else "")
+                + f": look into it, put it right and call the applicant back by {due}"
+            ),
+        ),
+        (
+            re.compile(rf"{dept}已处理您对办件(\S+?)的评价：(.*)", re.S),
+            lambda d, number, what: (
+                f"{departments[d]} has dealt with your rating of case {number}: {what}"
+            ),
+        ),
         (
             re.compile(rf"{dept}已核实整改并回访申请人：(.*)", re.S),
             lambda d, what: (
