@@ -19,6 +19,7 @@ from pypdf import PdfReader
 from sqlmodel import Session, select
 
 from examples.department_worker import credit_code
+from forms.values import mask_id
 from services.cases.models import Case, CaseItem
 from services.cases.result_data import result_rows
 from tests.browser.test_correction_browser import RETIREE, queue_row, send_back
@@ -145,6 +146,7 @@ def test_retirement_results_in_a_real_browser(chromium, server, rt, user_of):  #
     assert name.startswith(f"基本养老金核定通知书-{case.number}-") and name.endswith(".pdf")
     text = _pdf_text(download.value.path().read_bytes())
     assert "基本养老金核定通知书" in text and case.applicant_name in text  # the retiree holds it
+    assert mask_id(RETIREE) in text and RETIREE not in text  # the ID printed masked
     assert "月基本养老金（元）：3,260.50元" in text
     assert "待遇发放起始日期：2026年11月25日" in text
     assert "示范市人力资源和社会保障局" in text
