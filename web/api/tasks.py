@@ -188,6 +188,7 @@ def complete_task(
 
 class CatalogItemPublic(CatalogItemRef):
     legal_basis: str = Field(description="The law or rule the item is decided under")
+    legal_basis_en: str = Field(description="The same in English")
 
 
 class FactSource(BaseModel):
@@ -482,6 +483,7 @@ def _task_detail(rt, task: workbench.OpenTask) -> TaskDetail:
             department_name=departments[item.department].name,
             department_name_en=departments[item.department].name_en,
             legal_basis=item.legal_basis,
+            legal_basis_en=item.legal_basis_en or item.legal_basis,
             time_limit_days=item.time_limit_days,
         ),
         status=row.status,
