@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -72,10 +73,19 @@ def unread_messages(request: Request, user: User | None) -> Callable[[], int | N
     return count
 
 
-def this_page(request: Request) -> str:
-    """The page's own path and query, for a form that brings the visitor back to it."""
+# A page a form may bring the visitor back to: our own paths and plain queries, short.
+_RETURNABLE = re.compile(r"/[A-Za-z0-9/_.~-]{0,150}(\?[A-Za-z0-9=&_.~%+-]{1,200})?")
+
+
+def this_page(request: Request, status_code: int = 200) -> str:
+    """The page's own path and query, for a form that brings the visitor back to it; the home
+    page for an error answer (which never repeats its input) or an address outside the
+    allow-list of plain paths and queries."""
     query = request.url.query
-    return request.url.path + (f"?{query}" if query else "")
+    page = request.url.path + (f"?{query}" if query else "")
+    if status_code >= 400 or not _RETURNABLE.fullmatch(page):
+        return "/"
+    return page
 
 
 def render(request: Request, name: str, status_code: int = 200, **context: Any):
@@ -92,7 +102,7 @@ def render(request: Request, name: str, status_code: int = 200, **context: Any):
         elderly=elderly_mode(request),
         localized=lambda thing: localized(thing, lang),
         option_label=lambda fact, value: option_label(fact, value, lang),
-        this_page=this_page(request),
+        this_page=this_page(request, status_code),
         event_text=lambda message: event_message(message, runtime.catalog, lang),
         notification_text=lambda body: notification_text(body, runtime.catalog, lang),
         catalog=runtime.catalog,
