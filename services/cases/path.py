@@ -171,10 +171,18 @@ def _depth(code: str, before: dict[str, frozenset[str]], seen: set[str]) -> int:
     return max((_depth(e, before, seen) + 1 for e in before.get(code, ())), default=0)
 
 
+# The process version of the case a session's submission just created: (case id, spec), so
+# that the answer to the submission names its path without reading it back.
+SUBMITTED_SPEC = "onething.submitted_spec"
+
+
 def _spec_of(session: Session, rt: Runtime, case: Case) -> ProcessSpec | None:
     """The process version the case runs on (None: the case has no process)."""
     if case.instance_id is None:
         return None
+    submitted = session.info.get(SUBMITTED_SPEC)
+    if submitted is not None and submitted[0] == case.id:  # the case this session just created
+        return submitted[1]
     found = session.exec(
         select(ProcessInstance.definition_key, ProcessInstance.process_id).where(
             ProcessInstance.id == case.instance_id

@@ -29,6 +29,7 @@ from services.calendar import local_date
 from services.cases import incidents
 from services.cases.access import require_citizen
 from services.cases.models import ApplicationDraft, Case, DraftUpload
+from services.cases.path import SUBMITTED_SPEC
 from services.cases.progress import SUBMITTED_ITEMS
 from services.cases.routing import (
     apply_changes,
@@ -437,6 +438,7 @@ def _submit(
     # The caller's view of the new case needs its items: these are all of them (the session
     # keeps their values after the commit), which spares a transaction to read them back.
     session.info[SUBMITTED_ITEMS] = (case.id, items)
+    session.info[SUBMITTED_SPEC] = (case.id, spec)
     return case
 
 

@@ -93,11 +93,12 @@ def _unrouted(view: progress.ItemView) -> ItemStatus:
     )
 
 
-def _case_public(session: Session, rt: Runtime, case: Case) -> CasePublic:
-    items = [
-        item_status(rt, view.row) if view.row else _unrouted(view)
-        for view in progress.item_views(session, rt, case)
-    ]
+def _case_public(
+    session: Session, rt: Runtime, case: Case, views: list[progress.ItemView] | None = None
+) -> CasePublic:
+    if views is None:
+        views = progress.item_views(session, rt, case)
+    items = [item_status(rt, view.row) if view.row else _unrouted(view) for view in views]
     return CasePublic(**case.model_dump(include=set(CasePublic.model_fields)), items=items)
 
 
@@ -127,8 +128,10 @@ def start_case(body: CaseCreate, user: CitizenUser, session: SessionDep, rt: Run
         consented=consented,
         record_consent=bool(body.consent),
     )
-    public = _case_public(session, rt, case)
-    path = case_path(session, rt, case=case, for_applicant=True)
+    views = progress.item_views(session, rt, case)  # the items the submission made, unread
+    public = _case_public(session, rt, case, views)
+    rows = [view.row for view in views if view.row is not None]
+    path = case_path(session, rt, case=case, for_applicant=True, rows=rows)
     return CaseSubmitted(
         **public.model_dump(),
         next_steps=next_steps_public(confirmation.next_steps(rt, case, path)),
