@@ -12,9 +12,10 @@ from urllib.parse import quote
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 
 from services.cases.deadlines import deadline_scheduler
 from services.cases.schemas import InvalidInputPublic
@@ -267,6 +268,13 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
         if isinstance(exc, TooManyRequests):
             response.headers["Retry-After"] = str(exc.retry_after)
         return response
+
+    @app.exception_handler(ClientDisconnect)
+    async def client_gone(request: Request, exc: ClientDisconnect):
+        """The client left while its body was being read (a live form's update overtaken by the
+        next, a page left): nothing was done and nobody reads the answer; not an error of ours."""
+        log.info("client left during %s %s", request.method, observe.route_template(request.scope))
+        return Response(status_code=400)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError):
