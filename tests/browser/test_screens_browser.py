@@ -19,12 +19,11 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
 from demo.seed import DEMO_PASSWORD
-from services.cases.decisions import decide
 from services.cases.models import CaseItem
 from services.certificates.models import Certificate
 from tests.browser.test_editor_browser import approve_all
 from tests.browser.test_newborn_browser import chromium, server  # noqa: F401
-from tests.services.test_case_path import submit
+from tests.services.test_case_path import send_back_pension_claim, submit
 from tests.web.conftest import FATHER, MOTHER, NEWBORN_ANSWERS, signed_in
 from web.app import create_app
 
@@ -105,26 +104,6 @@ def issued(rt, case_id: int, item_id: int) -> Certificate:
         return session.exec(select(Certificate).where(Certificate.case_item_id == item_id)).one()
 
 
-def send_back(rt, user_of, case_id: int) -> None:
-    """The pension claim of a retirement case sent back for the retirement date: the applicant's
-    case page then shows the correction form (the page a citizen answers a correction on)."""
-    with Session(rt.db) as session:
-        row = session.exec(
-            select(CaseItem).where(
-                CaseItem.case_id == case_id, CaseItem.item_code == "hrss_pension_claim"
-            )
-        ).one()
-        decide(
-            session,
-            rt,
-            user=user_of("hrss01"),
-            item_id=row.id,
-            decision="correction",
-            comment="请核对退休日期",
-            reopen=["retirement_date"],
-        )
-
-
 def pages_to_walk(rt, user_of) -> dict[str | None, list[str]]:
     """Who (a username, None: nobody signed in) opens which pages."""
     form_path, receipt_path = window_case(rt)
@@ -135,7 +114,7 @@ def pages_to_walk(rt, user_of) -> dict[str | None, list[str]]:
     finished = first_row(rt, newborn, "approved")  # a clerk's page of a finished item
     certificate = issued(rt, newborn, finished.id)
     pension = first_row(rt, retirement, "processing")
-    send_back(rt, user_of, retirement)  # the retiree's case page then carries the correction form
+    send_back_pension_claim(rt, user_of, retirement)  # the retiree's page: a correction form
     licence = first_row(rt, store, "processing")
     return {
         None: ["/", "/login", f"/verify/{certificate.public_id}"],

@@ -165,14 +165,17 @@ def test_conditions_read_as_fact_labels_and_option_names(expression, zh, en):
     assert (words, words_en) == (zh, en)
 
 
-def test_item_sent_back_for_correction_keeps_the_later_items_waiting_for_it(rt, user_of):
-    case_id = submit(rt, user_of, "retirement", "applicant")
+def item_row(rt, case_id: int, item_code: str) -> CaseItem:
+    """The case's row of the item `item_code`."""
     with Session(rt.db) as session:
-        row = session.exec(
-            select(CaseItem).where(
-                CaseItem.case_id == case_id, CaseItem.item_code == "hrss_pension_claim"
-            )
+        return session.exec(
+            select(CaseItem).where(CaseItem.case_id == case_id, CaseItem.item_code == item_code)
         ).one()
+
+
+def send_back_pension_claim(rt, user_of, case_id: int) -> None:
+    """The pension claim of a retirement case sent back for the retirement date."""
+    row = item_row(rt, case_id, "hrss_pension_claim")
     with Session(rt.db) as session:
         decide(
             session,
@@ -183,6 +186,11 @@ def test_item_sent_back_for_correction_keeps_the_later_items_waiting_for_it(rt, 
             comment="请核对退休日期",
             reopen=["retirement_date"],
         )
+
+
+def test_item_sent_back_for_correction_keeps_the_later_items_waiting_for_it(rt, user_of):
+    case_id = submit(rt, user_of, "retirement", "applicant")
+    send_back_pension_claim(rt, user_of, case_id)
     steps = path_of(rt, case_id)
     assert steps["hrss_pension_claim"].state == "correction"
     assert steps["hrss_pension_claim"].state_label == ("待补正", "Awaiting correction")

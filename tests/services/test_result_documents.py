@@ -28,7 +28,7 @@ from services.cases.result_data import check_result_data
 from services.cases.results import certificate_for
 from services.certificates.models import Certificate
 from services.errors import InvalidInput
-from tests.services.test_case_path import submit
+from tests.services.test_case_path import item_row, submit
 from tests.web.conftest import signed_in
 from web.app import create_app
 
@@ -235,12 +235,7 @@ def test_result_data_is_checked_by_type_and_only_the_items_keys():
 def police_task(rt, user_of):
     """The police's open birth registration task of a newborn case, and a signed-in clerk."""
     case_id = submit(rt, user_of, "newborn", "mother")
-    with Session(rt.db) as session:
-        row = session.exec(
-            select(CaseItem).where(
-                CaseItem.case_id == case_id, CaseItem.item_code == "police_birth_registration"
-            )
-        ).one()
+    row = item_row(rt, case_id, "police_birth_registration")
     return case_id, row.id, registration(child_id(rt, case_id))
 
 
