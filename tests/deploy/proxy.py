@@ -14,6 +14,7 @@ import signal
 import ssl
 import subprocess
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -150,7 +151,19 @@ class Nginx:
     def trust(self) -> ssl.SSLContext:
         return ssl.create_default_context(cafile=str(self.cert))
 
-    def logged(self) -> list[Logged]:
+    def logged(self, awaiting: Iterable[str] = (), timeout: float = 10) -> list[Logged]:
+        """The access log's entries. nginx writes a request's line after the client has its
+        answer, so a caller that just had one names its request ids in `awaiting` and gets the
+        log once they are all in it (or as it is after `timeout` seconds)."""
+        awaiting = set(awaiting)
+        deadline = time.monotonic() + timeout
+        while True:
+            found = self._read_log()
+            if awaiting <= {entry.request_id for entry in found} or time.monotonic() > deadline:
+                return found
+            time.sleep(0.05)
+
+    def _read_log(self) -> list[Logged]:
         lines = self.access_log.read_text().splitlines() if self.access_log.exists() else []
         found = []
         for line in lines:

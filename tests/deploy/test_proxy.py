@@ -185,7 +185,7 @@ def test_a_newborn_case_submitted_through_one_host_is_decided_and_verified_throu
         # The request id: the client's own is passed on, and logged with the host that answered.
         headers = {"Authorization": f"Bearer {token}", "X-Request-Id": "trip-0001-of-the-case"}
         assert through_nginx.get("/api/v1/cases", headers=headers).status_code == 200
-    logged = {entry.request_id: entry for entry in d.nginx.logged()}
+    logged = {entry.request_id: entry for entry in d.nginx.logged({"trip-0001-of-the-case"})}
     entry = logged["trip-0001-of-the-case"]
     assert entry.status == 200 and entry.upstream[-1] in (d.a.base[7:], d.b.base[7:])
     answering = d.a if entry.upstream[-1] == d.a.base[7:] else d.b
@@ -398,8 +398,9 @@ def test_killing_a_host_mid_load_keeps_every_acknowledged_request(deploy, newbor
 
     # Who answered, by nginx's log: both hosts had requests before the kill; after it, B alone.
     host_a, host_b = d.a.base[7:], d.b.base[7:]
-    logged = {e.request_id: e for e in d.nginx.logged() if e.request_id.startswith(LOAD)}
     attempts = [a for s in submissions for a in s.attempts] + reads
+    entries = d.nginx.logged({a.request_id for a in attempts})
+    logged = {e.request_id: e for e in entries if e.request_id.startswith(LOAD)}
     assert {a.request_id for a in attempts} == set(logged)
     before = [logged[a.request_id] for a in attempts if a.sent < paused]
     after = [logged[a.request_id] for a in attempts if a.sent > killed]
