@@ -8,8 +8,11 @@ from fastapi import FastAPI
 
 from web.api import (
     admin,
+    admin_catalog,
+    admin_decisions,
     admin_matters,
     admin_processes,
+    admin_replay,
     admin_settings,
     admin_users,
     cases,
@@ -50,6 +53,9 @@ ROUTERS = (  # the busiest first: a request is matched against the routers in th
     admin_users.router,
     admin_users.with_password,
     admin_processes.router,
+    admin_decisions.router,
+    admin_replay.router,
+    admin_catalog.router,
 )
 
 
