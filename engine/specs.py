@@ -19,6 +19,7 @@ from SpiffWorkflow.bpmn.specs.mixins.events.intermediate_event import BoundaryEv
 from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser
 from SpiffWorkflow.spiff.specs.defaults import BusinessRuleTask, UserTask
 
+from engine.deep import call_deeply
 from engine.sandbox import FUNCTIONS
 
 
@@ -182,7 +183,7 @@ class SpecCache:
         key = (content_key(content, decisions), process_id)
         spec = self._specs.get(key)
         if spec is None:
-            spec = _parse(content, process_id, filename, decisions)
+            spec = call_deeply(_parse, content, process_id, filename, decisions)
             with self._lock:
                 spec = self._specs.setdefault(key, spec)
         return spec
