@@ -21,6 +21,7 @@ import services.certificates.models  # noqa: F401
 import services.configuration.calendar  # noqa: F401
 import services.configuration.departments  # noqa: F401
 import services.configuration.matters  # noqa: F401
+import services.decision_tests  # noqa: F401
 import services.departments.models  # noqa: F401
 import services.evaluations.models  # noqa: F401
 import services.maintenance.models  # noqa: F401

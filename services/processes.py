@@ -20,6 +20,7 @@ from engine.specs import Decisions, ProcessSpec, SpecCache
 from engine.store import ProcessDefinition, ensure_definition
 from engine.validation import BPMN_NS, Problem, parse_xml, validate_bpmn
 from forms.catalog import Catalog, Matter
+from services import decision_tests
 from services.accounts.models import User
 from services.errors import Conflict, Forbidden, InvalidInput, NotFound
 from services.processes_models import ProcessVersion
@@ -207,6 +208,19 @@ def _refuse(problems: list[Problem]) -> InvalidInput:
     )
 
 
+def _refuse_decisions(problems: list[Problem]) -> InvalidInput:
+    """A deploy refused for its decision tables' test cases: the message names the first
+    decision and case (the others are in `fields` and `problems`)."""
+    refused = _refuse(problems)
+    more = len(problems) - 1
+    first = problems[0]
+    refused.message = first.message + (f"（另有 {more} 处）" if more else "") + "，未发布"
+    refused.message_en = (
+        first.message_en + (f" (and {more} more)" if more else "") + "; not deployed"
+    )
+    return refused
+
+
 def deploy(
     session: Session,
     rt: Runtime,
@@ -231,6 +245,11 @@ def deploy(
     checked = review(rt, matter_code=matter.code, content=content, decisions=decisions)
     if checked.problems:
         raise _refuse(checked.problems)
+    failing = decision_tests.deploy_problems(
+        session, rt.settings.bpmn_dir, matter=matter.code, bpmn=matter.bpmn, decisions=decisions
+    )
+    if failing:
+        raise _refuse_decisions(failing)
     content = checked.content
     spec = rt.specs.load(content, matter.process_id, matter.bpmn, decisions)
     ensure_definition(session, spec, matter.bpmn)
