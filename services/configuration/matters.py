@@ -20,7 +20,7 @@ from sqlmodel import Field, Session, SQLModel, col, select
 
 from engine.clock import utcnow
 from engine.sandbox import check_expression
-from forms.catalog import Matter
+from forms.catalog import Catalog, Matter
 from services.accounts.models import User
 from services.errors import Forbidden, InvalidInput, NotFound
 from services.processes import current_version
@@ -65,15 +65,37 @@ def _catalog_matter(rt: Runtime, code: str) -> Matter:
     return matter
 
 
-def _process_items(rt: Runtime, matter: Matter, spec: ProcessSpec) -> tuple[str, ...]:
+def _process_items(catalog: Catalog, matter: Matter, spec: ProcessSpec) -> tuple[str, ...]:
     """The items `spec` routes to departments, the catalog's items first."""
     routed = [
         info.item
         for info in spec.user_tasks.values()
-        if info.item and info.kind != CORRECTION and info.item in rt.catalog.items
+        if info.item and info.kind != CORRECTION and info.item in catalog.items
     ]
     extra = [code for code in dict.fromkeys(routed) if code not in matter.items]
     return (*matter.items, *extra)
+
+
+def configured_matter(
+    catalog: Catalog,
+    matter: Matter,
+    spec: ProcessSpec,
+    *,
+    conditions: dict[str, str] | None,
+    published: bool = True,
+) -> Matter:
+    """`matter` of `catalog` as applications would see it with process `spec` and the
+    administrator's item `conditions` (None: none set): the items `spec` routes added, the
+    conditions of those items. Also what a replay of a candidate change builds (services/replay)."""
+    items = _process_items(catalog, matter, spec)
+    if conditions is None:
+        return replace(matter, items=items) if items != matter.items else matter
+    return replace(
+        matter,
+        items=items,
+        published=matter.published and published,
+        conditions=tuple((k, v) for k, v in sorted(conditions.items()) if k in items),
+    )
 
 
 def offered(session: Session, rt: Runtime, code: str) -> tuple[Matter, ProcessSpec]:
@@ -83,17 +105,18 @@ def offered(session: Session, rt: Runtime, code: str) -> tuple[Matter, ProcessSp
     matter = _catalog_matter(rt, code)
     spec = rt.spec_for(matter, session)
     setting = session.get(MatterSetting, code)
-    items = _process_items(rt, matter, spec)
     if setting is None:
-        return (replace(matter, items=items) if items != matter.items else matter), spec
-    conditions = tuple((k, v) for k, v in sorted(setting.conditions.items()) if k in items)
-    effective = replace(
-        matter,
-        items=items,
-        published=matter.published and setting.published,
-        conditions=conditions,
+        return configured_matter(rt.catalog, matter, spec, conditions=None), spec
+    effective = configured_matter(
+        rt.catalog, matter, spec, conditions=setting.conditions, published=setting.published
     )
     return effective, spec
+
+
+def matter_conditions(session: Session, code: str) -> dict[str, str] | None:
+    """The item conditions an administrator set for matter `code` (None: none set)."""
+    setting = session.get(MatterSetting, code)
+    return None if setting is None else dict(setting.conditions)
 
 
 def effective_matter(session: Session, rt: Runtime, code: str) -> Matter:

@@ -17,8 +17,9 @@ from services.cases.uploads import UploadedFile
 from tests.forms.test_matters import APPLICATIONS, LOGINS, PDF, _sample, common_for
 
 
-def submit(rt, user_of, code: str, role: str, **overrides: Any) -> int:
-    """A demo applicant's case for `code`, submitted as the demo application with `overrides`."""
+def submit(rt, user_of, code: str, role: str, *, consented: bool = True, **overrides: Any) -> int:
+    """A demo applicant's case for `code`, submitted as the demo application with `overrides`
+    (without `consented`, nothing is prefilled: registry facts too are answered)."""
     person = next(p for p in LOGINS if p.matter == code and p.role == role)
     answers = next(a[2] for a in APPLICATIONS if a[0] == code and a[1] == role)
     citizen = user_of(person.id_number)
@@ -26,7 +27,7 @@ def submit(rt, user_of, code: str, role: str, **overrides: Any) -> int:
     for _round in range(3):
         with Session(rt.db) as session:
             form = prepare_form(
-                session, rt, user=citizen, matter_code=code, answers=filled, consented=True
+                session, rt, user=citizen, matter_code=code, answers=filled, consented=consented
             )
         filled.update(
             {
@@ -44,7 +45,7 @@ def submit(rt, user_of, code: str, role: str, **overrides: Any) -> int:
             matter_code=code,
             answers=filled,
             uploads=uploads,
-            consented=True,
+            consented=consented,
         )
         return case.id
 
