@@ -1,8 +1,10 @@
 """Check a BPMN file before it is deployed: it parses, its code passes the sandbox, every element
 lies on a path from a start event to an end event, and no id is used twice.
 
-Each finding names the element it is about, so an editor can point at it. Engine-level only: what
-the lanes and items must be is the caller's business.
+Each finding names the element it is about (id and name), so an editor can point at it, and says
+what to change, in Chinese and English: what the XML parser or SpiffWorkflow reported is
+translated, never passed on (its text holds class names and reprs a person cannot act on).
+Engine-level only: what the lanes and items must be is the caller's business.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import ast
 import re
 from collections import Counter, defaultdict, deque
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from lxml import etree
 
@@ -19,13 +21,14 @@ from engine.sandbox import check_expression, check_script
 from engine.specs import Decisions, SpecCache, SpecError
 
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
-FLOW_NODES = frozenset(
+BPMNDI_NS = "http://www.omg.org/spec/BPMN/20100524/DI"
+DC_NS = "http://www.omg.org/spec/DD/20100524/DC"
+DI_NS = "http://www.omg.org/spec/DD/20100524/DI"
+# The namespaces whose ids must be unique: the model and its diagram. Vendor extensions
+# (camunda:, zeebe:, spiffworkflow:, a modeler's own) may reuse ids as they like.
+ID_NAMESPACES = frozenset([BPMN_NS, BPMNDI_NS, DC_NS, DI_NS])
+ACTIVITIES = frozenset(
     [
-        "startEvent",
-        "endEvent",
-        "intermediateCatchEvent",
-        "intermediateThrowEvent",
-        "boundaryEvent",
         "task",
         "userTask",
         "manualTask",
@@ -37,6 +40,15 @@ FLOW_NODES = frozenset(
         "callActivity",
         "subProcess",
         "transaction",
+    ]
+)
+FLOW_NODES = ACTIVITIES | frozenset(
+    [
+        "startEvent",
+        "endEvent",
+        "intermediateCatchEvent",
+        "intermediateThrowEvent",
+        "boundaryEvent",
         "exclusiveGateway",
         "parallelGateway",
         "inclusiveGateway",
@@ -69,11 +81,66 @@ DMN_PLACEHOLDER = "dmninputexpr"
 
 @dataclass(frozen=True)
 class Problem:
-    """One finding: the element's id ("" for the whole file), in Chinese and in English."""
+    """One finding: the element's id ("" for the whole file), in Chinese and in English, and
+    the element's name as the author gave it ("" when it has none; see `named`)."""
 
     element_id: str
     message: str
     message_en: str
+    name: str = ""
+
+
+def element_names(root: etree._Element) -> dict[str, str]:
+    """Each id of the model to the element's name (BPMN `name`, or a DMN decision's label)."""
+    return {
+        el.get("id"): el.get("name") or el.get("label") or ""
+        for el in root.iter()
+        if isinstance(el.tag, str) and el.get("id")
+    }
+
+
+def named(problems: Iterable[Problem], names: dict[str, str]) -> list[Problem]:
+    """`problems` with the name of the element each is about filled in from `names`."""
+    return [
+        p if p.name or not names.get(p.element_id) else replace(p, name=names[p.element_id])
+        for p in problems
+    ]
+
+
+# libxml2's error codes for the mistakes people make by hand, and what to do about them
+_XML_MISTAKES = {
+    4: ("文件是空的", "the file is empty"),
+    5: ("根元素之后还有多余内容", "there is more content after the root element"),
+    9: ("含有 XML 不允许的字符", "it holds a character XML does not allow"),
+    32: ("声明的字符编码不受支持", "its declared character encoding is not supported"),
+    73: ("标签缺少 >", "a tag is missing its >"),
+    76: ("开始标签和结束标签不匹配", "an opening and a closing tag do not match"),
+    77: ("文件在标签未结束时就结束了（可能被截断）", "it ends inside a tag (it may be cut off)"),
+    201: ("使用了未声明的命名空间前缀", "it uses a namespace prefix that is not declared"),
+}
+
+
+def xml_problem(exc: etree.XMLSyntaxError, where: str) -> Problem:
+    """What a parser error means for the author, at its line and column, without the parser's
+    own text."""
+    zh, en = _XML_MISTAKES.get(exc.code, ("格式不正确", "it is not well-formed"))
+    line, column = exc.position if exc.position else (exc.lineno or 0, 0)
+    return Problem(
+        "",
+        f"{where} 不是有效的 XML（第 {line} 行第 {column} 列）：{zh}。"
+        "请在建模工具中重新保存或导出该文件后再上传",
+        f"{where} is not valid XML (line {line}, column {column}): {en}. Save or export the "
+        "file again from the modeler and upload it again",
+    )
+
+
+DECLARED_ENCODING = re.compile(r"""^(\ufeff?\s*<\?xml\b[^>]*?\bencoding\s*=\s*)(["'])[^"']*\2""")
+
+
+def xml_bytes(text: str) -> bytes:
+    """XML received as text (JSON carries no bytes) as UTF-8 bytes whose declaration says
+    so: a declaration of GBK or UTF-16 no longer holds once the text was decoded."""
+    return DECLARED_ENCODING.sub(r"\1\2UTF-8\2", text.lstrip("\ufeff"), count=1).encode()
 
 
 def _safe_parser() -> etree.XMLParser:
@@ -108,13 +175,15 @@ def _read_documents(content: bytes, decisions: Decisions) -> tuple[list, list[Pr
         try:
             root = parse_xml(text)
         except etree.XMLSyntaxError as exc:
-            problems.append(
-                Problem("", f"{where} 不是有效的 XML：{exc}", f"{where} is not valid XML: {exc}")
-            )
+            problems.append(xml_problem(exc, where))
             continue
         if root.getroottree().docinfo.doctype:
             problems.append(
-                Problem("", f"{where} 不得包含 DOCTYPE 声明", f"{where} must not declare a DOCTYPE")
+                Problem(
+                    "",
+                    f"{where} 不得包含 DOCTYPE 声明：请删除文件开头的 <!DOCTYPE …>",
+                    f"{where} must not declare a DOCTYPE: remove the <!DOCTYPE …> at its start",
+                )
             )
             continue
         roots.append((name, root))
@@ -122,10 +191,17 @@ def _read_documents(content: bytes, decisions: Decisions) -> tuple[list, list[Pr
 
 
 def _duplicate_ids(root: etree._Element) -> list[Problem]:
-    counts = Counter(el.get("id") for el in root.iter() if isinstance(el.tag, str) and el.get("id"))
+    """Ids used twice by BPMN or diagram elements (see ID_NAMESPACES)."""
+    counts = Counter(
+        el.get("id")
+        for el in root.iter()
+        if isinstance(el.tag, str) and el.get("id") and etree.QName(el).namespace in ID_NAMESPACES
+    )
     return [
         Problem(
-            element_id, f"标识 {element_id} 重复使用了 {n} 次", f"id {element_id} is used {n} times"
+            element_id,
+            f"标识 {element_id} 被 {n} 个元素使用：请给其中的元素改用不重复的标识",
+            f"id {element_id} is used by {n} elements: give each of them an id of its own",
         )
         for element_id, n in counts.items()
         if n > 1
@@ -249,8 +325,10 @@ def _code_problems(code: list[Code]) -> list[Problem]:
             problems.append(
                 Problem(
                     piece.element_id,
-                    f"代码未通过安全检查（{piece.tag}）：{finding}",
-                    f"code refused by the sandbox ({piece.tag}): {finding}",
+                    f"代码未通过安全检查（{piece.tag}）：{finding}。请改写为只使用允许的名称和"
+                    "语法的 Python 表达式，例如 age >= 18",
+                    f"code refused by the sandbox ({piece.tag}): {finding}. Rewrite it as a "
+                    "Python expression with the names and syntax allowed here, e.g. age >= 18",
                 )
             )
     return problems
@@ -293,11 +371,14 @@ def _path_problems(container: etree._Element) -> list[Problem]:
             continue
         missing = [ref for ref in (source, target) if ref not in nodes]
         if missing:
+            refs = ", ".join(ref for ref in missing if ref)
             problems.append(
                 Problem(
                     element_id,
-                    f"连接的节点不存在：{', '.join(missing)}",
-                    f"connects to elements that do not exist: {', '.join(missing)}",
+                    f"连接的节点在本流程中不存在（{refs or '未指定'}）：请把它的两端重新连到已有的"
+                    "节点，或删除它",
+                    f"connects to elements this process does not have ({refs or 'none given'}): "
+                    "connect both ends to existing elements, or delete it",
                 )
             )
             continue
@@ -311,20 +392,33 @@ def _path_problems(container: etree._Element) -> list[Problem]:
     ends = [n for n, tag in nodes.items() if tag == "endEvent"]
     where = container.get("id", "")
     if not starts:
-        problems.append(Problem(where, "缺少开始事件", "has no start event"))
+        problems.append(
+            Problem(where, "缺少开始事件：请添加一个开始事件", "has no start event: add one")
+        )
     if not ends:
-        problems.append(Problem(where, "缺少结束事件", "has no end event"))
+        problems.append(
+            Problem(where, "缺少结束事件：请添加一个结束事件", "has no end event: add one")
+        )
     reached = _walk(starts, forward)
     finishing = _walk(ends, backward)
     for node in nodes:
         if starts and node not in reached:
             problems.append(
-                Problem(node, "从开始事件无法到达该节点", "cannot be reached from a start event")
+                Problem(
+                    node,
+                    "从开始事件无法到达该节点：请用顺序流把前面的节点连到它，或删除它",
+                    "cannot be reached from a start event: connect an earlier element to it "
+                    "with a sequence flow, or delete it",
+                )
             )
         if ends and node not in finishing:
-            problems.append(
-                Problem(node, "从该节点无法到达结束事件", "has no path to an end event")
-            )
+            if not forward[node] and nodes[node] != "endEvent":
+                zh = "没有向外的顺序流：请从它画一条顺序流连到下一个节点或结束事件"
+                en = "has no outgoing sequence flow: draw one from it to the next element or to an end event"
+            else:
+                zh = "从该节点无法到达结束事件：请让它之后的路径通向结束事件"
+                en = "has no path to an end event: let the path after it lead to an end event"
+            problems.append(Problem(node, zh, en))
     return problems
 
 
@@ -333,17 +427,133 @@ def _processes(root: etree._Element, process_id: str | None) -> list[etree._Elem
     return [p for p in found if process_id is None or p.get("id") == process_id]
 
 
+def _process_problems(root: etree._Element, process_id: str | None) -> list[Problem]:
+    """The process the engine is to run is missing, or is not named among several."""
+    found = root.findall(f"{{{BPMN_NS}}}process")
+    if not found:
+        return [
+            Problem(
+                "",
+                "文件中没有流程（bpmn:process）：请上传 BPMN 2.0 流程图文件，而不是其他类型的文件",
+                "the file holds no process (bpmn:process): upload a BPMN 2.0 process diagram, "
+                "not another kind of file",
+            )
+        ]
+    ids = [p.get("id", "") for p in found]
+    if process_id is not None and process_id not in ids:
+        return [
+            Problem(
+                "",
+                f"文件中没有标识为 {process_id} 的流程（有：{', '.join(ids)}）：请选择其中一个",
+                f"the file has no process with id {process_id} (it has: {', '.join(ids)}): "
+                "choose one of them",
+            )
+        ]
+    if process_id is None and len(found) > 1:
+        return [
+            Problem(
+                "",
+                f"文件中有 {len(found)} 个流程（{', '.join(ids)}）：请选择要使用的一个",
+                f"the file has {len(found)} processes ({', '.join(ids)}): choose the one to use",
+            )
+        ]
+    return []
+
+
+def _causes(exc: BaseException) -> list[BaseException]:
+    chain: list[BaseException] = []
+    while exc is not None and exc not in chain:
+        chain.append(exc)
+        exc = exc.__cause__ or exc.__context__
+    return chain
+
+
+def _flow_nodes(root: etree._Element) -> int:
+    return sum(1 for el in root.iter() if _local(el) in FLOW_NODES)
+
+
+def _engine_problem(exc: SpecError, root: etree._Element, process_id: str | None) -> Problem:
+    """What SpiffWorkflow refused, translated for the author: the element from the exception's
+    attributes (its text is never shown: it holds reprs and class names)."""
+    chain = _causes(exc)
+    if any(isinstance(e, RecursionError) for e in chain):
+        size = _flow_nodes(root)
+        return Problem(
+            process_id or "",
+            f"流程过长：共 {size} 个节点连成的路径超出了本系统能读取的长度。请把其中一段移入子流程"
+            "（subProcess）或调用活动，缩短主流程",
+            f"the process is too long: a path through its {size} elements is longer than the "
+            "engine can read. Move part of it into a sub-process or a call activity",
+        )
+    detail = next((e for e in chain if hasattr(e, "tag") and hasattr(e, "id")), None)
+    text = str(detail.args[0]) if detail is not None and detail.args else ""
+    element_id = getattr(detail, "id", "") or ""
+    missing = re.search(r"\(([^()]*)\)\.?\s*$", text)
+    if "must have an operator" in text:
+        return Problem(
+            element_id,
+            "服务任务没有本系统能执行的实现：请删除它的实现设置，由部门系统通过外部任务接口办理，"
+            "或改为用户任务",
+            "this service task has no implementation that can run here: remove its "
+            "implementation so a department system works it over the external-task API, or "
+            "make it a user task",
+        )
+    if "No DMN Diagram available" in text:
+        available = text.rpartition(":")[2].strip(" .")
+        return Problem(
+            element_id,
+            f"业务规则任务调用的决策表不存在：请选择本事项的决策表之一（{available or '无'}）",
+            f"the business rule task calls a decision that does not exist: choose one of this "
+            f"matter's decisions ({available or 'none'})",
+        )
+    called = re.search(r"process '([^']*)' was not found", text)
+    if called:
+        activity = root.xpath("//*[local-name()='callActivity'][@calledElement=$c]", c=called[1])
+        return Problem(
+            activity[0].get("id", "") if activity else element_id,
+            f"调用活动调用的流程 {called[1]} 不在本文件中：请改为调用文件中的流程，或改为子流程",
+            f"the call activity calls process {called[1]}, which this file does not have: call "
+            "a process of this file, or make it a sub-process",
+        )
+    if "looking for a task spec" in text and missing:
+        ref = missing[1]
+        flow = root.xpath("//*[local-name()='sequenceFlow'][@targetRef=$r]", r=ref)
+        return Problem(
+            flow[0].get("id", "") if flow else element_id,
+            f"连线指向的节点 {ref} 不存在：请重新连接或删除该连线",
+            f"a sequence flow leads to {ref}, which does not exist: reconnect or delete it",
+        )
+    if element_id:
+        return Problem(
+            element_id,
+            "流程引擎无法读取该元素：请检查它的类型和设置，或删除后重新绘制",
+            "the engine cannot read this element: check its type and settings, or delete it "
+            "and draw it again",
+        )
+    return Problem(
+        process_id or "",
+        "流程引擎无法读取该流程：请检查各元素的类型和连线，或在建模工具中重新导出",
+        "the engine cannot read this process: check its elements' types and flows, or export "
+        "it again from the modeler",
+    )
+
+
 def validate_bpmn(
     content: bytes, decisions: Decisions = (), *, process_id: str | None = None
 ) -> list[Problem]:
     """Every problem that should stop this BPMN (with its DMN decision tables) being deployed;
-    empty when it may run."""
+    empty when it may run. Each names its element where there is one (id and name)."""
     decisions = tuple(decisions)
     roots, problems = _read_documents(content, decisions)
     if problems:
         return problems
+    names: dict[str, str] = {}
     for name, root in roots:
+        names.update(element_names(root))
         if not name:
+            problems += _process_problems(root, process_id)
+            if problems:
+                return named(problems, names)
             problems += _duplicate_ids(root)
             for process in _processes(root, process_id):
                 problems += _path_problems(process)
@@ -353,6 +563,7 @@ def validate_bpmn(
     try:
         SpecCache().load(content, process_id, "<bpmn>", decisions)
     except SpecError as exc:
-        element_id = getattr(exc.__cause__, "id", "") or ""
-        problems.insert(0, Problem(element_id, f"无法解析流程：{exc}", f"cannot parse: {exc}"))
-    return problems
+        found = _engine_problem(exc, roots[0][1], process_id)
+        if not found.element_id or all(p.element_id != found.element_id for p in problems):
+            problems.insert(0, found)  # else the element's problem is named already
+    return named(problems, names)

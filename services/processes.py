@@ -7,7 +7,7 @@ newest version.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from lxml import etree
@@ -15,10 +15,17 @@ from sqlalchemy import bindparam, func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from engine.interchange import convert
-from engine.specs import Decisions, ProcessSpec, SpecCache
+from engine.interchange import ProcessChoice, convert
+from engine.specs import Decisions, ProcessSpec, SpecCache, SpecError
 from engine.store import ProcessDefinition, ensure_definition
-from engine.validation import BPMN_NS, Problem, parse_xml, validate_bpmn
+from engine.validation import (
+    BPMN_NS,
+    Problem,
+    element_names,
+    named,
+    parse_xml,
+    validate_bpmn,
+)
 from forms.catalog import Catalog, Matter
 from services import decision_tests
 from services.accounts.models import User
@@ -40,14 +47,20 @@ def _lane_problems(catalog: Catalog, matter: Matter, spec: ProcessSpec) -> list[
         task = info.bpmn_id
         if info.item is None:
             problems.append(
-                Problem(task, "人工任务未绑定事项（item 属性）", "user task has no item property")
+                Problem(
+                    task,
+                    "人工任务未绑定事项：请在属性面板为它选择本事项的一个事项（item 属性）",
+                    "the user task is bound to no item: choose one of the matter's items for it "
+                    "in the properties panel (the item property)",
+                )
             )
         elif info.item not in catalog.items:
             problems.append(
                 Problem(
                     task,
-                    f"事项目录中没有事项 {info.item}",
-                    f"the catalog has no item {info.item}",
+                    f"事项目录中没有事项 {info.item}：请改为目录中的事项，或先在目录中添加它",
+                    f"the catalog has no item {info.item}: choose an item of the catalog, or "
+                    "add it to the catalog first",
                 )
             )
         if info.kind == CORRECTION:
@@ -55,8 +68,9 @@ def _lane_problems(catalog: Catalog, matter: Matter, spec: ProcessSpec) -> list[
                 problems.append(
                     Problem(
                         task,
-                        f"补正任务必须位于 {APPLICANT_LANE} 泳道，而不是 {info.lane}",
-                        f"a correction task must sit in the {APPLICANT_LANE} lane, not {info.lane}",
+                        f"补正任务必须位于 {APPLICANT_LANE} 泳道，而不是 {info.lane}：请把它移到申请人泳道",
+                        f"a correction task must sit in the {APPLICANT_LANE} lane, not "
+                        f"{info.lane}: move it into the applicant's lane",
                     )
                 )
             continue
@@ -64,8 +78,11 @@ def _lane_problems(catalog: Catalog, matter: Matter, spec: ProcessSpec) -> list[
             problems.append(
                 Problem(
                     task,
-                    f"泳道 {info.lane} 不是目录中的部门",
-                    f"lane {info.lane} is not a department of the catalog",
+                    f"泳道 {info.lane} 不是目录中的部门：请把任务放进部门的泳道，或在泳道属性中"
+                    "选择它所代表的部门",
+                    f"lane {info.lane} is not a department of the catalog: put the task in a "
+                    "department's lane, or choose the department the lane stands for in its "
+                    "properties",
                 )
             )
         elif info.item in catalog.items and catalog.items[info.item].department != info.lane:
@@ -73,8 +90,10 @@ def _lane_problems(catalog: Catalog, matter: Matter, spec: ProcessSpec) -> list[
             problems.append(
                 Problem(
                     task,
-                    f"事项 {info.item} 由 {owner} 办理，不能放在 {info.lane} 泳道",
-                    f"item {info.item} belongs to {owner}, not to the {info.lane} lane",
+                    f"事项 {info.item} 由 {owner} 办理，不能放在 {info.lane} 泳道：请把任务移到 "
+                    f"{owner} 的泳道",
+                    f"item {info.item} belongs to {owner}, not to the {info.lane} lane: move the "
+                    f"task into {owner}'s lane",
                 )
             )
         if info.item:
@@ -84,8 +103,9 @@ def _lane_problems(catalog: Catalog, matter: Matter, spec: ProcessSpec) -> list[
             problems.append(
                 Problem(
                     info.bpmn_id,
-                    f"事项 {info.item} 没有对应的部门人工任务",
-                    f"item {info.item} has no departmental user task in this process",
+                    f"事项 {info.item} 没有对应的部门人工任务：请添加一个绑定该事项的部门任务",
+                    f"item {info.item} has no departmental user task in this process: add a "
+                    "department's task bound to it",
                 )
             )
     for item in matter.items:  # the catalog's items are the matter's minimum; more may be added
@@ -93,9 +113,10 @@ def _lane_problems(catalog: Catalog, matter: Matter, spec: ProcessSpec) -> list[
             problems.append(
                 Problem(
                     spec.process_id,
-                    f"事项 {item} 没有对应的部门人工任务（目录规定的事项不能从流程中删除）",
+                    f"事项 {item} 没有对应的部门人工任务（目录规定的事项不能从流程中删除）：请添加"
+                    "一个绑定该事项的部门任务",
                     f"item {item} has no departmental user task (the catalog's items of the "
-                    "matter cannot be left out)",
+                    "matter cannot be left out): add a department's task bound to it",
                 )
             )
     return problems
@@ -116,27 +137,49 @@ def check_process(
 @dataclass(frozen=True)
 class Review:
     """A file as it would be deployed: rewritten where another modeler only spells things
-    differently (`notes`), with every problem that stops it (`problems`)."""
+    differently (`notes`), with two verdicts an administrator tells apart: what stops it
+    running here at all (`runs`: XML, engine, sandbox, paths) and what stops it serving this
+    matter (`fits`: lanes are departments, tasks bound to the matter's items). `problems` is
+    both. A file with several processes and no choice made lists them in `processes`."""
 
     content: bytes
     notes: list[Problem]
     problems: list[Problem]
+    runs: list[Problem] = field(default_factory=list)
+    fits: list[Problem] = field(default_factory=list)
+    fits_checked: bool = True  # False: the file could not be read far enough to tell
+    processes: list[ProcessChoice] = field(default_factory=list)
 
 
-def review(rt: Runtime, *, matter_code: str, content: bytes, decisions: Decisions = ()) -> Review:
+def review(
+    rt: Runtime,
+    *,
+    matter_code: str,
+    content: bytes,
+    decisions: Decisions = (),
+    choice: str | None = None,
+) -> Review:
     """Check `content` as `matter_code`'s process without storing anything: what the editor's
-    "validate" shows, and what deploy refuses on."""
+    "validate" shows, and what deploy refuses on. `choice`: which process of a file with
+    several pools to use."""
     matter = matter_of(rt, matter_code)
-    converted = convert(content, process_id=matter.process_id)
-    problems = list(converted.problems)
-    problems += check_process(
-        rt.catalog,
-        rt.specs,
-        matter=matter,
-        content=converted.content,
-        decisions=tuple(sorted(decisions)),
-    )
-    return Review(converted.content, converted.notes, problems)
+    decisions = tuple(sorted(decisions))
+    converted = convert(content, process_id=matter.process_id, choice=choice)
+    runs = list(converted.problems)
+    if converted.processes:
+        return Review(
+            converted.content, converted.notes, runs, runs, [], False, converted.processes
+        )
+    runs += validate_bpmn(converted.content, decisions, process_id=matter.process_id)
+    # lanes and items are read from the parsed spec; a file that does not run is parsed apart
+    # from the shared cache
+    specs = SpecCache() if runs else rt.specs
+    try:
+        spec = specs.load(converted.content, matter.process_id, matter.bpmn, decisions)
+    except SpecError:
+        return Review(converted.content, converted.notes, runs, runs, [], False)
+    fits = named(_lane_problems(rt.catalog, matter, spec), element_names(parse_xml(spec.content)))
+    return Review(converted.content, converted.notes, runs + fits, runs, fits)
 
 
 def matter_decisions(session: Session, rt: Runtime, *, matter_code: str) -> Decisions:
@@ -182,14 +225,16 @@ def _require_admin(user: User) -> None:
 
 
 class Refused(InvalidInput):
-    """A deploy refused for `problems` (each naming its element)."""
+    """A deploy refused for `problems` (each naming its element); `review`: the two verdicts
+    when the file itself was refused."""
 
-    def __init__(self, problems: list[Problem], *args, **kwargs) -> None:
+    def __init__(self, problems: list[Problem], *args, review: Review | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         self.problems = problems
+        self.review = review
 
 
-def _refuse(problems: list[Problem]) -> InvalidInput:
+def _refuse(problems: list[Problem], review: Review | None = None) -> InvalidInput:
     fields: dict[str, tuple[str, str]] = {}
     for problem in problems:
         key = problem.element_id or "bpmn"
@@ -205,6 +250,7 @@ def _refuse(problems: list[Problem]) -> InvalidInput:
         f"流程有 {len(problems)} 处问题，未发布",
         f"the process has {len(problems)} problem(s) and was not deployed",
         fields=fields,
+        review=review,
     )
 
 
@@ -230,10 +276,11 @@ def deploy(
     decisions: Decisions | None = None,
     author: User,
     comment: str = "",
+    choice: str | None = None,
 ) -> ProcessVersion:
     """Validate and store `content` as the matter's next version, in one transaction, with
     `decisions` (None: the decision tables the matter's process may call now, see
-    `matter_decisions`).
+    `matter_decisions`); `choice`: the process to use of a file with several pools.
 
     Raises InvalidInput with every problem (fields keyed by element id); nothing is stored then.
     """
@@ -242,9 +289,11 @@ def deploy(
     if decisions is None:
         decisions = matter_decisions(session, rt, matter_code=matter.code)
     decisions = tuple(sorted(decisions))
-    checked = review(rt, matter_code=matter.code, content=content, decisions=decisions)
+    checked = review(
+        rt, matter_code=matter.code, content=content, decisions=decisions, choice=choice
+    )
     if checked.problems:
-        raise _refuse(checked.problems)
+        raise _refuse(checked.problems, checked)
     failing = decision_tests.deploy_problems(
         session, rt.settings.bpmn_dir, matter=matter.code, bpmn=matter.bpmn, decisions=decisions
     )
@@ -286,6 +335,7 @@ def deploy_file(
     filename: str,
     author: User,
     comment: str = "",
+    choice: str | None = None,
 ) -> ProcessVersion:
     """Deploy an uploaded `.bpmn` file (e.g. made in Camunda Modeler) as the matter's next
     version (see `deploy`); `content` may be read up to one byte over MAX_BPMN_BYTES, and a
@@ -304,6 +354,7 @@ def deploy_file(
         content=content,
         author=author,
         comment=comment or f"上传 {filename[:200]}",
+        choice=choice,
     )
 
 

@@ -117,9 +117,9 @@ def test_a_doctype_is_refused_before_anything_parses_it():
     assert "DOCTYPE" in problem.message_en
 
 
-def test_a_file_spiffworkflow_cannot_parse_is_one_problem():
+def test_a_file_without_the_process_asked_for_is_one_problem_naming_those_it_has():
     problems = validate_bpmn(_bpmn(SIMPLE), process_id="other")
-    assert len(problems) == 1 and "cannot parse" in problems[0].message_en
+    assert len(problems) == 1 and "no process with id other (it has: t)" in problems[0].message_en
 
 
 def test_a_condition_that_imports_is_refused_with_its_flow_id():
@@ -158,7 +158,7 @@ def test_a_task_without_incoming_flow_is_unreachable():
     """
     [problem] = validate_bpmn(_bpmn(SIMPLE + orphan))
     assert problem.element_id == "Task_orphan"
-    assert problem.message_en == "cannot be reached from a start event"
+    assert problem.message_en.startswith("cannot be reached from a start event: connect")
 
 
 def test_a_dead_end_cannot_reach_an_end_event():
@@ -166,8 +166,8 @@ def test_a_dead_end_cannot_reach_an_end_event():
         "<bpmn:endEvent", '<bpmn:userTask id="Task_stuck"/><bpmn:endEvent'
     )
     problems = validate_bpmn(_bpmn(dead_end))
-    messages = {(p.element_id, p.message_en) for p in problems}
-    assert ("Task_stuck", "has no path to an end event") in messages
+    messages = {(p.element_id, p.message_en.partition(":")[0]) for p in problems}
+    assert ("Task_stuck", "has no outgoing sequence flow") in messages
     assert ("End_t", "cannot be reached from a start event") in messages
 
 
@@ -183,7 +183,7 @@ def test_boundary_events_are_paths_from_their_task():
 def test_an_id_used_twice_is_named():
     twice = SIMPLE.replace('<bpmn:endEvent id="End_t">', '<bpmn:endEvent id="Task_a">', 1)
     problems = validate_bpmn(_bpmn(twice))
-    assert any(p.element_id == "Task_a" and "used 2 times" in p.message_en for p in problems)
+    assert any(p.element_id == "Task_a" and "used by 2 elements" in p.message_en for p in problems)
 
 
 # --- services: deploy, versions, diff, rollback ------------------------------------------------
@@ -285,7 +285,7 @@ def test_an_unreachable_task_is_refused(rt, user_of):
     ).replace(b"<bpmn:outgoing>Flow_birth_certificate_reopened</bpmn:outgoing>", b"")
     fields = _refused(rt, user_of, unreachable)
     assert "cannot be reached from a start event" in fields["Task_birth_certificate"][1]
-    assert "has no path to an end event" in fields["Gateway_birth_certificate_reopen"][1]
+    assert "has no outgoing sequence flow" in fields["Gateway_birth_certificate_reopen"][1]
 
 
 def test_a_task_in_an_unknown_lane_is_refused(rt, user_of):
@@ -302,7 +302,7 @@ def test_a_task_in_an_unknown_lane_is_refused(rt, user_of):
             author=user_of("admin"),
         )
     zh, en = refused.value.fields["Task_vaccination_certificate"]
-    assert en == "lane moon is not a department of the catalog" and "moon" in zh
+    assert en.startswith("lane moon is not a department of the catalog") and "moon" in zh
 
 
 def test_a_task_in_another_departments_lane_is_refused(rt, user_of):
@@ -333,7 +333,8 @@ def test_a_matter_item_without_its_task_is_refused(rt, user_of):
     )
     fields = _refused(rt, user_of, rebound)
     assert fields["Task_vaccination_certificate"][1] == (
-        "item police_birth_registration belongs to police, not to the cdc lane"
+        "item police_birth_registration belongs to police, not to the cdc lane: move the task "
+        "into police's lane"
     )
     assert fields["newborn"][1].startswith(
         "item cdc_vaccination_certificate has no departmental user task"
