@@ -1,6 +1,12 @@
 """Load, describe and cache BPMN process specs, keyed by the hash of the file's content.
 
 A spec is parsed once per content and shared, read-only, by every case that runs on it.
+
+A lane is a department. Its name is what a person reads in the diagram (公安局); the department's
+code, which tasks are routed by, is the lane's `department` property
+(`<spiffworkflow:property name="department" value="police"/>`). A lane without the property is
+its own code (versions deployed before lanes were named, files from other modelers). Parsing
+puts the code in every task spec's `lane`, so everything after it routes by code.
 """
 
 from __future__ import annotations
@@ -81,6 +87,9 @@ CODE_TAGS = {
     "text",  # DMN input expressions and entries
 }
 DMN_PLACEHOLDER = "dmninputexpr"
+BPMN_MODEL = "http://www.omg.org/spec/BPMN/20100524/MODEL"
+SPIFF = "http://spiffworkflow.org/bpmn/schema/1.0/core"
+LANE_DEPARTMENT = "department"  # the lane property that binds it to a department's code
 
 
 def _names_in(source: str) -> set[str]:
@@ -107,6 +116,40 @@ def read_variables(content: bytes, decisions: Decisions) -> frozenset[str]:
     return frozenset(names - set(dir(builtins)) - {DMN_PLACEHOLDER})
 
 
+def lane_codes(root: etree._Element) -> tuple[dict[str, str], dict[str, str]]:
+    """The department code of each flow node's lane (by node id) and of each lane name: the
+    lane's `department` property, or its name when it has none."""
+    by_node: dict[str, str] = {}
+    by_name: dict[str, str] = {}
+    for lane in root.iter(f"{{{BPMN_MODEL}}}lane"):
+        name = lane.get("name") or ""
+        bound = lane.find(
+            f"{{{BPMN_MODEL}}}extensionElements/{{{SPIFF}}}properties"
+            f"/{{{SPIFF}}}property[@name='{LANE_DEPARTMENT}']"
+        )
+        code = (bound.get("value") or "").strip() if bound is not None else ""
+        code = code or name
+        if name:
+            by_name.setdefault(name, code)
+        for ref in lane.findall(f"{{{BPMN_MODEL}}}flowNodeRef"):
+            if ref.text and ref.text.strip():
+                by_node[ref.text.strip()] = code
+    return by_node, by_name
+
+
+def _bind_lanes(content: bytes, specs) -> None:
+    """Replace each task spec's lane name by its department code (see the module docstring)."""
+    by_node, by_name = lane_codes(etree.fromstring(content))
+    for spec in specs:
+        for task_spec in spec.task_specs.values():
+            lane = getattr(task_spec, "lane", None)
+            bpmn_id = getattr(task_spec, "bpmn_id", None)
+            if bpmn_id in by_node:
+                task_spec.lane = by_node[bpmn_id]
+            elif lane in by_name:
+                task_spec.lane = by_name[lane]
+
+
 def _parse(
     content: bytes, process_id: str | None, filename: str, decisions: Decisions
 ) -> ProcessSpec:
@@ -128,6 +171,7 @@ def _parse(
         raise SpecError(f"{filename}: {exc}") from exc
     except Exception as exc:  # SpiffWorkflow raises bare exceptions for unknown decisions etc.
         raise SpecError(f"{filename}: {type(exc).__name__}: {exc}") from exc
+    _bind_lanes(content, (spec, *subprocess_specs.values()))
     user_tasks = {}
     checks = {}
     timers = {}

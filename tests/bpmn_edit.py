@@ -15,8 +15,9 @@ def _q(name: str, namespace: str = BPMN) -> str:
 def add_item_task(
     content: bytes, *, item: str, lane: str, task_id: str, fork: str, join: str, name: str = ""
 ) -> bytes:
-    """`content` with a user task bound to `item` in the lane named `lane`, on a new parallel
-    branch from the gateway `fork` to the gateway `join`."""
+    """`content` with a user task bound to `item` in the lane of the department `lane` (bound
+    by its property, or named so), on a new parallel branch from the gateway `fork` to the
+    gateway `join`."""
     root = etree.fromstring(content)
     process = next(p for p in root.iter(_q("process")) if p.find(f".//*[@id='{fork}']") is not None)
     task = etree.SubElement(process, _q("userTask"), id=task_id, name=name or item)
@@ -33,6 +34,11 @@ def add_item_task(
         for element_id, tag in ((source, "outgoing"), (target, "incoming")):
             element = process.find(f"*[@id='{element_id}']")
             etree.SubElement(element, _q(tag)).text = flow_id
-    lane_element = next(el for el in process.iter(_q("lane")) if el.get("name") == lane)
+    lane_element = next(
+        el
+        for el in process.iter(_q("lane"))
+        if el.get("name") == lane
+        or el.find(f".//{_q('property', SPIFF)}[@name='department'][@value='{lane}']") is not None
+    )
     etree.SubElement(lane_element, _q("flowNodeRef")).text = task_id
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8")

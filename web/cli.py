@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from web.cli_backup import add_backup_commands
 from web.cli_keys import add_keys_command
+from web.cli_layout import add_layout_command
 from web.cli_maintenance import add_purge_command
 from web.openapi import add_openapi_command
 
@@ -329,6 +330,7 @@ def main(argv: list[str] | None = None) -> int:
     generate.add_argument("--path", type=Path, help="default: registry.sqlite in the data dir")
     generate.set_defaults(run=_registry_generate)
     add_purge_command(commands)
+    add_layout_command(commands)
     args = parser.parse_args(argv)
     return args.run(args)
 

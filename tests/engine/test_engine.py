@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 import pytest
+from lxml import etree
 from sqlmodel import Session, SQLModel, create_engine, select
 
 from engine import cases, store
@@ -17,7 +18,7 @@ from engine.sandbox import (
     evaluate,
     sandboxed_script_engine,
 )
-from engine.specs import SpecCache, SpecError
+from engine.specs import BPMN_MODEL, SPIFF, SpecCache, SpecError
 
 NEWBORN = Path(__file__).resolve().parents[2] / "bpmn" / "newborn.bpmn"
 DEPARTMENTS = {"health", "police", "medical", "hrss", "cdc"}
@@ -53,6 +54,32 @@ def test_user_tasks_carry_lane_and_item():
     corrections = [info for info in spec.user_tasks.values() if info.kind == "correction"]
     assert corrections and {info.lane for info in corrections} == {"applicant"}
     assert all(info.item for info in spec.user_tasks.values())
+
+
+def _legacy_lanes(content: bytes) -> bytes:
+    """`content` as versions deployed before lanes were named: each lane named by its code."""
+    root = etree.fromstring(content)
+    for lane in root.iter(f"{{{BPMN_MODEL}}}lane"):
+        extensions = lane.find(f"{{{BPMN_MODEL}}}extensionElements")
+        code = extensions.find(f".//{{{SPIFF}}}property[@name='department']").get("value")
+        lane.remove(extensions)
+        lane.set("name", code)
+    return etree.tostring(root)
+
+
+def test_a_lane_routes_to_its_bound_department_and_a_legacy_lane_by_its_name():
+    content = NEWBORN.read_bytes()
+    assert "公安局".encode() in content  # the lane shows the department's name
+    bound = SpecCache().load_file(NEWBORN, "newborn")
+    legacy = SpecCache().load(_legacy_lanes(content), "newborn", "newborn.bpmn", bound.decisions)
+    assert bound.key != legacy.key
+    assert bound.user_tasks == legacy.user_tasks
+    assert bound.user_tasks["Task_birth_registration"].lane == "police"
+    assert set(bound.lanes) == set(legacy.lanes) == DEPARTMENTS | {"center", "applicant"}
+    data = start_data(True)
+    for spec in (bound, legacy):
+        ready = cases.ready_tasks(spec, cases.start(spec, data))
+        assert {t.lane for t in ready} == DEPARTMENTS
 
 
 def test_invalid_bpmn_is_refused_with_message():

@@ -290,7 +290,8 @@ def test_an_unreachable_task_is_refused(rt, user_of):
 
 def test_a_task_in_an_unknown_lane_is_refused(rt, user_of):
     moved = NEWBORN.replace(
-        b'<bpmn:lane id="Lane_cdc" name="cdc">', b'<bpmn:lane id="Lane_cdc" name="moon">'
+        b'<spiffworkflow:property name="department" value="cdc"/>',
+        b'<spiffworkflow:property name="department" value="moon"/>',
     )
     with Session(rt.db) as session, pytest.raises(InvalidInput) as refused:
         deploy(

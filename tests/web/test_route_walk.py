@@ -172,6 +172,10 @@ ROUTES: dict[str, frozenset[str]] = {
     "POST /api/v1/frontdesk/visits/{applicant_id}/{matter}/uploads": FRONT_DESK_ONLY,
     "POST /api/v1/frontdesk/visits/{applicant_id}/{matter}/application": FRONT_DESK_ONLY,
     "GET /api/v1/frontdesk/receipts/{case_id}": FRONT_DESK_ONLY,
+    # administrators (PREFIXES decide the rest of /admin): replaying a change reads cases
+    "GET /admin/replay/{matter_code}": ADMINS,
+    "POST /admin/replay/{matter_code}": ADMINS,
+    "POST /api/v1/admin/replay/{matter_code}": ADMINS,
 }
 # Whole areas, every method: a route added below one of these is decided by it.
 PREFIXES: dict[str, frozenset[str]] = {
@@ -281,6 +285,8 @@ BODIES: dict[str, dict] = {
     },
     "POST /api/v1/admin/config/users/{user_id}": {"display_name": "巡检"},
     "POST /admin/processes/{matter_code}/rollback": {"version": "99"},
+    "POST /admin/replay/{matter_code}": {"limit": "3"},
+    "POST /api/v1/admin/replay/{matter_code}": {"limit": 3},
     "POST /frontdesk": {"id_number": FATHER, "matter": "newborn", "consent": "1", "present": "1"},
     "POST /api/v1/frontdesk/visits": {
         "id_number": FATHER,

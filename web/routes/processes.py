@@ -80,6 +80,7 @@ def editor(
             "validate": f"{API}/{matter.code}/validate",
             "deploy": f"{API}/{matter.code}/deploy",
             "versions": f"/admin/processes/{matter.code}/versions",
+            "replay": f"{PREFIX}/admin/replay/{matter.code}",
         },
     }
     if request.query_params.get("lang") in ("zh", "en"):
