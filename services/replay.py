@@ -39,7 +39,7 @@ from services.cases.access import log_list_view
 from services.cases.models import Case, CaseItem
 from services.configuration.matters import configured_matter, matter_conditions
 from services.errors import Forbidden, InvalidInput, NotFound
-from services.processes import MAX_BPMN_BYTES, matter_decisions, review
+from services.processes import MAX_BPMN_BYTES, Refused, matter_decisions, review
 from services.runtime import Runtime
 
 MAX_CASES = 200  # the most cases one replay runs (each runs a process once or twice)
@@ -254,8 +254,8 @@ def replay(
 def _candidate_spec(
     session: Session, rt: Runtime, matter: Matter, content: bytes, decisions: Decisions | None
 ) -> ProcessSpec:
-    """The candidate process parsed (in the shared cache, as the editor's check does), refused
-    with every problem as deploy would refuse it."""
+    """The candidate process parsed (in the shared cache, as the editor's check does); Refused
+    (an InvalidInput) with every problem deploy would refuse it for."""
     if len(content) > MAX_BPMN_BYTES:
         raise InvalidInput(
             "content",
@@ -272,7 +272,8 @@ def _candidate_spec(
             fields.setdefault(
                 problem.element_id or "content", (problem.message, problem.message_en)
             )
-        raise InvalidInput(
+        raise Refused(
+            checked.problems,
             next(iter(fields)),
             f"流程有 {len(checked.problems)} 处问题，无法预演",
             f"the process has {len(checked.problems)} problem(s) and cannot be replayed",

@@ -51,6 +51,7 @@ def process_list(request: Request, user: AdminUser, session: SessionDep, rt: Run
     f"GET {API}/{{matter_code}}/bpmn",
     f"POST {API}/{{matter_code}}/validate",
     f"POST {API}/{{matter_code}}/deploy",
+    f"POST {PREFIX}/admin/replay/{{matter_code}}",
 )
 def editor(
     request: Request, matter_code: Code, user: AdminUser, session: SessionDep, rt: RuntimeDep
@@ -80,6 +81,7 @@ def editor(
             "validate": f"{API}/{matter.code}/validate",
             "deploy": f"{API}/{matter.code}/deploy",
             "versions": f"/admin/processes/{matter.code}/versions",
+            "replay": f"{PREFIX}/admin/replay/{matter.code}",
             "replay": f"{PREFIX}/admin/replay/{matter.code}",
         },
     }
