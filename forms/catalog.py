@@ -270,14 +270,14 @@ def _check_expr(where: str, expression: str | None, problems: list[str]) -> None
         problems.append(f"{where}: condition {expression!r}: {message}")
 
 
-def _load_dictionary(catalog: Catalog, path: Path, problems: list[str]) -> None:
-    raw = _read(path, problems)
+def _load_dictionary(catalog: Catalog, raw: dict, problems: list[str]) -> None:
+    name = "dictionary.toml"
     for code, data in raw.get("subjects", {}).items():
         catalog.subjects[code] = Subject(
             code, data["label"], data.get("label_en", data["label"]), data.get("order", 50)
         )
     for key, data in raw.get("facts", {}).items():
-        where = f"{path.name}: fact {key}"
+        where = f"{name}: fact {key}"
         if not key.isidentifier():
             problems.append(f"{where}: the key must be a Python identifier")
         missing = [name for name in ("subject", "label", "type") if name not in data]
@@ -479,12 +479,8 @@ def _check_holders(catalog: Catalog, problems: list[str]) -> None:
                 )
 
 
-def _load_matter(catalog: Catalog, path: Path, problems: list[str]) -> None:
-    data = _read(path, problems)
-    if not data:
-        return
-    where = f"matters/{path.name}"
-    missing = [n for n in ("code", "name", "bpmn", "process_id", "items") if n not in data]
+def _load_matter(catalog: Catalog, data: dict, where: str, problems: list[str]) -> None:
+    missing = [n for n in ("code", "name", "items") if n not in data]
     if missing:
         problems.append(f"{where}: missing {', '.join(missing)}")
         return
@@ -500,8 +496,10 @@ def _load_matter(catalog: Catalog, path: Path, problems: list[str]) -> None:
         name_en=data.get("name_en", data["name"]),
         summary=data.get("summary", ""),
         summary_en=data.get("summary_en", ""),
-        bpmn=data["bpmn"],
-        process_id=data["process_id"],
+        # A matter made in the browser has no file: it routes by its deployed process, or
+        # until there is one by the plain process drawn from its items (services/processes.py)
+        bpmn=data.get("bpmn", ""),
+        process_id=data.get("process_id", data["code"]),
         subjects=tuple(data.get("subjects", ("applicant",))),
         items=tuple(data["items"]),
         published=bool(data.get("published", True)),
@@ -509,14 +507,43 @@ def _load_matter(catalog: Catalog, path: Path, problems: list[str]) -> None:
     )
 
 
-def load_catalog(directory: Path = CATALOG_DIR) -> Catalog:
-    """Read and cross-check every catalog file; raise `CatalogError` with all problems found."""
+def read_document(directory: Path = CATALOG_DIR) -> dict:
+    """The catalog files as one document: {"subjects", "facts", "items", "matters"}, each a
+    mapping by code of the entries as the files spell them (an item also names its file,
+    `file`, so that an export writes it back there). Raises CatalogError for unreadable files."""
     problems: list[str] = []
-    catalog = Catalog()
-    departments = _read(directory / "departments.toml", problems)
-    city, city_en = departments.get("city", ""), departments.get("city_en", "")
-    for d in departments.get("department", []):
-        catalog.departments[d["code"]] = Department(
+    dictionary = _read(directory / "dictionary.toml", problems)
+    items: dict[str, dict] = {}
+    for path in sorted((directory / "items").glob("*.toml")):
+        for data in _read(path, problems).get("item", []):
+            code = data.get("code", "?")
+            if code in items:
+                problems.append(f"items/{path.name}: item {code}: duplicate item code")
+            items[code] = {**data, "file": f"items/{path.name}"}
+    matters: dict[str, dict] = {}
+    for path in sorted((directory / "matters").glob("*.toml")):
+        data = _read(path, problems)
+        if data:
+            matters[data.get("code", path.stem)] = {**data, "file": f"matters/{path.name}"}
+    if problems:
+        raise CatalogError(problems)
+    return {
+        "subjects": dictionary.get("subjects", {}),
+        "facts": dictionary.get("facts", {}),
+        "items": items,
+        "matters": matters,
+    }
+
+
+def read_departments(directory: Path = CATALOG_DIR) -> dict[str, Department]:
+    """The departments of departments.toml, in file order."""
+    problems: list[str] = []
+    raw = _read(directory / "departments.toml", problems)
+    if problems:
+        raise CatalogError(problems)
+    city, city_en = raw.get("city", ""), raw.get("city_en", "")
+    return {
+        d["code"]: Department(
             d["code"],
             d["name"],
             d.get("name_en", ""),
@@ -525,16 +552,43 @@ def load_catalog(directory: Path = CATALOG_DIR) -> Catalog:
             official_name=d.get("full_name", ""),
             official_name_en=d.get("full_name_en", ""),
         )
-    _load_dictionary(catalog, directory / "dictionary.toml", problems)
-    for path in sorted((directory / "items").glob("*.toml")):
-        for data in _read(path, problems).get("item", []):
-            _load_item(catalog, data, f"items/{path.name}", problems)
+        for d in raw.get("department", [])
+    }
+
+
+def build_catalog(document: dict, departments: dict[str, Department]) -> Catalog:
+    """Cross-check a catalog document (see `read_document`) against `departments` and build
+    the catalog; raise `CatalogError` with every problem found, each naming its entry."""
+    problems: list[str] = []
+    catalog = Catalog(departments=dict(departments))
+    _load_dictionary(
+        catalog, {"subjects": document["subjects"], "facts": document["facts"]}, problems
+    )
+    for code, data in document["items"].items():
+        _load_item(catalog, data, data.get("file") or f"item {code}", problems)
     _check_holders(catalog, problems)
-    for path in sorted((directory / "matters").glob("*.toml")):
-        _load_matter(catalog, path, problems)
+    for code, data in document["matters"].items():
+        _load_matter(catalog, data, data.get("file") or f"matter {code}", problems)
     if problems:
         raise CatalogError(problems)
     return catalog
+
+
+def load_catalog(directory: Path = CATALOG_DIR) -> Catalog:
+    """Read and cross-check every catalog file; raise `CatalogError` with all problems found."""
+    return build_catalog(read_document(directory), read_departments(directory))
+
+
+def copy_catalog(catalog: Catalog) -> Catalog:
+    """A catalog whose mappings are its own (the entries themselves are immutable): a runtime
+    changes its copy when administrators edit the catalog, never the shared one."""
+    return Catalog(
+        departments=dict(catalog.departments),
+        subjects=dict(catalog.subjects),
+        facts=dict(catalog.facts),
+        items=dict(catalog.items),
+        matters=dict(catalog.matters),
+    )
 
 
 @cache

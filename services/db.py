@@ -19,6 +19,7 @@ import services.accounts.models  # noqa: F401
 import services.cases.models  # noqa: F401
 import services.certificates.models  # noqa: F401
 import services.configuration.calendar  # noqa: F401
+import services.configuration.catalog  # noqa: F401
 import services.configuration.departments  # noqa: F401
 import services.configuration.matters  # noqa: F401
 import services.decision_tests  # noqa: F401

@@ -30,6 +30,7 @@ from forms.catalog import Catalog, Matter
 from services import decision_tests
 from services.accounts.models import User
 from services.errors import Conflict, Forbidden, InvalidInput, NotFound
+from services.process_skeleton import builtin_content
 from services.processes_models import ProcessVersion
 
 if TYPE_CHECKING:
@@ -203,12 +204,13 @@ def decision_ids(decisions: Decisions) -> list[str]:
 
 
 def matter_content(session: Session, rt: Runtime, *, matter_code: str) -> bytes:
-    """The BPMN of the matter's newest deployed version, else its file in bpmn/."""
+    """The BPMN of the matter's newest deployed version, else its file in bpmn/ (or, for a
+    matter made in the browser, the plain process drawn from its items)."""
     matter = matter_of(rt, matter_code)
     version = current_version(session, matter_code=matter.code)
     if version is not None:
         return definition_of(session, version).content
-    return (rt.settings.bpmn_dir / matter.bpmn).read_bytes()
+    return builtin_content(rt, matter)
 
 
 def matter_of(rt: Runtime, code: str) -> Matter:

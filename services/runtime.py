@@ -13,13 +13,15 @@ from engine import clock
 from engine.clock import utcnow
 from engine.sandbox import register_function
 from engine.specs import ProcessSpec, SpecCache
-from forms.catalog import Catalog, Matter, default_catalog
+from forms.catalog import Catalog, Matter, copy_catalog, default_catalog
 from services.calendar import end_of_working_day
 from services.certificates.keys import KeyRing, prepare_keys
 from services.config import Settings, get_settings
 from services.configuration.calendar import load_calendar_overrides
+from services.configuration.catalog import apply_current
 from services.configuration.departments import load_department_overrides
 from services.db import create_schema, make_engine
+from services.process_skeleton import has_file, skeleton
 from services.processes import deployed_spec
 from services.registries.embedded import EmbeddedRegistry
 from services.registries.http import HttpRegistry
@@ -50,7 +52,10 @@ class Runtime:
                 spec = deployed_spec(own, self.specs, matter_code=matter.code)
         if spec is not None:
             return spec
-        return self.specs.load_file(self.settings.bpmn_dir / matter.bpmn, matter.process_id)
+        if has_file(self, matter):
+            return self.specs.load_file(self.settings.bpmn_dir / matter.bpmn, matter.process_id)
+        # a matter made in the browser, before its own process is deployed
+        return self.specs.load(skeleton(self.catalog, matter), matter.process_id, matter.bpmn)
 
 
 def register_process_functions() -> None:
@@ -81,7 +86,12 @@ def build_runtime(settings: Settings | None = None, registry: Registry | None = 
     return Runtime(
         settings=settings,
         db=db,
-        catalog=load_department_overrides(db, default_catalog(), keep_fresh=True),
+        # the runtime's own copy: administrators' catalog versions are applied to it
+        catalog=apply_current(
+            db,
+            load_department_overrides(db, copy_catalog(default_catalog()), keep_fresh=True),
+            keep_fresh=True,
+        ),
         specs=SpecCache(),
         registry=registry or open_registry(settings),
         files=files,

@@ -408,9 +408,13 @@ def world(browser, rt):
             "applicant_id": mother.id,
             "user_id": spare.id,  # administrators' account actions land on a spare clerk
             "day": "2026-12-26",
+            "kind": "fact",  # the catalog's entries (their code: see the overrides)
+            "number": 0,  # the catalog as shipped
         }
     assert not [name for name, value in values.items() if value is None], values
     overrides = {
+        "/admin/catalog/{kind}/{code}": {"code": "applicant_name"},
+        "/api/v1/admin/catalog/{kind}/{code}": {"code": "applicant_name"},
         "/admin/config/departments/{code}": {"code": "police"},
         "/api/v1/admin/config/departments/{code}": {"code": "police"},
         "/clerk/items/{item_id}": {"item_id": open_task.id},
