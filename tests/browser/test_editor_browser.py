@@ -147,3 +147,49 @@ def test_a_malicious_condition_is_refused_and_marked(chromium, server):  # noqa:
     )
     assert admin.locator(marked).count() == 1
     assert admin.locator("#status").get_attribute("data-version") is None
+
+
+def _overlap(a: dict, b: dict) -> bool:
+    return (
+        a["x"] < b["x"] + b["width"]
+        and b["x"] < a["x"] + a["width"]
+        and a["y"] < b["y"] + b["height"]
+        and b["y"] < a["y"] + a["height"]
+    )
+
+
+def test_lanes_show_department_names_and_the_palette_leaves_the_start_event_clear(
+    chromium,  # noqa: F811
+    server,  # noqa: F811
+):
+    admin = open_editor(chromium, server)
+    lane = admin.locator("#canvas .djs-element[data-element-id=Lane_hrss] .djs-visual text")
+    assert lane.text_content() == "人力资源和社会保障局"
+    canvas = admin.locator("#canvas").bounding_box()
+    palette = admin.locator("#canvas .djs-palette").bounding_box()
+    start = admin.locator("#canvas .djs-element[data-element-id=Event_applied]").bounding_box()
+    assert not _overlap(palette, start), (palette, start)
+    assert (
+        canvas["x"] <= start["x"] and start["x"] + start["width"] <= canvas["x"] + canvas["width"]
+    )
+    assert (
+        canvas["y"] <= start["y"] and start["y"] + start["height"] <= canvas["y"] + canvas["height"]
+    )
+
+    # The lane's panel names the department; choosing another binds the lane to its code and
+    # shows its name
+    admin.evaluate(
+        """() => {
+          const modeler = window.onethingEditor.modeler;
+          modeler.get("selection").select(modeler.get("elementRegistry").get("Lane_hrss"));
+        }"""
+    )
+    admin.wait_for_selector("#prop-department")
+    assert admin.input_value("#prop-department") == "hrss"
+    admin.select_option("#prop-department", "cdc")
+    assert lane.text_content() == "疾病预防控制中心"
+    exported = admin.evaluate("() => window.onethingEditor.currentXml()")
+    start_of_lane = exported.index('id="Lane_hrss"')
+    lane_xml = exported[start_of_lane : exported.index("</bpmn:lane>", start_of_lane)]
+    assert 'name="疾病预防控制中心"' in lane_xml and 'value="cdc"' in lane_xml
+    assert 'value="hrss"' not in lane_xml
