@@ -24,6 +24,7 @@ from web.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELER = "bpmn-modeler.production.min.js"
+DMN_MODELER = "dmn-modeler.production.min.js"
 # What the running server needs from the wheel, besides the Python modules.
 EXPECTED = [
     "web/templates/base.html",
@@ -34,10 +35,18 @@ EXPECTED = [
     "web/static/vendor/bpmn-js/assets/bpmn-js.css",
     "web/static/vendor/bpmn-js/assets/diagram-js.css",
     "web/static/vendor/bpmn-js/assets/bpmn-font/css/bpmn-embedded.css",
+    "web/templates/admin/decision.html",
+    "web/static/decisions/decisions.js",
+    f"web/static/vendor/dmn-js/{DMN_MODELER}",
+    "web/static/vendor/dmn-js/assets/dmn-js-shared.css",
+    "web/static/vendor/dmn-js/assets/dmn-js-decision-table.css",
+    "web/static/vendor/dmn-js/assets/dmn-js-decision-table-controls.css",
+    "web/static/vendor/dmn-js/assets/dmn-font/css/dmn-embedded.css",
     "forms/catalog/dictionary.toml",
     "forms/catalog/matters/newborn.toml",
     "services/bpmn/newborn.bpmn",
     "services/bpmn/newborn.dmn",
+    "services/bpmn/newborn.dmn.tests.toml",
     "services/migrations/env.py",
     "services/migrations/script.py.mako",
 ]
@@ -81,7 +90,11 @@ def test_the_wheel_carries_what_the_server_reads(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
     missing = [name for name in EXPECTED if name not in names]
     assert not missing, f"not in the wheel: {missing}"
-    definitions = {p.name for p in (ROOT / "bpmn").iterdir() if p.suffix in (".bpmn", ".dmn")}
+    definitions = {
+        p.name
+        for p in (ROOT / "bpmn").iterdir()
+        if p.suffix in (".bpmn", ".dmn") or p.name.endswith(".dmn.tests.toml")
+    }
     assert {n.removeprefix("services/bpmn/") for n in names if n.startswith("services/bpmn/")} == (
         definitions
     )
@@ -144,6 +157,12 @@ def test_installed_without_the_repository_it_serves_the_editor(wheel, tmp_path):
         assert "npm ci" not in editor.text  # the page's "assets not installed" notice
         for asset in (MODELER, "assets/bpmn-font/css/bpmn-embedded.css"):
             answer = httpx.get(f"{base}/vendor/bpmn-js/{asset}")
+            assert answer.status_code == 200 and len(answer.content) > 1000, asset
+        table = admin.get("/admin/processes/newborn/decisions/newborn_medical_enrollment_check")
+        assert table.status_code == 200 and f"/vendor/dmn-js/{DMN_MODELER}" in table.text
+        assert "证照已核验、随母落户：秒批" in table.text  # the seeded test cases
+        for asset in (DMN_MODELER, "assets/dmn-font/css/dmn-embedded.css"):
+            answer = httpx.get(f"{base}/vendor/dmn-js/{asset}")
             assert answer.status_code == 200 and len(answer.content) > 1000, asset
         diagram = admin.get("/api/v1/admin/processes/newborn/bpmn")
         assert diagram.status_code == 200 and "bpmn:definitions" in diagram.text

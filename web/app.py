@@ -242,6 +242,8 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
         app.mount(
             "/vendor/bpmn-js", StaticFiles(directory=processes.VENDOR_BPMN_JS), name="bpmn-js"
         )
+    if decisions.VENDOR_DMN_JS.is_dir():
+        app.mount("/vendor/dmn-js", StaticFiles(directory=decisions.VENDOR_DMN_JS), name="dmn-js")
     app.webhooks.include_router(api_webhooks.router)  # documented, never served
     api_v1.include(app)  # the JSON API first: its requests then match a route sooner
     for router in (

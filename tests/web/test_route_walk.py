@@ -177,12 +177,16 @@ ROUTES: dict[str, frozenset[str]] = {
     "POST /admin/replay/{matter_code}": ADMINS,
     "POST /api/v1/admin/replay/{matter_code}": ADMINS,
 }
+# administrators: a decision table's page (PREFIXES decide the rest of /admin)
+DECISION_PAGE = "/admin/processes/{matter_code}/decisions/{decision_id}"
+ROUTES.update({f"GET {DECISION_PAGE}": ADMINS, f"POST {DECISION_PAGE}": ADMINS})
 # Whole areas, every method: a route added below one of these is decided by it.
 PREFIXES: dict[str, frozenset[str]] = {
     "/admin": ADMINS,
     "/api/v1/admin": ADMINS,
     "/static": EVERYONE,
     "/vendor/bpmn-js": EVERYONE,
+    "/vendor/dmn-js": EVERYONE,
 }
 # State-changing requests that need no CSRF token: they open no session's power (signing in,
 # checking a certificate someone was given).
@@ -193,8 +197,9 @@ SIGN_OUTS = ("POST /logout", "POST /api/v1/logout")
 MOUNT_FILES = {
     "/static": "/static/app.css",
     "/vendor/bpmn-js": "/vendor/bpmn-js/bpmn-modeler.production.min.js",
+    "/vendor/dmn-js": "/vendor/dmn-js/dmn-modeler.production.min.js",
 }
-OPTIONAL = {"/vendor/bpmn-js"}  # mounted once `npm ci` installed the editor
+OPTIONAL = {"/vendor/bpmn-js", "/vendor/dmn-js"}  # mounted once `npm ci` installed the editors
 CSRF_REFUSED = "安全校验未通过"  # web.deps.check_csrf's message
 QUERIES = {
     "/admin/processes/{matter_code}/diff": "?a=1&b=1",
@@ -285,6 +290,9 @@ BODIES: dict[str, dict] = {
     },
     "POST /api/v1/admin/config/users/{user_id}": {"display_name": "巡检"},
     "POST /admin/processes/{matter_code}/rollback": {"version": "99"},
+    f"POST {DECISION_PAGE}": {"action": "run"},
+    "POST /api/v1/admin/decisions/{matter_code}/{decision_id}/run": {},
+    "POST /api/v1/admin/decisions/{matter_code}/{decision_id}/deploy": {"xml": "<not-xml"},
     "POST /admin/replay/{matter_code}": {"limit": "3"},
     "POST /api/v1/admin/replay/{matter_code}": {"limit": 3},
     "POST /frontdesk": {"id_number": FATHER, "matter": "newborn", "consent": "1", "present": "1"},
@@ -392,6 +400,7 @@ def world(browser, rt):
             "code": "newborn",
             "matter": "newborn",
             "matter_code": "newborn",
+            "decision_id": "newborn_medical_enrollment_check",
             "item_code": police_item.item_code,
             "case_id": case_id,
             "item_id": police_item.id,  # of the mother's case (the clerk's pages: see below)

@@ -43,7 +43,14 @@ def editor_assets_ready() -> bool:
 @router.get("/admin/processes", response_class=HTMLResponse)
 @twin(f"GET {API}")
 def process_list(request: Request, user: AdminUser, session: SessionDep, rt: RuntimeDep):
-    return render(request, "admin/processes.html", rows=processes.matter_processes(session, rt))
+    rows = processes.matter_processes(session, rt)
+    tables = {  # each matter's decision tables, linked to their editor pages
+        row.matter.code: processes.decision_ids(
+            processes.matter_decisions(session, rt, matter_code=row.matter.code)
+        )
+        for row in rows
+    }
+    return render(request, "admin/processes.html", rows=rows, decision_tables=tables)
 
 
 @router.get("/admin/processes/{matter_code}", response_class=HTMLResponse)
