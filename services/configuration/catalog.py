@@ -398,6 +398,20 @@ def _check_fixed(kind: str, code: str, old: dict | None, raw: dict, rt: Runtime)
         )
 
 
+def _check_publishable(session: Session, rt: Runtime, code: str, bpmn: str) -> None:
+    """A matter made in the browser is offered only once an administrator checked and deployed
+    its process (the plain one drawn from its items is a starting point, not a decision)."""
+    from services.processes import current_version
+
+    if (rt.settings.bpmn_dir / bpmn).is_file() or current_version(session, matter_code=code):
+        return
+    raise InvalidInput(
+        "published",
+        "请先在流程编排中检查并发布此一件事的流程，再对外办理",
+        "check and deploy the matter's process in the process editor before publishing it",
+    )
+
+
 # ---------------------------------------------------------------- saving
 
 
@@ -475,6 +489,9 @@ def save(
         raw = {"code": code, **raw, **kept}
         raw.setdefault("file", f"matters/{code}.toml")
         raw.setdefault("process_id", code)
+        raw.setdefault("bpmn", f"{code}.bpmn")  # the name its process is filed under
+        if raw.get("published") and not (old or {}).get("published", False):
+            _check_publishable(session, rt, code, raw["bpmn"])
     if old is not None and old == raw:
         raise InvalidInput("catalog", "没有修改任何内容", "nothing changed")
     section[code] = raw

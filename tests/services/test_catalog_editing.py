@@ -16,7 +16,7 @@ from services.cases.models import CaseItem
 from services.cases.submission import prepare_form, submit_application
 from services.configuration import catalog as editing
 from services.errors import Conflict, Forbidden, InvalidInput
-from services.processes import matter_content
+from services.processes import deploy, matter_content
 from tests.forms.test_matters import LOGINS
 
 DOG_BREED = {
@@ -53,7 +53,6 @@ DOG_MATTER = {
     "summary": "养犬登记一次办好。",
     "items": ["police_dog_registration"],
     "subjects": ["applicant"],
-    "published": True,
 }
 
 
@@ -74,7 +73,7 @@ def test_a_new_fact_item_and_matter_take_effect_and_a_citizen_applies(rt, user_o
     assert rt.catalog.facts["dog_breed"].label == "犬只品种"
     assert rt.catalog.items["police_dog_registration"].time_limit_days == 3
     matter = rt.catalog.matters["pet_dog"]
-    assert matter.items == ("police_dog_registration",) and matter.published
+    assert matter.items == ("police_dog_registration",) and not matter.published
     with Session(rt.db) as session:
         assert editing.current_number(session) == 3
         content = matter_content(session, rt, matter_code="pet_dog")
@@ -82,6 +81,14 @@ def test_a_new_fact_item_and_matter_take_effect_and_a_citizen_applies(rt, user_o
     assert b'name="item" value="police_dog_registration"' in content
     assert b'name="department" value="police"' in content and "公安局".encode() in content
     assert b"BPMNShape" in content  # laid out, not stacked
+    # offered only once its process is checked and deployed
+    with pytest.raises(InvalidInput) as refused:
+        save(rt, admin, "matter", "pet_dog", {**DOG_MATTER, "published": True})
+    assert "published" in refused.value.fields
+    with Session(rt.db) as session:
+        deploy(session, rt, author=admin, matter_code="pet_dog", content=content, comment="按事项")
+    save(rt, admin, "matter", "pet_dog", {**DOG_MATTER, "published": True})
+    assert rt.catalog.matters["pet_dog"].published
     citizen = user_of(next(p for p in LOGINS if p.matter == "newborn").id_number)
     answers = {
         "applicant_phone": "13800138000",

@@ -320,7 +320,7 @@ def _entry_page(
 @router.get("", response_class=HTMLResponse)
 @twin("GET /api/v1/admin/catalog")
 def catalog_page(request: Request, user: AdminUser, session: SessionDep, rt: RuntimeDep):
-    return render(request, "admin/catalog.html", catalog=catalog_public(session, rt))
+    return render(request, "admin/catalog.html", listing=catalog_public(session, rt))
 
 
 @router.get("/versions", response_class=HTMLResponse)
