@@ -22,7 +22,7 @@ Reading them is logged once per case, as any administrator's look at personal da
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -37,7 +37,11 @@ from services.accounts.models import User
 from services.calendar import add_working_days, is_working_day, local_date
 from services.cases.access import log_list_view
 from services.cases.models import Case, CaseItem
-from services.configuration.matters import configured_matter, matter_conditions
+from services.configuration.matters import (
+    check_condition,
+    configured_matter,
+    matter_conditions,
+)
 from services.errors import Forbidden, InvalidInput, NotFound
 from services.processes import MAX_BPMN_BYTES, Refused, matter_decisions, review
 from services.runtime import Runtime
@@ -205,10 +209,12 @@ def replay(
     target = candidate_catalog.matters.get(matter_code)
     if current is None or target is None:
         raise NotFound("没有这项“一件事”服务", f"No matter {matter_code!r}")
+    # The candidate's own runtime: its process is checked against its catalog
+    candidate_rt = rt if catalog is None else replace(rt, catalog=catalog)
     now_spec = rt.spec_for(current, session)
-    spec = (
-        now_spec if content is None else _candidate_spec(session, rt, current, content, decisions)
-    )
+    spec = now_spec
+    if content is not None:
+        spec = _candidate_spec(session, candidate_rt, current, content, decisions)
     now_conditions = matter_conditions(session, matter_code)
     now_matter = configured_matter(rt.catalog, current, now_spec, conditions=now_conditions)
     target = configured_matter(
@@ -217,6 +223,15 @@ def replay(
         spec,
         conditions=now_conditions if conditions is None else conditions,
     )
+    for item_code, expression in (conditions or {}).items():
+        if item_code not in target.items:
+            raise InvalidInput(
+                f"condition_{item_code}",
+                f"本“一件事”没有事项 {item_code}",
+                f"the matter has no item {item_code}",
+            )
+        if expression:
+            check_condition(candidate_rt, item_code, expression)
     cases = list(
         session.exec(
             select(Case)

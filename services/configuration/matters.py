@@ -269,7 +269,9 @@ def set_published(session: Session, rt: Runtime, *, user: User, code: str, publi
     session.commit()
 
 
-def _check_condition(rt: Runtime, item_code: str, expression: str) -> None:
+def check_condition(rt: Runtime, item_code: str, expression: str) -> None:
+    """InvalidInput (field `condition_<item code>`) unless `expression` is a sandbox expression
+    of at most 500 characters over the data dictionary's facts."""
     field = f"condition_{item_code}"
     if len(expression) > 500:
         raise InvalidInput(field, "条件过长（最多 500 个字符）", "the condition is too long (500)")
@@ -302,7 +304,7 @@ def set_condition(
     if condition is not None:
         condition = condition.strip()
         if condition:
-            _check_condition(rt, item_code, condition)
+            check_condition(rt, item_code, condition)
     setting = _setting(session, code)
     conditions = dict(setting.conditions)
     old = conditions.get(item_code, rt.catalog.items[item_code].when)

@@ -174,3 +174,14 @@ def test_a_process_with_problems_is_refused_naming_the_element(rt, user_of):
 def test_only_administrators_replay(rt, user_of):
     with Session(rt.db) as session, pytest.raises(Forbidden):
         replay(session, rt, user=user_of("market01"), matter_code=MATTER)
+
+
+def test_a_candidate_condition_is_checked_like_a_configured_one(rt, user_of):
+    for conditions, field in (
+        ({"bank_account_opening": "__import__('os')"}, "condition_bank_account_opening"),
+        ({"bank_account_opening": "no_such_fact == 1"}, "condition_bank_account_opening"),
+        ({"no_such_item": ""}, "condition_no_such_item"),
+    ):
+        with pytest.raises(InvalidInput) as refused:
+            run(rt, user_of, conditions=conditions)
+        assert refused.value.field == field

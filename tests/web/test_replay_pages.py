@@ -96,3 +96,15 @@ def test_the_editor_offers_the_replay_with_its_operation_url(browser):
     assert page.status_code == 200
     assert 'id="replay"' in page.text and 'id="replay-cases"' in page.text
     assert API in page.text and "/static/editor/replay.js" in page.text
+
+
+def test_api_replays_candidate_item_conditions(browser, rt, user_of):
+    store_case(rt, user_of, 3)
+    admin = _admin(browser)
+    answer = _post_json(admin, {"conditions": {"bank_account_opening": "False"}})
+    assert answer.status_code == 200, answer.text
+    (row,) = answer.json()["cases"]
+    assert [item["code"] for item in row["applies_lost"]] == ["bank_account_opening"]
+    refused = _post_json(admin, {"conditions": {"bank_account_opening": "open('x')"}})
+    assert refused.status_code == 422
+    assert "condition_bank_account_opening" in refused.json()["fields"]

@@ -4,9 +4,10 @@ web/routes/replay.py). The process editor posts its current XML here before depl
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Annotated
 
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from services import processes, replay
 from services.cases.routing import department_name
@@ -23,6 +24,7 @@ router = api_router(prefix="/admin/replay", tags=["api: processes"])
 
 MAX_DECISION_FILES = 20
 MAX_DMN_BYTES = 500_000
+MAX_CONDITIONS = 100
 BODY_LIMIT = 2 * MAX_BPMN_BYTES + MAX_DECISION_FILES * MAX_DMN_BYTES // 4
 
 
@@ -50,6 +52,12 @@ class ReplayIn(BaseModel):
         default=None,
         max_length=MAX_DECISION_FILES,
         description="The candidate's decision tables (null: the matter's tables now)",
+    )
+    conditions: dict[Annotated[str, StringConstraints(max_length=100)], str] | None = Field(
+        default=None,
+        max_length=MAX_CONDITIONS,
+        description="Candidate item conditions, item code -> expression over the data "
+        'dictionary\'s facts ("": the item always applies); null: the conditions set now',
     )
     limit: int = Field(
         default=replay.DEFAULT_CASES,
@@ -219,11 +227,11 @@ def refused_json(exc: processes.Refused) -> JSONResponse:
 def replay_candidate(
     body: ReplayIn, matter_code: Code, user: AdminUser, session: SessionDep, rt: RuntimeDep
 ):
-    """Replay a candidate process (with its decision tables) on the matter's newest `limit`
-    cases, closed and open, before deploying it: which cases would be routed differently,
-    which items would appear or vanish, how deadlines would move. Nothing is stored but the
-    access log (each case's data was read); 422 lists the candidate's problems by element id.
-    Runs the process once or twice per case: at most 200 cases."""
+    """Replay a candidate process (with its decision tables) and/or item conditions on the
+    matter's newest `limit` cases, closed and open, before deploying it: which cases would be
+    routed differently, which items would appear or vanish, how deadlines would move. Nothing
+    is stored but the access log (each case's data was read); 422 lists the candidate's
+    problems by element id. Runs the process once or twice per case: at most 200 cases."""
     decisions = None
     if body.decisions is not None:
         decisions = tuple((d.name, d.xml.encode()) for d in body.decisions)
@@ -235,6 +243,7 @@ def replay_candidate(
             matter_code=matter_code,
             content=body.xml.encode() if body.xml is not None else None,
             decisions=decisions,
+            conditions=body.conditions,
             limit=body.limit,
         )
     except processes.Refused as exc:
