@@ -130,6 +130,14 @@ FIELDS: dict[str, list[tuple[str, str, str, str, str]]] = {
 }
 
 
+# What a new entry's form starts with
+NEW_ENTRY: dict[str, dict[str, Any]] = {
+    "fact": {"subject": "applicant", "type": "text"},
+    "item": {"fee": "免费"},
+    "matter": {"subjects": ["applicant"], "published": False},
+}
+
+
 def _split(line: str) -> list[str]:
     return [part.strip() for part in line.split("|")]
 
@@ -157,7 +165,7 @@ def form_to_data(kind: str, form: dict[str, str]) -> dict[str, Any]:
             parsed = _rows(name, rows)
             if parsed is not None:
                 data[name] = parsed
-        else:
+        elif value.strip():  # empty: the draft's default, or "required" named by field
             data[name] = value
     return data
 
@@ -298,7 +306,7 @@ def _entry_page(
     status: int = 200,
 ):
     if form is None:
-        saved = editing.entry(session, kind, code) if code else {}
+        saved = editing.entry(session, kind, code) if code else NEW_ENTRY[kind]
         form = data_to_form(kind, saved)
     return render(
         request,
