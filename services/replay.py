@@ -21,6 +21,7 @@ Reading them is logged once per case, as any administrator's look at personal da
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
@@ -242,11 +243,12 @@ def replay(
     )
     rows = _rows_by_case(session, [case.id for case in cases])
     own_specs = _own_specs(session, rt, cases)
+    runs = _Runs()
     results = []
     for case in cases:
         results.append(
             _compare(
-                rt,
+                runs,
                 case,
                 rows.get(case.id, []),
                 now=(rt.catalog, now_matter, own_specs.get(case.id)),
@@ -383,13 +385,32 @@ def _run(catalog: Catalog, spec: ProcessSpec, data: dict[str, Any], decided: Map
     return run
 
 
+class _Runs:
+    """The process runs of one replay, each made once: a run depends only on the values the
+    process reads (a few facts of the case, not all) and the case's decisions, so cases alike
+    in those share it."""
+
+    def __init__(self) -> None:
+        self._done: dict[tuple, _Run] = {}
+
+    def run(
+        self, catalog: Catalog, spec: ProcessSpec, data: dict[str, Any], decided: Mapping[str, str]
+    ) -> _Run:
+        inputs = json.dumps(spec.inputs(data), sort_keys=True, default=str)
+        key = (id(catalog), spec.key, spec.process_id, inputs, tuple(sorted(decided.items())))
+        found = self._done.get(key)
+        if found is None:
+            found = self._done[key] = _run(catalog, spec, data, decided)
+        return found
+
+
 def _name(catalog: Catalog, code: str) -> ItemName:
     item = catalog.items.get(code)
     return ItemName(code, item.name, item.name_en) if item else ItemName(code, code, code)
 
 
 def _compare(
-    rt: Runtime,
+    runs: _Runs,
     case: Case,
     rows: list[CaseItem],
     *,
@@ -404,8 +425,8 @@ def _compare(
     decided = {code: row.status for code, row in got.items() if row.status in DECIDED}
     now_data, now_applies = _start_data(now_catalog, now_matter, case)
     new_data, new_applies = _start_data(new_catalog, new_matter, case)
-    after = _run(new_catalog, new_spec, new_data, decided)
-    before = _run(now_catalog, own_spec, now_data, decided) if own_spec is not None else _Run()
+    after = runs.run(new_catalog, new_spec, new_data, decided)
+    before = runs.run(now_catalog, own_spec, now_data, decided) if own_spec else _Run()
     # What the case gets: its items, and for an open case what its own process still routes
     reference = {
         code: (row.department, "instant" if row.auto else "task") for code, row in got.items()
