@@ -197,9 +197,10 @@ def replay(
     """Replay a candidate on the matter's newest `limit` cases (1..MAX_CASES), closed and open.
 
     `content` (BPMN, with `decisions`; None: the matter's tables now) is the candidate process,
-    checked as deploy checks it (InvalidInput naming each problem); None: the process new cases
-    start on now. `catalog`: a candidate catalog (None: the catalog now); `conditions`: candidate
-    item conditions, item code -> expression, "" = always (None: the administrator's now).
+    checked as deploy checks it (Refused, an InvalidInput, naming each problem); None: the
+    process new cases start on now. `catalog`: a candidate catalog (None: the catalog now);
+    `conditions`: candidate item conditions, item code -> expression, "" = always (None: the
+    administrator's now), checked as configured ones are.
     Only administrators replay; each case read is logged for its applicant to see. Slow (runs
     processes): call it off the event loop."""
     if user.role != "admin":
@@ -353,7 +354,9 @@ def _start_data(catalog: Catalog, matter: Matter, case: Case) -> tuple[dict[str,
     return process_data(catalog, form, known), form.items
 
 
-def _run(catalog: Catalog, spec: ProcessSpec, data: dict[str, Any], decided: Mapping[str, str]):
+def _run(
+    catalog: Catalog, spec: ProcessSpec, data: dict[str, Any], decided: Mapping[str, str]
+) -> _Run:
     """Run `spec` over `data` in memory: start it, then complete its ready human tasks one at a
     time, in order of element id, each with the case's own decision of its item (approval when
     it has none), until none is ready (or MAX_STEPS). Returns what it routed."""
@@ -472,7 +475,9 @@ def _moves(
     submission, for the items routed at once). A corrected item's clock started again on a day
     not kept: its due date moves by the change of the time limit instead."""
     for code, row in got.items():
-        if row.auto or code not in after.routed or code not in new_catalog.items:
+        if row.auto or code not in new_catalog.items:
+            continue
+        if after.routed.get(code, ("", ""))[1] != "task":  # not routed, or approved at once
             continue
         limit = new_catalog.items[code].time_limit_days
         if row.corrections:

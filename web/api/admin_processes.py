@@ -13,7 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
-from engine.validation import Problem
+from engine.interchange import ProcessChoice
+from engine.validation import Problem, xml_bytes
 from forms.catalog import Matter
 from services import processes
 from services.accounts.models import User
@@ -39,19 +40,60 @@ BPMN_MEDIA_TYPE = "application/xml"
 # ---------------------------------------------------------------- shapes
 
 
+# A process id chosen among a file's pools (an XML name, as modelers generate them)
+PROCESS_ID = r"^[A-Za-z_][A-Za-z0-9_.-]*$"
+
+
 class ProblemPublic(BaseModel):
-    """What stops a process being deployed (or was converted on import), at its element."""
+    """What stops a process being deployed (or was converted on import), at its element: what
+    to change, in Chinese and English."""
 
     element_id: str | None = Field(description="The BPMN element (null: the file as a whole)")
+    element_name: str | None = Field(
+        default=None, description="The element's name in the diagram (null: it has none)"
+    )
     message: str
     message_en: str
 
 
-class ValidationPublic(BaseModel):
+class ProcessChoicePublic(BaseModel):
+    """One process of a file with several pools: send its `process_id` to use it."""
+
+    process_id: str
+    name: str = Field(description="The process's name (may be empty)")
+    participant: str = Field(description="The name of the pool that shows it (may be empty)")
+    tasks: int = Field(description="Its tasks, sub-processes and call activities")
+
+
+class VerdictsPublic(BaseModel):
+    """The two verdicts on a process file, kept apart: `runs` (can it run here: XML, engine,
+    sandbox, paths) and `fits` (does it fit this matter: lanes are departments, tasks bound to
+    the matter's items); `processes`: a choice to make first."""
+
+    runs: list[ProblemPublic] = Field(
+        default_factory=list, description="能否在本系统运行 / Can it run here: what stops it"
+    )
+    fits: list[ProblemPublic] = Field(
+        default_factory=list,
+        description="是否符合本事项 / Does it fit this matter: what stops it serving the matter",
+    )
+    fits_checked: bool = Field(
+        default=True,
+        description="false: the file could not be read far enough to check it against the "
+        "matter (`fits` is empty for that reason)",
+    )
+    processes: list[ProcessChoicePublic] = Field(
+        default_factory=list,
+        description="The file has several processes: choose one (`process_id`) and send again",
+    )
+
+
+class ValidationPublic(VerdictsPublic):
     ok: bool = Field(description="The process may be deployed")
-    problems: list[ProblemPublic] = Field(description="Every problem that stops it")
+    problems: list[ProblemPublic] = Field(description="Every problem that stops it (runs + fits)")
     notes: list[ProblemPublic] = Field(
-        description="What another modeler's file had converted (Camunda properties, timers…)"
+        description="What another modeler's file had converted (Camunda properties, timers, "
+        "pools, parallel splits, service tasks, encodings…)"
     )
 
 
@@ -92,11 +134,24 @@ class DiffPublic(BaseModel):
 
 
 class ProcessRefusedPublic(ErrorPublic):
-    """A 422: a process refused for `problems` (each at its element), or a request that does
-    not match this document (`fields`)."""
+    """A 422: a process refused for `problems` (each at its element; the file's own problems
+    also split into `runs` and `fits`), or a request that does not match this document
+    (`fields`)."""
 
     problems: list[ProblemPublic] | None = Field(
         default=None, description="Every problem that stops the process, at its element"
+    )
+    runs: list[ProblemPublic] | None = Field(
+        default=None, description="能否在本系统运行 / Can it run here: what stops it"
+    )
+    fits: list[ProblemPublic] | None = Field(
+        default=None, description="是否符合本事项 / Does it fit this matter: what stops it"
+    )
+    fits_checked: bool | None = Field(
+        default=None, description="false: the file could not be read far enough to check `fits`"
+    )
+    processes: list[ProcessChoicePublic] | None = Field(
+        default=None, description="The file has several processes: choose one (`process_id`)"
     )
     fields: dict[str, FieldMessage] | None = Field(
         default=None, description="A message per field of the request"
@@ -108,7 +163,17 @@ class BpmnIn(BaseModel):
         json_schema_extra={"examples": [{"xml": '<?xml version="1.0"?><definitions …/>'}]}
     )
 
-    xml: str = Field(max_length=MAX_BPMN_BYTES, description="The BPMN 2.0 XML")
+    xml: str = Field(
+        max_length=MAX_BPMN_BYTES,
+        description="The BPMN 2.0 XML (its declared encoding, if any, is taken as UTF-8: the "
+        "text is already decoded)",
+    )
+    process_id: str | None = Field(
+        default=None,
+        max_length=200,
+        pattern=PROCESS_ID,
+        description="Which process to use of a file with several pools (see `processes`)",
+    )
 
 
 class DeployIn(BpmnIn):
@@ -130,6 +195,16 @@ class RollbackIn(BaseModel):
     comment: str = Field(default="", max_length=500)
 
 
+ProcessIdForm = Annotated[
+    str | None,
+    Form(
+        max_length=200,
+        pattern=PROCESS_ID,
+        description="Which process to use of a file with several pools",
+        examples=["Process_1"],
+    ),
+]
+
 REFUSED = {
     422: {
         "model": ProcessRefusedPublic,
@@ -147,11 +222,34 @@ def problems_json(problems: list[Problem]) -> list[dict]:
     return [
         {
             "element_id": (p.element_id or "")[:ECHO_ID] or None,
+            "element_name": (p.name or "")[:ECHO_ID] or None,
             "message": p.message[:ECHO_MESSAGE],
             "message_en": p.message_en[:ECHO_MESSAGE],
         }
         for p in problems[:ECHO_PROBLEMS]
     ]
+
+
+def choices_json(choices: list[ProcessChoice]) -> list[dict]:
+    return [
+        {
+            "process_id": c.process_id[:ECHO_ID],
+            "name": c.name[:ECHO_ID],
+            "participant": c.participant[:ECHO_ID],
+            "tasks": c.tasks,
+        }
+        for c in choices[:ECHO_PROBLEMS]
+    ]
+
+
+def verdicts_json(review: processes.Review) -> dict:
+    """The two verdicts of a review, and the processes to choose from."""
+    return {
+        "runs": problems_json(review.runs),
+        "fits": problems_json(review.fits),
+        "fits_checked": review.fits_checked,
+        "processes": choices_json(review.processes),
+    }
 
 
 def version_public(version: ProcessVersion, authors: dict[int, str]) -> VersionPublic:
@@ -175,14 +273,22 @@ def _refused(exc: processes.Refused) -> JSONResponse:
     which are input)."""
     body = {k: v for k, v in problem_body(exc).items() if k != "fields"}
     body["problems"] = problems_json(exc.problems)
+    if exc.review is not None:
+        body.update(verdicts_json(exc.review))
     return JSONResponse(body, status_code=422, media_type=PROBLEM)
 
 
 def deploy_upload(
-    session: Session, rt: Runtime, user: User, matter_code: str, upload: tuple[bytes, str, str]
+    session: Session,
+    rt: Runtime,
+    user: User,
+    matter_code: str,
+    upload: tuple[bytes, str, str],
+    choice: str | None = None,
 ) -> ProcessVersion:
     """Deploy an uploaded file: (content read up to one byte over the limit, file name,
-    comment)."""
+    comment), as bytes (lxml reads the encoding the file declares); `choice`: the process to
+    use of a file with several pools."""
     content, filename, comment = upload
     return processes.deploy_file(
         session,
@@ -192,6 +298,7 @@ def deploy_upload(
         filename=filename,
         author=user,
         comment=comment,
+        choice=choice,
     )
 
 
@@ -278,16 +385,23 @@ def bpmn_content(
 )
 @body_limit(2 * MAX_BPMN_BYTES)
 def validate(body: BpmnIn, matter_code: Code, user: AdminUser, session: SessionDep, rt: RuntimeDep):
-    """Every problem that would stop this XML being deployed, by element id; nothing is stored."""
+    """Every problem that would stop this XML being deployed, by element id, in two verdicts
+    (`runs`: can it run here; `fits`: does it fit this matter); nothing is stored. A file with
+    several pools lists its `processes`: send again with `process_id`."""
     matter = processes.matter_of(rt, matter_code)
     decisions = processes.matter_decisions(session, rt, matter_code=matter.code)
     checked = processes.review(
-        rt, matter_code=matter.code, content=body.xml.encode(), decisions=decisions
+        rt,
+        matter_code=matter.code,
+        content=xml_bytes(body.xml),
+        decisions=decisions,
+        choice=body.process_id,
     )
     return ValidationPublic(
         ok=not checked.problems,
         problems=problems_json(checked.problems),
         notes=problems_json(checked.notes),
+        **verdicts_json(checked),
     )
 
 
@@ -307,9 +421,10 @@ def deploy(body: DeployIn, matter_code: Code, user: AdminUser, session: SessionD
             session,
             rt,
             matter_code=matter_code,
-            content=body.xml.encode(),
+            content=xml_bytes(body.xml),
             author=user,
             comment=body.comment,
+            choice=body.process_id,
         )
     except processes.Refused as exc:
         return _refused(exc)
@@ -326,10 +441,12 @@ def deploy(body: DeployIn, matter_code: Code, user: AdminUser, session: SessionD
         **too_large(MAX_BPMN_BYTES + FORM_SLACK),
     },
     description="Deploy a `.bpmn` file (from Camunda Modeler or the bpmn.io demo: their "
-    "properties, decision references and ISO timer literals are converted; JUEL/FEEL "
-    f"conditions are refused) as the matter's next version. At most "
+    "properties, decision references, ISO timer literals, implicit parallel splits and service "
+    "tasks without an implementation are converted, and the file is read in the encoding it "
+    "declares; JUEL/FEEL conditions are refused) as the matter's next version. At most "
     f"{size_text(MAX_BPMN_BYTES)} (a larger file is refused, 422 at `file`); 422 lists every "
-    "problem by element id.",
+    "problem by element id, split into `runs` and `fits`; a file with several pools is refused "
+    "with its `processes` until `process_id` names one.",
 )
 @body_limit(MAX_BPMN_BYTES + FORM_SLACK)
 async def upload(
@@ -342,10 +459,13 @@ async def upload(
         str,
         Form(max_length=500, description="Why this version", examples=["新增材料核验步骤"]),
     ] = "",
+    process_id: ProcessIdForm = None,
 ):
     uploaded = await read_upload(file, comment)
     try:
-        version = await run_in_threadpool(deploy_upload, session, rt, user, matter_code, uploaded)
+        version = await run_in_threadpool(
+            deploy_upload, session, rt, user, matter_code, uploaded, process_id
+        )
     except processes.Refused as exc:
         return _refused(exc)
     return await run_in_threadpool(_deployed, session, version)

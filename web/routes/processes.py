@@ -15,7 +15,7 @@ from services import processes
 from services.cases.schemas import ID_MAX
 from services.errors import InvalidInput
 from services.processes import MAX_BPMN_BYTES
-from web.api.admin_processes import deploy_upload, read_upload, version_page
+from web.api.admin_processes import ProcessIdForm, deploy_upload, read_upload, version_page
 from web.api.routing import PREFIX, twin
 from web.deps import AdminUser, Code, CsrfChecked, Number, Page, RuntimeDep, SessionDep
 from web.limits import FORM_SLACK, body_limit
@@ -88,7 +88,6 @@ def editor(
             "validate": f"{API}/{matter.code}/validate",
             "deploy": f"{API}/{matter.code}/deploy",
             "versions": f"/admin/processes/{matter.code}/versions",
-            "replay": f"{PREFIX}/admin/replay/{matter.code}",
             "replay": f"{PREFIX}/admin/replay/{matter.code}",
         },
     }
@@ -188,17 +187,20 @@ async def upload_page(
     rt: RuntimeDep,
     file: Annotated[UploadFile, File()],
     comment: Annotated[str, Form(max_length=500, examples=["由 Camunda Modeler 绘制后导入"])] = "",
+    process_id: ProcessIdForm = None,
 ):
-    """Deploy an uploaded `.bpmn` file without the editor (e.g. made in Camunda Modeler)."""
+    """Deploy an uploaded `.bpmn` file without the editor (e.g. made in Camunda Modeler); a
+    refused file is shown with its two verdicts (can it run here, does it fit this matter), and
+    a file with several pools with a choice of its processes."""
     uploaded = await read_upload(file, comment)
     return await run_in_threadpool(
-        _deploy_upload, request, session, rt, user, matter_code, uploaded
+        _deploy_upload, request, session, rt, user, matter_code, uploaded, process_id
     )
 
 
-def _deploy_upload(request, session, rt, user, matter_code: str, uploaded):
+def _deploy_upload(request, session, rt, user, matter_code: str, uploaded, process_id):
     try:
-        new = deploy_upload(session, rt, user, matter_code, uploaded)
+        new = deploy_upload(session, rt, user, matter_code, uploaded, process_id)
     except InvalidInput as exc:
         session.rollback()
         return _versions_page(request, session, rt, matter_code, error=exc)

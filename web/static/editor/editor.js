@@ -19,6 +19,7 @@
 
   let modeler;
   let moddle;
+  let chosenProcess = null; // the process chosen of a file with several pools
   let dirty = false;
   let marked = [];
 
@@ -339,40 +340,104 @@
     marked = [];
   }
 
-  function showProblems(problems, notes) {
-    clearMarkers();
-    const list = byId("problems");
-    list.replaceChildren();
+  // One problem or note as a list entry: the element's id (a button that selects it) and name,
+  // then what to change; problems are also marked on the diagram.
+  function problemEntry(problem, kind) {
     const registry = modeler.get("elementRegistry");
     const canvas = modeler.get("canvas");
-    const entries = problems.map((p) => [p, "problem"]).concat((notes || []).map((n) => [n, "note"]));
-    for (const [problem, kind] of entries) {
-      const li = document.createElement("li");
-      li.className = kind;
-      const message = zh ? problem.message : problem.message_en || problem.message;
-      if (problem.element_id) {
-        li.dataset.elementId = problem.element_id;
-        const element = registry.get(problem.element_id);
-        const link = document.createElement("button");
-        link.type = "button";
-        link.className = "link";
-        link.textContent = problem.element_id;
-        link.addEventListener("click", () => {
-          const target = registry.get(problem.element_id);
-          if (!target) return;
-          modeler.get("selection").select(target);
-          canvas.scrollToElement(target);
-        });
-        li.append(link, document.createTextNode(`：${message}`));
-        if (element && kind === "problem" && !marked.includes(problem.element_id)) {
-          canvas.addMarker(problem.element_id, "onething-problem");
-          marked.push(problem.element_id);
-        }
-      } else {
-        li.textContent = message;
-      }
-      list.append(li);
+    const li = document.createElement("li");
+    li.className = kind;
+    const message = zh ? problem.message : problem.message_en || problem.message;
+    if (!problem.element_id) {
+      li.textContent = message;
+      return li;
     }
+    li.dataset.elementId = problem.element_id;
+    const link = document.createElement("button");
+    link.type = "button";
+    link.className = "link";
+    link.textContent = problem.element_id;
+    link.addEventListener("click", () => {
+      const target = registry.get(problem.element_id);
+      if (!target) return;
+      modeler.get("selection").select(target);
+      canvas.scrollToElement(target);
+    });
+    const name = problem.element_name ? `（${problem.element_name}）` : "";
+    li.append(link, document.createTextNode(`${name}：${message}`));
+    if (registry.get(problem.element_id) && kind === "problem" && !marked.includes(problem.element_id)) {
+      canvas.addMarker(problem.element_id, "onething-problem");
+      marked.push(problem.element_id);
+    }
+    return li;
+  }
+
+  // The answer's verdicts under their headings: can it run here, does it fit this matter (and
+  // what was converted); an answer without them (a refused request) is one list.
+  function showProblems(problems, notes, verdicts) {
+    clearMarkers();
+    const box = byId("problems");
+    box.replaceChildren();
+    const group = (title, entries, kind, empty, id) => {
+      if (!entries.length && !empty) return;
+      const heading = document.createElement("h3");
+      heading.textContent = title;
+      heading.id = `${id}-title`;
+      box.append(heading);
+      if (!entries.length) {
+        const p = document.createElement("p");
+        p.id = id;
+        p.textContent = empty;
+        box.append(p);
+        return;
+      }
+      const list = document.createElement("ul");
+      list.id = id;
+      list.setAttribute("aria-labelledby", heading.id);
+      for (const entry of entries) list.append(problemEntry(entry, kind));
+      box.append(list);
+    };
+    if (!verdicts || !verdicts.runs) {
+      group(t("问题", "Problems"), problems, "problem", "", "verdict-problems");
+    } else {
+      group(t("能否在本系统运行", "Can it run here"), verdicts.runs, "problem", t("可以运行。", "Yes."), "verdict-runs");
+      const fitsEmpty = verdicts.fits_checked
+        ? t("符合本事项。", "Yes.")
+        : t("尚未检查：文件需先能在本系统运行。", "Not checked yet: the file must be able to run here first.");
+      group(t("是否符合本事项", "Does it fit this matter"), verdicts.fits, "problem", fitsEmpty, "verdict-fits");
+    }
+    group(t("已自动转换", "Converted on import"), notes || [], "note", "", "verdict-notes");
+    if (verdicts && verdicts.processes && verdicts.processes.length) box.append(processChoice(verdicts.processes));
+  }
+
+  // A file with several pools: the administrator chooses the process to use, then it is
+  // checked again (and deployed) with that choice.
+  function processChoice(choices) {
+    const fieldset = document.createElement("fieldset");
+    fieldset.id = "process-choice";
+    const legend = document.createElement("legend");
+    legend.textContent = t("使用文件中的哪个流程", "Which process of the file to use");
+    fieldset.append(legend);
+    choices.forEach((choice, index) => {
+      const row = document.createElement("p");
+      const radio = document.createElement("input");
+      radio.type = "radio";
+      radio.name = "process-choice";
+      radio.id = `process-choice-${index + 1}`;
+      radio.value = choice.process_id;
+      radio.checked = chosenProcess === choice.process_id;
+      radio.addEventListener("change", () => {
+        chosenProcess = choice.process_id;
+        validate().catch(failed);
+      });
+      const label = document.createElement("label");
+      label.htmlFor = radio.id;
+      const pool = choice.participant ? `（${t("泳池", "pool")}：${choice.participant}）` : "";
+      label.textContent = `${choice.process_id} ${choice.name}${pool}，${t("任务", "tasks")} ${choice.tasks}`;
+      row.append(radio, label);
+      fieldset.append(row);
+    });
+    return fieldset;
   }
 
   // ------------------------------------------------------------------ server calls
@@ -403,15 +468,21 @@
     return t("请求无效", "Invalid request");
   }
 
-  async function validate() {
+  // What the server is sent besides the XML: the process chosen of a file with several pools.
+  function choiceOf() {
+    return chosenProcess ? { process_id: chosenProcess } : {};
+  }
+
+  async function validate(xml) {
     status(t("正在校验……", "Checking…"));
-    const { response, data } = await post(config.urls.validate, { xml: await currentXml() });
+    const body = { xml: xml === undefined ? await currentXml() : xml, ...choiceOf() };
+    const { response, data } = await post(config.urls.validate, body);
     if (!response.ok) {
       status(errorText(data), "error");
       showProblems(data.problems || [], []);
       return false;
     }
-    showProblems(data.problems, data.notes);
+    showProblems(data.problems, data.notes, data);
     if (data.ok) status(t("校验通过，可以发布。", "No problems: ready to deploy."), "ok");
     else status(t(`发现 ${data.problems.length} 个问题，已在图中标出。`, `${data.problems.length} problem(s), marked on the diagram.`), "error");
     return data.ok;
@@ -420,7 +491,7 @@
   async function deploy() {
     const comment = byId("deploy-comment").value.trim();
     status(t("正在发布……", "Deploying…"));
-    const { response, data } = await post(config.urls.deploy, { xml: await currentXml(), comment });
+    const { response, data } = await post(config.urls.deploy, { xml: await currentXml(), comment, ...choiceOf() });
     if (response.status === 201) {
       dirty = false;
       showProblems([], []);
@@ -431,7 +502,7 @@
       byId("status").dataset.version = data.version;
       return data;
     }
-    showProblems(data.problems || [], []);
+    showProblems(data.problems || [], [], data);
     status(errorText(data), "error");
     return null;
   }
@@ -470,6 +541,27 @@
       status(t(`已载入，有 ${result.warnings.length} 条导入提示。`, `Loaded with ${result.warnings.length} import warning(s).`));
     }
     return result;
+  }
+
+  // A local file's text in the encoding its XML declaration names (GBK, GB18030, UTF-16…), as
+  // the server reads an uploaded file: File.text() would take every file for UTF-8.
+  async function readXmlFile(file) {
+    const bytes = new Uint8Array(await file.arrayBuffer());
+    let label = "utf-8";
+    if ((bytes[0] === 0xff && bytes[1] === 0xfe) || (bytes[0] === 0x3c && bytes[1] === 0)) label = "utf-16le";
+    else if ((bytes[0] === 0xfe && bytes[1] === 0xff) || (bytes[0] === 0 && bytes[1] === 0x3c)) label = "utf-16be";
+    else {
+      const head = new TextDecoder("latin1").decode(bytes.slice(0, 300));
+      const declared = /^(?:\ufeff|\u00ef\u00bb\u00bf)?\s*<\?xml[^>]*?\bencoding\s*=\s*["']([A-Za-z0-9._-]+)["']/.exec(head);
+      if (declared) label = declared[1];
+    }
+    let decoder;
+    try {
+      decoder = new TextDecoder(label);
+    } catch (error) {
+      decoder = new TextDecoder("utf-8"); // a label the browser does not know: the server will say
+    }
+    return decoder.decode(bytes);
   }
 
   function exportXml() {
@@ -518,12 +610,16 @@
     byId("import-file").addEventListener("change", async (event) => {
       const file = event.target.files[0];
       if (!file) return;
+      const xml = await readXmlFile(file);
       try {
-        await importXml(await file.text());
+        await importXml(xml);
+        chosenProcess = null;
         dirty = true;
         status(t(`已导入 ${file.name}：请校验后发布。`, `Imported ${file.name}: check it, then deploy.`));
       } catch (error) {
-        status(t(`无法读取 ${file.name}：${error.message}`, `Cannot read ${file.name}: ${error.message}`), "error");
+        // the modeler's own parse error is not for people: the server says where and what
+        await validate(xml).catch(failed);
+        status(t(`无法读取 ${file.name}：它不是编辑器能打开的 BPMN 文件，问题见下方。`, `Cannot open ${file.name}: it is not a BPMN file the editor can read; see the problems below.`), "error");
       }
       event.target.value = "";
     });
@@ -552,5 +648,6 @@
     deploy,
     importXml,
     currentXml,
+    readXmlFile,
   };
 })();
