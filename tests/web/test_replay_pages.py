@@ -108,3 +108,9 @@ def test_api_replays_candidate_item_conditions(browser, rt, user_of):
     refused = _post_json(admin, {"conditions": {"bank_account_opening": "open('x')"}})
     assert refused.status_code == 422
     assert "condition_bank_account_opening" in refused.json()["fields"]
+
+
+def test_the_versions_page_links_the_replay_page(browser):
+    admin = _admin(browser)
+    page = admin.get(f"/admin/processes/{MATTER}/versions")
+    assert f'href="{PAGE}"' in page.text
