@@ -76,6 +76,13 @@ LABEL_WIDTH = 90  # bpmn-js wraps external labels at this width
 LINE = 14  # height of a label's line (11 px text)
 
 
+def _parse(content: bytes) -> etree._Element:
+    """The file's root, read without entities, DTDs or the network; whitespace kept, so that
+    the process part is written back as it was."""
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
+    return etree.fromstring(content, parser)
+
+
 def _q(namespace: str, name: str) -> str:
     return f"{{{namespace}}}{name}"
 
@@ -678,7 +685,7 @@ def _write(root: etree._Element, drawing: Drawing, plane_element: str) -> None:
 def layout(content: bytes) -> bytes:
     """`content` with its diagram laid out anew (see the module docstring); the process
     itself is not touched."""
-    root = etree.fromstring(content)
+    root = _parse(content)
     drawing, plane_element = layout_drawing(root)
     _write(root, drawing, plane_element)
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
@@ -704,14 +711,14 @@ def ensure_layout(content: bytes) -> bytes:
     anew when something is missing (files written by generators or by modelers that draw no
     diagram). A file that is not XML is returned as it is, for the validator to explain."""
     try:
-        root = etree.fromstring(content)
+        root = _parse(content)
     except etree.XMLSyntaxError:
         return content
-    if not missing_diagram(root):
-        return content
+    if root.getroottree().docinfo.doctype or not missing_diagram(root):
+        return content  # a DOCTYPE is refused by the validator, not drawn
     try:
         drawing, plane_element = layout_drawing(root)
-    except (KeyError, ValueError, IndexError):
+    except (KeyError, ValueError, IndexError, TypeError, AttributeError):
         return content  # a structure too broken to draw: the validator names what is wrong
     _write(root, drawing, plane_element)
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
@@ -721,7 +728,7 @@ def bind_lanes(content: bytes, names: dict[str, str]) -> bytes:
     """`content` with each lane whose department code (its `department` property, else its
     name) is in `names` bound to that code by the property and named `names[code]`, the
     department's name a person reads. The caller knows the departments; the engine does not."""
-    root = etree.fromstring(content)
+    root = _parse(content)
     ns = {"bpmn": BPMN, "spiffworkflow": SPIFF}
     for lane in root.iter(_q(BPMN, "lane")):
         bound = lane.find("bpmn:extensionElements/spiffworkflow:properties", ns)

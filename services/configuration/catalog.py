@@ -30,7 +30,14 @@ from functools import cache
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import tomli_w
-from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic import Field as Bounds
 from sqlalchemy import JSON, Column, UniqueConstraint, event, func
 from sqlalchemy.exc import IntegrityError
@@ -148,7 +155,7 @@ class ResultDraft(_Draft):
     label_en: Label = ""
     type: str = "text"
     required: bool = False
-    max_length: int = 100
+    max_length: int | None = None  # none: 18 for an ID or credit code, else 100
     born: str = ""
 
 
@@ -159,6 +166,11 @@ class HolderDraft(_Draft):
     id: list[Code]
     id_label: list[Short]
     id_label_en: list[Label] = []
+
+    @field_validator("id", "id_label", "id_label_en", mode="before")
+    @classmethod
+    def _one_or_more(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value  # the files allow a single one
 
 
 class ItemDraft(_Draft):
@@ -443,6 +455,30 @@ def save(
     yet; otherwise it must. `base`: the version the editor started from (Conflict when another
     save came in between). Everything is checked before anything is stored."""
     _require_admin(user)
+    if len(comment) > 500:
+        raise InvalidInput(
+            "comment", "说明过长（最多 500 个字符）", "the comment is too long (500)"
+        )
+    document, built, number, changed = _prepare(
+        session, rt, kind=kind, code=code, data=data, new=new, base=base
+    )
+    if not changed:
+        raise InvalidInput("catalog", "没有修改任何内容", "nothing changed")
+    return _store(session, rt, user, document, built, f"{kind}:{code}", comment, number)
+
+
+def _prepare(
+    session: Session,
+    rt: Runtime,
+    *,
+    kind: str,
+    code: str,
+    data: dict,
+    new: bool,
+    base: int | None,
+) -> tuple[dict, Catalog, int, bool]:
+    """The catalog document with the entry put in, checked: (document, the catalog it builds,
+    the version it is based on, whether the entry changed)."""
     if kind not in KINDS:
         raise NotFound(f"没有这类目录条目 {kind}", f"no catalog entries of kind {kind}")
     if not re.match(CODE_PATTERN, code):
@@ -451,10 +487,6 @@ def save(
             "编码只能用小写字母、数字和下划线，以字母开头（2–64 个字符）",
             "the code takes lower-case letters, digits and underscores, starting with a letter "
             "(2-64 characters)",
-        )
-    if len(comment) > 500:
-        raise InvalidInput(
-            "comment", "说明过长（最多 500 个字符）", "the comment is too long (500)"
         )
     draft = parse_draft(kind, data)
     raw = _raw(draft)
@@ -492,11 +524,54 @@ def save(
         raw.setdefault("bpmn", f"{code}.bpmn")  # the name its process is filed under
         if raw.get("published") and not (old or {}).get("published", False):
             _check_publishable(session, rt, code, raw["bpmn"])
-    if old is not None and old == raw:
-        raise InvalidInput("catalog", "没有修改任何内容", "nothing changed")
     section[code] = raw
-    built = check_document(rt, document)
-    return _store(session, rt, user, document, built, f"{kind}:{code}", comment, number)
+    return document, check_document(rt, document), number, old != raw
+
+
+MAX_PREVIEW_MATTERS = 10  # a fact used everywhere is replayed on this many matters at most
+
+
+def affected_matters(catalog: Catalog, kind: str, code: str) -> list[str]:
+    """The matters an entry's change reaches: the matter itself, the matters combining an item,
+    the matters whose items ask a fact."""
+    if kind == "matter":
+        return [code] if code in catalog.matters else []
+    if kind == "item":
+        return [m.code for m in catalog.matters.values() if code in m.items]
+    return [
+        m.code
+        for m in catalog.matters.values()
+        if any(code in catalog.items[i].fact_keys for i in m.items if i in catalog.items)
+    ]
+
+
+def preview(
+    session: Session,
+    rt: Runtime,
+    *,
+    user: User,
+    kind: str,
+    code: str,
+    data: dict,
+    new: bool = False,
+    limit: int = 20,
+) -> list:
+    """Replay an unsaved change on the newest `limit` cases of every matter it reaches (see
+    services/replay.py): which cases would route differently, which items appear or vanish,
+    how deadlines move. Nothing is saved; the case reads are logged."""
+    from services.replay import check_limit, replay
+
+    _require_admin(user)
+    check_limit(limit)
+    _document, built, _number, _changed = _prepare(
+        session, rt, kind=kind, code=code, data=data, new=new, base=None
+    )
+    matters = affected_matters(built, kind, code)[:MAX_PREVIEW_MATTERS]
+    return [
+        replay(session, rt, user=user, matter_code=m, catalog=built, limit=limit)
+        for m in matters
+        if m in rt.catalog.matters
+    ]
 
 
 def _store(

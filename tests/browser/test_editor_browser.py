@@ -5,9 +5,13 @@ old one; a condition that tries to escape the sandbox is refused and marked on t
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+from lxml import etree
 from sqlmodel import Session, select
 
+from engine.layout import BPMNDI
 from services.accounts.models import User
 from services.cases import decisions
 from services.cases.models import Case, CaseItem
@@ -18,6 +22,7 @@ from tests.web.conftest import FATHER
 pytestmark = pytest.mark.browser
 
 NEW_ITEM = "hrss_social_insurance_enrollment"
+BPMN_DIR = Path(__file__).resolve().parents[2] / "bpmn"
 
 # What an administrator does with the mouse, through the modeler's own API: a user task in the
 # hrss lane on a new parallel branch between the fan-out and the fan-in gateways.
@@ -193,3 +198,27 @@ def test_lanes_show_department_names_and_the_palette_leaves_the_start_event_clea
     lane_xml = exported[start_of_lane : exported.index("</bpmn:lane>", start_of_lane)]
     assert 'name="疾病预防控制中心"' in lane_xml and 'value="cdc"' in lane_xml
     assert 'value="hrss"' not in lane_xml
+
+
+def test_a_file_without_a_diagram_opens_laid_out_with_its_lanes(chromium, server, tmp_path):  # noqa: F811
+    root = etree.fromstring((BPMN_DIR / "newborn.bpmn").read_bytes())
+    for diagram in root.findall(f"{{{BPMNDI}}}BPMNDiagram"):
+        root.remove(diagram)
+    root.find(".//{*}participant").set("name", "生成器写的流程")
+    bare = tmp_path / "generated.bpmn"
+    bare.write_bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8"))
+
+    admin = open_editor(chromium, server)
+    admin.set_input_files("#import-file", str(bare))
+    admin.wait_for_function(
+        "() => document.querySelector('#status').textContent.includes('generated.bpmn')"
+    )
+    assert "error" not in (admin.get_attribute("#status", "class") or "")
+    pool = admin.locator("#canvas .djs-element[data-element-id=Participant_newborn] .djs-visual")
+    assert pool.text_content() == "生成器写的流程"
+    for element in ("Lane_applicant", "Task_birth_certificate", "Flow_end"):
+        assert admin.locator(f"#canvas .djs-element[data-element-id={element}]").count() == 1
+    lane = admin.locator("#canvas .djs-element[data-element-id=Lane_police] .djs-visual text")
+    assert lane.text_content() == "公安局"
+    exported = admin.evaluate("() => window.onethingEditor.currentXml()")
+    assert 'bpmnElement="Task_birth_certificate"' in exported

@@ -245,3 +245,53 @@ def test_the_export_is_the_catalog_files_and_loads_back(rt, user_of, tmp_path):
     assert set(loaded.matters) == set(rt.catalog.matters)
     assert loaded.matters["pet_dog"] == rt.catalog.matters["pet_dog"]
     assert read_departments(exported).keys() == rt.catalog.departments.keys()
+
+
+def test_a_change_is_replayed_on_recent_cases_before_it_is_saved(rt, user_of):
+    from tests.services.test_replay import store_case
+
+    admin = user_of("admin")
+    store_case(rt, user_of, 1)
+    store_case(rt, user_of, 2)
+    code = "market_business_licence"  # the first item: open with a due date
+    with Session(rt.db) as session:
+        data = editing.entry(session, "item", code)
+        days = data["time_limit_days"]
+        results = editing.preview(
+            session,
+            rt,
+            user=admin,
+            kind="item",
+            code=code,
+            data={**data, "time_limit_days": days + 2},
+            limit=5,
+        )
+        assert editing.current_number(session) == 0  # nothing saved
+    assert [r.matter_code for r in results] == ["convenience_store"]
+    moved = [m for case in results[0].cases for m in case.deadline_moves]
+    assert results[0].compared == 2 and moved
+    assert {(m.item.code, m.days) for m in moved} == {(code, 2)}
+    assert rt.catalog.items[code].time_limit_days == days
+    # a fact reaches every matter whose items ask it
+    assert "newborn" in editing.affected_matters(rt.catalog, "fact", "child_name")
+
+
+def test_every_shipped_entry_is_editable_and_round_trips_unchanged():
+    """Each fact, item and matter of the seed passes its draft's allow-list, and what the draft
+    gives back builds the very same catalog: opening and saving a shipped entry changes nothing."""
+    from forms.catalog import build_catalog, default_catalog
+
+    document = editing.seed_document()
+    kept = ("file", "code", "bpmn", "process_id")
+    for kind, section in editing.SECTION.items():
+        for code, data in document[section].items():
+            draft = editing.parse_draft(kind, {k: v for k, v in data.items() if k not in kept})
+            document[section][code] = {
+                **{k: data[k] for k in kept if k in data},
+                **editing._raw(draft),
+            }
+    rebuilt = build_catalog(document, default_catalog().departments)
+    shipped = default_catalog()
+    assert rebuilt.facts == shipped.facts
+    assert rebuilt.items == shipped.items
+    assert rebuilt.matters == shipped.matters

@@ -57,6 +57,7 @@ def process_list(request: Request, user: AdminUser, session: SessionDep, rt: Run
 @twin(
     f"GET {API}/{{matter_code}}/bpmn",
     f"POST {API}/{{matter_code}}/validate",
+    f"POST {API}/{{matter_code}}/layout",
     f"POST {API}/{{matter_code}}/deploy",
     f"POST {PREFIX}/admin/replay/{{matter_code}}",
 )
@@ -86,6 +87,7 @@ def editor(
         "urls": {
             "bpmn": f"{API}/{matter.code}/bpmn",
             "validate": f"{API}/{matter.code}/validate",
+            "layout": f"{API}/{matter.code}/layout",
             "deploy": f"{API}/{matter.code}/deploy",
             "versions": f"/admin/processes/{matter.code}/versions",
             "replay": f"{PREFIX}/admin/replay/{matter.code}",

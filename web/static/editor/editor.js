@@ -16,6 +16,8 @@
   const items = new Map(config.items.map((i) => [i.code, i]));
   const APPLICANT = "applicant"; // the lane of the applicant's correction tasks
   const APPLICANT_NAME = "申请人（补正）"; // the name it shows, as the shipped diagrams write it
+  const BPMN_MODEL = "http://www.omg.org/spec/BPMN/20100524/MODEL";
+  const BPMNDI = "http://www.omg.org/spec/BPMN/20100524/DI";
 
   let modeler;
   let moddle;
@@ -532,8 +534,38 @@
     });
   }
 
+  // How many pools, lanes, flow nodes and sequence flows the file's diagram does not draw
+  // (files from generators, and from modelers that draw no diagram or only part of one).
+  const FLOW_NODE = /^(task|subProcess|adHocSubProcess|transaction|callActivity)$|Task$|Event$|Gateway$/;
+  function undrawn(xml) {
+    const doc = new DOMParser().parseFromString(xml, "application/xml");
+    if (doc.getElementsByTagName("parsererror").length) return 0;
+    const drawn = new Set();
+    for (const tag of ["BPMNShape", "BPMNEdge"]) {
+      for (const di of doc.getElementsByTagNameNS(BPMNDI, tag)) drawn.add(di.getAttribute("bpmnElement"));
+    }
+    let missing = 0;
+    for (const el of doc.getElementsByTagNameNS(BPMN_MODEL, "*")) {
+      const kind = el.localName;
+      const inProcess = el.parentNode && el.parentNode.localName === "process";
+      const wanted =
+        kind === "participant" || kind === "lane" || (inProcess && (kind === "sequenceFlow" || FLOW_NODE.test(kind)));
+      if (wanted && el.getAttribute("id") && !drawn.has(el.getAttribute("id"))) missing += 1;
+    }
+    return missing;
+  }
+
+  // The file as the modeler should open it: laid out by the server when its diagram is missing
+  // or incomplete (bpmn-auto-layout in the browser would drop the pools and lanes, which are
+  // our departments; engine/layout.py keeps them).
+  async function laidOut(xml) {
+    if (!undrawn(xml)) return xml;
+    const { response, data } = await post(config.urls.layout, { xml });
+    return response.ok && data.laid_out ? data.xml : xml;
+  }
+
   async function importXml(xml) {
-    const result = await modeler.importXML(xml);
+    const result = await modeler.importXML(await laidOut(xml));
     fitBesidePalette();
     clearMarkers();
     renderPanel(null);
