@@ -267,8 +267,9 @@ def _dmn_code(root: etree._Element, problems: list[Problem]) -> list[Code]:
                 problems.append(
                     Problem(
                         column.get("id", ""),
-                        "决策表的输入缺少输入表达式",
-                        "a decision table input needs an input expression",
+                        "决策表的输入缺少输入表达式：请为该输入列填写表达式，例如 age",
+                        "a decision table input needs an input expression: fill one in for the "
+                        "column, e.g. age",
                     )
                 )
             else:
@@ -357,8 +358,8 @@ def _path_problems(container: etree._Element) -> list[Problem]:
         if tag in FLOW_NODES and element_id:
             if tag == "subProcess" and child.get("triggeredByEvent") == "true":
                 event_subprocesses.append(child)  # started by its event, not by a flow
-            else:
-                nodes[element_id] = tag
+                continue
+            nodes[element_id] = tag
             if tag in ("subProcess", "transaction"):
                 problems += _path_problems(child)
     for child in container:
@@ -472,6 +473,59 @@ def _flow_nodes(root: etree._Element) -> int:
     return sum(1 for el in root.iter() if _local(el) in FLOW_NODES)
 
 
+# What SpiffWorkflow's parser says (a part of its text) and what the author should do about it
+_ENGINE_MISTAKES = (
+    (
+        "no support implemented for this task type",
+        "本系统不支持这种元素（{tag}）：请改用常用的类型，例如用户任务、排他网关或并行网关",
+        "elements of this kind ({tag}) are not supported here: use a common kind instead, e.g. "
+        "a user task, an exclusive or a parallel gateway",
+    ),
+    (
+        "Cannot resolve data",
+        "数据关联连到的数据对象不存在：请重新连接或删除该数据关联",
+        "a data association of this element leads to a data object that does not exist: "
+        "reconnect or delete it",
+    ),
+    (
+        "multiinstance task must specify",
+        "多实例任务需要循环次数（loopCardinality）或输入集合：请设置其中之一，或取消多实例",
+        "a multi-instance task needs a loop cardinality or an input collection: set one, or "
+        "make it a single task",
+    ),
+    (
+        "Exactly one start event is required",
+        "子流程必须恰好有一个开始事件：请在子流程中只保留（或添加）一个开始事件",
+        "a sub-process needs exactly one start event: keep (or add) exactly one in it",
+    ),
+    (
+        "Must contain an End event",
+        "子流程必须有结束事件：请在子流程中添加结束事件",
+        "a sub-process needs an end event: add one in it",
+    ),
+)
+# Event definitions refer to a message, signal, error or escalation defined at the file's top
+_EVENT_REFERENCES = ("messageRef", "signalRef", "errorRef", "escalationRef")
+
+
+def _dangling_reference(root: etree._Element, element_id: str) -> Problem | None:
+    """An event of `element_id` that refers to a message (signal, error…) the file lacks."""
+    found = root.xpath("//*[@id=$id]", id=element_id) if element_id else []
+    ids = {el.get("id") for el in root.iter() if isinstance(el.tag, str)}
+    for definition in found[0].iter() if found else ():
+        for attribute in _EVENT_REFERENCES:
+            ref = definition.get(attribute)
+            if ref and ref not in ids:
+                kind = attribute[: -len("Ref")]
+                return Problem(
+                    element_id,
+                    f"事件引用的 {kind} {ref} 在文件中没有定义：请为它选择已有的 {kind}，或新建一个",
+                    f"the event refers to {kind} {ref}, which the file does not define: choose "
+                    f"an existing {kind} for it, or define one",
+                )
+    return None
+
+
 def _engine_problem(exc: SpecError, root: etree._Element, process_id: str | None) -> Problem:
     """What SpiffWorkflow refused, translated for the author: the element from the exception's
     attributes (its text is never shown: it holds reprs and class names)."""
@@ -523,6 +577,13 @@ def _engine_problem(exc: SpecError, root: etree._Element, process_id: str | None
             f"连线指向的节点 {ref} 不存在：请重新连接或删除该连线",
             f"a sequence flow leads to {ref}, which does not exist: reconnect or delete it",
         )
+    for pattern, zh, en in _ENGINE_MISTAKES:
+        if pattern in text:
+            tag = getattr(detail, "tag", "").rpartition(":")[2]
+            return Problem(element_id, zh.format(tag=tag), en.format(tag=tag))
+    dangling = _dangling_reference(root, element_id)
+    if dangling:
+        return dangling
     if element_id:
         return Problem(
             element_id,

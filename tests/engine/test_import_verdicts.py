@@ -136,6 +136,35 @@ BROKEN = {
         _file(_line('<userTask id="t" name="受理"/>', '<userTask id="t" name="受理2"/>')).encode(),
         "t",
     ),
+    "a kind of element the engine lacks": (
+        _file(_line('<complexGateway id="t" name="复杂网关"/>')).encode(),
+        "t",
+    ),
+    "an event with a message the file does not define": (
+        _file(
+            _line(
+                '<intermediateCatchEvent id="t" name="等待回执">'
+                '<messageEventDefinition messageRef="Message_gone"/></intermediateCatchEvent>'
+            )
+        ).encode(),
+        "t",
+    ),
+    "a multi-instance task without a count": (
+        _file(
+            _line('<userTask id="t" name="会签"><multiInstanceLoopCharacteristics/></userTask>')
+        ).encode(),
+        "t",
+    ),
+    "an empty sub-process": (_file(_line('<subProcess id="t" name="子流程"/>')).encode(), "t"),
+    "a data association to nothing": (
+        _file(
+            _line(
+                '<userTask id="t" name="受理"><dataOutputAssociation id="d">'
+                "<targetRef>gone</targetRef></dataOutputAssociation></userTask>"
+            )
+        ).encode(),
+        "t",
+    ),
     "no start event": (
         _file(
             '<userTask id="t" name="受理"/><endEvent id="e"/>'
