@@ -81,6 +81,22 @@ class DecisionRowPublic(BaseModel):
 
 
 class CasesIn(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "cases": [
+                        {
+                            "name": "出生医学证明未核验：人工审核",
+                            "inputs": {"prefilled": {}, "household_parent": "mother"},
+                            "expected": {"check_decision": "review"},
+                        }
+                    ]
+                }
+            ]
+        }
+    )
+
     cases: list[TestCase] = Field(max_length=MAX_CASES)
 
 
