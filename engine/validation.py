@@ -134,6 +134,19 @@ def xml_problem(exc: etree.XMLSyntaxError, where: str) -> Problem:
     )
 
 
+def as_utf8(content: bytes) -> bytes:
+    """An XML file as UTF-8, read in the encoding it declares (GBK, UTF-16…): what is stored
+    and handed on as text is UTF-8. Unchanged when it is UTF-8 already or not XML."""
+    try:
+        root = parse_xml(content)
+    except etree.XMLSyntaxError:
+        return content
+    declared = (root.getroottree().docinfo.encoding or "UTF-8").upper().replace("-", "")
+    if declared in ("UTF8", "ASCII", "USASCII"):
+        return content
+    return etree.tostring(root.getroottree(), xml_declaration=True, encoding="UTF-8")
+
+
 DECLARED_ENCODING = re.compile(r"""^(\ufeff?\s*<\?xml\b[^>]*?\bencoding\s*=\s*)(["'])[^"']*\2""")
 
 

@@ -21,6 +21,7 @@ from engine.store import ProcessDefinition, ensure_definition
 from engine.validation import (
     BPMN_NS,
     Problem,
+    as_utf8,
     element_names,
     named,
     parse_xml,
@@ -191,7 +192,7 @@ def matter_decisions(session: Session, rt: Runtime, *, matter_code: str) -> Deci
     if version is not None:
         return _decisions(definition_of(session, version))
     dmn = (rt.settings.bpmn_dir / matter.bpmn).with_suffix(".dmn")
-    return ((dmn.name, dmn.read_bytes()),) if dmn.exists() else ()
+    return ((dmn.name, as_utf8(dmn.read_bytes())),) if dmn.exists() else ()
 
 
 def decision_ids(decisions: Decisions) -> list[str]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import sys
+from pathlib import Path
 
 import pytest
 from lxml import etree
@@ -14,9 +15,12 @@ from lxml import etree
 from engine.deep import call_deeply
 from engine.interchange import convert
 from engine.specs import SpecCache
-from engine.validation import BPMN_NS, Problem, validate_bpmn, xml_bytes
+from engine.validation import BPMN_NS, Problem, as_utf8, validate_bpmn, xml_bytes
 
 CAMUNDA = "http://camunda.org/schema/1.0/bpmn"
+BPMN_DIR = Path(__file__).resolve().parents[2] / "bpmn"
+NEWBORN = (BPMN_DIR / "newborn.bpmn").read_bytes()
+NEWBORN_DMN = (BPMN_DIR / "newborn.dmn").read_bytes()
 ZEEBE = "http://camunda.org/schema/zeebe/1.0"
 # What a person must never read: exception and class names, reprs, addresses, tracebacks
 LEAKS = re.compile(
@@ -391,6 +395,16 @@ def test_a_file_is_read_in_the_encoding_it_declares(encoding):
     # as JSON carries it (text): the declaration is made true before the bytes are parsed
     assert validate_bpmn(xml_bytes(text), process_id="p") == []
     assert b"\xe5\x87\xba\xe7\x94\x9f" in xml_bytes(text)  # 出生 in UTF-8
+
+
+def test_a_decision_table_in_gbk_is_handed_on_as_utf8():
+    dmn = NEWBORN_DMN.decode().replace('encoding="UTF-8"', 'encoding="GBK"', 1)
+    assert 'encoding="GBK"' in dmn
+    converted = as_utf8(dmn.encode("gbk"))
+    assert converted.startswith(b"<?xml version='1.0' encoding='UTF-8'?>")
+    assert "城乡居民医保参保登记" in converted.decode("utf-8")
+    assert validate_bpmn(NEWBORN, (("newborn.dmn", converted),), process_id="newborn") == []
+    assert as_utf8(NEWBORN_DMN) is NEWBORN_DMN
 
 
 def test_a_file_with_a_broken_encoding_is_a_plain_problem():
