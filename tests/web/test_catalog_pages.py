@@ -8,7 +8,12 @@ from __future__ import annotations
 import io
 import zipfile
 
+from sqlmodel import Session
+
+from services.configuration import catalog as editing
+from tests.services.test_replay import store_case
 from tests.web.conftest import MOTHER
+from web.routes.catalog import data_to_form
 
 FACT_FORM = {
     "code": "dog_breed",
@@ -173,3 +178,32 @@ def test_the_api_does_what_the_pages_do(browser, rt):
         "fact:dog_breed",
         "fact:dog_breed",
     ]
+
+
+def test_a_change_is_replayed_from_the_page_and_the_api_without_saving(browser, rt, user_of):
+    store_case(rt, user_of, 1)
+    admin = _admin(browser)
+    code = "market_business_licence"
+    page = admin.get(f"/admin/catalog/item/{code}").text
+    days = rt.catalog.items[code].time_limit_days
+    assert 'id="replay" name="action" value="replay"' in page
+    with Session(rt.db) as session:
+        fields = data_to_form("item", editing.entry(session, "item", code))
+    shown = admin.post(
+        f"/admin/catalog/item/{code}",
+        data={**fields, "time_limit_days": str(days + 2), "action": "replay"},
+    )
+    assert shown.status_code == 200
+    assert 'data-matter="convenience_store" data-differing="1" data-moved="1"' in shown.text
+    assert 'id="replay-cases-convenience_store"' in shown.text
+    assert rt.catalog.items[code].time_limit_days == days  # not saved
+    with Session(rt.db) as session:
+        data = editing.entry(session, "item", code)
+    answer = admin.client.post(
+        "/api/v1/admin/catalog/replay",
+        json={"kind": "item", "code": code, "data": {**data, "time_limit_days": days + 2}},
+        headers={"X-CSRF-Token": admin.csrf},
+    )
+    assert answer.status_code == 200, answer.text
+    [result] = answer.json()
+    assert result["matter"] == "convenience_store" and result["summary"]["moved"] == 1

@@ -15,6 +15,7 @@ from services.accounts.service import actor_names
 from services.configuration import catalog as editing
 from services.runtime import Runtime
 from web.api.admin import too_large
+from web.api.admin_replay import ReplayPublic, replay_public
 from web.api.routing import api_router
 from web.deps import AdminUser, Code, CsrfChecked, RuntimeDep, SessionDep
 from web.limits import body_limit
@@ -26,7 +27,7 @@ VersionNumber = Annotated[int, Path(ge=0, le=1_000_000, description="0: the cata
 ENTRY_LIMIT = 200_000  # the largest entry a save carries (an item with many materials is ~10 KB)
 
 
-class EntryRow(BaseModel):
+class CatalogEntryRow(BaseModel):
     """One fact, item or matter on the catalog's list."""
 
     kind: Kind
@@ -40,9 +41,9 @@ class CatalogPublic(BaseModel):
     """The catalog as applications see it now."""
 
     version: int = Field(description="The current version (0: as shipped)")
-    facts: list[EntryRow]
-    items: list[EntryRow]
-    matters: list[EntryRow]
+    facts: list[CatalogEntryRow]
+    items: list[CatalogEntryRow]
+    matters: list[CatalogEntryRow]
 
 
 class EntryPublic(BaseModel):
@@ -100,13 +101,13 @@ class NewEntryIn(EntryIn):
     code: str = Field(pattern=editing.CODE_PATTERN, examples=["pet_licence"])
 
 
-class SavedPublic(BaseModel):
+class CatalogSavedPublic(BaseModel):
     version: int = Field(description="The new current version")
     kind: Literal["fact", "item", "matter", "rollback"]
     code: str = Field(description="The entry saved, or the version restored")
 
 
-class VersionPublic(BaseModel):
+class CatalogVersionPublic(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
     number: int
@@ -117,7 +118,7 @@ class VersionPublic(BaseModel):
     created_at: datetime
 
 
-class FieldChangePublic(BaseModel):
+class CatalogFieldChangePublic(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
     field: str
@@ -125,27 +126,52 @@ class FieldChangePublic(BaseModel):
     new: str
 
 
-class EntryChangePublic(BaseModel):
+class CatalogEntryChangePublic(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
     kind: Kind
     code: str
     change: Literal["added", "removed", "changed"]
-    fields: list[FieldChangePublic]
+    fields: list[CatalogFieldChangePublic]
 
 
-class DiffPublic(BaseModel):
+class CatalogDiffPublic(BaseModel):
     old: int
     new: int
-    changes: list[EntryChangePublic]
+    changes: list[CatalogEntryChangePublic]
 
 
-class RollbackIn(BaseModel):
+class CatalogRollbackIn(BaseModel):
     model_config = ConfigDict(
         extra="forbid", json_schema_extra={"examples": [{"comment": "撤销误改"}]}
     )
 
     comment: str = Field(default="", max_length=500)
+
+
+class CatalogReplayIn(BaseModel):
+    """An unsaved change of one entry (as for saving it) and how many of each reached
+    matter's newest cases to replay it on."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "kind": "item",
+                    "code": "market_business_licence",
+                    "data": {"name": "经营主体设立登记（营业执照）", "time_limit_days": 5},
+                    "limit": 20,
+                }
+            ]
+        },
+    )
+
+    kind: Kind
+    code: str = Field(pattern=editing.CODE_PATTERN)
+    data: dict[str, Any]
+    new: bool = Field(default=False, description="The entry does not exist yet")
+    limit: int = Field(default=20, ge=1, le=200, description="Cases per matter, newest first")
 
 
 def catalog_public(session: Session, rt: Runtime) -> CatalogPublic:
@@ -154,11 +180,13 @@ def catalog_public(session: Session, rt: Runtime) -> CatalogPublic:
     return CatalogPublic(
         version=editing.current_number(session),
         facts=[
-            EntryRow(kind="fact", code=f.key, name=f.label, name_en=f.label_en, detail=f.type)
+            CatalogEntryRow(
+                kind="fact", code=f.key, name=f.label, name_en=f.label_en, detail=f.type
+            )
             for f in catalog.facts.values()
         ],
         items=[
-            EntryRow(
+            CatalogEntryRow(
                 kind="item",
                 code=i.code,
                 name=i.name,
@@ -168,7 +196,7 @@ def catalog_public(session: Session, rt: Runtime) -> CatalogPublic:
             for i in catalog.items.values()
         ],
         matters=[
-            EntryRow(
+            CatalogEntryRow(
                 kind="matter",
                 code=m.code,
                 name=m.name,
@@ -180,27 +208,27 @@ def catalog_public(session: Session, rt: Runtime) -> CatalogPublic:
     )
 
 
-def versions_public(session: Session, limit: int = 100) -> list[VersionPublic]:
+def versions_public(session: Session, limit: int = 100) -> list[CatalogVersionPublic]:
     rows = editing.versions(session, limit=limit)
     names = actor_names(session, rows, column="author_user_id")
     return [
-        VersionPublic.model_validate(row).model_copy(
+        CatalogVersionPublic.model_validate(row).model_copy(
             update={"author": names.get(row.author_user_id)}
         )
         for row in rows
     ]
 
 
-def diff_public(session: Session, number: int, against: int | None = None) -> DiffPublic:
+def diff_public(session: Session, number: int, against: int | None = None) -> CatalogDiffPublic:
     """What version `number` changed against `against` (default: the version before it)."""
     old = number - 1 if against is None else against
     if number < 0 or old < 0:
         old = 0
     changes = editing.diff(editing.document_at(session, old), editing.document_at(session, number))
-    return DiffPublic(
+    return CatalogDiffPublic(
         old=old,
         new=number,
-        changes=[EntryChangePublic.model_validate(c) for c in changes],
+        changes=[CatalogEntryChangePublic.model_validate(c) for c in changes],
     )
 
 
@@ -210,13 +238,13 @@ def catalog(user: AdminUser, session: SessionDep, rt: RuntimeDep):
     return catalog_public(session, rt)
 
 
-@router.get("/versions", response_model=list[VersionPublic])
+@router.get("/versions", response_model=list[CatalogVersionPublic])
 def catalog_versions(user: AdminUser, session: SessionDep):
     """The saved versions, newest first (version 0, as shipped, is not listed)."""
     return versions_public(session)
 
 
-@router.get("/versions/{number}", response_model=DiffPublic)
+@router.get("/versions/{number}", response_model=CatalogDiffPublic)
 def catalog_version(
     number: VersionNumber, user: AdminUser, session: SessionDep, against: int | None = None
 ):
@@ -227,17 +255,21 @@ def catalog_version(
 
 @router.post(
     "/versions/{number}/rollback",
-    response_model=SavedPublic,
+    response_model=CatalogSavedPublic,
     dependencies=[CsrfChecked],
     responses=too_large(),
 )
 def catalog_rollback(
-    number: VersionNumber, body: RollbackIn, user: AdminUser, session: SessionDep, rt: RuntimeDep
+    number: VersionNumber,
+    body: CatalogRollbackIn,
+    user: AdminUser,
+    session: SessionDep,
+    rt: RuntimeDep,
 ):
     """Make version `number` (0: as shipped) current again, as a new version; matters made
     since stay (cases may name them). New applications follow it."""
     saved = editing.rollback(session, rt, user=user, number=number, comment=body.comment)
-    return SavedPublic(version=saved.number, kind="rollback", code=str(number))
+    return CatalogSavedPublic(version=saved.number, kind="rollback", code=str(number))
 
 
 @router.get(
@@ -255,6 +287,37 @@ def catalog_export(user: AdminUser, session: SessionDep, version: int | None = N
         media_type="application/zip",
         headers={"Content-Disposition": f'attachment; filename="catalog-v{number}.zip"'},
     )
+
+
+@router.post(
+    "/replay",
+    response_model=list[ReplayPublic],
+    dependencies=[CsrfChecked],
+    responses=too_large(ENTRY_LIMIT),
+)
+@body_limit(ENTRY_LIMIT)
+def catalog_replay(body: CatalogReplayIn, user: AdminUser, session: SessionDep, rt: RuntimeDep):
+    """Replay an unsaved change on the newest cases of every matter it reaches (the matter
+    itself, the matters combining an item, those whose items ask a fact): which cases would
+    route differently, which items appear or vanish, how deadlines move. Nothing is saved;
+    each case read is logged for its applicant to see."""
+    return replay_all(session, rt, user, body.kind, body.code, body.data, body.new, body.limit)
+
+
+def replay_all(
+    session: Session,
+    rt: Runtime,
+    user: User,
+    kind: str,
+    code: str,
+    data: dict,
+    new: bool,
+    limit: int,
+) -> list[ReplayPublic]:
+    results = editing.preview(
+        session, rt, user=user, kind=kind, code=code, data=data, new=new, limit=limit
+    )
+    return [replay_public(rt, result) for result in results]
 
 
 @router.get("/{kind}/{code}", response_model=EntryPublic)
@@ -278,7 +341,7 @@ def save(
     body: EntryIn,
     *,
     new: bool,
-) -> SavedPublic:
+) -> CatalogSavedPublic:
     saved = editing.save(
         session,
         rt,
@@ -290,12 +353,12 @@ def save(
         new=new,
         base=body.base,
     )
-    return SavedPublic(version=saved.number, kind=kind, code=code)
+    return CatalogSavedPublic(version=saved.number, kind=kind, code=code)
 
 
 @router.post(
     "/{kind}",
-    response_model=SavedPublic,
+    response_model=CatalogSavedPublic,
     status_code=201,
     dependencies=[CsrfChecked],
     responses=too_large(ENTRY_LIMIT),
@@ -311,7 +374,7 @@ def catalog_create(
 
 @router.put(
     "/{kind}/{code}",
-    response_model=SavedPublic,
+    response_model=CatalogSavedPublic,
     dependencies=[CsrfChecked],
     responses=too_large(ENTRY_LIMIT),
 )

@@ -24,6 +24,7 @@ from web.api.admin_catalog import (
     VersionNumber,
     catalog_public,
     diff_public,
+    replay_all,
     versions_public,
 )
 from web.api.routing import twin
@@ -32,6 +33,7 @@ from web.limits import body_limit
 from web.rendering import render
 
 router = APIRouter(prefix="/admin/catalog", tags=["pages: admin"])
+REPLAY_CASES = 20  # the newest cases of each matter a change is replayed on from the page
 
 KIND_TITLES = {
     "fact": ("数据项", "Fact"),
@@ -304,6 +306,7 @@ def _entry_page(
     comment: str = "",
     error: InvalidInput | None = None,
     status: int = 200,
+    previews=None,
 ):
     if form is None:
         saved = editing.entry(session, kind, code) if code else NEW_ENTRY[kind]
@@ -322,6 +325,7 @@ def _entry_page(
         comment=comment,
         error=error,
         error_field=(next(iter(error.fields), "") if error else "").split(".")[0],
+        previews=previews,
     )
 
 
@@ -423,6 +427,16 @@ async def _save(request: Request, session, rt, user, kind: str, code: str | None
         target = form.get("code", "").strip() if new else code
         base = int(form["base"]) if form.get("base", "").isdigit() else None
         comment = form.get("comment", "")[:500]
+        kept = {"form": form, "base": base, "comment": comment}
+        if form.get("action") == "replay":
+            try:
+                previews = replay_all(
+                    session, rt, user, kind, target, form_to_data(kind, form), new, REPLAY_CASES
+                )
+            except InvalidInput as exc:
+                session.rollback()
+                return _entry_page(request, session, rt, kind, code, **kept, error=exc, status=422)
+            return _entry_page(request, session, rt, kind, code, **kept, previews=previews)
         try:
             saved = editing.save(
                 session,
