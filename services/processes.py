@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from engine.interchange import ProcessChoice, convert
+from engine.layout import ensure_layout
 from engine.specs import Decisions, ProcessSpec, SpecCache, SpecError
 from engine.store import ProcessDefinition, ensure_definition
 from engine.validation import (
@@ -172,16 +173,33 @@ def review(
         return Review(
             converted.content, converted.notes, runs, runs, [], False, converted.processes
         )
-    runs += validate_bpmn(converted.content, decisions, process_id=matter.process_id)
+    content, notes = _drawn(converted.content, converted.notes)
+    runs += validate_bpmn(content, decisions, process_id=matter.process_id)
     # lanes and items are read from the parsed spec; a file that does not run is parsed apart
     # from the shared cache
     specs = SpecCache() if runs else rt.specs
     try:
-        spec = specs.load(converted.content, matter.process_id, matter.bpmn, decisions)
+        spec = specs.load(content, matter.process_id, matter.bpmn, decisions)
     except SpecError:
-        return Review(converted.content, converted.notes, runs, runs, [], False)
+        return Review(content, notes, runs, runs, [], False)
     fits = named(_lane_problems(rt.catalog, matter, spec), element_names(parse_xml(spec.content)))
-    return Review(converted.content, converted.notes, runs + fits, runs, fits)
+    return Review(content, notes, runs + fits, runs, fits)
+
+
+def _drawn(content: bytes, notes: list[Problem]) -> tuple[bytes, list[Problem]]:
+    """`content` laid out by lanes when its diagram is missing or leaves elements out (files
+    from generators and from modelers that draw none), so the version opens readable in the
+    editor; the process itself is not changed."""
+    laid_out = ensure_layout(content)
+    if laid_out is content:
+        return content, notes
+    note = Problem(
+        None,
+        "文件没有完整的流程图（部分元素没有图形）：已按泳道自动排版，流程本身未改变",
+        "the file's diagram was missing or incomplete (elements without shapes): it was laid "
+        "out by lanes, the process itself is unchanged",
+    )
+    return laid_out, [*notes, note]
 
 
 def matter_decisions(session: Session, rt: Runtime, *, matter_code: str) -> Decisions:

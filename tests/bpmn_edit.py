@@ -6,6 +6,9 @@ from lxml import etree
 
 BPMN = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 SPIFF = "http://spiffworkflow.org/bpmn/schema/1.0/core"
+DI = "http://www.omg.org/spec/BPMN/20100524/DI"
+DC = "http://www.omg.org/spec/DD/20100524/DC"
+DD = "http://www.omg.org/spec/DD/20100524/DI"
 
 
 def _q(name: str, namespace: str = BPMN) -> str:
@@ -41,4 +44,35 @@ def add_item_task(
         or el.find(f".//{_q('property', SPIFF)}[@name='department'][@value='{lane}']") is not None
     )
     etree.SubElement(lane_element, _q("flowNodeRef")).text = task_id
+    _draw(root, lane_element.get("id"), task_id, fork, join)
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+
+
+def _draw(root: etree._Element, lane: str, task_id: str, fork: str, join: str) -> None:
+    """The new task's shape (at the right end of its lane) and its two flows, as the editor
+    draws them: a file with an element left undrawn would be laid out anew on deploy."""
+    plane = root.find(f".//{_q('BPMNPlane', DI)}")
+    bounds = {
+        shape.get("bpmnElement"): shape.find(_q("Bounds", DC))
+        for shape in plane.iter(_q("BPMNShape", DI))
+    }
+
+    def box(element_id: str) -> tuple[float, ...]:
+        found = bounds[element_id]
+        return tuple(float(found.get(key)) for key in ("x", "y", "width", "height"))
+
+    lx, ly, lw, lh = box(lane)
+    task = (lx + lw - 130, ly + lh / 2 - 40, 100, 80)
+    shape = etree.SubElement(plane, _q("BPMNShape", DI), id=f"{task_id}_di", bpmnElement=task_id)
+    etree.SubElement(
+        shape,
+        _q("Bounds", DC),
+        **dict(zip(("x", "y", "width", "height"), map(str, task), strict=True)),
+    )
+    for flow_id, (source, target) in (
+        (f"Flow_{task_id}_in", (box(fork), task)),
+        (f"Flow_{task_id}_out", (task, box(join))),
+    ):
+        edge = etree.SubElement(plane, _q("BPMNEdge", DI), id=f"{flow_id}_di", bpmnElement=flow_id)
+        for x, y, w, h in (source, target):
+            etree.SubElement(edge, _q("waypoint", DD), x=str(x + w / 2), y=str(y + h / 2))

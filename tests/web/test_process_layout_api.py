@@ -38,3 +38,18 @@ def test_only_administrators_lay_out(browser):
     clerk = browser("police01")
     refused = clerk.client.post(f"{API}/layout", json={"xml": _without_diagram(NEWBORN)})
     assert refused.status_code == 403
+
+
+def test_a_file_without_a_diagram_is_deployed_laid_out_and_said_so(browser):
+    admin = _admin(browser)
+    bare = _without_diagram(NEWBORN)
+    checked = _post_json(admin, f"{API}/validate", {"xml": bare}).json()
+    assert checked["ok"] is True, checked
+    assert [n["message_en"] for n in checked["notes"]] == [
+        "the file's diagram was missing or incomplete (elements without shapes): it was laid "
+        "out by lanes, the process itself is unchanged"
+    ]
+    deployed = _post_json(admin, f"{API}/deploy", {"xml": bare, "comment": "生成器写的文件"})
+    assert deployed.status_code == 201, deployed.text
+    stored = admin.client.get(f"{API}/bpmn").content
+    assert b'bpmnElement="Lane_police"' in stored and diagram_problems(stored) == []
