@@ -125,18 +125,6 @@ def _lane_problems(catalog: Catalog, matter: Matter, spec: ProcessSpec) -> list[
     return problems
 
 
-def check_process(
-    catalog: Catalog, specs: SpecCache, *, matter: Matter, content: bytes, decisions: Decisions
-) -> list[Problem]:
-    """Every problem that stops `content` being deployed as `matter`'s process: the engine's
-    checks, then lanes and items against the catalog. Empty when it may be deployed."""
-    problems = validate_bpmn(content, decisions, process_id=matter.process_id)
-    if problems:
-        return problems
-    spec = specs.load(content, matter.process_id, matter.bpmn, decisions)
-    return _lane_problems(catalog, matter, spec)
-
-
 @dataclass(frozen=True)
 class Review:
     """A file as it would be deployed: rewritten where another modeler only spells things
