@@ -12,7 +12,7 @@ from sqlmodel import Session
 from engine.decisions import evaluate, tables
 from services import decision_tests, decisions
 from services.errors import InvalidInput
-from services.processes import current_version, deploy
+from services.processes import current_version, deploy, deploy_file
 
 BPMN_DIR = Path(__file__).resolve().parents[2] / "bpmn"
 NEWBORN_DECISION = "newborn_medical_enrollment_check"
@@ -163,3 +163,32 @@ def test_a_changed_table_with_matching_cases_deploys_as_a_new_version(rt, user_o
             decisions.processes.matter_content(session, rt, matter_code="newborn")
             == (BPMN_DIR / "newborn.bpmn").read_bytes()
         )
+
+
+def test_an_uploaded_file_is_refused_by_a_saved_case_that_fails(rt, user_of):
+    admin = user_of("admin")
+    wrong = {
+        "name": "错误的期望",
+        "inputs": {"prefilled": {}, "household_parent": "mother"},
+        "expected": {"check_decision": "approved"},
+    }
+    with Session(rt.db) as session:
+        decisions.save_cases(
+            session,
+            rt,
+            matter_code="newborn",
+            decision_id=NEWBORN_DECISION,
+            cases=[wrong],
+            author=admin,
+        )
+        with pytest.raises(InvalidInput) as refused:
+            deploy_file(
+                session,
+                rt,
+                matter_code="newborn",
+                content=(BPMN_DIR / "newborn.bpmn").read_bytes(),
+                filename="newborn.bpmn",
+                author=admin,
+            )
+    assert "错误的期望" in refused.value.message
+    assert 'expected "approved", got "review"' in refused.value.message_en
