@@ -340,6 +340,7 @@ class _ProcessLayout:
         if None in counts or not rows:
             rows.append(None)
         track_top: dict[tuple[str | None, int], float] = {}
+        track_height: dict[tuple[str | None, int], float] = {}
         lane_box: dict[str | None, Box] = {}
         y = self.y0
         for row in rows:
@@ -347,7 +348,8 @@ class _ProcessLayout:
             for track in range(max(counts.get(row, 0), 1)):
                 track_top[(row, track)] = y
                 extra = tall.get((row, track), 0)
-                y += TRACK + (HANG + 50 * max(extra - 2, 0) if extra else 0)
+                track_height[(row, track)] = TRACK + (HANG + 50 * max(extra - 2, 0) if extra else 0)
+                y += track_height[(row, track)]
             lane_box[row] = Box(self.x0 + POOL_BAND, top, right - self.x0 - POOL_BAND, y - top)
         self.bottom = y
         self.right = right
@@ -360,6 +362,7 @@ class _ProcessLayout:
             self.drawing.horizontal.add(lane.get("id"))
         self.lane_box = lane_box
         self.track_top = track_top
+        self.track_height = track_height
         for n in grid:
             node = self.nodes[n]
             w, h = shape_size(node.kind)
@@ -412,6 +415,21 @@ class _ProcessLayout:
         for flow_id, source_id, _t, _el in self.flows:
             if flow_id not in back:
                 splits[source_id] = splits.get(source_id, 0) + 1
+        # loops leave below their source and run left: on one track, the one from furthest
+        # right runs lowest, so that no run passes under another's way down
+        loops: dict[tuple[str | None, int], list[str]] = {}
+        for flow_id, source_id, target_id, _el in self.flows:
+            s, t = self.nodes[source_id], self.nodes[target_id]
+            if source_id not in self.host and (flow_id in back or t.rank <= s.rank):
+                loops.setdefault((s.lane, s.track), []).append(flow_id)
+        level: dict[str, float] = {}
+        sources = {flow_id: source_id for flow_id, source_id, _t, _el in self.flows}
+        for (lane, track), flows in loops.items():
+            flows.sort(key=lambda f: -self.nodes[sources[f]].box.x)
+            step = min(8.0, 18.0 / max(len(flows) - 1, 1))
+            bottom = self.track_top[(lane, track)] + self.track_height[(lane, track)] - 8
+            for k, flow_id in enumerate(flows):
+                level[flow_id] = bottom - k * step
         for flow_id, source_id, target_id, _el in self.flows:
             s, t = self.nodes[source_id], self.nodes[target_id]
             a, b = s.box, t.box
@@ -423,7 +441,7 @@ class _ProcessLayout:
                     x = channel(max(t.rank, s.rank + 1), target_id)
                     points = [(a.cx, a.bottom), (a.cx, turn), (x, turn), (x, b.cy), (b.x, b.cy)]
             elif flow_id in back or t.rank <= s.rank:
-                under = max(self.track_top[(s.lane, s.track)] + TRACK - 8, a.bottom + 12)
+                under = max(level[flow_id], a.bottom + 8)
                 x = channel(t.rank, "back:" + flow_id)
                 if t.kind in ACTIVITIES:
                     entry = b.y - 14
