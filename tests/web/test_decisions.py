@@ -149,3 +149,11 @@ def test_the_plain_form_adds_runs_and_deploys(browser, rt):
     ]
     saved = admin.post(PAGE, _form(cases and [approved], "save"))
     assert saved.status_code == 200 and 'id="saved"' in saved.text
+
+
+def test_the_page_reads_in_english(browser):
+    admin = _admin(browser)
+    page = admin.get(f"{PAGE}?lang=en").text
+    for label in ("Test cases", "Check (run the test cases)", "Deploy", "Expected outputs"):
+        assert label in page, label
+    assert "测试用例" not in page and '"lang": "en"' in page

@@ -24,6 +24,7 @@ from services.errors import InvalidInput
 from web.api.admin_decisions import DecisionId
 from web.api.routing import PREFIX, twin
 from web.deps import AdminUser, Code, CsrfChecked, RuntimeDep, SessionDep
+from web.i18n import language
 from web.limits import FORM_SLACK, body_limit
 from web.openapi import answers
 from web.rendering import render
@@ -98,7 +99,7 @@ def _page(
     config = {
         "matter": current.matter,
         "decision": decision_id,
-        "lang": "en" if request.cookies.get("lang") == "en" else "zh",
+        "lang": language(request),
     }
     return render(
         request,
