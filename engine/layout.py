@@ -180,11 +180,14 @@ class _ProcessLayout:
 
     def __init__(self, process: etree._Element, x0: float, y0: float, pool: str | None):
         self.process, self.x0, self.y0, self.pool = process, x0, y0, pool
-        self.lanes = [
-            lane
-            for lane in process.iter(_q(BPMN, "lane"))
-            if lane.find(_q(BPMN, "childLaneSet")) is None
-        ]
+        all_lanes = list(process.iter(_q(BPMN, "lane")))
+        # a lane inside a lane (childLaneSet) sits one name band further right
+        self.depth = {
+            lane.get("id"): sum(1 for a in lane.iterancestors(_q(BPMN, "lane")))
+            for lane in all_lanes
+        }
+        self.lanes = [lane for lane in all_lanes if lane.find(_q(BPMN, "childLaneSet")) is None]
+        self.parent_lanes = [lane for lane in all_lanes if lane not in self.lanes]
         lane_of = {}
         for lane in self.lanes:
             for ref in lane.findall(_q(BPMN, "flowNodeRef")):
@@ -321,7 +324,8 @@ class _ProcessLayout:
         for n in grid:
             node = self.nodes[n]
             widths[node.rank] = max(widths[node.rank], shape_size(node.kind)[0])
-        left = self.x0 + (2 * POOL_BAND if self.lanes else POOL_BAND if self.pool else 0) + PAD
+        bands = 2 + max(self.depth.values(), default=0) if self.lanes else 1 if self.pool else 0
+        left = self.x0 + bands * POOL_BAND + PAD
         self.col_x, x = [], left
         for width in widths:
             self.col_x.append(x)
@@ -350,7 +354,8 @@ class _ProcessLayout:
                 extra = tall.get((row, track), 0)
                 track_height[(row, track)] = TRACK + (HANG + 50 * max(extra - 2, 0) if extra else 0)
                 y += track_height[(row, track)]
-            lane_box[row] = Box(self.x0 + POOL_BAND, top, right - self.x0 - POOL_BAND, y - top)
+            lane_x = self.x0 + POOL_BAND * (1 + self.depth.get(row, 0))
+            lane_box[row] = Box(lane_x, top, right - lane_x, y - top)
         self.bottom = y
         self.right = right
         shapes = self.drawing.shapes
@@ -360,6 +365,17 @@ class _ProcessLayout:
         for lane in self.lanes:
             shapes[lane.get("id")] = lane_box[lane.get("id")]
             self.drawing.horizontal.add(lane.get("id"))
+        for lane in self.parent_lanes:  # around the lanes it holds
+            inner = [
+                lane_box[leaf.get("id")]
+                for leaf in lane.iter(_q(BPMN, "lane"))
+                if leaf.get("id") in lane_box and leaf is not lane
+            ]
+            if inner:
+                lane_x = self.x0 + POOL_BAND * (1 + self.depth[lane.get("id")])
+                top, bottom = min(b.y for b in inner), max(b.bottom for b in inner)
+                shapes[lane.get("id")] = Box(lane_x, top, right - lane_x, bottom - top)
+                self.drawing.horizontal.add(lane.get("id"))
         self.lane_box = lane_box
         self.track_top = track_top
         self.track_height = track_height
@@ -600,6 +616,10 @@ def layout_drawing(root: etree._Element) -> tuple[Drawing, str]:
             getattr(drawing, name).update(getattr(part, name))
         drawing.horizontal |= part.horizontal
         y = layout.bottom + 30
+    widest = max((box.right for box in drawing.shapes.values()), default=0)
+    for element_id in drawing.horizontal:  # pools and lanes end on one line
+        box = drawing.shapes[element_id]
+        box.w = widest - box.x
     named: list[tuple[str, str, bool]] = []
     containers: dict[str, Box] = {}
     sides: dict[str, str] = {}
@@ -623,10 +643,13 @@ def layout_drawing(root: etree._Element) -> tuple[Drawing, str]:
             source = drawing.shapes.get(flow.get("sourceRef") or "")
             target = drawing.shapes.get(flow.get("targetRef") or "")
             if source and target:
-                drawing.edges[flow.get("id")] = [
-                    (source.cx, source.bottom if target.y > source.y else source.y),
-                    (source.cx, target.y if target.y > source.y else target.bottom),
-                ]
+                down = target.y > source.y
+                start = source.bottom if down else source.y
+                end = target.y if down else target.bottom
+                middle = (start + end) / 2
+                drawing.edges[flow.get("id")] = _simplify(
+                    [(source.cx, start), (source.cx, middle), (target.cx, middle), (target.cx, end)]
+                )
     plane_element = (
         collaboration.get("id") if collaboration is not None else next(iter(processes), "")
     )

@@ -135,3 +135,72 @@ def test_a_half_drawn_file_is_laid_out_and_garbage_is_left_alone():
     assert missing_diagram(etree.fromstring(half))
     assert diagram_problems(ensure_layout(half)) == []
     assert ensure_layout(b"<not xml") == b"<not xml"
+
+
+NESTED = b"""<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="d"
+    targetNamespace="https://example.org">
+  <bpmn:collaboration id="c"><bpmn:participant id="pool" processRef="p"/></bpmn:collaboration>
+  <bpmn:process id="p" isExecutable="true">
+    <bpmn:laneSet id="ls">
+      <bpmn:lane id="bureau" name="Bureau">
+        <bpmn:childLaneSet id="cls">
+          <bpmn:lane id="desk" name="Desk"><bpmn:flowNodeRef>s</bpmn:flowNodeRef>
+            <bpmn:flowNodeRef>a</bpmn:flowNodeRef></bpmn:lane>
+          <bpmn:lane id="office" name="Office"><bpmn:flowNodeRef>b</bpmn:flowNodeRef></bpmn:lane>
+        </bpmn:childLaneSet>
+      </bpmn:lane>
+      <bpmn:lane id="citizen" name="Citizen"><bpmn:flowNodeRef>e</bpmn:flowNodeRef></bpmn:lane>
+    </bpmn:laneSet>
+    <bpmn:startEvent id="s" name="Applied"/>
+    <bpmn:userTask id="a" name="Accept"/>
+    <bpmn:userTask id="b" name="Decide"/>
+    <bpmn:endEvent id="e" name="Told"/>
+    <bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="a"/>
+    <bpmn:sequenceFlow id="f2" sourceRef="a" targetRef="b"/>
+    <bpmn:sequenceFlow id="f3" sourceRef="b" targetRef="e"/>
+  </bpmn:process>
+</bpmn:definitions>"""
+
+
+def test_lanes_inside_lanes_are_drawn_inside_them():
+    drawn = ensure_layout(NESTED)
+    root = etree.fromstring(drawn)
+    assert missing_diagram(root) == []
+    shapes = {s.get("bpmnElement"): _box(s) for s in root.iter(f"{{{BPMNDI}}}BPMNShape")}
+    assert shapes["desk"].inside(shapes["bureau"]) and shapes["office"].inside(shapes["bureau"])
+    assert shapes["desk"].x > shapes["bureau"].x  # beside the bureau's name band
+    assert not shapes["citizen"].overlaps(shapes["bureau"])
+    readable = [p for p in diagram_problems(drawn) if not p.startswith("lane ")]
+    assert readable == []
+    assert ensure_layout(drawn) is drawn
+
+
+POOLS = b"""<?xml version="1.0"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="d"
+    targetNamespace="https://example.org">
+  <bpmn:collaboration id="c">
+    <bpmn:participant id="P1" name="Bureau" processRef="p1"/>
+    <bpmn:participant id="P2" name="Partner"/>
+    <bpmn:participant id="P3" name="Registry" processRef="p3"/>
+    <bpmn:messageFlow id="m" sourceRef="t1" targetRef="t3"/>
+  </bpmn:collaboration>
+  <bpmn:process id="p1"><bpmn:startEvent id="s1"/><bpmn:task id="t1"/>
+    <bpmn:sequenceFlow id="a" sourceRef="s1" targetRef="t1"/></bpmn:process>
+  <bpmn:process id="p3"><bpmn:task id="t3"/></bpmn:process>
+</bpmn:definitions>"""
+
+
+def test_pools_are_stacked_as_wide_as_each_other_and_message_flows_join_their_tasks():
+    root = etree.fromstring(ensure_layout(POOLS))
+    assert missing_diagram(root) == []
+    shapes = {s.get("bpmnElement"): _box(s) for s in root.iter(f"{{{BPMNDI}}}BPMNShape")}
+    pools = [shapes[p] for p in ("P1", "P2", "P3")]
+    assert len({p.right for p in pools}) == 1
+    assert all(a.bottom < b.y for a, b in itertools.pairwise(pools))
+    assert shapes["t1"].inside(shapes["P1"]) and shapes["t3"].inside(shapes["P3"])
+    edge = next(e for e in root.iter(f"{{{BPMNDI}}}BPMNEdge") if e.get("bpmnElement") == "m")
+    points = [(float(w.get("x")), float(w.get("y"))) for w in edge]
+    (x1, y1), (x2, y2) = points[0], points[-1]
+    assert shapes["t1"].x <= x1 <= shapes["t1"].right and y1 == shapes["t1"].bottom
+    assert shapes["t3"].x <= x2 <= shapes["t3"].right and y2 == shapes["t3"].y
