@@ -17,7 +17,7 @@ from sqlmodel import Session
 
 from engine.decisions import TableInfo, tables
 from engine.specs import Decisions
-from engine.validation import parse_xml
+from engine.validation import parse_xml, xml_bytes
 from services import decision_tests, processes
 from services.accounts.models import User
 from services.decision_tests import CaseResult
@@ -87,7 +87,7 @@ def candidate(current: MatterDecision, xml: str | None) -> Decisions:
     the decision table. Raises InvalidInput ("xml") otherwise."""
     if xml is None:
         return ((current.filename, current.xml.encode()),)
-    text = xml.encode()
+    text = xml_bytes(xml)  # the text was decoded: its declaration must say UTF-8
     if len(text) > MAX_DMN_BYTES:
         raise InvalidInput(
             "xml",

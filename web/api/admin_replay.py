@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from engine.validation import xml_bytes
 from services import processes, replay
 from services.cases.routing import department_name
 from services.processes import MAX_BPMN_BYTES
@@ -234,14 +235,14 @@ def replay_candidate(
     problems by element id. Runs the process once or twice per case: at most 200 cases."""
     decisions = None
     if body.decisions is not None:
-        decisions = tuple((d.name, d.xml.encode()) for d in body.decisions)
+        decisions = tuple((d.name, xml_bytes(d.xml)) for d in body.decisions)
     try:
         result = replay.replay(
             session,
             rt,
             user=user,
             matter_code=matter_code,
-            content=body.xml.encode() if body.xml is not None else None,
+            content=xml_bytes(body.xml) if body.xml is not None else None,
             decisions=decisions,
             conditions=body.conditions,
             limit=body.limit,
