@@ -22,6 +22,11 @@ DEPARTMENTS = {
     ]
 }
 APPLICANT = ("applicant", "申请人（补正）")
+NODE_KINDS = {
+    *("startEvent", "endEvent", "boundaryEvent", "intermediateCatchEvent"),
+    *("userTask", "businessRuleTask", "serviceTask", "scriptTask", "task"),
+    *("exclusiveGateway", "parallelGateway", "inclusiveGateway"),
+}
 
 
 def _box(element: etree._Element) -> Box:
@@ -46,7 +51,14 @@ def diagram_problems(content: bytes) -> list[str]:
         label = owner.find(f"{{{BPMNDI}}}BPMNLabel")
         if label is not None and label.find(f"{{{DC}}}Bounds") is not None:
             labels[owner.get("bpmnElement")] = _box(label)
-    problems = [f"{e} has no diagram element" for e in missing_diagram(root)]
+    drawn = set(shapes) | {e.get("bpmnElement") for e in root.iter(f"{{{BPMNDI}}}BPMNEdge")}
+    problems = [
+        f"{element.get('id')} has no diagram element"
+        for process in root.iter(f"{{{BPMN}}}process")
+        for element in process
+        if etree.QName(element).localname in NODE_KINDS | {"sequenceFlow"}
+        and element.get("id") not in drawn
+    ]
     nodes = {e: b for e, b in shapes.items() if kinds.get(e) not in ("participant", "lane")}
     for (a, box_a), (b, box_b) in itertools.combinations(nodes.items(), 2):
         if box_a.overlaps(box_b) and hosts.get(a) != b and hosts.get(b) != a:
