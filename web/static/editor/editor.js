@@ -510,7 +510,9 @@
   }
 
   // The whole diagram in view, clear of the palette that floats over the canvas's left edge (a
-  // plain fit-viewport puts the start event under it).
+  // plain fit-viewport puts the start event under it); a diagram too big to read whole opens at
+  // a readable scale from its top left, where the process starts, the rest a scroll away.
+  const READABLE = 0.6;
   function fitBesidePalette() {
     const canvas = modeler.get("canvas");
     canvas.zoom("fit-viewport");
@@ -521,17 +523,15 @@
     if (!inner.width || !inner.height) return;
     const margin = 16;
     const left = reserved + margin;
-    const scale = Math.min(
-      (container.width - left - margin) / inner.width,
-      (container.height - 2 * margin) / inner.height,
-      1
+    const scale = Math.max(
+      Math.min((container.width - left - margin) / inner.width, (container.height - 2 * margin) / inner.height, 1),
+      READABLE
     );
-    canvas.viewbox({
-      x: inner.x - left / scale,
-      y: inner.y - margin / scale,
-      width: container.width / scale,
-      height: container.height / scale,
-    });
+    const height = container.height / scale;
+    let y = inner.y - margin / scale;
+    const start = modeler.get("elementRegistry").find((e) => e.type === "bpmn:StartEvent");
+    if (start && start.y + start.height > y + height - margin / scale) y = start.y - height / 3;
+    canvas.viewbox({ x: inner.x - left / scale, y, width: container.width / scale, height });
   }
 
   // How many pools, lanes, flow nodes and sequence flows the file's diagram does not draw
