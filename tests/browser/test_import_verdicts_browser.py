@@ -7,6 +7,7 @@ import pytest
 
 from tests.browser.test_editor_browser import open_editor
 from tests.browser.test_newborn_browser import chromium, server  # noqa: F401
+from tests.web.test_import_verdicts_web import _two_pools
 from tests.web.test_process_editor import NEWBORN
 
 pytestmark = pytest.mark.browser
@@ -46,3 +47,20 @@ def test_a_gbk_file_is_imported_and_its_misfit_shown_under_its_verdict(chromium,
     assert "预防接种证" in problem.inner_text() and "police" in problem.inner_text()
     marked = "#canvas .djs-element.onething-problem[data-element-id=Task_vaccination_certificate]"
     assert admin.locator(marked).count() == 1
+
+
+def test_a_file_with_two_filled_pools_asks_which_process_to_use(chromium, server):  # noqa: F811
+    admin = open_editor(chromium, server)
+    admin.set_input_files(
+        "#import-file",
+        files=[{"name": "pools.bpmn", "mimeType": "application/xml", "buffer": _two_pools()}],
+    )
+    admin.wait_for_selector("#status:has-text('pools.bpmn')")
+    admin.click("#validate")
+    admin.wait_for_selector("#process-choice")
+    labels = admin.locator("#process-choice label").all_inner_texts()
+    assert any("申请人" in label for label in labels), labels
+    admin.check("#process-choice input[value=newborn]")  # checked again with the choice
+    admin.wait_for_selector("#status.ok")
+    notes = admin.inner_text("#verdict-notes")
+    assert "Process_citizen" in notes
