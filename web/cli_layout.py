@@ -6,8 +6,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-APPLICANT_LANE_NAME = ("申请人（补正）", "Applicant (corrections)")
-
 
 def add_layout_command(commands: argparse._SubParsersAction) -> None:
     """Register `bpmn layout` on the `onething` parser."""
@@ -28,10 +26,10 @@ def add_layout_command(commands: argparse._SubParsersAction) -> None:
 def _layout(args: argparse.Namespace) -> int:
     from engine.layout import bind_lanes, layout
     from forms.catalog import default_catalog
-    from services.processes import APPLICANT_LANE
+    from services.process_skeleton import APPLICANT_LANE, APPLICANT_LANE_NAME
 
     names = {code: d.name for code, d in default_catalog().departments.items()}
-    names[APPLICANT_LANE] = APPLICANT_LANE_NAME[0]
+    names[APPLICANT_LANE] = APPLICANT_LANE_NAME
     changed = 0
     for path in args.files:
         content = path.read_bytes()
