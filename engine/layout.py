@@ -520,25 +520,32 @@ def _node_candidates(box: Box, w: float, h: float, side: str | None) -> list[Box
 
 
 def _flow_candidates(points: list[tuple[float, float]], w: float, h: float) -> list[Box]:
-    """Places for a flow's label beside its segments, after the first bend first (the first
-    segment is often shared with the source's other flows)."""
+    """Places for a flow's label beside its segments, nearest its start first and after the
+    first bend before the first segment (which a split's flows often share)."""
     segments = list(zip(points, points[1:], strict=False))
     order = segments[1:2] + segments[:1] + segments[2:]
     places = []
     for (x1, y1), (x2, y2) in order:
+        length = abs(x2 - x1) + abs(y2 - y1)
+        steps = [k * 16.0 for k in range(6) if k * 16.0 + 8 < length] or [0.0]
         if abs(y1 - y2) < 0.5:  # horizontal
-            start = min(x1, x2)
+            ahead = 1 if x2 > x1 else -1
+            for step in steps:
+                x = x1 + ahead * (8 + step) - (w if ahead < 0 else 0)
+                places += [Box(x, y1 - 4 - h, w, h), Box(x, y1 + 4, w, h)]
+        else:
+            down = 1 if y2 > y1 else -1
+            for step in steps:
+                y = y1 + down * (6 + step) - (h if down < 0 else 0)
+                places += [Box(x1 + 5, y, w, h), Box(x1 - 5 - w, y, w, h)]
+    for (x1, y1), (x2, y2) in order:  # then the middle of each segment
+        if abs(y1 - y2) < 0.5:
             places += [
-                Box(start + 8, y1 - 4 - h, w, h),
-                Box(start + 8, y1 + 4, w, h),
                 Box((x1 + x2) / 2 - w / 2, y1 - 4 - h, w, h),
                 Box((x1 + x2) / 2 - w / 2, y1 + 4, w, h),
             ]
         else:
-            top = y1 + 6 if y2 > y1 else y1 - 6 - h
             places += [
-                Box(x1 + 5, top, w, h),
-                Box(x1 - 5 - w, top, w, h),
                 Box(x1 + 5, (y1 + y2) / 2 - h / 2, w, h),
                 Box(x1 - 5 - w, (y1 + y2) / 2 - h / 2, w, h),
             ]
