@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import copy
 import io
+import json
 import re
 import threading
 import weakref
@@ -584,6 +585,12 @@ def _store(
     comment: str,
     number: int,
 ) -> Saved:
+    if len(json.dumps(document, ensure_ascii=False).encode()) > MAX_DOCUMENT_BYTES:
+        raise InvalidInput(
+            "catalog",
+            "事项目录过大（最多 2 MB），请精简说明文字",
+            "the catalog is too large (2 MB at most); shorten its texts",
+        )
     session.add(
         CatalogVersion(
             number=number + 1,

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import Path, Response
+from fastapi import Path, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import Session
 
@@ -19,6 +19,7 @@ from web.api.admin_replay import ReplayPublic, replay_public
 from web.api.routing import api_router
 from web.deps import AdminUser, Code, CsrfChecked, RuntimeDep, SessionDep
 from web.limits import body_limit
+from web.openapi import answers
 
 router = api_router(prefix="/admin/catalog", tags=["api: admin"])
 
@@ -246,7 +247,10 @@ def catalog_versions(user: AdminUser, session: SessionDep):
 
 @router.get("/versions/{number}", response_model=CatalogDiffPublic)
 def catalog_version(
-    number: VersionNumber, user: AdminUser, session: SessionDep, against: int | None = None
+    number: VersionNumber,
+    user: AdminUser,
+    session: SessionDep,
+    against: Annotated[int | None, Query(ge=0, le=1_000_000)] = None,
 ):
     """What a version changed, entry by entry and field by field, against the one before it
     (or `against`)."""
@@ -277,7 +281,12 @@ def catalog_rollback(
     response_class=Response,
     responses={200: {"content": {"application/zip": {}}, "description": "The catalog files"}},
 )
-def catalog_export(user: AdminUser, session: SessionDep, version: int | None = None):
+@answers(404)
+def catalog_export(
+    user: AdminUser,
+    session: SessionDep,
+    version: Annotated[int | None, Query(ge=0, le=1_000_000)] = None,
+):
     """The catalog of `version` (default: the current one) as the TOML files it is seeded from
     (dictionary.toml, items/*.toml, matters/*.toml), zipped."""
     number = editing.current_number(session) if version is None else version
@@ -296,6 +305,7 @@ def catalog_export(user: AdminUser, session: SessionDep, version: int | None = N
     responses=too_large(ENTRY_LIMIT),
 )
 @body_limit(ENTRY_LIMIT)
+@answers(404)
 def catalog_replay(body: CatalogReplayIn, user: AdminUser, session: SessionDep, rt: RuntimeDep):
     """Replay an unsaved change on the newest cases of every matter it reaches (the matter
     itself, the matters combining an item, those whose items ask a fact): which cases would
@@ -379,6 +389,7 @@ def catalog_create(
     responses=too_large(ENTRY_LIMIT),
 )
 @body_limit(ENTRY_LIMIT)
+@answers(409)
 def catalog_update(
     kind: Kind, code: Code, body: EntryIn, user: AdminUser, session: SessionDep, rt: RuntimeDep
 ):

@@ -30,6 +30,7 @@ from web.api.admin_catalog import (
 from web.api.routing import twin
 from web.deps import AdminUser, Code, CsrfChecked, RuntimeDep, SessionDep
 from web.limits import body_limit
+from web.openapi import answers
 from web.rendering import render
 
 router = APIRouter(prefix="/admin/catalog", tags=["pages: admin"])
@@ -360,6 +361,7 @@ def version_page(request: Request, number: VersionNumber, user: AdminUser, sessi
 
 @router.post("/versions/{number}/rollback", dependencies=[CsrfChecked], response_class=HTMLResponse)
 @twin("POST /api/v1/admin/catalog/versions/{number}/rollback")
+@answers(409, 422)
 async def rollback_page(
     request: Request, number: VersionNumber, user: AdminUser, session: SessionDep, rt: RuntimeDep
 ):
@@ -385,7 +387,11 @@ async def rollback_page(
     return await run_in_threadpool(work)
 
 
-@router.get("/export", response_class=Response)
+@router.get(
+    "/export",
+    response_class=Response,
+    responses={200: {"content": {"application/zip": {}}, "description": "The catalog files"}},
+)
 @twin("GET /api/v1/admin/catalog/export")
 def export_page(user: AdminUser, session: SessionDep):
     number = editing.current_number(session)
@@ -473,6 +479,7 @@ async def _save(request: Request, session, rt, user, kind: str, code: str | None
 @router.post("/{kind}/new", dependencies=[CsrfChecked], response_class=HTMLResponse)
 @twin("POST /api/v1/admin/catalog/{kind}")
 @body_limit(ENTRY_LIMIT)
+@answers(409, 422)
 async def create(request: Request, kind: str, user: AdminUser, session: SessionDep, rt: RuntimeDep):
     return await _save(request, session, rt, user, _kind(kind), None)
 
@@ -480,6 +487,7 @@ async def create(request: Request, kind: str, user: AdminUser, session: SessionD
 @router.post("/{kind}/{code}", dependencies=[CsrfChecked], response_class=HTMLResponse)
 @twin("PUT /api/v1/admin/catalog/{kind}/{code}")
 @body_limit(ENTRY_LIMIT)
+@answers(409, 422)
 async def update(
     request: Request, kind: str, code: Code, user: AdminUser, session: SessionDep, rt: RuntimeDep
 ):
