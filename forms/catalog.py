@@ -63,7 +63,7 @@ class CatalogError(Exception):
 
 @dataclass(frozen=True)
 class Department:
-    code: str  # fixed: the BPMN lane name of the department's tasks
+    code: str  # fixed: what a BPMN lane is bound to (its `department` property)
     name: str
     name_en: str
     # Public service information and where supervisors' notifications go; administrators set

@@ -1,10 +1,10 @@
 """What administrators configure of a department over the catalog: its display names, its public
 service information (address, phone, opening hours) and its supervisors' notification e-mail.
 
-Department codes are fixed by the catalog: they are the BPMN lane names of the departments'
-tasks. The settings are applied to the catalog's departments (`rt.catalog.departments`) at
-startup and after every change; other server processes pick them up at their periodic refresh
-(a cheap check every REFRESH_INTERVAL seconds). Every change is kept with who, when, which field,
+Department codes are fixed by the catalog: the BPMN lanes of the departments' tasks are bound to
+them (a lane's `department` property). The settings are applied to the catalog's departments
+(`rt.catalog.departments`) at startup and after every change; other server processes pick them up
+at their periodic refresh (a cheap check every REFRESH_INTERVAL seconds). Every change is kept with who, when, which field,
 the old and the new value.
 """
 

@@ -43,7 +43,9 @@ class DepartmentItemPublic(BaseModel):
 class DepartmentPublic(BaseModel):
     """A department as configured now, with its staff, items and open tasks."""
 
-    code: str = Field(description="Fixed by the catalog: the BPMN lane name of its tasks")
+    code: str = Field(
+        description="Fixed by the catalog: what the BPMN lane of its tasks is bound to"
+    )
     name: str
     name_en: str
     address: str
