@@ -210,7 +210,10 @@
         field(
           t("部门", "Department"),
           select("prop-department", options, laneCode(bo), (v) => bindLane(element, v)),
-          t("泳道即部门：泳道中的任务进入该部门窗口人员的待办。", "A lane is a department: its tasks go to that department's clerks.")
+          t(
+            "泳道即部门：泳道显示部门名称，其中的任务进入该部门窗口人员的待办（按部门代码分办，改名称不影响分办）。",
+            "A lane is a department: it shows the department's name and its tasks go to that department's clerks (routed by the department's code: renaming the lane does not change that)."
+          )
         )
       );
     }
