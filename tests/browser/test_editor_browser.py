@@ -38,6 +38,7 @@ ADD_TASK = """() => {
   modeling.connect(registry.get("Gateway_fanout"), task);
   modeling.connect(task, registry.get("Gateway_fanin"));
   modeler.get("selection").select(task);
+  modeler.get("canvas").scrollToElement(task); // in view, as where the mouse put it
   return task.id;
 }"""
 
