@@ -24,7 +24,7 @@ BPMN = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 SPIFF = "http://spiffworkflow.org/bpmn/schema/1.0/core"
 APPLICANT_LANE = "applicant"
 APPLICANT_LANE_NAME = "申请人（补正）"
-CENTER_LANE_NAME = "综合受理"
+CENTER = "center"  # the service centre's lane: the start, the gateways, the end
 
 
 def builtin_content(rt: Runtime, matter: Matter) -> bytes:
@@ -52,7 +52,10 @@ def skeleton(catalog: Catalog, matter: Matter) -> bytes:
             if department in catalog.departments
         )
     )
-    return _skeleton(matter.process_id, matter.name, items, lanes)
+    center = catalog.departments.get(CENTER)
+    return _skeleton(
+        matter.process_id, matter.name, items, lanes, center.name if center else "政务服务中心"
+    )
 
 
 def _q(name: str, namespace: str = BPMN) -> str:
@@ -65,6 +68,7 @@ def _skeleton(
     name: str,
     items: tuple[tuple[str, str, str], ...],
     lanes: tuple[tuple[str, str], ...],
+    center_name: str,
 ) -> bytes:
     root = etree.Element(
         _q("definitions"),
@@ -82,9 +86,11 @@ def _skeleton(
     )
     process = etree.SubElement(root, _q("process"), id=process_id, name=name, isExecutable="true")
     lane_set = etree.SubElement(process, _q("laneSet"), id=f"LaneSet_{process_id}")
-    lane_nodes: dict[str, list[str]] = {"center": []}
-    lane_elements = [("center", CENTER_LANE_NAME, "")]
+    lane_nodes: dict[str, list[str]] = {CENTER: []}
+    lane_elements = [(CENTER, center_name, CENTER)]
     for code, lane_name in lanes:
+        if code == CENTER:
+            continue  # the centre's own items share its lane
         lane_nodes[code] = []
         lane_elements.append((code, lane_name, code))
     lane_nodes[APPLICANT_LANE] = []
@@ -107,10 +113,10 @@ def _skeleton(
     def flow(source: str, target: str, label: str = "", condition: str = "") -> None:
         flows.append((f"Flow_{source}_to_{target}", source, target, label, condition))
 
-    node("startEvent", "Event_applied", "center", "一表申请已提交")
-    node("parallelGateway", "Gateway_split", "center", "分送各部门")
-    node("parallelGateway", "Gateway_join", "center", "统一出件")
-    node("endEvent", "Event_done", "center", "一次办好")
+    node("startEvent", "Event_applied", CENTER, "一表申请已提交")
+    node("parallelGateway", "Gateway_split", CENTER, "分送各部门")
+    node("parallelGateway", "Gateway_join", CENTER, "统一出件")
+    node("endEvent", "Event_done", CENTER, "一次办好")
     flow("Event_applied", "Gateway_split")
     for code, item_name, department in items:
         task = f"Task_{code}"
