@@ -21,6 +21,7 @@ from services.errors import InvalidInput
 from services.runtime import Runtime
 from web.api.admin_catalog import (
     ENTRY_LIMIT,
+    Kind,
     VersionNumber,
     catalog_public,
     diff_public,
@@ -299,7 +300,7 @@ def _entry_page(
     request: Request,
     session,
     rt: Runtime,
-    kind: str,
+    kind: Kind,
     code: str | None,
     *,
     form: dict[str, str] | None = None,
@@ -402,26 +403,18 @@ def export_page(user: AdminUser, session: SessionDep):
     )
 
 
-def _kind(kind: str) -> str:
-    if kind not in KIND_TITLES:
-        from services.errors import NotFound
-
-        raise NotFound(f"没有这类目录条目 {kind}", f"no catalog entries of kind {kind}")
-    return kind
-
-
 @router.get("/{kind}/new", response_class=HTMLResponse)
 @twin("POST /api/v1/admin/catalog/{kind}")
-def new_page(request: Request, kind: str, user: AdminUser, session: SessionDep, rt: RuntimeDep):
-    return _entry_page(request, session, rt, _kind(kind), None)
+def new_page(request: Request, kind: Kind, user: AdminUser, session: SessionDep, rt: RuntimeDep):
+    return _entry_page(request, session, rt, kind, None)
 
 
 @router.get("/{kind}/{code}", response_class=HTMLResponse)
 @twin("GET /api/v1/admin/catalog/{kind}/{code}")
 def entry_page(
-    request: Request, kind: str, code: Code, user: AdminUser, session: SessionDep, rt: RuntimeDep
+    request: Request, kind: Kind, code: Code, user: AdminUser, session: SessionDep, rt: RuntimeDep
 ):
-    return _entry_page(request, session, rt, _kind(kind), code)
+    return _entry_page(request, session, rt, kind, code)
 
 
 async def _save(request: Request, session, rt, user, kind: str, code: str | None):
@@ -480,8 +473,10 @@ async def _save(request: Request, session, rt, user, kind: str, code: str | None
 @twin("POST /api/v1/admin/catalog/{kind}")
 @body_limit(ENTRY_LIMIT)
 @answers(409, 422)
-async def create(request: Request, kind: str, user: AdminUser, session: SessionDep, rt: RuntimeDep):
-    return await _save(request, session, rt, user, _kind(kind), None)
+async def create(
+    request: Request, kind: Kind, user: AdminUser, session: SessionDep, rt: RuntimeDep
+):
+    return await _save(request, session, rt, user, kind, None)
 
 
 @router.post("/{kind}/{code}", dependencies=[CsrfChecked], response_class=HTMLResponse)
@@ -489,6 +484,6 @@ async def create(request: Request, kind: str, user: AdminUser, session: SessionD
 @body_limit(ENTRY_LIMIT)
 @answers(409, 422)
 async def update(
-    request: Request, kind: str, code: Code, user: AdminUser, session: SessionDep, rt: RuntimeDep
+    request: Request, kind: Kind, code: Code, user: AdminUser, session: SessionDep, rt: RuntimeDep
 ):
-    return await _save(request, session, rt, user, _kind(kind), code)
+    return await _save(request, session, rt, user, kind, code)
