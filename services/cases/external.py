@@ -159,16 +159,21 @@ def resolve_incident(session: Session, *, user: User, item_id: int, retries: int
     item = load_case_item(session, item_id=item_id, user=user)
     if item.incident is None:
         raise Conflict("该事项没有待处理的故障", "This task has no incident")
-    item.incident = None
-    item.retries = max(retries, 1)
-    item.lock_expires_at = None
-    session.add(item)
-    history.record(
-        session,
-        case_id=item.case_id,
-        user=user,
-        kind="incident_resolved",
-        message="故障已处理，任务重新交部门业务系统办理",
+    hand_back(
+        session, item, user, retries=retries, message="故障已处理，任务重新交部门业务系统办理"
     )
     session.commit()
     return item
+
+
+def hand_back(session: Session, item: CaseItem, user: User, *, retries: int, message: str) -> None:
+    """Clear the item's incident and offer it to its department's system again, recorded in the
+    case's history (the caller commits)."""
+    item.incident = None
+    item.retries = max(retries, 1)
+    item.lock_expires_at = None
+    item.locked_by = None
+    session.add(item)
+    history.record(
+        session, case_id=item.case_id, user=user, kind="incident_resolved", message=message
+    )
