@@ -289,6 +289,11 @@ def catalog_export(
 ):
     """The catalog of `version` (default: the current one) as the TOML files it is seeded from
     (dictionary.toml, items/*.toml, matters/*.toml), zipped."""
+    return export_response(session, version)
+
+
+def export_response(session: Session, version: int | None = None) -> Response:
+    """The catalog files of `version` (None: the current one), zipped, as a download."""
     number = editing.current_number(session) if version is None else version
     content = editing.export_zip(editing.document_at(session, number), number)
     return Response(

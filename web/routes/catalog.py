@@ -25,6 +25,7 @@ from web.api.admin_catalog import (
     VersionNumber,
     catalog_public,
     diff_public,
+    export_response,
     replay_all,
     versions_public,
 )
@@ -395,12 +396,7 @@ async def rollback_page(
 )
 @twin("GET /api/v1/admin/catalog/export")
 def export_page(user: AdminUser, session: SessionDep):
-    number = editing.current_number(session)
-    return Response(
-        editing.export_zip(editing.document_at(session, number), number),
-        media_type="application/zip",
-        headers={"Content-Disposition": f'attachment; filename="catalog-v{number}.zip"'},
-    )
+    return export_response(session)
 
 
 @router.get("/{kind}/new", response_class=HTMLResponse)
