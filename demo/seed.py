@@ -87,6 +87,15 @@ def demo_accounts(rt: Runtime) -> list[dict[str, str]]:
             "note": "Administrator",
         }
     )
+    accounts.append(
+        {
+            "username": "operator",
+            "name": "运维值班员",
+            "role": "operator",
+            "department": "",
+            "note": "Operator: incidents in bulk, case repair, migration of running cases",
+        }
+    )
     return accounts
 
 

@@ -231,6 +231,7 @@ CitizenUser = Annotated[User, _role("citizen")]
 ClerkUser = Annotated[User, _role("clerk")]
 SystemUser = Annotated[User, _role("system")]  # a department's own system (external tasks)
 AdminUser = Annotated[User, _role("admin")]
+OperatorUser = Annotated[User, _role("operator")]  # looks after running cases (issue 21)
 
 
 async def check_csrf(request: Request, login: LoginDep) -> None:

@@ -19,13 +19,14 @@ from services.accounts.service import create_user, hash_password
 from services.cases.workbench import release_stranded_claims
 from services.errors import Conflict, Forbidden, InvalidInput, NotFound
 
-STAFF_ROLES = ("clerk", "system", "admin")
+STAFF_ROLES = ("clerk", "system", "admin", "operator")
 DEPARTMENT_ROLES = ("clerk", "system")  # work a department's tasks, so belong to one
 ROLE_LABELS = {
     "citizen": ("居民", "Citizen"),
     "clerk": ("窗口人员", "Clerk"),
     "system": ("部门业务系统", "Department system"),
     "admin": ("系统管理员", "Administrator"),
+    "operator": ("运维人员", "Operator"),
 }
 # The list's role filter: every staff role, one role, citizens, or everyone.
 ROLE_FILTERS = ("staff", "all", "citizen", *STAFF_ROLES)

@@ -9,7 +9,9 @@ from sqlmodel import Field, SQLModel
 
 from engine.clock import utcnow
 
-ROLES = ("citizen", "clerk", "system", "admin")  # system: a department's own software
+ROLES = ("citizen", "clerk", "system", "admin", "operator")
+# system: a department's own software; operator: looks after running cases (incidents, repair,
+# migration), separate from the administrator who configures
 
 
 class User(SQLModel, table=True):

@@ -12,6 +12,7 @@ from web.api import (
     admin_decisions,
     admin_layout,
     admin_matters,
+    admin_overlay,
     admin_processes,
     admin_replay,
     admin_settings,
@@ -26,6 +27,9 @@ from web.api import (
     inbox,
     matters,
     me,
+    migrations,
+    operations,
+    repair,
     sessions,
     tasks,
     uploads,
@@ -58,6 +62,10 @@ ROUTERS = (  # the busiest first: a request is matched against the routers in th
     admin_decisions.router,
     admin_replay.router,
     admin_catalog.router,
+    admin_overlay.router,
+    operations.router,
+    repair.router,
+    migrations.router,
 )
 
 

@@ -103,6 +103,8 @@ def login(
     target = _safe_next(next)
     if target == "/" and user.role in ("clerk", "admin"):
         target = f"/{user.role}"
+    elif target == "/" and user.role == "operator":
+        target = "/operations"
     response = RedirectResponse(target, status_code=303)
     response.set_cookie(COOKIE, token, **cookie_flags(rt), max_age=rt.settings.session_hours * 3600)
     response.set_cookie(
