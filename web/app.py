@@ -172,8 +172,8 @@ def _document_validation_errors(app: FastAPI) -> None:
 
 def _problems_are_problem_json(schema: dict) -> None:
     """Every 4xx and 5xx answer is declared with the media type it is sent with."""
-    for operations in schema.get("paths", {}).values():
-        for operation in operations.values():
+    for path_operations in schema.get("paths", {}).values():
+        for operation in path_operations.values():
             for status, response in operation.get("responses", {}).items():
                 content = response.get("content", {})
                 if status[:1] in "45" and "application/json" in content:
