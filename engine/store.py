@@ -357,41 +357,37 @@ def create_instance(
     """Insert a new instance and its task rows; returns the instance and what opened."""
     ensure_definition(session, spec, filename)
     now = utcnow()
+    saving = cases.saving(spec, workflow, new=True)
     instance = ProcessInstance(
         definition_key=spec.key,
         process_id=spec.process_id,
-        state=cases.dump(workflow),
-        completed=cases.is_completed(workflow),
+        state=saving.state,
+        completed=saving.completed,
         created_at=now,
         updated_at=now,
     )
     session.add(instance)
     session.flush()
     _LIVE.keep_after_commit(session, instance.id, instance.version, workflow)
-    observed = cases.observe(spec, workflow)
-    changes, _SYNCED[workflow] = _sync_tasks(session, instance.id, observed, _Synced(), now)
+    changes, _SYNCED[workflow] = _sync_tasks(session, instance.id, saving.observed, _Synced(), now)
     return instance, changes
 
 
 def save_instance(
     session: Session, spec: ProcessSpec, instance: ProcessInstance, workflow: BpmnWorkflow
 ) -> Changes:
-    """Write the new state if nobody else did since it was read; returns what changed.
-
-    The read model takes what it needs from the tree first (checks, fired timers, ready tasks);
-    then finished history is dropped from the tree (`cases.compact`) before it is written, so a
-    step costs the same at the 200th step of a case as at the first."""
+    """Write the new state if nobody else did since it was read; returns what changed. The
+    engine's part (observe, compact, dump) is `cases.saving`."""
     now = utcnow()
     before = _SYNCED.pop(workflow, None) or _stored(session, spec, instance.id)
-    observed = cases.observe(spec, workflow)
-    cases.compact(workflow)
-    completed = cases.is_completed(workflow)
+    saving = cases.saving(spec, workflow)
+    completed = saving.completed
     result = session.execute(
         _SAVE_STATE,
         {
             "instance_id": instance.id,
             "read_version": instance.version,
-            "new_state": cases.dump(workflow),
+            "new_state": saving.state,
             "new_version": instance.version + 1,
             "now_completed": completed,
             "now": now,
@@ -407,7 +403,7 @@ def save_instance(
     ):
         set_committed_value(instance, name, value)
     _LIVE.keep_after_commit(session, instance.id, instance.version, workflow)
-    changes, _SYNCED[workflow] = _sync_tasks(session, instance.id, observed, before, now)
+    changes, _SYNCED[workflow] = _sync_tasks(session, instance.id, saving.observed, before, now)
     return changes
 
 

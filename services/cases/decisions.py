@@ -142,9 +142,7 @@ def _decide_once(
     instance, spec, workflow = store.load_workflow(session, rt.specs, case.instance_id)
     try:
         runner.complete(
-            workflow,
-            row.engine_task_id,
-            {f"decision_{row.item_code}": decision, f"comment_{row.item_code}": comment},
+            workflow, row.engine_task_id, runner.decision_data(row.item_code, decision, comment)
         )
     except runner.TaskNotReady:
         raise Conflict("该事项已由他人办理", "This task was already decided") from None
