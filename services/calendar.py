@@ -114,6 +114,17 @@ def _add_working_days(start: date, days: int, generation: int) -> date:
     return current
 
 
+def working_days_between(first: date, last: date) -> int:
+    """The working days after `first` up to and including `last` (0 when `last` is not later):
+    how long something that arrived on `first` and left on `last` took, counted as time limits
+    are (the day of arrival does not count)."""
+    return sum(
+        1
+        for offset in range(1, (last - first).days + 1)
+        if is_working_day(first + timedelta(offset))
+    )
+
+
 def months_after(day: date, months: int) -> date:
     """The same day `months` later, clamped to the end of a shorter month."""
     index = day.year * 12 + day.month - 1 + months
