@@ -27,6 +27,7 @@ import services.departments.models  # noqa: F401
 import services.evaluations.models  # noqa: F401
 import services.incident_batches  # noqa: F401
 import services.maintenance.models  # noqa: F401
+import services.migration_models  # noqa: F401
 import services.notifications.models  # noqa: F401
 import services.processes_models  # noqa: F401
 import services.registries.models  # noqa: F401

@@ -76,3 +76,28 @@ def _draw(root: etree._Element, lane: str, task_id: str, fork: str, join: str) -
         edge = etree.SubElement(plane, _q("BPMNEdge", DI), id=f"{flow_id}_di", bpmnElement=flow_id)
         for x, y, w, h in (source, target):
             etree.SubElement(edge, _q("waypoint", DD), x=str(x + w / 2), y=str(y + h / 2))
+
+
+def insert_item_task(
+    content: bytes, *, flow: str, item: str, lane: str, task_id: str, name: str = ""
+) -> bytes:
+    """`content` with a user task bound to `item` in the lane of the department `lane`, put
+    on the sequence flow `flow` (which is replaced by a flow into the task, the default of its
+    gateway if it was one, and one out of it)."""
+    root = etree.fromstring(content)
+    old = root.find(f".//{_q('sequenceFlow')}[@id='{flow}']")
+    source, target = old.get("sourceRef"), old.get("targetRef")
+    process = old.getparent()
+    process.remove(old)
+    for element in process.iterfind(f"*[@default='{flow}']"):
+        element.set("default", f"Flow_{task_id}_in")
+    for reference in process.iter(_q("incoming"), _q("outgoing")):
+        if reference.text == flow:
+            reference.getparent().remove(reference)
+    for edge in root.iter(_q("BPMNEdge", DI)):
+        if edge.get("bpmnElement") == flow:
+            edge.getparent().remove(edge)
+    stripped = etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+    return add_item_task(
+        stripped, item=item, lane=lane, task_id=task_id, fork=source, join=target, name=name
+    )
