@@ -21,6 +21,9 @@ ITEM_STATUS = {
     "approved": ("已办结", "Approved"),
     "rejected": ("不予办理", "Rejected"),
     "not_applicable": ("无需办理", "Not applicable"),
+    # left by an operator's repair (services/cases/repair.py)
+    "cancelled": ("已撤回", "Withdrawn"),
+    "superseded": ("已退回重办", "Re-opened (superseded)"),
 }
 CASE_STATUS = {
     "processing": ("办理中", "In progress"),

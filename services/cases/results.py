@@ -120,6 +120,8 @@ def open_delivery(session: Session, *, case: Case) -> None:
     """When a case completes and its applicant chose post, the results wait to be shipped."""
     if case.data.get("delivery_method") != "post" or not case.data.get("delivery_address"):
         return
+    if delivery_of(session, case=case) is not None:  # shipped before an operator re-opened it
+        return
     session.add(Delivery(case_id=case.id, address=case.data["delivery_address"]))
 
 

@@ -246,7 +246,11 @@ _STATUSES_OF_CASE = select(CaseItem.status).where(CaseItem.case_id == bindparam(
 
 
 def finish_case(session: Session, case: Case) -> None:
-    statuses = session.exec(_STATUSES_OF_CASE, params={"case_id": case.id}).all()
+    statuses = [
+        status
+        for status in session.exec(_STATUSES_OF_CASE, params={"case_id": case.id}).all()
+        if status not in ("cancelled", "superseded")  # withdrawn or re-opened by an operator
+    ]
     case.status = "completed"
     case.completed_at = utcnow()
     if statuses and all(s == "rejected" for s in statuses):

@@ -26,11 +26,20 @@ NOTIFIED = {
     "correction": "correction_requested",
     "completed": "completed",
     "delivery_shipped": "delivery_shipped",
+    "repair": "repaired",  # an operator repaired the case (services/cases/repair.py)
 }
 # These also reach the applicant's phone: they must act (correct, collect, evaluate) or
 # something ended.
 SMS_KINDS = frozenset(
-    {"submitted", "accepted", "rejected", "correction_requested", "completed", "delivery_shipped"}
+    {
+        "submitted",
+        "accepted",
+        "rejected",
+        "correction_requested",
+        "completed",
+        "delivery_shipped",
+        "repaired",
+    }
 )
 INSTANT = "秒批"  # the case service's mark of an automatic approval in the event message
 

@@ -38,6 +38,7 @@ KINDS = {
     "follow_up_opened": ("收到差评，请核实整改并回访", "Bad review: follow up and call back"),
     "evaluation_handled": ("您的评价已处理", "Your feedback was handled"),
     "escalated": ("待办已超过法定时限，请督办", "A task is past its statutory limit"),
+    "repaired": ("办件已由工作人员调整", "Your case was adjusted by staff"),
 }
 SMS_SIGNATURE = "【一件事一次办】"
 _PENDING = "onething.notifications.pending"
