@@ -22,7 +22,7 @@ from starlette.routing import Mount
 
 from demo.seed import DEMO_PASSWORD
 from services.accounts.models import User
-from services.cases.models import CaseItem, Delivery, Upload
+from services.cases.models import Case, CaseItem, Delivery, Upload
 from services.certificates.models import Certificate
 from services.evaluations.models import FollowUp
 from services.notifications.models import Notification
@@ -416,6 +416,8 @@ def world(browser, rt):
             "public_id": session.exec(select(Certificate.public_id)).first(),
             "applicant_id": mother.id,
             "user_id": spare.id,  # administrators' account actions land on a spare clerk
+            "case_number": session.get(Case, open_case_id).number,  # operators repair it
+            "action": "cancel",  # an item's repair (without a reason: refused, 422)
             "day": "2026-12-26",
             "kind": "fact",  # the catalog's entries (their code: see the overrides)
             "number": 0,  # the catalog as shipped
