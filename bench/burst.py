@@ -23,7 +23,8 @@ Per configuration (a fresh data directory and database each):
     each submitting `POST /api/v1/cases {"matter": "school_enrollment", "consent": true, ...}`
     as the next applicant, back to back, until `--seconds` have passed (requests in flight then
     are awaited and counted); no applicant applies twice (a client stops if the list runs out,
-    which is reported);
+    which is reported); an application the server sheds (503 with Retry-After: web/admission.py)
+    is sent again after a second, as a well-behaved client does, and counted as shed;
   - checks: every 201 is a case in the database with its items routed and a subject of its own;
     every other response or transport error is an error: status/body samples are printed, with
     the tracebacks from the server's log.
@@ -82,6 +83,7 @@ from services.runtime import build_runtime  # noqa: E402
 
 MATTER = "school_enrollment"
 ANSWERS = {"applicant_phone": "13912345678", "delivery_method": "online"}
+SHED_RETRY_SECONDS = 1.0  # what the server's Retry-After says by default (web/admission.py)
 ONETHING = Path(sys.executable).with_name("onething")
 
 
@@ -281,6 +283,7 @@ class Burst:
     used: int = 0  # applicants who applied (each once)
     ran_out: bool = False  # the list ran out before the end: clients stopped early
     per_second: Counter = field(default_factory=Counter)
+    shed: int = 0  # answered 503 with Retry-After (the server at capacity), then sent again
 
 
 async def burst(base: str, tokens: list[str], clients: int, seconds: float) -> Burst:
@@ -306,14 +309,22 @@ async def burst(base: str, tokens: list[str], clients: int, seconds: float) -> B
                     "Authorization": f"Bearer {tokens[n]}",
                     "Content-Type": "application/json",
                 }
-                t0 = time.perf_counter()
-                try:
-                    status, answer = await asyncio.wait_for(
-                        connection.request("POST", "/api/v1/cases", headers, body), 300
-                    )
-                except (OSError, ConnectionError, TimeoutError) as exc:
-                    result.statuses[type(exc).__name__] += 1
-                    result.errors.append((t0 - start, type(exc).__name__, str(exc)[:300]))
+                while True:  # a shed application (503, Retry-After) is sent again after it
+                    t0 = time.perf_counter()
+                    try:
+                        status, answer = await asyncio.wait_for(
+                            connection.request("POST", "/api/v1/cases", headers, body), 300
+                        )
+                    except (OSError, ConnectionError, TimeoutError) as exc:
+                        status, answer = type(exc).__name__, str(exc).encode()
+                        break
+                    if status != 503 or time.perf_counter() >= stop_at:
+                        break
+                    result.shed += 1
+                    await asyncio.sleep(SHED_RETRY_SECONDS)
+                if isinstance(status, str):  # a transport error
+                    result.statuses[status] += 1
+                    result.errors.append((t0 - start, status, answer[:300].decode()))
                     continue
                 done = time.perf_counter()
                 result.statuses[str(status)] += 1
@@ -361,7 +372,8 @@ def report(
     print(f"    CPU per created case: {cpu_text}")
     print(
         f"    statuses: {dict(run.statuses)}; applicants: {run.used} of {applicants} "
-        f"applied, each once (reused: 0)"
+        f"applied, each once (reused: 0); shed with 503 and sent again after "
+        f"{SHED_RETRY_SECONDS:.0f} s: {run.shed}"
     )
     if run.ran_out:
         print(
@@ -413,6 +425,7 @@ def report(
         "p95": percentile(run.latencies, 95),
         "p99": percentile(run.latencies, 99),
         "statuses": dict(run.statuses),
+        "shed": run.shed,
         "applicants_used": run.used,
         "ran_out": run.ran_out,
     }

@@ -121,6 +121,12 @@ class Settings(BaseSettings):
     # max_connections must cover hosts x workers x (db_pool_size + db_max_overflow).
     db_pool_size: int = Field(default=10, ge=1, le=200)
     db_max_overflow: int = Field(default=20, ge=0, le=200)
+    # Admission control of each worker process (web/admission.py): requests run at once, how
+    # many may wait for their turn and how long; past that a request is answered 503 with
+    # Retry-After before anything of it is done.
+    max_active_requests: int = Field(default=16, ge=1, le=1000)
+    max_queued_requests: int = Field(default=64, ge=0, le=100_000)
+    queue_wait_ms: int = Field(default=1000, ge=0, le=60_000)
     bpmn_dir: Path = PACKAGED_BPMN_DIR if PACKAGED_BPMN_DIR.is_dir() else PROJECT_DIR / "bpmn"
     registry_people: int = 20000
     session_hours: int = 8

@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Gauge, Histogram, ProcessCollector
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
 from prometheus_client.exposition import generate_latest
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
@@ -75,6 +75,14 @@ BREAKER_STATE = Gauge(
     multiprocess_mode="mostrecent",  # the latest any worker saw
 )
 _BREAKER_VALUES = {CLOSED: 0, HALF_OPEN: 1, OPEN: 2}
+REFUSED_REQUESTS = Counter(
+    "onething_http_requests_not_served_total",
+    "Requests a worker did not carry out under load (web/admission.py): shed (503 with "
+    "Retry-After: the queue was full or too slow) or abandoned (their client left while they "
+    "waited).",
+    ("reason",),
+    registry=PROCESS_REGISTRY,
+)
 
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 # A request that matched no route (a 404, a probe) is counted under this one label value.

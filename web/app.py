@@ -24,6 +24,7 @@ from services.errors import DomainError, InvalidInput, TooManyRequests
 from services.maintenance.jobs import maintenance_workers
 from services.runtime import Runtime, build_runtime
 from web import db_errors, observe
+from web.admission import Admission
 from web.api import v1 as api_v1
 from web.api import webhooks as api_webhooks
 from web.deps import NotSignedIn, read_only_engine, request_slots
@@ -341,6 +342,14 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
     db_errors.install(app)
     _document_validation_errors(app)
     app.add_middleware(BodyLimit, runtime=runtime)
+    settings = getattr(runtime, "settings", None)
+    if settings is not None:  # (an app made only for its OpenAPI document has none)
+        app.add_middleware(
+            Admission,
+            active=settings.max_active_requests,
+            queued=settings.max_queued_requests,
+            wait_ms=settings.queue_wait_ms,
+        )
     app.add_middleware(SecurityHeaders, headers=headers)
     app.add_middleware(observe.RequestObserver)  # outermost: sees every answer, errors too
     return app

@@ -39,6 +39,7 @@ PROBLEM_TITLES = {
     "process_failed": ("办理流程出错", "Process failed"),
     "registry_unavailable": ("共享数据暂不可用", "Registry unavailable"),
     "database_unavailable": ("系统繁忙，请稍后再试", "Temporarily unavailable"),
+    "busy": ("办理人数较多，请稍后再试", "Busy: try again shortly"),
 }
 
 

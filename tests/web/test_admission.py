@@ -1,0 +1,178 @@
+"""Admission control (web/admission.py): a saturated worker sheds the excess at once with 503 and
+Retry-After, serves what it admitted in order, never carries out a request whose client left
+while it waited, and an application shed and sent again is accepted once."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+
+from fastapi.testclient import TestClient
+from sqlmodel import Session, select
+
+from demo.seed import DEMO_PASSWORD
+from services.cases.models import Case
+from tests.security.test_event_loop import WAIT, SlowRegistry
+from tests.web.conftest import FATHER, MOTHER, NEWBORN_ANSWERS
+from web.admission import Admission
+from web.app import create_app
+
+
+class Held:
+    """An ASGI app whose requests to /hold wait until released; every call is recorded."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+        self.release = asyncio.Event()
+        self.entered = asyncio.Event()
+
+    async def __call__(self, scope, receive, send) -> None:
+        self.calls.append(scope["path"])
+        if scope["path"] == "/hold":
+            self.entered.set()
+            await self.release.wait()
+        await receive()
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+
+def _scope(path: str, method: str = "GET") -> dict:
+    return {"type": "http", "method": method, "path": path, "headers": []}
+
+
+async def _request(app, path: str, *, gone: bool = False) -> dict:
+    """Send one request through `app`; the answer's status, headers and body. `gone`: the
+    client has left by the time the request is looked at."""
+    sent: list[dict] = []
+
+    async def receive():
+        return {"type": "http.disconnect"} if gone else {"type": "http.request", "body": b""}
+
+    async def send(message):
+        sent.append(message)
+
+    await app(_scope(path), receive, send)
+    if not sent:
+        return {"status": None}
+    start = sent[0]
+    return {
+        "status": start["status"],
+        "headers": {k.decode(): v.decode() for k, v in start["headers"]},
+        "body": b"".join(m.get("body", b"") for m in sent[1:]),
+    }
+
+
+def test_past_its_queue_a_worker_answers_503_with_retry_after_at_once():
+    async def run():
+        inner = Held()
+        app = Admission(inner, active=1, queued=1, wait_ms=10_000)
+        first = asyncio.create_task(_request(app, "/hold"))
+        await inner.entered.wait()
+        second = asyncio.create_task(_request(app, "/api/v1/tasks"))  # waits its turn
+        await asyncio.sleep(0)
+        third = await _request(app, "/api/v1/cases")  # the queue is full: shed now
+        assert third["status"] == 503
+        assert third["headers"]["retry-after"] == "10"
+        assert third["headers"]["content-type"] == "application/problem+json"
+        problem = json.loads(third["body"])
+        assert problem["code"] == "busy" and "稍后再试" in problem["detail"]
+        assert "/api/v1/cases" not in inner.calls  # nothing of it was done
+        page = await _request(app, "/matters/newborn/apply")  # a browser gets a page
+        assert page["status"] == 503 and page["headers"]["content-type"].startswith("text/html")
+        inner.release.set()
+        assert (await first)["status"] == 200
+        assert (await second)["status"] == 200  # the admitted one was served, in its turn
+        assert inner.calls == ["/hold", "/api/v1/tasks"]
+        assert app.gate().running == 0 and not app.gate().waiters
+
+    asyncio.run(run())
+
+
+def test_a_request_that_waits_too_long_is_shed_and_the_probes_always_pass():
+    async def run():
+        inner = Held()
+        app = Admission(inner, active=1, queued=10, wait_ms=20)
+        first = asyncio.create_task(_request(app, "/hold"))
+        await inner.entered.wait()
+        waited = await _request(app, "/api/v1/tasks")
+        assert waited["status"] == 503 and waited["headers"]["retry-after"] == "1"
+        assert (await _request(app, "/healthz"))["status"] == 200  # alive, and says so
+        assert (await _request(app, "/static/app.css"))["status"] == 200
+        inner.release.set()
+        await first
+        assert app.gate().shed == 1 and app.gate().running == 0
+        assert (await _request(app, "/api/v1/tasks"))["status"] == 200  # free again
+
+    asyncio.run(run())
+
+
+def test_a_request_whose_client_left_while_it_waited_is_not_carried_out():
+    async def run():
+        inner = Held()
+        app = Admission(inner, active=1, queued=5, wait_ms=10_000)
+        first = asyncio.create_task(_request(app, "/hold"))
+        await inner.entered.wait()
+        left = asyncio.create_task(_request(app, "/api/v1/cases", gone=True))
+        stays = asyncio.create_task(_request(app, "/api/v1/tasks"))
+        await asyncio.sleep(0.01)
+        inner.release.set()
+        await first
+        assert (await left)["status"] is None  # no answer: nobody is there to read it
+        assert (await stays)["status"] == 200
+        assert "/api/v1/cases" not in inner.calls
+        assert app.gate().abandoned == 1 and app.gate().running == 0
+
+    asyncio.run(run())
+
+
+def test_a_saturated_server_sheds_an_application_that_is_accepted_once_when_sent_again(rt):
+    """One place, no queue: while a submission holds the place (held in the registry), another
+    citizen's application is answered 503 with Retry-After and nothing of it is kept; sent
+    again later with the same Idempotency-Key it is accepted, and once more it is replayed."""
+    rt.settings.max_active_requests = 1
+    rt.settings.max_queued_requests = 0
+    app = create_app(rt)
+    slow = SlowRegistry(rt.registry)
+    body = {"matter": "newborn", "answers": NEWBORN_ANSWERS, "consent": True}
+    with TestClient(app) as client:
+
+        def sign_in(username: str) -> dict[str, str]:
+            answer = client.post(
+                "/api/v1/login", json={"username": username, "password": DEMO_PASSWORD}
+            )
+            assert answer.status_code == 200, answer.text
+            return {"Authorization": f"Bearer {answer.json()['token']}"}
+
+        mother, father = sign_in(MOTHER), sign_in(FATHER)
+        keyed = {**father, "Idempotency-Key": "father-newborn-1"}
+        rt.registry = slow
+        answers: dict[str, int] = {}
+
+        def submit() -> None:
+            answers["mother"] = client.post("/api/v1/cases", json=body, headers=mother).status_code
+
+        holding = threading.Thread(target=submit)
+        holding.start()
+        try:
+            assert slow.entered.wait(WAIT), "the first submission never reached the registry"
+            shed = client.post("/api/v1/cases", json=body, headers=keyed)
+        finally:
+            slow.release.set()
+            holding.join(WAIT)
+        rt.registry = slow._registry
+        assert answers == {"mother": 201}
+        assert shed.status_code == 503, shed.text
+        assert int(shed.headers["Retry-After"]) >= 1
+        assert shed.json()["code"] == "busy"
+        with Session(rt.db) as session:
+            assert session.exec(select(Case).where(Case.applicant_id_number == FATHER)).all() == []
+
+        again = client.post("/api/v1/cases", json=body, headers=keyed)
+        assert again.status_code == 201, again.text
+        replayed = client.post("/api/v1/cases", json=body, headers=keyed)
+        assert replayed.status_code == 201 and replayed.headers.get("Idempotent-Replayed") == "true"
+        assert replayed.json()["id"] == again.json()["id"]
+        with Session(rt.db) as session:
+            cases = session.exec(select(Case).where(Case.applicant_id_number == FATHER)).all()
+        assert len(cases) == 1
