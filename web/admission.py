@@ -28,6 +28,7 @@ import json
 import logging
 import math
 import time
+import weakref
 from collections import deque
 from dataclasses import dataclass, field
 
@@ -124,10 +125,10 @@ class Admission:
         self.active = active
         self.queued = queued
         self.wait = wait_ms / 1000
-        self._gates: dict[int, Gate] = {}
+        self._gates: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
     def gate(self) -> Gate:
-        loop = id(asyncio.get_running_loop())
+        loop = asyncio.get_running_loop()
         found = self._gates.get(loop)
         if found is None:
             found = self._gates[loop] = Gate(self.active, self.queued, self.wait)
