@@ -847,6 +847,8 @@ class PhaseTimer:
         # ... and by request kind and the innermost timed step that is not SQL plumbing
         self.statements_by_step: dict[tuple[str, str], int] = defaultdict(int)
         self.sql: dict[tuple[str, str, str], int] = defaultdict(int)  # ... and the SQL's start
+        self.requests: dict[str, int] = defaultdict(int)  # requests by kind
+        self.commits: dict[str, int] = defaultdict(int)  # transactions committed, by kind
         self.mark = time.perf_counter()
 
     def _switch(self) -> None:
@@ -882,6 +884,7 @@ class PhaseApp:
             kind = "/api/v1/tasks/{id}/complete"
         elif path.startswith("/api/v1/cases/"):
             kind = "/api/v1/cases/{id}"
+        self.timer.requests[f"{scope.get('method', '')} {kind}"] += 1
         self.timer.enter(f"{scope.get('method', '')} {kind}")
         try:
             await self.app(scope, receive, send)
@@ -916,11 +919,13 @@ def _timed(timer: PhaseTimer, label: str, func: Callable) -> Callable:
 def phase_targets() -> list[tuple[object, str, str]]:
     """(owner, attribute, label): the steps timed by the phase profile."""
     import fastapi.routing
+    import pydantic
     import sqlalchemy.orm
     import starlette.responses
 
     import engine.store
     import services.accounts.service
+    import services.cases.access
     import services.cases.decisions
     import services.cases.routing
     import services.cases.submission
@@ -933,6 +938,8 @@ def phase_targets() -> list[tuple[object, str, str]]:
         (fastapi.routing, "solve_dependencies", "FastAPI dependencies (body, DB session, auth)"),
         (fastapi.routing, "serialize_response", "response model validate + serialize (pydantic)"),
         (starlette.responses.JSONResponse, "render", "JSON encode response"),
+        (pydantic.TypeAdapter, "validate_python", "response model validate (TypeAdapter)"),
+        (pydantic.TypeAdapter, "dump_json", "JSON encode response (TypeAdapter)"),
         (services.accounts.service, "session_user", "auth: bearer token -> session, user"),
         (services.cases.submission, "submit_application", "submit_application"),
         (services.cases.workbench, "search_queue", "department queue"),
@@ -952,6 +959,9 @@ def phase_targets() -> list[tuple[object, str, str]]:
         (runner, "start", "SpiffWorkflow start/complete"),
         (runner, "complete", "SpiffWorkflow start/complete"),
         (runner, "ready_tasks", "SpiffWorkflow ready_tasks"),
+        (runner, "observe", "engine: read model walk (observe)"),
+        (runner, "compact", "engine: history compaction"),
+        (services.cases.access, "log_case_view", "case view access log"),
         (runner, "dump", "state dump (SpiffWorkflow serializer + JSON)"),
         (runner, "restore", "state restore (SpiffWorkflow serializer + JSON)"),
         (sa_session, "execute", "SQL query (ORM)"),
@@ -988,14 +998,19 @@ def timed_phases(timer: PhaseTimer, db) -> Iterator[None]:
     def after(*_args):
         timer.leave()
 
+    def committed(_conn):
+        timer.commits[timer.stack[0] if timer.stack else "-"] += 1
+
     db.connect = _timed(timer, "DB connection checkout (pool, pre-ping)", db.connect)
     event.listen(db, "before_cursor_execute", before)
     event.listen(db, "after_cursor_execute", after)
+    event.listen(db, "commit", committed)
     try:
         yield
     finally:
         event.remove(db, "before_cursor_execute", before)
         event.remove(db, "after_cursor_execute", after)
+        event.remove(db, "commit", committed)
         del db.connect
         for owner, attribute, original in reversed(originals):
             setattr(owner, attribute, original)
@@ -1059,6 +1074,65 @@ def print_phases(
         ms = seconds * 1000 / cases
         if ms >= 0.05:
             print(f"    {label:66} {ms:7.2f} ms  {ms / case_ms:5.1%}")
+
+
+# The per-request table's columns: each timed phase's exclusive time goes to one of them; a
+# request's own frame (the route's code, the middleware) and anything not timed is "other app".
+CATEGORIES = {
+    "engine": {
+        "SpiffWorkflow start/complete",
+        "SpiffWorkflow ready_tasks",
+        "state dump (SpiffWorkflow serializer + JSON)",
+        "state restore (SpiffWorkflow serializer + JSON)",
+        "engine: read model walk (observe)",
+        "engine: history compaction",
+    },
+    "SQL": SQL_PHASES | {"DB driver (cursor.execute)"},
+    "auth": {"auth: bearer token -> session, user"},
+    "registry": {"registry reads (embedded SQLite registry)", "registry prefill"},
+    "access log": {
+        "registry access log",
+        "registry reads stamped with case",
+        "case view access log",
+    },
+    "render/JSON": {
+        "response model validate + serialize (pydantic)",
+        "JSON encode response",
+        "response model validate (TypeAdapter)",
+        "JSON encode response (TypeAdapter)",
+        "case view for the response (item_views)",
+    },
+    "framework": {"FastAPI dependencies (body, DB session, auth)"},
+}
+# Around the app (from the served run, per request kind): uvicorn, TCP and the client
+AROUND: dict[str, float] = {}
+
+
+def print_request_table(timer: PhaseTimer, cases: int) -> None:
+    """Per request of a lifecycle: where its milliseconds go, by category (exclusive times of
+    the timed phases), its SQL statements and transactions, and the time around the app."""
+    columns = [*CATEGORIES, "other app"]
+    of_label = {label: name for name, labels in CATEGORIES.items() for label in labels}
+    rows: dict[str, dict[str, float]] = {kind: defaultdict(float) for kind in timer.requests}
+    for path, seconds in timer.totals.items():
+        if path[0] in rows:
+            rows[path[0]][of_label.get(path[-1], "other app")] += seconds
+    print(
+        "  per request (ms each; exclusive time of the timed phases, in process, threadpool "
+        "inline; 'around' = uvicorn, TCP and the client, from the served run):"
+    )
+    header = "".join(f"{name:>12}" for name in [*columns, "app", "around", "statements", "commits"])
+    print(f"    {'request':34} {'x/case':>6}{header}")
+    for kind, row in sorted(rows.items(), key=lambda kv: -sum(kv[1].values())):
+        n = timer.requests[kind]
+        per = {name: row[name] * 1000 / n for name in columns}
+        cells = "".join(f"{per[name]:12.2f}" for name in columns)
+        around = AROUND.get(kind)
+        print(
+            f"    {kind:34} {n / cases:6.1f}{cells}{sum(per.values()):12.2f}"
+            f"{around if around is not None else float('nan'):12.2f}"
+            f"{timer.statements[kind] / n:12.1f}{timer.commits[kind] / n:12.1f}"
+        )
 
 
 def _package(filename: str) -> str:
@@ -1191,12 +1265,14 @@ def bench_profile(
             for _ in range(warmup):
                 subject.run(record=False)
             timer.totals.clear()
+            timer.requests.clear()
             with timed_phases(timer, rt.db):
                 for _ in range(cases):
                     t0 = time.perf_counter()
                     subject.run(record=False)
                     subject.samples.append((time.perf_counter() - t0) * 1000)
             print_phases(timer, cases, statistics.mean(subject.samples), tree=full, sql=sql)
+            print_request_table(timer, cases)
             if full:
                 profile = cProfile.Profile()
                 start = time.perf_counter()
@@ -1871,6 +1947,10 @@ def main() -> None:
             print_api(subject, floor)
         print_api(inline, floor)
         print_split(floor, inline, servers[0], hops_per_case)
+        for kind in REQUEST_KINDS:  # for the per-request table of (3)
+            AROUND[kind] = statistics.median(servers[0].log.client[kind]) - statistics.median(
+                servers[0].log.server[kind]
+            )
         loaded: dict[str, Loaded] = {}
         if args.clients > 0:
             print(
