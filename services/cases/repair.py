@@ -36,7 +36,7 @@ from services.cases.corrections import shown_value
 from services.cases.models import Case, CaseEvent, CaseItem, Delivery
 from services.cases.progress import ITEM_STATUS, events_of
 from services.cases.routing import apply_changes, department_name, finish_case, routing_summary
-from services.cases.submission import answerable_facts
+from services.cases.submission import answerable_facts, subject_key
 from services.certificates.models import Certificate
 from services.errors import Conflict, Forbidden, InvalidInput, NotFound
 from services.notifications.case_notifications import on_case_event
@@ -289,6 +289,7 @@ def cancel_item(
         changes = store.save_instance(session, spec, instance, workflow)
         now = utcnow()
         _close(row, WITHDRAWN, now, comment=f"已撤回：{reason}")
+        _settle_correction(session, case)
         item = rt.catalog.items[row.item_code]
         dept = department_name(rt, row.department)
         message = f"运维人员撤回事项：{item.name}（{dept}），该事项不再办理。理由：{reason}"
@@ -319,7 +320,7 @@ def reopen_item(
         changes = store.save_instance(session, spec, instance, workflow)
         now = utcnow()
         revoked = _supersede(session, row)
-        _reopen_case(session, case)
+        _reopen_case(session, rt, case)
         item = rt.catalog.items[row.item_code]
         dept = department_name(rt, row.department)
         note = "，原电子证照已作废" if revoked else ""
@@ -378,8 +379,7 @@ def move_step(
         revoked = False
         for row in _rows(session, case, info.item, ("approved", "rejected")):
             revoked = _supersede(session, row) or revoked
-        if case.status == "correction":
-            case.status = "processing"
+        _settle_correction(session, case)
         note = "，原电子证照已作废" if revoked else ""
         message = f"运维人员调整办理步骤：由“{task.name}”改为“{info.name}”{note}。理由：{reason}"
         _record(session, rt, user, case, message, changes, now, workflow)
@@ -427,6 +427,8 @@ def correct_fact(
             if key in spec.variables:
                 engine_repair.set_variables(workflow, {key: parsed})
             store.save_instance(session, spec, instance, workflow)  # stale: refused
+        if case.subject_key is not None:  # an open or granted case keeps its subject
+            _claim_subject(session, rt, case, {**case.data, key: parsed})
         case.data = {**case.data, key: parsed}
         case.provenance = {
             **case.provenance,
@@ -512,16 +514,14 @@ def _case_and_item(session: Session, case_id: int, item_id: int) -> tuple[Case, 
     return case, row
 
 
-def _rows(session: Session, case: Case, item: str | None, statuses) -> list[CaseItem]:
-    return list(
-        session.exec(
-            select(CaseItem).where(
-                CaseItem.case_id == case.id,
-                CaseItem.item_code == item,
-                col(CaseItem.status).in_(statuses),
-            )
-        ).all()
-    )
+def _rows(
+    session: Session, case: Case, item: str | None, statuses, *, any_item: bool = False
+) -> list[CaseItem]:
+    """The case's items of code `item` (every item's: `any_item`) in one of `statuses`."""
+    query = select(CaseItem).where(CaseItem.case_id == case.id, col(CaseItem.status).in_(statuses))
+    if not any_item:
+        query = query.where(CaseItem.item_code == item)
+    return list(session.exec(query).all())
 
 
 def _close(row: CaseItem, status: str, now: datetime, *, comment: str) -> None:
@@ -532,6 +532,15 @@ def _close(row: CaseItem, status: str, now: datetime, *, comment: str) -> None:
     row.locked_by = None
     row.lock_expires_at = None
     row.decided_at = row.decided_at or now
+
+
+def _settle_correction(session: Session, case: Case) -> None:
+    """A case waiting for corrections goes on once no item of it waits for one any more."""
+    session.flush()
+    if case.status == "correction" and not _rows(
+        session, case, None, ("correction",), any_item=True
+    ):
+        case.status = "processing"
 
 
 def _supersede(session: Session, row: CaseItem) -> bool:
@@ -548,11 +557,13 @@ def _supersede(session: Session, row: CaseItem) -> bool:
     return True
 
 
-def _reopen_case(session: Session, case: Case) -> None:
+def _reopen_case(session: Session, rt: Runtime, case: Case) -> None:
     """A completed case open again: its results wait for the new decision (a delivery not
     shipped yet is dropped; it is prepared again when the case completes)."""
     if case.status != "completed":
         return
+    if case.subject_key is None:  # every item was refused: the subject was given up
+        _claim_subject(session, rt, case, case.data)
     case.status = "processing"
     case.outcome = None
     case.completed_at = None
@@ -560,6 +571,29 @@ def _reopen_case(session: Session, case: Case) -> None:
     if delivery is not None and delivery.status == "preparing":
         session.delete(delivery)
         session.flush()
+
+
+def _claim_subject(session: Session, rt: Runtime, case: Case, data: dict[str, Any]) -> None:
+    """The case's subject key for `data` (what it is about: one open or granted case per
+    matter and subject); Conflict when another case of the matter holds it."""
+    matter = rt.catalog.matters.get(case.matter)
+    if matter is None:
+        return
+    key = subject_key(matter, data, case.applicant_id_number)
+    if key == case.subject_key:
+        return
+    if key is not None:
+        other = session.exec(
+            select(Case.id).where(
+                Case.matter == case.matter, Case.subject_key == key, Case.id != case.id
+            )
+        ).first()
+        if other is not None:
+            raise Conflict(
+                "同一申请对象已有另一件办理中或已办结的办件，不能这样检修",
+                "Another open or granted case of this matter has the same subject",
+            )
+    case.subject_key = key
 
 
 def _record(

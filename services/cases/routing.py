@@ -246,14 +246,15 @@ _STATUSES_OF_CASE = select(CaseItem.status).where(CaseItem.case_id == bindparam(
 
 
 def finish_case(session: Session, case: Case) -> None:
-    statuses = [
-        status
-        for status in session.exec(_STATUSES_OF_CASE, params={"case_id": case.id}).all()
-        if status not in ("cancelled", "superseded")  # withdrawn or re-opened by an operator
-    ]
+    recorded = session.exec(_STATUSES_OF_CASE, params={"case_id": case.id}).all()
+    # items withdrawn or re-opened by an operator (services/cases/repair.py) do not count
+    statuses = [status for status in recorded if status not in ("cancelled", "superseded")]
     case.status = "completed"
     case.completed_at = utcnow()
-    if statuses and all(s == "rejected" for s in statuses):
+    if recorded and not statuses:  # an operator withdrew every item: nothing was granted
+        case.outcome = "withdrawn"
+        case.subject_key = None
+    elif statuses and all(s == "rejected" for s in statuses):
         case.outcome = "rejected"
         case.subject_key = None  # nothing was granted: the subject may be applied for again
     elif "rejected" in statuses:

@@ -298,3 +298,47 @@ def test_the_operators_view_is_logged_and_masks_id_numbers(rt, user_of):
     assert any("检修" in row.purpose for row in logged)
     with pytest.raises(Forbidden):
         _do(rt, user_of, repair.repair_view, as_="admin", number=number)
+
+
+def test_an_item_awaiting_the_applicants_correction_is_withdrawn_too(rt, user_of):
+    from services.cases.decisions import decide
+
+    case_id = _submit(rt)
+    police = _items(rt, case_id, department="police")[0]
+    fact = rt.catalog.items[police.item_code].fact_keys[0]
+    with Session(rt.db) as session:
+        decide(
+            session,
+            rt,
+            user=user_of("police01"),
+            item_id=police.id,
+            decision="correction",
+            comment="请核对",
+            reopen=[fact],
+        )
+    assert _case(rt, case_id).status == "correction"
+    _do(rt, user_of, repair.cancel_item, case_id=case_id, item_id=police.id, reason=REASON)
+    assert _items(rt, case_id, id=police.id)[0].status == "cancelled"
+    assert _case(rt, case_id).status == "processing"
+    with Session(rt.db) as session:
+        instance_id = _case(rt, case_id).instance_id
+        ready = session.exec(
+            select(HumanTask).where(
+                HumanTask.instance_id == instance_id,
+                HumanTask.state == "ready",
+                HumanTask.item == police.item_code,
+            )
+        ).all()
+    assert ready == []
+    assert _finish(rt, user_of, case_id).status == "completed"
+
+
+def test_a_completed_item_cannot_be_withdrawn_nor_an_open_one_reopened(rt, user_of):
+    case_id = _submit(rt)
+    police = _items(rt, case_id, department="police")[0]
+    with pytest.raises(Conflict):
+        _do(rt, user_of, repair.reopen_item, case_id=case_id, item_id=police.id, reason=REASON)
+    approve_open(rt, user_of, case_id)
+    with pytest.raises(Conflict):
+        _do(rt, user_of, repair.cancel_item, case_id=case_id, item_id=police.id, reason=REASON)
+    assert not _repair_events(rt, case_id)
