@@ -66,7 +66,7 @@ from services.cases import corrections, decisions, submission
 from services.cases.models import Case, CaseItem  # noqa: E402
 from services.runtime import Runtime  # noqa: E402
 
-TARGET_RATIO = 1.5  # the 200th step at most 1.5x the first
+TARGET_RATIO = 1.2  # the 200th step at most 1.2x the first (issue 23)
 ITEM = "police_birth_registration"
 CLERK = "police01"
 CHECKPOINTS = (1, 2, 10, 11, 50, 51, 100, 101, 150, 151, 199, 200)

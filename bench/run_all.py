@@ -6,6 +6,8 @@ what was measured.
   bench/burst.py              200 clients submitting school enrollments for 60 s, each
                               applicant once (a child has one open or granted case)
   bench/long_case.py          step cost against case size, 200 steps of one case
+  bench/open_loop.py          applications arriving at a fixed rate, at 80 % and 150 % of the
+                              measured capacity (shedding, goodput, nothing lost)
 
 Each benchmark runs as a subprocess (its output is passed through as it comes); the figures of
 the summary are read from the JSON each benchmark writes with `--summary-json` (the newborn
@@ -65,60 +67,88 @@ def read_json(path: Path) -> dict | None:
 
 
 def newborn_rows(output: str) -> list[tuple[str, str, str, str]]:
+    """The newborn benchmark's targets, from its printed verdicts and its summary line."""
     rows = []
-    sequential = dict(
-        (config, (ms, rate, share))
-        for config, ms, rate, share in re.findall(
-            r"^\s+(uvicorn \+ \w+)\s+sequential client:\s+([\d.]+) ms per case .*?,\s+"
-            r"([\d.]+) cases/s = (\d+)% of the floor",
-            output,
-            re.M,
-        )
-    )
-    loaded = re.findall(
-        r"^\s+(uvicorn \+ \w+)\s+(\d+) clients, throughput\s+([\d.]+) cases/s = (\d+)% of the "
-        r"floor: (meets|misses)",
-        output,
-        re.M,
-    )
-    for config, clients, rate, share, verdict in loaded:
-        ms, seq_rate, seq_share = sequential.get(config, ("?", "?", "?"))
+    line = re.search(r"^summary: (server_floor_ms=.*)$", output, re.M)
+    figures = dict(pair.split("=", 1) for pair in line[1].split()) if line else {}
+    if figures:
         rows.append(
             (
-                f"newborn lifecycle, {config}, one worker",
-                ">= 70% of the floor's throughput",
-                f"{clients} clients: {rate} cases/s = {share}% of the floor; one sequential "
-                f"client: {ms} ms per case, {seq_rate} cases/s = {seq_share}%",
+                "newborn lifecycle, engine floors",
+                "(the yardstick)",
+                f"server path {figures['server_floor_ms']} ms, stock serializer "
+                f"{figures['stock_floor_ms']} ms per case",
+                "-",
+            )
+        )
+    for config, ms, share, by_rate, target, verdict in re.findall(
+        r"^\s+(uvicorn \+ \w+)\s+sequential client:\s+([\d.]+) ms per case, share ([\d.]+) "
+        r"by median, ([\d.]+) by throughput \(target >= ([\d.]+)\): (meets|misses)",
+        output,
+        re.M,
+    ):
+        rows.append(
+            (
+                f"newborn lifecycle, {config}, one worker, sequential client",
+                f"floor/stack >= {target}",
+                f"{ms} ms per case: {share} by median, {by_rate} by throughput",
+                verdict,
+            )
+        )
+    for config, clients, rate, share, target, verdict in re.findall(
+        r"^\s+(uvicorn \+ \w+)\s+(\d+) clients, throughput\s+([\d.]+) cases/s = ([\d.]+) of the "
+        r"floor's \(target >= ([\d.]+)\): (meets|misses)",
+        output,
+        re.M,
+    ):
+        rows.append(
+            (
+                f"newborn lifecycle, {config}, one worker, {clients} clients",
+                f">= {target} of the floor's throughput",
+                f"{rate} cases/s = {share}",
                 verdict,
             )
         )
     scaling = re.search(
-        r"2 workers:\s+([\d.]+) cases/s against\s+([\d.]+) with 1 = ([\d.]+)x .*?: "
-        r"(meets|misses)(?:.*\n.*?with (\d+) clients in \(2b\): ([\d.]+)x)?",
+        r"2 workers:\s+([\d.]+) cases/s against\s+([\d.]+) with 1 = ([\d.]+)x .*?: (meets|misses)",
         output,
     )
     if scaling:
-        extra = (
-            f"; against one worker with {scaling[5]} clients {scaling[6]}x" if scaling[5] else ""
-        )
         rows.append(
             (
                 "newborn lifecycle, PostgreSQL, 2 workers against 1 (same clients)",
                 ">= 1.6x",
-                f"{scaling[1]} against {scaling[2]} cases/s = {scaling[3]}x{extra}",
+                f"{scaling[1]} against {scaling[2]} cases/s = {scaling[3]}x",
                 scaling[4],
             )
         )
-    floor = re.search(r"the floor ([\d.]+) ms per case, ([\d.]+) cases/s", output)
-    if floor:
-        rows.insert(
-            0,
+    if line:
+        rows.append(("newborn lifecycle, summary line", "-", line[0], "-"))
+    return rows
+
+
+def open_loop_rows(results: list[dict]) -> list[tuple[str, str, str, str]]:
+    rows = []
+    for r in results:
+        low_ok = r["p95_at_80"] < 300 and r["errors_at_80"] == 0
+        rows.append(
             (
-                "newborn lifecycle, engine floor",
-                "(reference)",
-                f"{floor[1]} ms, {floor[2]} cases/s",
-                "-",
-            ),
+                f"open-loop arrivals at 80% of capacity, {r['config']}, one worker",
+                "p95 < 300 ms, 0 errors",
+                f"capacity {r['capacity']}/s; p95 {r['p95_at_80']} ms, {r['errors_at_80']} errors",
+                "meets" if low_ok else "misses",
+            )
+        )
+        high_ok = r["shed_at_150"] > 0 and r["lost"] == 0 and r["goodput_share_at_150"] >= 0.8
+        rows.append(
+            (
+                f"open-loop arrivals at 150% of capacity, {r['config']}, one worker",
+                "excess shed (503), goodput near capacity, nothing lost",
+                f"goodput {r['goodput_at_150']}/s = {r['goodput_share_at_150']} of capacity; "
+                f"{r['shed_at_150']} answers 503; {r['lost']} lost; {r['orphans']} cases for "
+                f"clients that gave up",
+                "meets" if high_ok else "misses",
+            )
         )
     return rows
 
@@ -212,7 +242,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="small sizes, a few minutes")
     parser.add_argument("--cases", type=int, help="queue_search size (default 1M; quick 100k)")
     parser.add_argument("--sqlite-queue", action="store_true", help="queue_search on SQLite too")
-    parser.add_argument("--skip", default="", help="comma-separated: newborn, queue, burst, long")
+    parser.add_argument(
+        "--skip", default="", help="comma-separated: newborn, queue, burst, long, open"
+    )
     args = parser.parse_args()
     skip = {s.strip() for s in args.skip.split(",") if s.strip()}
     quick = args.quick
@@ -246,6 +278,10 @@ def main() -> None:
         argv = ["long_case.py"]
         argv += ["--repeat", "1", "--no-profile"] if quick else []
         plans.append(("long", argv, True))
+    if "open" not in skip:
+        argv = ["open_loop.py"]
+        argv += ["--seconds", "10", "--capacity-seconds", "6", "--people", "30000"] if quick else []
+        plans.append(("open", argv, True))
 
     started = time.perf_counter()
     print(f"run_all: {'quick' if quick else 'full size'}; load average {load()}")
@@ -265,6 +301,8 @@ def main() -> None:
                 rows = queue_rows(data)
             elif key == "burst":
                 rows = burst_rows(data)
+            elif key == "open":
+                rows = open_loop_rows(data)
             else:
                 rows = long_rows(data)
             if not rows:
