@@ -401,6 +401,7 @@ def world(browser, rt):
             "matter": "newborn",
             "matter_code": "newborn",
             "decision_id": "newborn_medical_enrollment_check",
+            "element_id": "Task_birth_registration",  # the police step of the diagram
             "item_code": police_item.item_code,
             "case_id": case_id,
             "item_id": police_item.id,  # of the mother's case (the clerk's pages: see below)
