@@ -43,6 +43,10 @@ def test_an_operator_finds_a_case_and_withdraws_an_item_with_a_reason(rt, browse
     again = operator.post(url, data={"reason": REASON})
     assert again.status_code == 409
     assert browser("police01").get(f"/operations/cases/{number}").status_code == 403
+    mother = browser(MOTHER)  # the applicant is told what changed and why
+    assert REASON in mother.get(f"/cases/{case_id}").text
+    inbox = mother.get("/inbox")
+    assert inbox.status_code == 200 and REASON in inbox.text
 
 
 def _api(client, username):
