@@ -412,7 +412,7 @@ def resolve_group(
     reason = _reason(reason)
     group = _group_of(session, key)
     if group.key.kind == "department_system":
-        message = f"故障已批量标记为已解决（{reason}），任务重新交部门业务系统办理"
+        message = f"故障已批量标记为已解决，任务重新交部门业务系统办理：{reason}"
         outcomes = [_hand_back(session, user, item_id, message) for item_id in group.item_ids]
     else:
         outcomes = [

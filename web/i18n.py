@@ -253,6 +253,29 @@ def _step_shapes(
             re.compile("故障已处理，任务重新交部门业务系统办理"),
             lambda: "The incident was resolved: the task goes back to the department's system",
         ),
+        # an operator's retry or resolve of a group of incidents (services/operations.py)
+        (
+            re.compile("故障已批量处理，任务重新交部门业务系统办理"),
+            lambda: "Incidents retried in bulk: the task goes back to the department's system",
+        ),
+        (
+            re.compile("故障已批量处理，到期提醒重新执行"),
+            lambda: "Incidents retried in bulk: the deadline reminder runs again",
+        ),
+        (
+            re.compile("故障已批量标记为已解决，任务重新交部门业务系统办理：(.*)", re.S),
+            lambda why: (
+                f"The incident was resolved; the task goes back to the department's system: {why}"
+            ),
+        ),
+        (
+            re.compile("流程故障已标记为已解决：(.*)", re.S),
+            lambda why: f"The process incident was resolved: {why}",
+        ),
+        (
+            re.compile("到期提醒未能执行，已标记为已解决，不再提醒：(.*)", re.S),
+            lambda why: f"A deadline reminder could not run; resolved, it is not sent: {why}",
+        ),
         (
             re.compile(rf"办理结果{_one_of(_DELIVERY)}(?:，快递单号(\S+))?"),
             lambda status, number: (

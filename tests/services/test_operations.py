@@ -230,7 +230,7 @@ def test_a_persons_rolled_back_step_is_not_retried_for_them(rt, user_of):
 # ---------------------------------------------------------------- operators: names, filters, resolve
 
 
-def _system_gives_up(rt, user_of, cases, message="HTTP 502 from market system") -> list[int]:
+def system_fails_items(rt, user_of, cases, message="HTTP 502 from market system") -> list[int]:
     """The market's own system locks the cases' first items and fails each after its last
     retry, as over the external-task API: incidents for people."""
     from services.cases import external
@@ -253,13 +253,14 @@ def _system_gives_up(rt, user_of, cases, message="HTTP 502 from market system") 
     return [items[c].id for c in cases]
 
 
-def _decision_incidents(rt, cases, *, element="Gateway_x", reason="division by zero"):
+def decision_incidents(rt, cases, *, matter="convenience_store", element="Gateway_x"):
+    """A clerk's decision on each case failed in the process at `element` (rolled back)."""
     with Session(rt.db) as session:
         for case_id in cases:
             incidents.add(
                 session,
-                StepFailed(element, "", reason),
-                matter="convenience_store",
+                StepFailed(element, "", "division by zero"),
+                matter=matter,
                 step="decision",
                 case_id=case_id,
             )
@@ -268,8 +269,8 @@ def _decision_incidents(rt, cases, *, element="Gateway_x", reason="division by z
 
 def test_a_group_has_a_stable_name_and_the_list_filters_by_kind_matter_and_department(rt, user_of):
     cases = [store_case(rt, user_of, n) for n in (1, 2)]
-    _system_gives_up(rt, user_of, cases)
-    _decision_incidents(rt, cases[:1])
+    system_fails_items(rt, user_of, cases)
+    decision_incidents(rt, cases[:1])
     with Session(rt.db) as session:
         system, person = list_groups(session, rt)
         assert system.key.id == incident_groups(session)[0].key.id  # stable between looks
@@ -299,7 +300,7 @@ def test_personal_numbers_in_a_failures_text_are_masked_for_show():
 
 def test_only_operators_resolve_a_group_and_a_reason_is_required(rt, user_of):
     cases = [store_case(rt, user_of, 1)]
-    _decision_incidents(rt, cases)
+    decision_incidents(rt, cases)
     with Session(rt.db) as session:
         [group] = incident_groups(session)
         for refused in ("market01", "admin"):
@@ -316,7 +317,7 @@ def test_resolving_a_persons_group_closes_its_incidents_with_the_reason_in_each_
     rt, user_of
 ):
     cases = [store_case(rt, user_of, n) for n in (1, 2)]
-    _decision_incidents(rt, cases)
+    decision_incidents(rt, cases)
     with Session(rt.db) as session:
         [group] = incident_groups(session)
         report = resolve_group(
@@ -379,7 +380,7 @@ def test_resolving_a_systems_group_hands_its_items_back_and_the_batch_follows_th
     from services.cases import decisions, external
 
     cases = [store_case(rt, user_of, n) for n in (1, 2)]
-    ids = _system_gives_up(rt, user_of, cases)
+    ids = system_fails_items(rt, user_of, cases)
     with Session(rt.db) as session:
         [group] = incident_groups(session)
         report = resolve_group(

@@ -211,6 +211,19 @@ def test_every_step_sentence_reads_in_english():
         "故障已处理，任务重新交部门业务系统办理": (
             "The incident was resolved: the task goes back to the department's system"
         ),
+        "故障已批量处理，任务重新交部门业务系统办理": (
+            "Incidents retried in bulk: the task goes back to the department's system"
+        ),
+        "故障已批量处理，到期提醒重新执行": (
+            "Incidents retried in bulk: the deadline reminder runs again"
+        ),
+        "故障已批量标记为已解决，任务重新交部门业务系统办理：系统已恢复": (
+            "The incident was resolved; the task goes back to the department's system: 系统已恢复"
+        ),
+        "流程故障已标记为已解决：流程已修正": "The process incident was resolved: 流程已修正",
+        "到期提醒未能执行，已标记为已解决，不再提醒：已过时": (
+            "A deadline reminder could not run; resolved, it is not sent: 已过时"
+        ),
         "办理结果已寄出，快递单号SF1234567890": "The results: shipped, tracking number SF1234567890",
         "办理结果已签收": "The results: delivered",
         "申请人评价：非常满意（一次办好、流程简便）": (

@@ -3,12 +3,12 @@ may call it. The decisions are the tables below: a route added without one fails
 its name, until someone decides who may use it.
 
 Callers: nobody signed in; a citizen, a department's clerk and its supervisor, the front desk,
-the administrator (cookie sessions, as browsers); a department's system (a bearer token, as the
-external-task API is used). Every answer is checked: never a server error; nobody signed in is
-sent to sign in (pages) or told 401 (API), except on the public routes; a signed-in caller the
-table does not name is refused with 403; a state-changing request from a cookie session without
-the session's CSRF token is refused with 403; an allowed caller's GET succeeds, unless
-REFUSED_ROWS says the row asked for is not theirs.
+the administrator, the operator (cookie sessions, as browsers); a department's system (a bearer
+token, as the external-task API is used). Every answer is checked: never a server error; nobody
+signed in is sent to sign in (pages) or told 401 (API), except on the public routes; a signed-in
+caller the table does not name is refused with 403; a state-changing request from a cookie
+session without the session's CSRF token is refused with 403; an allowed caller's GET succeeds,
+unless REFUSED_ROWS says the row asked for is not theirs.
 """
 
 from __future__ import annotations
@@ -21,11 +21,14 @@ from sqlmodel import Session, select
 from starlette.routing import Mount
 
 from demo.seed import DEMO_PASSWORD
+from engine.cases import StepFailed
 from services.accounts.models import User
+from services.cases import incidents
 from services.cases.models import Case, CaseItem, Delivery, Upload
 from services.certificates.models import Certificate
 from services.evaluations.models import FollowUp
 from services.notifications.models import Notification
+from services.operations import incident_groups, resolve_group
 from tests.web.conftest import FATHER, MOTHER, NEWBORN_DEPARTMENTS
 from tests.web.test_newborn import submit_newborn
 
@@ -37,7 +40,7 @@ except ImportError:  # FastAPI before it kept included routers whole: `app.route
         return routes
 
 
-ANONYMOUS, CITIZEN, CLERK, SUPERVISOR, SYSTEM, FRONT_DESK, ADMIN = (
+ANONYMOUS, CITIZEN, CLERK, SUPERVISOR, SYSTEM, FRONT_DESK, ADMIN, OPERATOR = (
     "anonymous",
     "citizen",
     "clerk",
@@ -45,6 +48,7 @@ ANONYMOUS, CITIZEN, CLERK, SUPERVISOR, SYSTEM, FRONT_DESK, ADMIN = (
     "system",
     "front desk",
     "admin",
+    "operator",
 )
 USERNAMES = {
     CITIZEN: MOTHER,
@@ -53,6 +57,7 @@ USERNAMES = {
     SYSTEM: "police-system",
     FRONT_DESK: "center01",
     ADMIN: "admin",
+    OPERATOR: "operator",
 }
 SIGNED_IN = frozenset(USERNAMES)
 EVERYONE = SIGNED_IN | {ANONYMOUS}
@@ -62,6 +67,7 @@ CLERKS = frozenset({CLERK, SUPERVISOR, FRONT_DESK})
 SYSTEMS = frozenset({SYSTEM})  # a department's own software
 FRONT_DESK_ONLY = frozenset({FRONT_DESK})
 ADMINS = frozenset({ADMIN})
+OPERATORS = frozenset({OPERATOR})  # look after running cases (issue 21)
 
 # Who may call each route, "METHOD /path". Public routes are listed one by one.
 ROUTES: dict[str, frozenset[str]] = {
@@ -184,6 +190,8 @@ ROUTES.update({f"GET {DECISION_PAGE}": ADMINS, f"POST {DECISION_PAGE}": ADMINS})
 PREFIXES: dict[str, frozenset[str]] = {
     "/admin": ADMINS,
     "/api/v1/admin": ADMINS,
+    "/operations": OPERATORS,
+    "/api/v1/operations": OPERATORS,
     "/static": EVERYONE,
     "/vendor/bpmn-js": EVERYONE,
     "/vendor/dmn-js": EVERYONE,
@@ -253,6 +261,22 @@ REFUSED_ROWS: dict[tuple[str, str], int] = {
     ("GET /api/v1/admin/processes/{matter_code}/diff", ADMIN): 404,
     ("GET /api/v1/matters/{code}/draft", CITIZEN): 404,  # no draft saved
 }
+# Operators see case numbers and statuses on their own pages, never a case's personal data
+REFUSED_ROWS.update(
+    {
+        (key, OPERATOR): 404
+        for key in (
+            "GET /cases/{case_id}",
+            "GET /cases/{case_id}/items/{item_id}/result",
+            "GET /cases/{case_id}/results.zip",
+            "GET /uploads/{upload_id}",
+            "GET /api/v1/cases/{case_id}",
+            "GET /api/v1/cases/{case_id}/items/{item_id}/certificate",
+            "GET /api/v1/cases/{case_id}/results.zip",
+            "GET /api/v1/uploads/{upload_id}",
+        )
+    }
+)
 # What state-changing requests send: valid input where it reaches deeper than validation, sent
 # also without the CSRF token (which must stop it all the same). Others send an empty form.
 BODIES: dict[str, dict] = {
@@ -294,6 +318,8 @@ BODIES: dict[str, dict] = {
     "POST /api/v1/admin/decisions/{matter_code}/{decision_id}/run": {},
     "POST /api/v1/admin/decisions/{matter_code}/{decision_id}/deploy": {"xml": "<not-xml"},
     "POST /admin/replay/{matter_code}": {"limit": "3"},
+    "POST /operations/incidents/groups/{group_id}/resolve": {"reason": "巡检"},
+    "POST /api/v1/operations/incidents/groups/{group_id}/resolve": {"reason": "巡检"},
     "POST /api/v1/admin/replay/{matter_code}": {"limit": 3},
     "POST /frontdesk": {"id_number": FATHER, "matter": "newborn", "consent": "1", "present": "1"},
     "POST /api/v1/frontdesk/visits": {
@@ -396,6 +422,7 @@ def world(browser, rt):
         ).one()
         mother = session.exec(select(User).where(User.username == MOTHER)).one()
         spare = session.exec(select(User).where(User.username == "police02")).one()
+        group_id, batch_id = _incidents(session, rt, open_case_id)
         values = {
             "code": "newborn",
             "matter": "newborn",
@@ -417,6 +444,8 @@ def world(browser, rt):
             "public_id": session.exec(select(Certificate.public_id)).first(),
             "applicant_id": mother.id,
             "user_id": spare.id,  # administrators' account actions land on a spare clerk
+            "group_id": group_id,  # operators: an open group of incidents
+            "batch_id": batch_id,  # and one already resolved
             "case_number": session.get(Case, open_case_id).number,  # operators repair it
             "action": "cancel",  # an item's repair (without a reason: refused, 422)
             "day": "2026-12-26",
@@ -432,6 +461,22 @@ def world(browser, rt):
         "/clerk/items/{item_id}": {"item_id": open_task.id},
     }
     return values, overrides
+
+
+def _incidents(session, rt, case_id: int) -> tuple[str, int]:
+    """Two groups of incidents on the open case: one resolved (its record's id), one open (its
+    group id)."""
+    groups = {}
+    for element in ("Gateway_walk_resolved", "Gateway_walk"):
+        failure = StepFailed(element, "", "walk")
+        incidents.add(session, failure, matter="newborn", step="decision", case_id=case_id)
+        session.commit()
+        groups[element] = next(g for g in incident_groups(session) if g.key.element == element)
+    operator = session.exec(select(User).where(User.username == "operator")).one()
+    resolved = resolve_group(
+        session, rt, user=operator, key=groups["Gateway_walk_resolved"].key, reason="巡检"
+    )
+    return groups["Gateway_walk"].key.id, resolved.batch.id
 
 
 def _calls(app, values, overrides) -> tuple[list[Call], list[str]]:
