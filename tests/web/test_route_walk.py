@@ -212,6 +212,8 @@ CSRF_REFUSED = "安全校验未通过"  # web.deps.check_csrf's message
 QUERIES = {
     "/admin/processes/{matter_code}/diff": "?a=1&b=1",
     "/api/v1/admin/processes/{matter_code}/diff": "?a=1&b=1",
+    "/operations/migrations/{matter_code}/plan": "?to_version=1",
+    "/api/v1/operations/migrations/{matter_code}/plan": "?to_version=1",
 }
 # Signed-in callers the tables allow, refused by what they asked for, not by who they are: the
 # rows the walk names are not theirs to see. Every other GET by an allowed caller succeeds.
@@ -260,6 +262,11 @@ REFUSED_ROWS: dict[tuple[str, str], int] = {
     ("GET /admin/processes/{matter_code}/diff", ADMIN): 404,  # no version deployed yet
     ("GET /api/v1/admin/processes/{matter_code}/diff", ADMIN): 404,
     ("GET /api/v1/matters/{code}/draft", CITIZEN): 404,  # no draft saved
+    # no version of the matter deployed yet, so no migration to plan nor any run of one
+    ("GET /operations/migrations/{matter_code}/plan", OPERATOR): 404,
+    ("GET /api/v1/operations/migrations/{matter_code}/plan", OPERATOR): 404,
+    ("GET /operations/migrations/runs/{run_id}", OPERATOR): 404,
+    ("GET /api/v1/operations/migrations/runs/{run_id}", OPERATOR): 404,
 }
 # Operators see case numbers and statuses on their own pages, never a case's personal data
 REFUSED_ROWS.update(
@@ -321,6 +328,8 @@ BODIES: dict[str, dict] = {
     "POST /operations/incidents/groups/{group_id}/resolve": {"reason": "巡检"},
     "POST /api/v1/operations/incidents/groups/{group_id}/resolve": {"reason": "巡检"},
     "POST /api/v1/admin/replay/{matter_code}": {"limit": 3},
+    "POST /operations/migrations/{matter_code}/runs": {"to_version": "1", "reason": "巡检"},
+    "POST /api/v1/operations/migrations/{matter_code}/runs": {"to_version": 1, "reason": "巡检"},
     "POST /frontdesk": {"id_number": FATHER, "matter": "newborn", "consent": "1", "present": "1"},
     "POST /api/v1/frontdesk/visits": {
         "id_number": FATHER,
@@ -448,6 +457,7 @@ def world(browser, rt):
             "batch_id": batch_id,  # and one already resolved
             "case_number": session.get(Case, open_case_id).number,  # operators repair it
             "action": "cancel",  # an item's repair (without a reason: refused, 422)
+            "run_id": 1,  # a migration run (none yet: see REFUSED_ROWS)
             "day": "2026-12-26",
             "kind": "fact",  # the catalog's entries (their code: see the overrides)
             "number": 0,  # the catalog as shipped
