@@ -240,10 +240,11 @@ def _stored(session: Session, spec: ProcessSpec, instance_id: int) -> _Synced:
     ).all()
     pending = ()
     if spec.timers:
+        # Every timer with a job row, whatever its status: a timer whose firing failed (its job
+        # "failed", or made "void" by an operator) still waits in the tree and must not be
+        # scheduled again; ending one only ever touches pending jobs (_END_TIMERS).
         pending = session.execute(
-            select(_TIMER_JOB.c.id).where(
-                _TIMER_JOB.c.instance_id == instance_id, _TIMER_JOB.c.status == "pending"
-            )
+            select(_TIMER_JOB.c.id).where(_TIMER_JOB.c.instance_id == instance_id)
         ).scalars()
     return _Synced(
         ready=frozenset(row.id for row in rows if row.state == "ready"),

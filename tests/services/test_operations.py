@@ -422,3 +422,37 @@ def test_resolving_a_systems_group_hands_its_items_back_and_the_batch_follows_th
         later = batch_report(session, batch_id=report.batch.id)
     assert {r.item_id: r.outcome for r in later.rows} == {ids[0]: "done", ids[1]: "failed_again"}
     assert later.settled and later.counts == {"done": 1, "failed_again": 1}
+
+
+def test_a_failed_timer_left_waiting_does_not_stop_the_cases_next_save(rt, user_of):
+    """A deadline timer whose firing failed stays waiting in the process, its job failed: a later
+    save of the case restored from its stored state (another process, or after a restart) must
+    not schedule it a second time (its job row exists)."""
+    from datetime import timedelta
+
+    from engine import store
+    from engine.clock import utcnow
+    from engine.store import TimerJob
+    from services.cases.deadlines import run_deadlines
+    from services.cases.models import Case
+
+    case_id = store_case(rt, user_of, 1)
+    [failed_id] = fail_deadlines(rt, [case_id])
+    with Session(rt.db) as session:
+        case = session.get(Case, case_id)
+        other = session.exec(
+            select(TimerJob).where(
+                TimerJob.instance_id == case.instance_id, TimerJob.status == "pending"
+            )
+        ).one()
+        other.due_at = utcnow() - timedelta(minutes=1)
+        other_id = other.id
+        session.add(other)
+        session.commit()
+    store._LIVE._entries.clear()  # noqa: SLF001 - as another process: restored from the state
+    run_deadlines(rt)
+    with Session(rt.db) as session:
+        assert session.get(TimerJob, other_id).status == "done"
+        assert session.get(TimerJob, failed_id).status == "failed"
+        jobs = session.exec(select(TimerJob).where(TimerJob.id == failed_id)).all()
+        assert len(jobs) == 1
