@@ -35,7 +35,7 @@ from engine.store import ProcessInstance, spec_for
 from forms.catalog import Catalog, Item, Matter
 from forms.compiler import Known, compile_form, process_data
 from services.accounts.models import User
-from services.calendar import add_working_days, is_working_day, local_date
+from services.calendar import add_working_days, is_working_day, local_date, working_days_between
 from services.cases.access import log_list_view
 from services.cases.models import Case, CaseItem
 from services.configuration.matters import (
@@ -504,11 +504,6 @@ def _shift(day: date, days: int) -> date:
 
 def _between(old: date, new: date) -> int:
     """The working days from `old` to `new` (negative when `new` is earlier)."""
-    sign = 1 if new >= old else -1
-    first, last = (old, new) if sign > 0 else (new, old)
-    count = sum(
-        1
-        for offset in range(1, (last - first).days + 1)
-        if is_working_day(first + timedelta(offset))
-    )
-    return sign * count
+    if new >= old:
+        return working_days_between(old, new)
+    return -working_days_between(new, old)

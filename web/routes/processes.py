@@ -60,6 +60,8 @@ def process_list(request: Request, user: AdminUser, session: SessionDep, rt: Run
     f"POST {API}/{{matter_code}}/layout",
     f"POST {API}/{{matter_code}}/deploy",
     f"POST {PREFIX}/admin/replay/{{matter_code}}",
+    f"GET {API}/{{matter_code}}/overlay",
+    f"GET {API}/{{matter_code}}/overlay/{{element_id}}/cases",
 )
 def editor(
     request: Request, matter_code: Code, user: AdminUser, session: SessionDep, rt: RuntimeDep
