@@ -418,6 +418,7 @@ def correct_fact(
     if parsed == case.data.get(key):
         raise InvalidInput("value", "新值与原值相同", "The new value is the same as the old one")
     _refuse_changed_items(rt, case, {**case.data, key: parsed})
+    _refuse_decided_on_it(session, rt, case, key)
 
     def step() -> Case:
         case = _case(session, case_id)
@@ -464,6 +465,31 @@ def _refuse_changed_items(rt: Runtime, case: Case, data: dict[str, Any]) -> None
             "请先撤回或重新办理相关事项，或请申请人重新申请",
             "This correction changes which items the case needs; withdraw or re-open those "
             "items first, or have the applicant apply again",
+        )
+
+
+def _refuse_decided_on_it(session: Session, rt: Runtime, case: Case, key: str) -> None:
+    """InvalidInput when an item that asks for the fact was already decided on its old value
+    (its result, a certificate perhaps, would stay as it is): those items are re-opened first,
+    then the fact corrected, and their departments decide again on the corrected value. How to
+    reach the applicant (subject "contact": phone, delivery address) decides nothing."""
+    if rt.catalog.facts[key].subject == "contact":
+        return
+    decided = [
+        row
+        for row in _rows(session, case, None, ("approved", "rejected"), any_item=True)
+        if (item := rt.catalog.items.get(row.item_code)) is not None and key in item.fact_keys
+    ]
+    if decided:
+        names = "、".join(dict.fromkeys(rt.catalog.items[row.item_code].name for row in decided))
+        names_en = ", ".join(
+            dict.fromkeys(rt.catalog.items[row.item_code].name_en for row in decided)
+        )
+        raise InvalidInput(
+            "value",
+            f"已办结的事项使用了此信息（{names}）：请先将其重新办理，再更正，部门将按更正后的信息重新办理",
+            f"Decided items used this fact ({names_en}): re-open them first, then correct it; "
+            "their departments decide again on the corrected value",
         )
 
 

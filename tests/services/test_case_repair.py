@@ -342,3 +342,43 @@ def test_a_completed_item_cannot_be_withdrawn_nor_an_open_one_reopened(rt, user_
     with pytest.raises(Conflict):
         _do(rt, user_of, repair.cancel_item, case_id=case_id, item_id=police.id, reason=REASON)
     assert not _repair_events(rt, case_id)
+
+
+def test_a_fact_a_decided_item_used_is_corrected_only_after_the_item_is_reopened(rt, user_of):
+    """The department decided on the old value (a certificate may carry it): the correction is
+    refused naming the item; re-opened first, the item is decided again on the corrected one."""
+    case_id = _submit(rt)
+    approve_open(rt, user_of, case_id)
+    case = _case(rt, case_id)
+    correctable = repair._correctable(rt, case)  # noqa: SLF001
+    decided, key = next(
+        (row, key)
+        for row in _items(rt, case_id, status="approved")
+        for key in rt.catalog.items[row.item_code].fact_keys
+        if key in correctable and rt.catalog.facts[key].type == "text" and case.data.get(key)
+    )
+    new_value = case.data[key] + "甲"
+    with pytest.raises(InvalidInput) as refused:
+        _do(
+            rt,
+            user_of,
+            repair.correct_fact,
+            case_id=case_id,
+            key=key,
+            value=new_value,
+            reason=REASON,
+        )
+    assert rt.catalog.items[decided.item_code].name in refused.value.message
+    assert _case(rt, case_id).data[key] == case.data[key] and not _repair_events(rt, case_id)
+    used = [
+        row
+        for row in _items(rt, case_id, status="approved")
+        if key in rt.catalog.items[row.item_code].fact_keys
+    ]
+    assert decided in used
+    for row in used:
+        assert rt.catalog.items[row.item_code].name in refused.value.message
+        _do(rt, user_of, repair.reopen_item, case_id=case_id, item_id=row.id, reason=REASON)
+    _do(rt, user_of, repair.correct_fact, case_id=case_id, key=key, value=new_value, reason=REASON)
+    assert _case(rt, case_id).data[key] == new_value
+    assert _finish(rt, user_of, case_id).status == "completed"
