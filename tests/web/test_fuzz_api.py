@@ -40,8 +40,8 @@ from tests.web.conftest import FATHER, MOTHER, NEWBORN_ANSWERS
 from web.app import create_app
 from web.deps import COOKIE
 
-IDENTITIES = ("anonymous", MOTHER, "police01", "police-system", "admin")
-BROWSERS = ("anonymous", MOTHER, "police01", "admin")  # who opens the pages
+IDENTITIES = ("anonymous", MOTHER, "police01", "police-system", "admin", "operator")
+BROWSERS = ("anonymous", MOTHER, "police01", "admin", "operator")  # who opens the pages
 CHECKS = [
     not_a_server_error,
     status_code_conformance,
