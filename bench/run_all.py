@@ -253,7 +253,8 @@ def main() -> None:
     plans = []
     if "newborn" not in skip:
         argv = ["newborn_lifecycle.py"]
-        quick_args = ["--cases", "20", "--warmup", "2", "--no-profile", "--load-seconds", "8"]
+        quick_args = ["--cases", "20", "--warmup", "2", "--profile-cases", "10"]
+        quick_args += ["--load-seconds", "8", "--top", "5"]
         argv += quick_args if quick else []
         plans.append(("newborn", argv, False))
     if "queue" not in skip:
