@@ -36,8 +36,9 @@ from services.accounts.models import User
 from services.calendar import add_working_days, local_date
 from services.cases.models import Case, CaseItem
 from services.cases.routing import apply_changes, finish_case, record_event
-from services.errors import Forbidden, InvalidInput, NotFound
+from services.errors import InvalidInput, NotFound
 from services.migration_models import MigrationRun
+from services.operators import require_operator, stated_reason
 from services.processes import get_version, matter_of, spec_of
 from services.processes_models import ProcessVersion
 
@@ -85,11 +86,6 @@ SKIPPED = (
     "办件已办结或已在目标版本上",
     "the case is finished or already on the target version",
 )
-
-
-def require_operator(user: User) -> None:
-    if user.role != "operator":
-        raise Forbidden("只有运维人员可以迁移办件", "only operators migrate running cases")
 
 
 @dataclass(frozen=True)
@@ -444,11 +440,7 @@ def apply(
     number of batches done) and `on_loaded` (a case read, not yet saved) let tests put a
     clerk's decision at a chosen moment."""
     require_operator(user)
-    reason = (reason or "").strip()
-    if not reason:
-        raise InvalidInput("reason", "请填写迁移原因", "Give the reason for the migration")
-    if len(reason) > 500:
-        raise InvalidInput("reason", "原因不能超过500字", "At most 500 characters")
+    reason = stated_reason(reason)
     matter = matter_of(rt, matter_code)
     target = get_version(session, matter_code=matter.code, version=to_version)
     spec = spec_of(session, rt.specs, target)

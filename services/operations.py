@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -53,8 +52,9 @@ from services.accounts.models import User
 from services.cases import history
 from services.cases.external import hand_back
 from services.cases.models import Case, CaseEvent, CaseItem, Incident
-from services.errors import Forbidden, InvalidInput, NotFound
+from services.errors import InvalidInput, NotFound
 from services.incident_batches import IncidentBatch
+from services.operators import require_operator, stated_reason
 
 if TYPE_CHECKING:
     from services.runtime import Runtime
@@ -67,7 +67,6 @@ _NUMBER = re.compile(r"\d+(?:[.:/-]\d+)*")
 CAUSE_LIMIT = 200
 # Personal numbers a failure's text may carry (a citizen ID, a mobile number): masked for show
 _PERSONAL_NUMBER = re.compile(r"(?<![0-9A-Za-z])(?:\d{17}[\dXx]|\d{15}|1\d{10})(?![0-9A-Za-z])")
-REASON_MIN, REASON_MAX = 2, 200
 
 
 def cause_of(text: str) -> str:
@@ -374,11 +373,6 @@ class BatchReport:
         return all(row.outcome != "waiting" for row in self.rows)
 
 
-def _require_operator(user: User) -> None:
-    if user.role != "operator":
-        raise Forbidden("只有运维人员可以批量处理故障", "Only operators handle incidents in bulk")
-
-
 def _group_of(session: Session, key: GroupKey | str) -> IncidentGroup:
     return find_group_by_id(session, key) if isinstance(key, str) else find_group(session, key)
 
@@ -386,7 +380,7 @@ def _group_of(session: Session, key: GroupKey | str) -> IncidentGroup:
 def retry_group(session: Session, rt: Runtime, *, user: User, key: GroupKey | str) -> BatchReport:
     """Retry every incident of the group `key` (a key, or a group's id; see the module): the
     batch recorded, with the outcome of each case."""
-    _require_operator(user)
+    require_operator(user)
     group = _group_of(session, key)
     if group.key.kind == "department_system":
         message = "故障已批量处理，任务重新交部门业务系统办理"
@@ -408,8 +402,8 @@ def resolve_group(
 ) -> BatchReport:
     """Resolve every incident of the group `key` with `reason` (see the module): each case in
     a transaction of its own, the reason in its history; the batch recorded."""
-    _require_operator(user)
-    reason = _reason(reason)
+    require_operator(user)
+    reason = stated_reason(reason)
     group = _group_of(session, key)
     if group.key.kind == "department_system":
         message = f"故障已批量标记为已解决，任务重新交部门业务系统办理：{reason}"
@@ -420,20 +414,6 @@ def resolve_group(
             for incident_id in group.incident_ids
         ]
     return _record(session, user, group, "resolve", outcomes, reason=reason)
-
-
-def _reason(reason: str) -> str:
-    """The operator's reason: 2 to 200 characters of text (no control characters)."""
-    reason = (reason or "").strip()
-    if not REASON_MIN <= len(reason) <= REASON_MAX or any(
-        unicodedata.category(c).startswith("C") for c in reason
-    ):
-        raise InvalidInput(
-            "reason",
-            f"请填写{REASON_MIN}至{REASON_MAX}个字的处理说明（不含控制字符）",
-            f"Give a reason of {REASON_MIN} to {REASON_MAX} characters (no control characters)",
-        )
-    return reason
 
 
 def _resolve_incident(

@@ -38,12 +38,12 @@ from services.cases.progress import ITEM_STATUS, events_of
 from services.cases.routing import apply_changes, department_name, finish_case, routing_summary
 from services.cases.submission import answerable_facts, subject_key
 from services.certificates.models import Certificate
-from services.errors import Conflict, Forbidden, InvalidInput, NotFound
+from services.errors import Conflict, InvalidInput, NotFound
 from services.notifications.case_notifications import on_case_event
 from services.notifications.senders import default_sender
+from services.operators import require_operator, stated_reason
 from services.runtime import Runtime
 
-REASON_MIN, REASON_MAX = 5, 300
 KIND = "repair"  # the history event's kind (and the applicant's notification: "repaired")
 WITHDRAWN, SUPERSEDED = "cancelled", "superseded"  # item statuses a repair leaves
 OPEN = ("processing", "correction")
@@ -78,25 +78,6 @@ _REFUSED = {
 
 
 # ---------------------------------------------------------------- who and why
-
-
-def require_operator(user: User) -> None:
-    """Only an operator repairs cases (administrators configure, clerks decide)."""
-    if user.role != "operator":
-        raise Forbidden("只有运维人员可以检修办件", "Only an operator may repair a case")
-
-
-def checked_reason(reason: str | None) -> str:
-    """The stated reason, whitespace folded: 5 to 300 characters."""
-    reason = " ".join((reason or "").split())
-    if not REASON_MIN <= len(reason) <= REASON_MAX:
-        raise InvalidInput(
-            "reason",
-            f"请说明理由（{REASON_MIN}至{REASON_MAX}字），理由将记入办件记录并告知申请人",
-            f"Give a reason ({REASON_MIN}-{REASON_MAX} characters): it goes into the case "
-            "history and to the applicant",
-        )
-    return reason
 
 
 def find_case(session: Session, *, user: User, number: str) -> Case:
@@ -276,7 +257,7 @@ def cancel_item(
     """Withdraw an open item: its department's task is withdrawn (deadline timers with it), the
     process goes on without it, and the case completes when its other items are done."""
     require_operator(user)
-    reason = checked_reason(reason)
+    reason = stated_reason(reason)
 
     def step() -> CaseItem:
         case, row = _case_and_item(session, case_id, item_id)
@@ -307,7 +288,7 @@ def reopen_item(
     new time limit. A completed case is open again until it completes anew. Returns the new
     item."""
     require_operator(user)
-    reason = checked_reason(reason)
+    reason = stated_reason(reason)
 
     def step() -> CaseItem:
         case, row = _case_and_item(session, case_id, item_id)
@@ -349,7 +330,7 @@ def move_step(
     target's item goes to its department's queue (an earlier decision of it superseded, its
     certificate revoked)."""
     require_operator(user)
-    reason = checked_reason(reason)
+    reason = stated_reason(reason)
 
     def step() -> Case:
         case = _case(session, case_id)
@@ -404,7 +385,7 @@ def correct_fact(
     them. A fact the process reads is changed in the process too. The history names the fact,
     never its value."""
     require_operator(user)
-    reason = checked_reason(reason)
+    reason = stated_reason(reason)
     case = _case(session, case_id)
     if key not in _correctable(rt, case):
         raise InvalidInput("key", "该信息不能由运维人员更正", "This fact cannot be corrected here")

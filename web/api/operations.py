@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 from fastapi import Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from services import operations
+from services import operations, operators
 from services.incident_batches import IncidentBatch
 from services.runtime import Runtime
 from web.api.routing import RowId, api_router
@@ -107,8 +107,8 @@ class ResolveIn(BaseModel):
 
     reason: str = Field(
         max_length=1000,
-        description=f"Why the group is resolved ({operations.REASON_MIN} to "
-        f"{operations.REASON_MAX} characters once trimmed): shown in each case's history",
+        description=f"Why the group is resolved ({operators.REASON_MIN} to "
+        f"{operators.REASON_MAX} characters once trimmed): shown in each case's history",
     )
 
 

@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 from fastapi import Path
 from pydantic import BaseModel, ConfigDict, Field
 
+from services import operators
 from services.cases import repair
 from services.cases.progress import CASE_STATUS
 from services.runtime import Runtime
@@ -28,7 +29,7 @@ Reason = Annotated[
     str,
     Field(
         max_length=1000,
-        description=f"Why ({repair.REASON_MIN}-{repair.REASON_MAX} characters once whitespace "
+        description=f"Why ({operators.REASON_MIN}-{operators.REASON_MAX} characters once whitespace "
         "is folded): goes into the case's history and to the applicant",
         examples=["部门系统故障，按部门来函处理"],
     ),

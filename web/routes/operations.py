@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from services import operations
+from services import operations, operators
 from services.errors import InvalidInput
 from web.api.operations import (
     CodeFilter,
@@ -60,7 +60,7 @@ def _group_page(request, session, rt, group_id: str, *, error=None, reason: str 
         group=group_detail(session, rt, group_id),
         error=error,
         reason=reason,
-        reason_max=operations.REASON_MAX,
+        reason_max=operators.REASON_MAX,
     )
 
 

@@ -10,6 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
+from services import operators
 from services.cases import repair
 from services.errors import Conflict, InvalidInput
 from web.api.repair import CaseNumber, ItemAction, repair_item
@@ -68,8 +69,8 @@ def _case_page(request, session, rt, user, number: str, *, error=None, done: str
         error=error,
         done=DONE.get(done),
         operations=repair.OPERATIONS,
-        reason_min=repair.REASON_MIN,
-        reason_max=repair.REASON_MAX,
+        reason_min=operators.REASON_MIN,
+        reason_max=operators.REASON_MAX,
     )
 
 
