@@ -16,7 +16,9 @@ from sqlmodel import SQLModel, create_engine
 
 import engine.store  # noqa: F401 - registers the engine's tables
 import services.accounts.models  # noqa: F401
+import services.agency.models  # noqa: F401
 import services.cases.models  # noqa: F401
+import services.cases.burden_measured  # noqa: F401
 import services.certificates.models  # noqa: F401
 import services.configuration.calendar  # noqa: F401
 import services.configuration.catalog  # noqa: F401
@@ -29,6 +31,7 @@ import services.incident_batches  # noqa: F401
 import services.maintenance.models  # noqa: F401
 import services.migration_models  # noqa: F401
 import services.notifications.models  # noqa: F401
+import services.offers.models  # noqa: F401
 import services.processes_models  # noqa: F401
 import services.registries.models  # noqa: F401
 import services.storage  # noqa: F401

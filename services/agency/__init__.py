@@ -1,0 +1,1 @@
+"""Acting for someone else, 代办: authorizations (issue 22)."""

@@ -1,0 +1,1 @@
+"""Registry events and the offers they start (issue 22)."""

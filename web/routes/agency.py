@@ -1,0 +1,7 @@
+"""Pages: agency (issue 22; the JSON twins in web/api/agency.py)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(tags=["pages: agency"])

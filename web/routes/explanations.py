@@ -1,0 +1,7 @@
+"""Pages: explanations (issue 22; the JSON twins in web/api/explanations.py)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(tags=["pages: explanations"])
