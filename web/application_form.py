@@ -71,11 +71,13 @@ def submit(
     posted: Posted,
     consented: bool,
     done: Callable[[Case], Response],
+    basis: str | None = None,
     **page: Any,
 ) -> Response:
     """Submit the posted form (or show it again for a refresh or a refusal, with the files kept
     so far; or, for 保存草稿, save it as the citizen's draft and show it again as saved); on
-    success, answer `done(case)` (a redirect: PRG). `page`: what the form's template needs besides."""
+    success, answer `done(case)` (a redirect: PRG). `page`: what the form's template needs besides.
+    `basis`: `actor` is an agent acting for the applicant under that authorization (代办)."""
     owner = actor or applicant
     uploads = with_drafts(
         session,
@@ -97,7 +99,9 @@ def submit(
         )
         manual = "&manual=1" if posted.manual else ""
         return RedirectResponse(f"/matters/{matter}/apply?draft=saved{manual}", status_code=303)
-    options = dict(user=applicant, matter_code=matter, consented=consented, actor=actor)
+    options = dict(
+        user=applicant, matter_code=matter, consented=consented, actor=actor, basis=basis
+    )
     errors: dict[str, tuple[str, str]] = {}
     if not (posted.refresh or posted.save_draft):
         try:
@@ -106,7 +110,7 @@ def submit(
                 rt,
                 answers=posted.answers,
                 uploads=uploads,
-                channel="window" if actor is not None else "online",
+                channel="window" if actor is not None and not basis else "online",
                 **options,
             )
             return done(case)
@@ -123,7 +127,7 @@ def submit(
             uploads=fresh,
             refused=set(errors),
         )
-    form = _form(session, rt, applicant, actor, matter, posted, consented)
+    form = _form(session, rt, applicant, actor, matter, posted, consented, basis)
     return render(
         request,
         "citizen/apply.html",
@@ -147,13 +151,14 @@ def preview(
     matter: str,
     posted: Posted,
     consented: bool,
+    basis: str | None = None,
 ) -> Response:
     """The parts of the form that depend on the answers (the items, the sections and their
     fields, the materials), for the answers so far: what the page's live update (static/form.js)
     merges in as the applicant answers. Nothing is kept and no file is read; the server's
     conditions decide, as for the button that shows the whole form again."""
     owner = actor or applicant
-    form = _form(session, rt, applicant, actor, matter, posted, consented)
+    form = _form(session, rt, applicant, actor, matter, posted, consented, basis)
     return render(
         request,
         "citizen/apply_parts.html",
@@ -162,7 +167,16 @@ def preview(
     )
 
 
-def _form(session, rt, applicant: User, actor: User | None, matter: str, posted, consented: bool):
+def _form(
+    session,
+    rt,
+    applicant: User,
+    actor: User | None,
+    matter: str,
+    posted,
+    consented: bool,
+    basis: str | None = None,
+):
     """The form for the posted answers (conditions applied; nothing submitted)."""
     return submission.prepare_form(
         session,
@@ -172,4 +186,5 @@ def _form(session, rt, applicant: User, actor: User | None, matter: str, posted,
         answers=posted.answers,
         consented=consented,
         actor=actor,
+        basis=basis,
     )

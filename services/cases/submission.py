@@ -200,6 +200,7 @@ def prepare_form(
     answers: dict[str, Any] | None = None,
     consented: bool = False,
     actor: User | None = None,
+    basis: str | None = None,
 ) -> CompiledForm:
     """The combined form for the applicant, prefilled from the registries if the applicant
     authorized the lookups; otherwise everything is asked. With `answers` (so far), the form
@@ -210,7 +211,7 @@ def prepare_form(
     matter, _ = _offered(session, rt, matter_code)
     if answers:
         refuse_unknown_answers(answers, allowed=answerable_facts(rt, matter), message=_NOT_A_FACT)
-    lookup = _lookup(session, rt, user, matter, consented, actor)
+    lookup = _lookup(session, rt, user, matter, consented, actor, basis=basis)
     session.commit()
     form = compile_form(rt.catalog, matter, lookup.facts, answers)
     form.notices = [(e.message, e.message_en) for e in lookup.unavailable.values()]
@@ -227,8 +228,10 @@ def _lookup(
     *,
     keep: bool = True,
     reuse: bool = True,
+    basis: str | None = None,
 ) -> Lookup:
-    """Registry facts for the applicant's application, only with their authorization."""
+    """Registry facts for the applicant's application, only with their authorization (`basis`:
+    an agent's authorization to act for them, services/agency, named in the log's purpose)."""
     applicant_id = require_citizen(user)
     if not consented:
         return Lookup(rt.registry, applicant_id)
@@ -240,7 +243,7 @@ def _lookup(
         matter=matter.code,
         subjects=matter.subjects,
         actor_user_id=(actor or user).id,
-        purpose=f"预填《{matter.name}》申请表",
+        purpose=f"预填《{matter.name}》申请表" + (f"（{basis}）" if basis else ""),
         keep=keep,
         reuse=reuse,
     )
@@ -259,6 +262,7 @@ def submit_application(
     actor: User | None = None,
     record_consent: bool = False,
     drafts: dict[str, str] | None = None,
+    basis: str | None = None,
 ) -> Case:
     """Validate the combined form, start the case's process and route its items, in one commit.
 
@@ -267,8 +271,9 @@ def submit_application(
     the matter is refused; answers for registry facts are ignored. `uploads` are the files sent
     with it, `drafts` (material code -> token) files uploaded beforehand (`upload_material`; an
     unknown token is refused). With `record_consent`, the applicant's consent to the lookups is
-    recorded with the submission (an API client gives it there). Refused (InvalidInput,
-    Conflict) or failed for any reason, nothing is left behind."""
+    recorded with the submission (an API client gives it there). With `basis`, `actor` is an
+    agent acting for the applicant under that authorization (services/agency). Refused
+    (InvalidInput, Conflict) or failed for any reason, nothing is left behind."""
     try:
         return _submit(
             session,
@@ -282,6 +287,7 @@ def submit_application(
             actor=actor,
             record_consent=record_consent,
             drafts=drafts or {},
+            basis=basis,
         )
     except BaseException:
         session.rollback()  # rows and files of the attempt, together
@@ -301,6 +307,7 @@ def _submit(
     actor: User | None,
     record_consent: bool,
     drafts: dict[str, str],
+    basis: str | None = None,
 ) -> Case:
     matter, spec = _offered(session, rt, matter_code)
     applicant_id = require_citizen(user)
@@ -321,7 +328,15 @@ def _submit(
     # A form shown before has the registries' facts for this application; an API client that
     # consents with its submission has none, and its reads are logged with the case.
     lookup = _lookup(
-        session, rt, user, matter, consented, actor, keep=False, reuse=not record_consent
+        session,
+        rt,
+        user,
+        matter,
+        consented,
+        actor,
+        keep=False,
+        reuse=not record_consent,
+        basis=basis,
     )
     form = compile_form(rt.catalog, matter, lookup.facts, answers, validate=True)
     fields = {e.key: (e.message, e.message_en) for e in form.errors}
@@ -338,7 +353,9 @@ def _submit(
             )
     reader = (actor or user).id
     if fields:  # refused: no case; registry reads made now are logged all the same
-        log_reads(session, lookup, actor_user_id=reader, purpose=_checked(matter), case_id=None)
+        log_reads(
+            session, lookup, actor_user_id=reader, purpose=_checked(matter, basis), case_id=None
+        )
         session.commit()
         first = next(iter(fields))
         raise InvalidInput(first, fields[first][0], fields[first][1], fields=fields)
@@ -413,6 +430,10 @@ def _submit(
     )
     if actor is None:
         message = f"提交《{matter.name}》一表申请，办件编号{case.number}"
+    elif basis:  # an agent for the applicant (services/agency)
+        message = (
+            f"{actor.display_name}代办《{matter.name}》一表申请（{basis}），办件编号{case.number}"
+        )
     else:
         message = (
             f"综合窗口受理《{matter.name}》一表申请（{actor.display_name}），办件编号{case.number}"
@@ -442,8 +463,8 @@ def _submit(
     return case
 
 
-def _checked(matter: Matter) -> str:
-    return f"受理《{matter.name}》核验申请信息"
+def _checked(matter: Matter, basis: str | None = None) -> str:
+    return f"受理《{matter.name}》核验申请信息" + (f"（{basis}）" if basis else "")
 
 
 def subject_key(matter: Matter, data: dict[str, Any], applicant_id: str) -> str | None:
