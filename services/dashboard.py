@@ -17,6 +17,7 @@ from sqlmodel import Session, col, func, select
 from engine.clock import utcnow
 from forms.burden import Burden, averages, burden_report
 from services.calendar import local_date
+from services.cases.burden_measured import MeasuredBurden, measured_burden
 from services.cases.models import Case, CaseItem
 from services.evaluations.models import Evaluation
 from services.evaluations.service import BAD_LEVEL
@@ -83,6 +84,8 @@ class MatterFigures:
     evaluations: int = 0
     avg_level: float | None = None
     bad_reviews: int = 0
+    # The burden its cases measured in use, last twelve months (services/cases/burden_measured.py)
+    measured: MeasuredBurden = field(default_factory=lambda: MeasuredBurden(matter=""))
 
     @property
     def cases(self) -> int:
@@ -184,12 +187,14 @@ def matter_figures(session: Session, rt: Runtime) -> list[MatterFigures]:
             bad_reviews=int(bad),
         )
 
+    measured = measured_burden(session)
     return [
         MatterFigures(
             matter=b.matter,
             name=b.name,
             name_en=rt.catalog.matters[b.matter].name_en,
             burden=b,
+            measured=measured.get(b.matter, MeasuredBurden(matter=b.matter)),
             **cases.get(b.matter, {}),
         )
         for b in burden_report(rt.catalog)
@@ -263,6 +268,21 @@ def _percent(value: float | None) -> str:
 
 CsvColumn = tuple[str, Callable[[Any], Any]]
 
+
+def _measured_columns(label: str, key: str) -> list[CsvColumn]:
+    """A measured figure's median and quartiles (the last twelve months' cases)."""
+
+    def cell(part: str) -> Callable[[Any], Any]:
+        return lambda r: _number(getattr(getattr(r.measured, key), part))
+
+    return [
+        (f"{label}（中位数）", cell("median")),
+        (f"{label}（P25）", cell("p25")),
+        (f"{label}（P75）", cell("p75")),
+        (f"{label}（最大）", cell("maximum")),
+    ]
+
+
 MATTER_COLUMNS: list[CsvColumn] = [
     ("事项代码", lambda r: r.matter),
     ("一件事", lambda r: r.name),
@@ -288,6 +308,18 @@ MATTER_COLUMNS: list[CsvColumn] = [
     ("办事环节（一件事）", lambda r: r.burden.steps_combined),
     ("跑动次数（分别）", lambda r: r.burden.trips_separately),
     ("跑动次数（一件事）", lambda r: r.burden.trips_combined),
+    *(
+        column
+        for label, key in (
+            ("实测填写数据项", "fields_typed"),
+            ("实测上传材料", "materials_uploaded"),
+            ("实测跑动次数", "trips"),
+            ("实测办结工作日", "working_days"),
+        )
+        for column in _measured_columns(label, key)
+    ),
+    ("实测办件数", lambda r: r.measured.cases),
+    ("主动服务发起占比（%）", lambda r: _percent(r.measured.offer_share)),
 ]
 
 DEPARTMENT_COLUMNS: list[CsvColumn] = [

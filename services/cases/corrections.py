@@ -21,6 +21,7 @@ from services.accounts.models import User
 from services.calendar import CHINA
 from services.cases import incidents
 from services.cases.access import MASKED_TYPES, load_case
+from services.cases.burden_measured import record_correction
 from services.cases.models import Case, CaseItem, Upload
 from services.cases.routing import apply_changes, record_event, run_step
 from services.cases.submission import refuse_unknown_answers
@@ -190,6 +191,7 @@ def _apply_correction(
     runner.complete(workflow, task.id, {f"decision_{row.item_code}": None, **read})
     changes = store.save_instance(session, spec, instance, workflow)
     record_event(session, case, user, "corrected", _corrected_message(rt, item, values, stored))
+    record_correction(session, case_id=case.id, fields=len(values), materials=len(stored))
     apply_changes(session, rt, case, changes, now)
     still = session.exec(
         select(CaseItem.id).where(

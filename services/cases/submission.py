@@ -28,6 +28,7 @@ from services.accounts.models import User
 from services.calendar import local_date
 from services.cases import incidents
 from services.cases.access import require_citizen
+from services.cases.burden_measured import record_submission
 from services.cases.models import ApplicationDraft, Case, DraftUpload
 from services.cases.path import SUBMITTED_SPEC
 from services.cases.progress import SUBMITTED_ITEMS
@@ -420,6 +421,8 @@ def _submit(
     )
     for file in files:
         store_file(session, rt, case_id=case.id, file=file)
+    # The burden measured in use (services/cases/burden_measured.py): one INSERT, no read.
+    record_submission(session, case=case, form=form, uploaded=provided)
     if any(upload.draft for upload in uploads):
         discard_drafts(session, owner=actor or user, applicant=user, matter=matter.code)
     # The applicant's saved draft of this application (services/cases/drafts.py) is done with.

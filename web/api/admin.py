@@ -109,6 +109,48 @@ class BurdenReportPublic(BaseModel):
     averages: BurdenAveragesPublic
 
 
+class DistributionPublic(BaseModel):
+    """How a measured figure spread over a matter's cases (nulls: no case measured)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    count: int = Field(description="Cases measured")
+    minimum: float | None
+    p25: float | None = Field(description="The first quartile")
+    median: float | None
+    p75: float | None = Field(description="The third quartile")
+    maximum: float | None
+    mean: float | None
+
+
+class MeasuredBurdenPublic(BaseModel):
+    """A matter's burden measured in its cases submitted in the last twelve months, to set
+    beside the catalog's expected figures (`burden`)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    cases: int = Field(description="Cases measured")
+    fields_typed: DistributionPublic = Field(
+        description="Answers the applicant typed (not filled from registries), corrections added"
+    )
+    fields_prefilled: DistributionPublic = Field(description="Facts filled from the registries")
+    materials_uploaded: DistributionPublic = Field(
+        description="Materials the applicant uploaded, corrections added (fetched ones not)"
+    )
+    trips: DistributionPublic = Field(
+        description="Trips: the window a case was accepted at (or an item needing the applicant "
+        "present) and collecting the results at a window; online with post or download is 0"
+    )
+    working_days: DistributionPublic = Field(
+        description="Working days from submission to completion, completed cases only"
+    )
+    corrections: DistributionPublic = Field(description="Corrections the applicant sent")
+    from_offer: int = Field(description="Cases started from an offer (主动服务)")
+    offer_share: float | None = Field(
+        description="from_offer / cases, 0–1 (null: no case measured)"
+    )
+
+
 class MatterFiguresPublic(BaseModel):
     """A matter's cases, speed, item rates, evaluations and burden, counted in the database."""
 
@@ -134,6 +176,9 @@ class MatterFiguresPublic(BaseModel):
     evaluations: int = Field(description="Evaluations (好差评) received")
     avg_level: float | None = Field(description="Their average level, 1–5 (null: none)")
     bad_reviews: int = Field(description="Evaluations at a bad level")
+    measured: MeasuredBurdenPublic = Field(
+        description="The burden measured in use (last twelve months), beside `burden`"
+    )
 
 
 class DepartmentFiguresPublic(BaseModel):
