@@ -318,10 +318,85 @@ def _words(catalog: Catalog, node: ast.expr, lang: int, fact: Fact | None = None
     if isinstance(node, ast.Constant):
         return shown_value(fact, node.value, lang)
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
-        return ("并非", "not")[lang] + f"（{_words(catalog, node.operand, lang)}）"
+        return ("并非（{}）", "not ({})")[lang].format(_words(catalog, node.operand, lang))
     if isinstance(node, ast.Tuple | ast.List | ast.Set):
-        return "、".join(_words(catalog, e, lang, fact) for e in node.elts)
-    return ast.unparse(node)
+        return ("、", ", ")[lang].join(_words(catalog, e, lang, fact) for e in node.elts)
+    return _more_words(catalog, node, lang, fact)
+
+
+# The sandbox's functions and methods in words: (zh, en) templates over their arguments' words.
+_CALLS = {
+    "len": ("{0}的数量", "the number of {0}"),
+    "abs": ("{0}的绝对值", "the absolute value of {0}"),
+    "sum": ("{0}之和", "the sum of {0}"),
+    "max": ("{0}中的最大值", "the largest of {0}"),
+    "min": ("{0}中的最小值", "the smallest of {0}"),
+    "any": ("{0}中任一成立", "any of {0}"),
+    "all": ("{0}全部成立", "all of {0}"),
+    "round": ("{0}四舍五入", "{0} rounded"),
+    "due_in_working_days": ("{0}个工作日后", "{0} working days later"),
+    "startswith": ("{self}以“{0}”开头", "{self} starts with “{0}”"),
+    "endswith": ("{self}以“{0}”结尾", "{self} ends with “{0}”"),
+    "get": ("{self}中的{0}", "{0} of {self}"),
+    "count": ("{self}中{0}的个数", "how many {0} in {self}"),
+}
+# Conversions and copies read as their argument.
+_SAME = {"str", "int", "float", "bool", "list", "tuple", "set", "sorted", "strip", "lower", "upper"}
+_ARITHMETIC = {ast.Add: "+", ast.Sub: "-", ast.Mult: "×", ast.Div: "÷", ast.FloorDiv: "÷"}
+
+
+def _more_words(catalog: Catalog, node: ast.expr, lang: int, fact: Fact | None) -> str:
+    """The rest of the sandbox's expression grammar in words: calls of the offered functions
+    and methods, arithmetic and text joined, an item of a value, a choice (x if c else y)."""
+    if isinstance(node, ast.Call):
+        function = node.func
+        name = function.attr if isinstance(function, ast.Attribute) else getattr(function, "id", "")
+        args = [_words(catalog, a, lang, fact) for a in node.args]
+        owner = _words(catalog, function.value, lang) if isinstance(function, ast.Attribute) else ""
+        if name in _SAME and (args or owner):
+            return args[0] if args else owner
+        if name in _CALLS:
+            return _CALLS[name][lang].format(("、", ", ")[lang].join(args), self=owner)
+        listed = ("、", ", ")[lang].join(args)
+        return f"{owner}{name}（{listed}）" if lang == 0 else f"{name} of {owner} ({listed})"
+    if isinstance(node, ast.BinOp):
+        left, right = (
+            _words(catalog, node.left, lang, fact),
+            _words(catalog, node.right, lang, fact),
+        )
+        if isinstance(node.op, ast.Add) and _is_text(node):  # text joined: one sentence
+            return _slot(node.left, left, lang) + _slot(node.right, right, lang)
+        return f"{left} {_ARITHMETIC.get(type(node.op), '∘')} {right}"
+    if isinstance(node, ast.Subscript):
+        owner, key = _words(catalog, node.value, lang), _words(catalog, node.slice, lang)
+        return f"{owner}中的{key}" if lang == 0 else f"{key} of {owner}"
+    if isinstance(node, ast.Attribute):
+        owner = _words(catalog, node.value, lang)
+        return f"{owner}的{node.attr}" if lang == 0 else f"{node.attr} of {owner}"
+    if isinstance(node, ast.IfExp):
+        test, body, other = (
+            _words(catalog, n, lang, fact) for n in (node.test, node.body, node.orelse)
+        )
+        return f"若{test}则{body}，否则{other}" if lang == 0 else f"{body} if {test}, else {other}"
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+        return "-" + _words(catalog, node.operand, lang, fact)
+    return ("（按规则表达式计算）", "(computed by the rule's expression)")[lang]
+
+
+def _slot(node: ast.expr, text: str, lang: int) -> str:
+    """A value put into joined text, marked as a value (〈退休日期〉) unless it is text itself."""
+    if isinstance(node, ast.Constant | ast.BinOp):
+        return text
+    return ("〈{}〉", "‹{}›")[lang].format(text)
+
+
+def _is_text(node: ast.expr) -> bool:
+    """Whether a `+` joins text (a string literal or str() on either side, all the way down)."""
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+        return _is_text(node.left) or _is_text(node.right)
+    if isinstance(node, ast.Constant):
+        return isinstance(node.value, str)
+    return isinstance(node, ast.Call) and getattr(node.func, "id", "") == "str"
 
 
 def _facts_read(catalog: Catalog, expression: str) -> list[str]:
