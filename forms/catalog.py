@@ -212,6 +212,27 @@ class Item:
         return tuple(dict.fromkeys([*self.facts, *(k for g in self.facts_if for k in g.facts)]))
 
 
+# Registry events that may offer a matter (services/offers), each with the people of the event
+# it may be offered to: a birth to the child's parents, a retirement date to the person, a
+# death to the next of kin, a business licence to its owner (legal representative).
+OFFER_EVENTS: dict[str, tuple[str, ...]] = {
+    "birth_recorded": ("parents",),
+    "retirement_due": ("person",),
+    "death_recorded": ("next_of_kin",),
+    "business_licensed": ("owner",),
+}
+OFFER_MAX_DAYS = 365
+
+
+@dataclass(frozen=True)
+class OfferRule:
+    """A matter's `[[offer]]`: the registry event that offers it, to whom, for how many days."""
+
+    event: str
+    to: str
+    expires_days: int = 30
+
+
 @dataclass(frozen=True)
 class Matter:
     code: str
@@ -230,6 +251,8 @@ class Matter:
     # Conditions an administrator set for items of this matter, (item code, expression); an
     # empty expression means the item always applies. Items not named keep the catalog's `when`.
     conditions: tuple[tuple[str, str], ...] = ()
+    # The registry events that offer this matter without an application (免申即享)
+    offers: tuple[OfferRule, ...] = ()
 
     def condition_of(self, item: Item) -> str | None:
         """When `item` applies to an application for this matter (None: always)."""
@@ -504,7 +527,48 @@ def _load_matter(catalog: Catalog, data: dict, where: str, problems: list[str]) 
         items=tuple(data["items"]),
         published=bool(data.get("published", True)),
         subject_key=tuple(data.get("subject_key", ())),
+        offers=_offer_rules(data.get("offer", []), where, problems),
     )
+
+
+def _offer_rules(raw: object, where: str, problems: list[str]) -> tuple[OfferRule, ...]:
+    """A matter's `[[offer]]` tables: a known event kind, a recipient that kind knows, whole
+    expiry days from 1 to OFFER_MAX_DAYS, each event once."""
+    if not isinstance(raw, list):
+        problems.append(f"{where}: offer must be a list of tables ([[offer]])")
+        return ()
+    rules: list[OfferRule] = []
+    for entry in raw:
+        if not isinstance(entry, dict):
+            problems.append(f"{where}: offer must be a list of tables ([[offer]])")
+            continue
+        unknown = set(entry) - {"event", "to", "expires_days"}
+        if unknown:
+            problems.append(f"{where}: offer: unknown keys {sorted(unknown)}")
+        event = entry.get("event")
+        if event not in OFFER_EVENTS:
+            problems.append(
+                f"{where}: offer: unknown event {event!r} (known: {', '.join(OFFER_EVENTS)})"
+            )
+            continue
+        to = entry.get("to", OFFER_EVENTS[event][0])
+        if to not in OFFER_EVENTS[event]:
+            problems.append(
+                f"{where}: offer: event {event} cannot be offered to {to!r} "
+                f"(only {', '.join(OFFER_EVENTS[event])})"
+            )
+            continue
+        days = entry.get("expires_days", 30)
+        if not isinstance(days, int) or isinstance(days, bool) or not 1 <= days <= OFFER_MAX_DAYS:
+            problems.append(
+                f"{where}: offer: expires_days must be a whole number from 1 to {OFFER_MAX_DAYS}"
+            )
+            continue
+        if any(rule.event == event for rule in rules):
+            problems.append(f"{where}: offer: event {event} is declared twice")
+            continue
+        rules.append(OfferRule(event, to, days))
+    return tuple(rules)
 
 
 def read_document(directory: Path = CATALOG_DIR) -> dict:

@@ -518,7 +518,7 @@ def _prepare(
             "file": (old or {}).get("file") or f"items/{raw['department']}.toml",
         }
     elif kind == "matter":
-        kept = {k: old[k] for k in ("bpmn", "process_id", "file") if old and k in old}
+        kept = {k: old[k] for k in ("bpmn", "process_id", "file", "offer") if old and k in old}
         raw = {"code": code, **raw, **kept}
         raw.setdefault("file", f"matters/{code}.toml")
         raw.setdefault("process_id", code)

@@ -39,6 +39,7 @@ KINDS = {
     "evaluation_handled": ("您的评价已处理", "Your feedback was handled"),
     "escalated": ("待办已超过法定时限，请督办", "A task is past its statutory limit"),
     "repaired": ("办件已由工作人员调整", "Your case was adjusted by staff"),
+    "offered": ("为您准备了一件事，可一步确认办理", "A service is ready for you to confirm"),
 }
 SMS_SIGNATURE = "【一件事一次办】"
 _PENDING = "onething.notifications.pending"
