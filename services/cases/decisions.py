@@ -66,6 +66,9 @@ def decide(
             "decision", "请选择“通过”“退回补正”或“不予办理”", "Choose approve, correction or reject"
         )
     comment = (comment or "").strip()
+    # The item, its case and its instance in one query, before the checks below read them (the
+    # identity map serves their `get`s while `held` keeps the objects alive).
+    held = _read_for_decision(session, item_id)  # noqa: F841
     if decision == "rejected":
         comment = _rejection(rt, session, item_id, user, reason, comment)
     if decision == "correction" and not comment:
@@ -113,7 +116,8 @@ def _decide_once(
     worker_id: str | None,
     reopen: list[str],
 ) -> CaseItem:
-    held = _read_for_decision(session, item_id)  # noqa: F841 - kept in the identity map
+    # (the item, its case and its instance were read by `decide`; after a retry's rollback
+    # each is read again by its `get`)
     row = load_case_item(session, item_id=item_id, user=user)
     correction = _correction_request(rt, row, reopen, comment) if decision == "correction" else {}
     if row.status != "processing":
@@ -209,6 +213,8 @@ def _recorded_results(
 ) -> dict[str, str] | None:
     """The result data an approval records, checked against the item's `results` (None: none
     given). A department system's are the entries of its `result` the item's results name."""
+    if worker_id is None and result_data is None:
+        return None  # a clerk's approval that records no result data
     row = load_case_item(session, item_id=item_id, user=user)
     item = rt.catalog.items[row.item_code]
     if worker_id is not None:
