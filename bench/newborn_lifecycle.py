@@ -19,8 +19,7 @@ is then measured too; without the header it does nothing).
      own dump; the store calls the same function, so the floor follows the server), against
      which every share is taken; and the *stock-serializer floor*, SpiffWorkflow alone as a
      naive user runs it (the state saved with SpiffWorkflow's own serializer, the whole spec in
-     it, restored at every step), kept for comparison with other engines; plus a what-if of
-     the server path with only the data keys the BPMN reads;
+     it, restored at every step), kept for comparison with other engines;
  (2) the full stack: a real uvicorn server (one worker, configured as `onething serve` runs it)
      on a fresh data directory, on SQLite and on a fresh PostgreSQL database, driven by a
      sequential keep-alive client (the standard library's http.client: httpx cost the benchmark
@@ -96,7 +95,7 @@ from sqlalchemy.pool import NullPool
 from demo.registry import generate_dataset
 from demo.seed import DEMO_PASSWORD, seed_demo
 from engine import cases as runner
-from engine.sandbox import FUNCTIONS, sandboxed_script_engine
+from engine.sandbox import sandboxed_script_engine
 from engine.specs import ProcessSpec
 from services.config import Settings
 from services.registries.embedded import EmbeddedRegistry
@@ -945,7 +944,6 @@ def phase_targets() -> list[tuple[object, str, str]]:
         (services.cases.workbench, "search_queue", "department queue"),
         (services.cases.decisions, "decide", "decide"),
         (web.api.cases, "_case_public", "case view for the response (item_views)"),
-        (services.cases.submission, "lookup_for_matter", "registry prefill + access log"),
         (services.cases.submission, "prefill_for_application", "registry prefill"),
         (services.cases.submission, "grant_consent", "consent recorded with the submission"),
         (services.cases.submission, "_refuse_repeat", "one case per subject: the repeat check"),
@@ -1874,20 +1872,8 @@ def main() -> None:
         refuses_repeat(inline)
 
         spec, data = captured_start(inline)
-        read = names_read_by(spec)
-        # names the BPMN calls (registered functions) are not data: a None would shadow them
-        slim = {key: value for key, value in data.items() if key in read and key not in FUNCTIONS}
-        slim["matter"] = data.get("matter")
         floor = ServerFloorSubject(f"server path ({len(data)} start-data keys)", spec, data)
         stock = FloorSubject("stock serializer, restored each step", spec, data)
-        what_if: FloorSubject | None = None
-        try:
-            server_floor_case(spec, slim, defaultdict(float))
-            what_if = ServerFloorSubject(
-                f"what-if: only the {len(slim)} keys BPMN reads", spec, slim
-            )
-        except Exception as exc:  # the process reads data this script cannot see statically
-            print(f"what-if floor skipped: {type(exc).__name__}: {str(exc)[:200]}")
 
         bases: dict[str, str] = {}
         places: dict[str, tuple[Path, str]] = {}  # data directory and database URL
@@ -1909,7 +1895,7 @@ def main() -> None:
             refuses_repeat(subject)
             return subject
 
-        subjects: list[Subject] = [floor, stock, *([what_if] if what_if else []), inline]
+        subjects: list[Subject] = [floor, stock, inline]
         servers = [served("uvicorn + SQLite", root / "sqlite", None)]
         if not args.no_postgres:
             url = stack.enter_context(postgres_database(args.pg_url))
@@ -1939,8 +1925,6 @@ def main() -> None:
         )
         print_floor(floor, args.cases)
         print_floor(stock, args.cases)
-        if what_if is not None:
-            print_floor(what_if, args.cases)
 
         print("\n(2) full stack: uvicorn, one worker, a sequential keep-alive client (http.client)")
         for subject in servers:
