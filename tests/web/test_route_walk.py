@@ -178,6 +178,18 @@ ROUTES: dict[str, frozenset[str]] = {
     "POST /api/v1/frontdesk/visits/{applicant_id}/{matter}/uploads": FRONT_DESK_ONLY,
     "POST /api/v1/frontdesk/visits/{applicant_id}/{matter}/application": FRONT_DESK_ONLY,
     "GET /api/v1/frontdesk/receipts/{case_id}": FRONT_DESK_ONLY,
+    # offers started by registry events (issue 22): the citizen's own; a department's system
+    # posts the signed events
+    "GET /offers": CITIZENS,
+    "GET /offers/{offer_id}": CITIZENS,
+    "POST /offers/{offer_id}/confirm": CITIZENS,
+    "POST /offers/{offer_id}/edit": CITIZENS,
+    "POST /offers/{offer_id}/decline": CITIZENS,
+    "GET /api/v1/offers": CITIZENS,
+    "GET /api/v1/offers/{offer_id}": CITIZENS,
+    "POST /api/v1/offers/{offer_id}/confirm": CITIZENS,
+    "POST /api/v1/offers/{offer_id}/decline": CITIZENS,
+    "POST /api/v1/registry-events": SYSTEMS,
     # administrators (PREFIXES decide the rest of /admin): replaying a change reads cases
     "GET /admin/replay/{matter_code}": ADMINS,
     "POST /admin/replay/{matter_code}": ADMINS,
@@ -262,6 +274,8 @@ REFUSED_ROWS: dict[tuple[str, str], int] = {
     ("GET /admin/processes/{matter_code}/diff", ADMIN): 404,  # no version deployed yet
     ("GET /api/v1/admin/processes/{matter_code}/diff", ADMIN): 404,
     ("GET /api/v1/matters/{code}/draft", CITIZEN): 404,  # no draft saved
+    ("GET /offers/{offer_id}", CITIZEN): 404,  # no registry event offered her anything
+    ("GET /api/v1/offers/{offer_id}", CITIZEN): 404,
     # no version of the matter deployed yet, so no migration to plan nor any run of one
     ("GET /operations/migrations/{matter_code}/plan", OPERATOR): 404,
     ("GET /api/v1/operations/migrations/{matter_code}/plan", OPERATOR): 404,
@@ -458,6 +472,7 @@ def world(browser, rt):
             "case_number": session.get(Case, open_case_id).number,  # operators repair it
             "action": "cancel",  # an item's repair (without a reason: refused, 422)
             "run_id": 1,  # a migration run (none yet: see REFUSED_ROWS)
+            "offer_id": 1,  # offers: none (see REFUSED_ROWS)
             "day": "2026-12-26",
             "kind": "fact",  # the catalog's entries (their code: see the overrides)
             "number": 0,  # the catalog as shipped

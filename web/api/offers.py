@@ -106,6 +106,12 @@ class OfferPublic(BaseModel):
 
 
 class OfferConfirm(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"answers": {"child_name": "张小满", "applicant_phone": "13812345678"}}]
+        }
+    )
+
     answers: dict[str, Answer] = Field(
         default={},
         description="The asked facts (`ask`), and any other answer of the matter's form",
@@ -114,6 +120,8 @@ class OfferConfirm(BaseModel):
 
 
 class OfferDecline(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"reason": "已在医院办理"}]})
+
     reason: str = Field(default="", max_length=200, pattern=NO_NUL)
 
 
