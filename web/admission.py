@@ -27,6 +27,7 @@ import contextlib
 import json
 import logging
 import math
+import random
 import time
 import weakref
 from collections import deque
@@ -50,6 +51,10 @@ MESSAGE_EN = (
 )
 # How long a peek at a waiting request's connection may take (the body has usually arrived)
 PEEK_SECONDS = 0.005
+# The longest Retry-After a shed client is told (seconds), and the window over which the worker
+# counts what it shed and what it finished, to size the next Retry-After (see Gate.retry_after)
+MAX_RETRY_AFTER = 60
+RATE_WINDOW = 2.0
 
 
 class Busy(DomainError):
@@ -70,11 +75,40 @@ class Gate:
     waiters: deque = field(default_factory=deque)
     shed: int = 0  # answered 503 (queue full or waited too long)
     abandoned: int = 0  # their client left while they waited: not carried out
+    # When the last requests were shed and finished, within RATE_WINDOW (monotonic seconds)
+    recent_shed: deque = field(default_factory=deque)
+    recent_done: deque = field(default_factory=deque)
+    logged_at: float = 0.0  # the last "busy" log line (one per second at most)
+    unlogged: int = 0  # shed since that line
 
-    @property
-    def retry_after(self) -> int:
-        """Seconds a shed client should wait: about one queue's worth of waiting."""
-        return max(1, math.ceil(self.wait))
+    def note_shed(self, now: float) -> None:
+        self.shed += 1
+        self.recent_shed.append(now)
+        self._trim(now)
+
+    def note_done(self, now: float) -> None:
+        self.recent_done.append(now)
+        self._trim(now)
+
+    def _trim(self, now: float) -> None:
+        for recent in (self.recent_shed, self.recent_done):
+            while recent and now - recent[0] > RATE_WINDOW:
+                recent.popleft()
+
+    def retry_after(self, now: float) -> int:
+        """Seconds a shed client should wait before sending its request again: the time this
+        worker needs for the requests waiting now and for those it shed lately (which will come
+        back), at the rate it finished requests lately; at least one queue's worth of waiting,
+        at most MAX_RETRY_AFTER. A fixed second would bring every shed client back together
+        while the worker is still behind: past capacity, most of its work would go into
+        answering 503 to the same clients again and again."""
+        self._trim(now)
+        floor = max(1, math.ceil(self.wait))
+        done_per_second = len(self.recent_done) / RATE_WINDOW
+        if done_per_second <= 0:
+            return floor
+        behind = len(self.waiters) + len(self.recent_shed)
+        return min(MAX_RETRY_AFTER, max(floor, math.ceil(behind / done_per_second)))
 
     async def enter(self) -> bool:
         """Take a place to run; False when the request is to be shed. True after waiting only
@@ -141,17 +175,12 @@ class Admission:
         gate = self.gate()
         started = time.perf_counter()
         if not await gate.enter():
-            gate.shed += 1
+            now = time.monotonic()
+            gate.note_shed(now)
             REFUSED_REQUESTS.labels("shed").inc()
-            log.info(
-                "busy: %s %s shed after %.0f ms (%d running, %d waiting)",
-                scope["method"],
-                scope["path"],
-                (time.perf_counter() - started) * 1000,
-                gate.running,
-                len(gate.waiters),
-            )
-            await _busy(scope, send, gate.retry_after)
+            retry_after = _spread(gate.retry_after(now))
+            _log_shed(gate, now, retry_after)
+            await _busy(scope, send, retry_after)
             return
         try:
             if (
@@ -171,6 +200,29 @@ class Admission:
             await self.app(scope, receive, send)
         finally:
             gate.leave()
+            gate.note_done(time.monotonic())
+
+
+def _spread(seconds: int) -> int:
+    """Clients shed in the same moment come back spread over half as long again (not all in
+    the same second)."""
+    return min(MAX_RETRY_AFTER, seconds + random.randint(0, seconds // 2))
+
+
+def _log_shed(gate: Gate, now: float, retry_after: int) -> None:
+    """One log line a second at most while shedding (a line per shed request would add to the
+    work of a worker that is behind already)."""
+    gate.unlogged += 1
+    if now - gate.logged_at < 1.0:
+        return
+    log.info(
+        "busy: %d request(s) shed since the last line (%d running, %d waiting, Retry-After %d s)",
+        gate.unlogged,
+        gate.running,
+        len(gate.waiters),
+        retry_after,
+    )
+    gate.logged_at, gate.unlogged = now, 0
 
 
 async def _peek(receive: Receive) -> Message | None:

@@ -73,7 +73,8 @@ def test_past_its_queue_a_worker_answers_503_with_retry_after_at_once():
         await asyncio.sleep(0)
         third = await _request(app, "/api/v1/cases")  # the queue is full: shed now
         assert third["status"] == 503
-        assert third["headers"]["retry-after"] == "10"
+        # one queue's wait (nothing finished yet to measure a rate), spread by up to half
+        assert 10 <= int(third["headers"]["retry-after"]) <= 15
         assert third["headers"]["content-type"] == "application/problem+json"
         problem = json.loads(third["body"])
         assert problem["code"] == "busy" and "稍后再试" in problem["detail"]
@@ -176,3 +177,24 @@ def test_a_saturated_server_sheds_an_application_that_is_accepted_once_when_sent
         with Session(rt.db) as session:
             cases = session.exec(select(Case).where(Case.applicant_id_number == FATHER)).all()
         assert len(cases) == 1
+
+
+def test_retry_after_grows_with_how_far_behind_the_worker_is():
+    """Past capacity, a shed client is told to come back when the worker can have served the
+    ones waiting and those it shed lately (at the rate it finished requests lately), not all
+    after the same second; at least one queue's wait, at most MAX_RETRY_AFTER."""
+    from web.admission import MAX_RETRY_AFTER, RATE_WINDOW, Gate
+
+    gate = Gate(active=1, queued=0, wait=1.0)
+    assert gate.retry_after(100.0) == 1  # nothing finished lately: one queue's wait
+    for i in range(10):  # 5 requests a second finished
+        gate.note_done(100.0 + i * 0.1)
+    assert gate.retry_after(101.0) == 1  # none shed: no one to come back
+    for _ in range(100):
+        gate.note_shed(101.0)
+    assert gate.retry_after(101.0) == 20  # 100 to come back at 5 a second
+    for _ in range(1000):
+        gate.note_shed(101.0)
+    assert gate.retry_after(101.0) == MAX_RETRY_AFTER
+    # what was shed and finished long ago no longer counts
+    assert gate.retry_after(101.0 + RATE_WINDOW + 1) == 1
