@@ -12,6 +12,7 @@ from web.cli_backup import add_backup_commands
 from web.cli_keys import add_keys_command
 from web.cli_layout import add_layout_command
 from web.cli_maintenance import add_purge_command
+from web.cli_offers import add_registry_event_command
 from web.openapi import add_openapi_command
 
 if TYPE_CHECKING:
@@ -330,6 +331,7 @@ def main(argv: list[str] | None = None) -> int:
     generate.add_argument("--path", type=Path, help="default: registry.sqlite in the data dir")
     generate.set_defaults(run=_registry_generate)
     add_purge_command(commands)
+    add_registry_event_command(commands)
     add_layout_command(commands)
     args = parser.parse_args(argv)
     return args.run(args)

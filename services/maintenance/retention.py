@@ -49,6 +49,7 @@ from services.departments.models import WebhookDelivery
 from services.evaluations.models import Evaluation, FollowUp
 from services.idempotency import KEPT
 from services.notifications.models import Notification
+from services.offers.service import expire_offers
 from services.registries.models import DataAccess, PrefillSnapshot
 from services.storage import FileStore
 
@@ -273,6 +274,7 @@ def _expired(session: Session, cutoff: datetime) -> Counter[str]:
     counts["application drafts"] = _changed(
         session, delete(ApplicationDraft).where(col(ApplicationDraft.expires_at) <= now)
     )
+    counts["offers expired"] = expire_offers(session)  # marked, kept: the person sees them
     counts["webhook deliveries"] = _changed(
         session,
         delete(WebhookDelivery).where(

@@ -270,3 +270,26 @@ def test_the_catalog_refuses_a_bad_offer_declaration(offer, message):
     with pytest.raises(CatalogError) as refused:
         build_catalog(document, read_departments())
     assert message in str(refused.value)
+
+
+def test_the_daily_maintenance_marks_offers_past_their_expiry(rt):
+    from services.maintenance.retention import purge
+
+    _birth(rt)
+    clock.travel_to(START + timedelta(days=61))
+    report = purge(rt.db, rt.files, days=365)
+    assert report.counts["offers expired"] == 2
+    with _session(rt) as session:
+        logged = [r.action for r in session.exec(select(OfferLog)).all()]
+    assert logged.count("expired") == 2
+
+
+def test_onething_registry_event_publishes_the_embedded_registrys_event(rt, monkeypatch, capsys):
+    from web.cli import main
+
+    monkeypatch.setattr("services.runtime.build_runtime", lambda: rt)
+    assert main(["registry-event", "birth_recorded", FATHER]) == 0
+    assert "2 offer(s)" in capsys.readouterr().out
+    assert main(["registry-event", "birth_recorded", FATHER]) == 0
+    assert "no new offer" in capsys.readouterr().out
+    assert main(["registry-event", "retirement_due", FATHER]) == 2  # not within 90 days
