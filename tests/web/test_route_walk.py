@@ -178,6 +178,12 @@ ROUTES: dict[str, frozenset[str]] = {
     "POST /api/v1/frontdesk/visits/{applicant_id}/{matter}/uploads": FRONT_DESK_ONLY,
     "POST /api/v1/frontdesk/visits/{applicant_id}/{matter}/application": FRONT_DESK_ONLY,
     "GET /api/v1/frontdesk/receipts/{case_id}": FRONT_DESK_ONLY,
+    # why an item applies and was decided so (issue 22): the applicant's by item code, the
+    # clerk's through a task of their own department
+    "GET /cases/{case_id}/items/{item_code}/why": CITIZENS,
+    "GET /api/v1/cases/{case_id}/items/{item_code}/explanation": CITIZENS,
+    "GET /clerk/items/{item_id}/why": CLERKS,
+    "GET /api/v1/tasks/{task_id}/explanation": CLERKS,
     # offers started by registry events (issue 22): the citizen's own; a department's system
     # posts the signed events
     "GET /offers": CITIZENS,
@@ -262,6 +268,8 @@ REFUSED_ROWS: dict[tuple[str, str], int] = {
     ("GET /clerk/follow-ups", CLERK): 403,  # follow-ups of bad reviews are for supervisors
     ("GET /clerk/follow-ups", FRONT_DESK): 403,
     ("GET /api/v1/tasks/{task_id}", FRONT_DESK): 404,  # a police task
+    ("GET /clerk/items/{item_id}/why", FRONT_DESK): 404,  # a police task
+    ("GET /api/v1/tasks/{task_id}/explanation", FRONT_DESK): 404,
     ("GET /api/v1/deliveries", CLERK): 404,
     ("GET /api/v1/deliveries", SUPERVISOR): 404,
     ("GET /api/v1/follow-ups", CLERK): 403,
