@@ -31,7 +31,7 @@ from services.calendar import local_date
 from services.cases import submission
 from services.cases.access import log_view, require_citizen, require_kept
 from services.cases.frontdesk import _walk_in_applicant, require_front_desk
-from services.cases.models import Case, CaseEvent, CaseItem
+from services.cases.models import Case, CaseEvent, CaseItem, DraftUpload
 from services.cases.uploads import UploadedFile, check_file
 from services.configuration.matters import published_matters
 from services.errors import Forbidden, InvalidInput, NotFound
@@ -358,6 +358,32 @@ def apply_for(
     )
     link_case(session, authorization=row, case=case)
     return case
+
+
+def upload_for(
+    session: Session,
+    rt: Runtime,
+    *,
+    agent: User,
+    authorization_id: int,
+    matter: str,
+    material_code: str,
+    filename: str,
+    content: bytes,
+) -> DraftUpload:
+    """Keep a file the agent uploads for the principal's application (as `upload_material`
+    does for an applicant): kept for the agent, named in the application by its token."""
+    _row, options = _acting(session, agent=agent, authorization_id=authorization_id, matter=matter)
+    return submission.upload_material(
+        session,
+        rt,
+        user=options["user"],
+        matter_code=matter,
+        material_code=material_code,
+        filename=filename,
+        content=content,
+        actor=agent,
+    )
 
 
 def _filed(session: Session, *, agent: User) -> list[tuple[AgentCase, Authorization]]:
