@@ -184,6 +184,28 @@ ROUTES: dict[str, frozenset[str]] = {
     "GET /api/v1/cases/{case_id}/items/{item_code}/explanation": CITIZENS,
     "GET /clerk/items/{item_id}/why": CLERKS,
     "GET /api/v1/tasks/{task_id}/explanation": CLERKS,
+    # acting for someone else (代办, issue 22): a citizen's authorizations, the agent's cases
+    "GET /agency": CITIZENS,
+    "POST /agency/authorizations": CITIZENS,
+    "POST /agency/authorizations/{authorization_id}/withdraw": CITIZENS,
+    "GET /agency/apply/{authorization_id}/{matter}": CITIZENS,
+    "POST /agency/apply/{authorization_id}/{matter}": CITIZENS,
+    "POST /agency/apply/{authorization_id}/{matter}/preview": CITIZENS,
+    "GET /agency/cases/{case_id}": CITIZENS,
+    "GET /agency/record": CITIZENS,
+    "GET /agency/frontdesk": FRONT_DESK_ONLY,
+    "POST /agency/frontdesk": FRONT_DESK_ONLY,
+    "GET /api/v1/authorizations": CITIZENS,
+    "POST /api/v1/authorizations": CITIZENS,
+    "POST /api/v1/authorizations/{authorization_id}/withdraw": CITIZENS,
+    "GET /api/v1/authorizations/{authorization_id}/matters/{matter}/form": CITIZENS,
+    "POST /api/v1/authorizations/{authorization_id}/matters/{matter}/form": CITIZENS,
+    "POST /api/v1/authorizations/{authorization_id}/uploads": CITIZENS,
+    "POST /api/v1/authorizations/{authorization_id}/cases": CITIZENS,
+    "GET /api/v1/agency/cases": CITIZENS,
+    "GET /api/v1/agency/cases/{case_id}": CITIZENS,
+    "GET /api/v1/agency/record": CITIZENS,
+    "POST /api/v1/frontdesk/authorizations": FRONT_DESK_ONLY,
     # offers started by registry events (issue 22): the citizen's own; a department's system
     # posts the signed events
     "GET /offers": CITIZENS,
@@ -271,6 +293,11 @@ REFUSED_ROWS: dict[tuple[str, str], int] = {
     ("GET /clerk/items/{item_id}/why", FRONT_DESK): 404,  # a police task
     ("GET /api/v1/tasks/{task_id}/explanation", FRONT_DESK): 404,
     ("GET /api/v1/deliveries", CLERK): 404,
+    # 代办: the mother holds no authorization and filed no case for anyone
+    ("GET /agency/apply/{authorization_id}/{matter}", CITIZEN): 404,
+    ("GET /api/v1/authorizations/{authorization_id}/matters/{matter}/form", CITIZEN): 404,
+    ("GET /agency/cases/{case_id}", CITIZEN): 404,
+    ("GET /api/v1/agency/cases/{case_id}", CITIZEN): 404,
     ("GET /api/v1/deliveries", SUPERVISOR): 404,
     ("GET /api/v1/follow-ups", CLERK): 403,
     ("GET /api/v1/follow-ups", FRONT_DESK): 403,
@@ -481,6 +508,7 @@ def world(browser, rt):
             "action": "cancel",  # an item's repair (without a reason: refused, 422)
             "run_id": 1,  # a migration run (none yet: see REFUSED_ROWS)
             "offer_id": 1,  # offers: none (see REFUSED_ROWS)
+            "authorization_id": 1,  # 代办: none (see REFUSED_ROWS)
             "day": "2026-12-26",
             "kind": "fact",  # the catalog's entries (their code: see the overrides)
             "number": 0,  # the catalog as shipped

@@ -22,7 +22,6 @@ from services.cases.schemas import (
     ErrorPublic,
     FactKey,
     FormPublic,
-    InvalidInputPublic,
     MaterialCode,
     UploadPublic,
     UploadToken,
@@ -32,7 +31,7 @@ from services.runtime import Runtime
 from web.api.frontdesk import FrontDeskUser
 from web.api.matters import form_public
 from web.api.routing import PREFIX, RowId, api_router
-from web.api.uploads import ONE_FILE_TOO_LARGE, one_material, upload_public
+from web.api.uploads import MATERIAL_REFUSED, ONE_FILE_TOO_LARGE, one_material, upload_public
 from web.deps import CitizenUser, Code, CsrfChecked, RuntimeDep, SessionDep
 from web.limits import body_limit
 from web.openapi import answers
@@ -207,11 +206,7 @@ class AgentApplication(BaseModel):
     responses={
         **NOT_IN_FORCE,
         **ONE_FILE_TOO_LARGE,
-        422: {
-            "model": InvalidInputPublic,
-            "description": "The file is empty, too large or not of an accepted type (by "
-            "content): named `material_<code>`; or the matter has no such material",
-        },
+        **MATERIAL_REFUSED,
     },
 )
 @body_limit(one_material)

@@ -31,7 +31,6 @@ from services.cases.schemas import (
     ErrorPublic,
     FactKey,
     FormPublic,
-    InvalidInputPublic,
     MaterialCode,
     UploadPublic,
     UploadToken,
@@ -39,7 +38,7 @@ from services.cases.schemas import (
 from services.runtime import Runtime
 from web.api.matters import form_public
 from web.api.routing import PREFIX, RowId, api_router
-from web.api.uploads import ONE_FILE_TOO_LARGE, one_material, upload_public
+from web.api.uploads import MATERIAL_REFUSED, ONE_FILE_TOO_LARGE, one_material, upload_public
 from web.deps import ClerkUser, Code, CsrfChecked, RuntimeDep, SessionDep
 from web.limits import body_limit
 from web.openapi import answers
@@ -313,11 +312,7 @@ def evaluate_walk_in_form(
     responses={
         **NO_VISIT,
         **ONE_FILE_TOO_LARGE,
-        422: {
-            "model": InvalidInputPublic,
-            "description": "The file is empty, too large or not of an accepted type (by "
-            "content): named `material_<code>`; or the matter has no such material",
-        },
+        **MATERIAL_REFUSED,
     },
 )
 @body_limit(one_material)

@@ -35,6 +35,16 @@ ONE_FILE_TOO_LARGE = {
 }
 
 
+# A scan or material refused (the front desk's and an agent's uploads for someone else)
+MATERIAL_REFUSED = {
+    422: {
+        "model": InvalidInputPublic,
+        "description": "The file is empty, too large or not of an accepted type (by "
+        "content): named `material_<code>`; or the matter has no such material",
+    }
+}
+
+
 def one_material(runtime) -> int:
     """The body limit of an upload: one file at the upload limit, and the form around it."""
     return runtime.settings.upload_limit_bytes + FORM_SLACK
