@@ -545,7 +545,7 @@ def _fact_read(fact: Fact, case: Case, visible: set[str] | None) -> FactRead:
         source = ("repair", "运维人员更正", "Corrected by an operator")
         at, record = entry.get("corrected_at") or entry.get("at"), None
     elif value in (None, ""):
-        source = ("missing", "未填写", "Not given")
+        source = ("missing", "申请中没有此项数据", "Not in the application")
         at, record = None, None
     else:
         source = ("typed", "申请人填写", "Typed by the applicant")
