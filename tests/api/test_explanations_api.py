@@ -5,17 +5,10 @@ from __future__ import annotations
 
 from sqlmodel import Session, select
 
-from services.cases.models import CaseItem
 from services.registries.models import DataAccess
 from tests.api.test_citizen_api import _apply_newborn, sign_in
+from tests.services.test_case_path import item_row
 from tests.web.conftest import FATHER, OTHER_CITIZEN
-
-
-def _item(rt, case_id: int, code: str) -> CaseItem:
-    with Session(rt.db) as session:
-        return session.exec(
-            select(CaseItem).where(CaseItem.case_id == case_id, CaseItem.item_code == code)
-        ).one()
 
 
 def test_the_applicant_reads_why_an_item_was_approved_at_once(api, rt):
@@ -54,7 +47,7 @@ def test_someone_elses_case_and_unknown_items_are_not_found(api, rt):
 
 def test_the_clerk_reads_their_task_masked_and_the_view_is_logged(api, rt):
     _mother, case_id = _apply_newborn(api)
-    row = _item(rt, case_id, "medical_maternity_allowance")
+    row = item_row(rt, case_id, "medical_maternity_allowance")
     clerk = sign_in(api, "medical01")
     found = api.get(f"/api/v1/tasks/{row.id}/explanation", headers=clerk).json()
     assert found["task_id"] == row.id and not found["for_applicant"]
@@ -75,7 +68,7 @@ def test_the_pages_show_the_rule_and_link_from_the_case_and_the_task(api, rt, br
     assert why.status_code == 200
     label = rt.catalog.facts["mother_maternity_insurance"].label
     assert f"{label} = 是" in why.text and 'data-fact="mother_maternity_insurance"' in why.text
-    row = _item(rt, case_id, "police_birth_registration")
+    row = item_row(rt, case_id, "police_birth_registration")
     clerk = browser("police01")
     assert f"/clerk/items/{row.id}/why" in clerk.get(f"/clerk/items/{row.id}").text
     page = clerk.get(f"/clerk/items/{row.id}/why?lang=en")
