@@ -78,8 +78,9 @@ _BREAKER_VALUES = {CLOSED: 0, HALF_OPEN: 1, OPEN: 2}
 REFUSED_REQUESTS = Counter(
     "onething_http_requests_not_served_total",
     "Requests a worker did not carry out under load (web/admission.py): shed (503 with "
-    "Retry-After: the queue was full or too slow) or abandoned (their client left while they "
-    "waited).",
+    "Retry-After: the queue was full or too slow), abandoned (their client left while they "
+    "waited) or client_gone (their client left before their change was committed: rolled "
+    "back, web/client_gone.py).",
     ("reason",),
     registry=PROCESS_REGISTRY,
 )

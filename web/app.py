@@ -27,6 +27,7 @@ from web import db_errors, observe
 from web.admission import Admission
 from web.api import v1 as api_v1
 from web.api import webhooks as api_webhooks
+from web.client_gone import ClientWatch
 from web.deps import NotSignedIn, read_only_engine, request_slots
 from web.health import router as health_router
 from web.limits import BodyLimit, BodyTooLarge
@@ -350,6 +351,7 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
     db_errors.install(app)
     _document_validation_errors(app)
     app.add_middleware(BodyLimit, runtime=runtime)
+    app.add_middleware(ClientWatch)  # a change whose client left is not committed
     settings = getattr(runtime, "settings", None)
     if settings is not None:  # (an app made only for its OpenAPI document has none)
         app.add_middleware(

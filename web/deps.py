@@ -21,6 +21,7 @@ from services.db import pool_capacity
 from services.errors import DomainError, Forbidden
 from services.observability import note_role
 from services.runtime import Runtime
+from web.client_gone import watch_session
 
 COOKIE = "onething_session"
 
@@ -117,6 +118,8 @@ async def get_session(request: Request, rt: RuntimeDep) -> AsyncIterator[Session
     bind = request.app.state.read_db if readonly else rt.db  # read_db: made by create_app
     async with slots.semaphore() if slots is not None else nullcontext():
         with Session(bind, expire_on_commit=False, autoflush=not readonly) as session:
+            if not readonly:
+                watch_session(session)  # not committed once the client has gone
             claim = getattr(request.state, "idempotency_claim", None)  # web/idempotency.py
             if claim is not None:
                 idempotency.mark_applied(session, claim_id=claim)

@@ -198,3 +198,114 @@ def test_retry_after_grows_with_how_far_behind_the_worker_is():
     assert gate.retry_after(101.0) == MAX_RETRY_AFTER
     # what was shed and finished long ago no longer counts
     assert gate.retry_after(101.0 + RATE_WINDOW + 1) == 1
+
+
+async def _post_and_leave(app, path: str, body: bytes, headers: dict, leave: asyncio.Event):
+    """POST `body` to `app` as a client that leaves (its connection closes) once `leave` is
+    set, before reading any answer; the answer's status, sent to nobody."""
+    sent: list[dict] = []
+    messages = [{"type": "http.request", "body": body, "more_body": False}]
+
+    async def receive():
+        if messages:
+            return messages.pop()
+        await leave.wait()
+        return {"type": "http.disconnect"}
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "server": ("testserver", 80),
+        "client": ("127.0.0.1", 50000),
+        "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()],
+    }
+    await app(scope, receive, send)
+    return sent[0]["status"] if sent else None
+
+
+def test_an_application_whose_client_left_before_its_commit_is_not_kept(rt):
+    """A client that gives up while its application is being worked out (here: held in the
+    registry) leaves no case behind: the commit is refused, nothing of it is kept, and its
+    Idempotency-Key is given back, so the same application sent again is accepted once."""
+    app = create_app(rt)
+    slow = SlowRegistry(rt.registry)
+    body = {"matter": "newborn", "answers": NEWBORN_ANSWERS, "consent": True}
+    with TestClient(app) as client:
+        answer = client.post("/api/v1/login", json={"username": FATHER, "password": DEMO_PASSWORD})
+        father = {"Authorization": f"Bearer {answer.json()['token']}"}
+        keyed = {**father, "Idempotency-Key": "father-left-1", "Content-Type": "application/json"}
+
+        async def leave_while_held() -> int | None:
+            leave = asyncio.Event()
+            posted = asyncio.ensure_future(
+                _post_and_leave(app, "/api/v1/cases", json.dumps(body).encode(), keyed, leave)
+            )
+            entered = await asyncio.to_thread(slow.entered.wait, WAIT)
+            assert entered, "the submission never reached the registry"
+            leave.set()  # the client gives up
+            await asyncio.sleep(0.05)  # the watcher hears of it
+            slow.release.set()  # the submission goes on, to its commit
+            return await posted
+
+        rt.registry = slow
+        try:
+            status = asyncio.run(leave_while_held())
+        finally:
+            slow.release.set()
+            rt.registry = slow._registry
+        assert status == 499
+        with Session(rt.db) as session:
+            assert session.exec(select(Case).where(Case.applicant_id_number == FATHER)).all() == []
+
+        again = client.post("/api/v1/cases", json=body, headers=keyed)
+        assert again.status_code == 201, again.text
+        with Session(rt.db) as session:
+            cases = session.exec(select(Case).where(Case.applicant_id_number == FATHER)).all()
+        assert len(cases) == 1
+
+
+def test_a_client_that_stays_is_not_taken_for_gone_and_reads_are_not_watched():
+    """The watch changes nothing for a client that waits for its answer: the connection closing
+    after the answer is no news, and a GET is not watched at all."""
+    from web.client_gone import ClientWatch, current_flag
+
+    async def run():
+        flags: list = []
+
+        async def inner(scope, receive, send):
+            await receive()
+            flags.append(current_flag())
+            await asyncio.sleep(0.01)  # the watcher waits meanwhile
+            await send({"type": "http.response.start", "status": 201, "headers": []})
+            await send({"type": "http.response.body", "body": b"{}"})
+            await asyncio.sleep(0.01)  # the exchange is over: the connection closes
+
+        app = ClientWatch(inner)
+        answered = asyncio.Event()
+
+        async def receive():
+            if not flags:
+                return {"type": "http.request", "body": b"{}", "more_body": False}
+            await answered.wait()
+            return {"type": "http.disconnect"}
+
+        async def send(message):
+            if message["type"] == "http.response.body":
+                answered.set()
+
+        await app({**_scope("/x", "POST")}, receive, send)
+        assert flags[0] is not None and not flags[0].is_set()
+        assert (await _request(app, "/x"))["status"] == 201
+        assert flags[1] is None  # a GET: nothing to watch
+
+    asyncio.run(run())
