@@ -27,7 +27,7 @@ from sqlmodel import Session, col, func, select
 
 from engine.sandbox import evaluate
 from engine.specs import DMN_PLACEHOLDER, ProcessSpec
-from forms.catalog import REJECT_REASONS_EN, Catalog, Fact, Item
+from forms.catalog import REJECT_REASONS_EN, Catalog, Fact, Item, Matter
 from forms.compiler import condition_holds
 from forms.sources import registry_name
 from forms.values import mask_id
@@ -44,6 +44,7 @@ from services.cases.models import Case, CaseItem
 from services.cases.path import _facts_read, _spec_of, describe_condition, not_needed_reason
 from services.cases.repair import REPAIR_SOURCE
 from services.configuration.catalog import CatalogVersion
+from services.configuration.matters import matter_conditions
 from services.errors import NotFound
 from services.processes_models import ProcessVersion
 from services.runtime import Runtime
@@ -220,9 +221,9 @@ def explain_item(
     item = catalog.items.get(item_code)
     if item is None or (row is None and (matter is None or item_code not in matter.items)):
         raise NotFound("本办件没有该事项", "This case has no such item")
-    expression = matter.condition_of(item) if matter else item.when
+    expression, origin = _rule_of(session, matter, item)
     scope = _scope(catalog, case)
-    condition = _condition(session, catalog, case, item, expression, matter is not None)
+    condition = _condition(session, catalog, case, expression, origin)
     spec = _spec_of(session, rt, case)
     decision = _decision_table(session, catalog, case, spec, item, scope)
     keys = _facts_read(catalog, expression) if expression else []
@@ -270,21 +271,24 @@ def _scope(catalog: Catalog, case: Case) -> dict[str, Any]:
     return scope
 
 
+def _rule_of(session: Session, matter: Matter | None, item: Item) -> tuple[str | None, str]:
+    """The item's condition in the matter and where it is set: the matter's settings (an
+    administrator's, services/configuration/matters.py; "" there: always) or the matter's
+    catalog entry ("matter"), else the catalog item's own `when` ("item")."""
+    configured = matter_conditions(session, matter.code) if matter is not None else None
+    if configured is not None and item.code in configured:
+        return configured[item.code] or None, "matter"
+    if matter is not None and any(code == item.code for code, _ in matter.conditions):
+        return matter.condition_of(item), "matter"
+    return item.when, "item"
+
+
 def _condition(
-    session: Session,
-    catalog: Catalog,
-    case: Case,
-    item: Item,
-    expression: str | None,
-    in_matter: bool,
+    session: Session, catalog: Catalog, case: Case, expression: str | None, origin: str
 ) -> Condition:
     numbers = select(func.max(CatalogVersion.number))
     current = session.exec(numbers).one() or 0
     submitted = session.exec(numbers.where(CatalogVersion.created_at <= case.created_at)).one()
-    matter = catalog.matters.get(case.matter)
-    configured = (
-        in_matter and matter is not None and any(c == item.code for c, _ in matter.conditions)
-    )
     if expression is None:
         text = (
             "本一件事的每一份申请都办理本事项（无适用条件）",
@@ -297,7 +301,7 @@ def _condition(
         text_en=text[1],
         holds=condition_holds(expression, case.data),
         always=expression is None,
-        origin="matter" if configured else "item",
+        origin=origin,
         catalog_version=current,
         submitted_under=submitted or 0,
     )

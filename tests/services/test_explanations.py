@@ -17,6 +17,7 @@ from services.cases.explanations import (
     explain_item,
 )
 from services.cases.models import Case, CaseItem
+from services.configuration.matters import set_condition
 from services.errors import NotFound
 from services.registries.models import DataAccess
 from tests.forms.test_matters import APPLICATIONS
@@ -227,3 +228,19 @@ def test_items_of_a_case_are_keyed_by_code(rt, user_of):
     with Session(rt.db) as session, pytest.raises(NotFound):
         case = session.get(Case, case_id)
         explain_item(session, rt, case=case, item_code="no_such_item", for_applicant=True)
+
+
+def test_a_condition_set_in_the_matters_settings_is_the_rule_explained(rt, user_of):
+    case_id = submit(rt, user_of, "retirement", "applicant", only_child_parent=False)
+    with Session(rt.db) as session:
+        set_condition(
+            session,
+            rt,
+            user=user_of("admin"),
+            code="retirement",
+            item_code="hrss_only_child_bonus",
+            condition="",
+        )
+    found = explanation(rt, case_id, "hrss_only_child_bonus")
+    assert found.condition.origin == "matter" and found.condition.always
+    assert found.condition.text == "本一件事的每一份申请都办理本事项（无适用条件）"
