@@ -140,6 +140,10 @@ def withdraw(authorization_id: RowId, user: CitizenUser, session: SessionDep):
 
 
 class AgentAnswers(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"answers": {"only_child_parent": False}}]}
+    )
+
     answers: dict[FactKey, Any] = Field(default={}, description="The answers so far")
 
 

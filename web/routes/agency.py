@@ -253,11 +253,11 @@ async def frontdesk_record(
     session: SessionDep,
     rt: RuntimeDep,
     file: Annotated[UploadFile, File(description="The signed authorization: PDF, JPEG or PNG")],
-    principal_id_number: Annotated[str, Form(max_length=32)] = "",
-    agent_id_number: Annotated[str, Form(max_length=32)] = "",
-    matters: Annotated[list[str] | None, Form()] = None,
-    all_matters: Annotated[str, Form(max_length=1)] = "",
-    valid_until: Annotated[str, Form(max_length=10)] = "",
+    principal_id_number: Annotated[str, Form(max_length=32, examples=["310107196607150399"])] = "",
+    agent_id_number: Annotated[str, Form(max_length=32, examples=["31010620030618095X"])] = "",
+    matters: Annotated[list[str] | None, Form(examples=[["retirement"]])] = None,
+    all_matters: Annotated[str, Form(max_length=1, examples=["1"])] = "",
+    valid_until: Annotated[str, Form(max_length=10, examples=["2027-03-01"])] = "",
 ):
     """Record the written authorization and keep its scan."""
     content = await file.read(rt.settings.upload_limit_bytes + 1)  # one byte over: refused
