@@ -50,6 +50,7 @@ def test_a_birth_offers_both_parents_and_one_confirms_it_in_one_step(chromium, s
     context, father = open_as(chromium, server, FATHER, MODES[1])  # 390 px, Chinese
     assert father.locator("#offers-link [data-offers='1']").count() == 1
     father.click("#offers-link")
+    assert not problems_of(father, MODES[1])  # the list: labelled cards on a phone, axe
     row = father.locator("#offers tr[data-matter=newborn]")
     assert row.get_attribute("data-state") == "offered"
     row.locator("a").click()
