@@ -376,7 +376,8 @@ def list_offers(session: Session, rt: Runtime, *, user: User) -> list[OfferView]
         .order_by(col(Offer.id).desc())
         .limit(LIST_LIMIT)
     ).all()
-    return [_view(session, rt, offer, user) for offer in rows]
+    # (an offer of a matter since removed from the catalog is no longer shown)
+    return [_view(session, rt, offer, user) for offer in rows if offer.matter in rt.catalog.matters]
 
 
 def open_count(session: Session, *, user: User) -> int:
@@ -419,6 +420,8 @@ def _to_ask(
 def view_offer(session: Session, rt: Runtime, *, user: User, offer_id: int) -> OfferView:
     """One of the citizen's offers (its view is logged). Commits."""
     offer = _own_offer(session, user, offer_id)
+    if offer.matter not in rt.catalog.matters:
+        raise NotFound("这项服务已不再提供", "This matter is no longer offered")
     view = _view(session, rt, offer, user)
     _log(session, "viewed", _user_actor(user), offer=offer)
     session.commit()
