@@ -65,6 +65,8 @@ CHECK_DECISIONS = {
     "approved": ("通过，即时办结（秒批）", "passed: approved at once"),
     "review": ("转窗口人员审核", "handed to a clerk to review"),
 }
+# The English of the outputs a check gives the process (their labels are the table's own).
+OUTPUT_NAMES = {"check_decision": "Conclusion", "check_finding": "Finding"}
 _ANY = ("任意", "any")
 _WITHHELD = ("（本事项不使用此数据项，仅申请人可见）", "(not used by this item: applicant only)")
 _ID_NUMBER = re.compile(r"\d{17}[\dX]")
@@ -96,7 +98,7 @@ class FactRead:
     source_label_en: str
     registry: str | None = None
     record: str | None = None
-    retrieved_at: str | None = None  # ISO time the registry was read, or the correction made
+    retrieved_at: datetime | None = None  # when the registry was read, or the correction made
 
 
 @dataclasses.dataclass(frozen=True)
@@ -373,7 +375,7 @@ def _decision_table(
         outputs = tuple(
             Phrase(
                 o.label or o.name,
-                o.label or o.name,
+                OUTPUT_NAMES.get(o.name, o.label or o.name),
                 *_output_words(catalog, o, entry.text, scope if matched else None),
             )
             for entry, o in zip(rule.outputEntries, table.outputs, strict=False)
@@ -446,10 +448,11 @@ def _input_fact(catalog: Catalog, expression: str) -> Fact | None:
 
 def _input_label(catalog: Catalog, table_input) -> tuple[str, str]:
     """An input in words: its label in the table, or its expression read in words."""
-    if table_input.label:
+    read = describe_condition(catalog, table_input.expression or "")
+    if table_input.label:  # its English: the fact's, else the expression read in English
         fact = _input_fact(catalog, table_input.expression or "")
-        return table_input.label, fact.label_en if fact else table_input.label
-    return describe_condition(catalog, table_input.expression or "")
+        return table_input.label, fact.label_en if fact else read[1]
+    return read
 
 
 def _entry_words(
@@ -566,8 +569,16 @@ def _fact_read(fact: Fact, case: Case, visible: set[str] | None) -> FactRead:
         source_label_en=source[2],
         registry=entry.get("registry"),
         record=record,
-        retrieved_at=at,
+        retrieved_at=_parsed(at),
     )
+
+
+def _parsed(value: Any) -> datetime | None:
+    """A stored ISO time (None if absent or unreadable)."""
+    try:
+        return datetime.fromisoformat(str(value)) if value else None
+    except ValueError:
+        return None
 
 
 def _value_words(fact: Fact, value: Any, *, masked: bool) -> tuple[str, str]:

@@ -123,6 +123,9 @@ def test_the_retirement_check_reads_its_rows_and_hands_its_finding_to_the_clerk(
     months = rt.catalog.facts["pension_contribution_months"].label
     assert table.rows[0].inputs[0].text == "累计缴费月数 ≥ 180"
     assert table.rows[2].inputs[0].text == "累计缴费月数 < 180"
+    # an input labelled in Chinese only reads in English from its expression
+    assert table.rows[0].inputs[1].label_en == "Retirement date ≥ Statutory retirement date"
+    assert [p.label_en for p in table.rows[0].outputs] == ["Conclusion", "Finding"]
     assert len(table.matched) == 1
     # an unmatched row's finding reads with the facts it would print named, not as code
     other = next(row for row in table.rows if not row.matched)
