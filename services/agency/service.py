@@ -479,22 +479,3 @@ def agent_record(session: Session, *, principal: User, limit: int = 200) -> list
         AgentAct(a.at, agents[a.actor_user_id], a.case_id, a.case_number, a.purpose) for a in looks
     ]
     return sorted(acts, key=lambda act: act.at, reverse=True)[:limit]
-
-
-def agent_of(session: Session, *, case: Case) -> Authorization | None:
-    """The authorization under which an agent filed the case, if one did (for its pages)."""
-    link = session.get(AgentCase, case.id)
-    return session.get(Authorization, link.authorization_id) if link else None
-
-
-def scan_of(
-    session: Session, rt: Runtime, *, user: User, authorization_id: int
-) -> tuple[Authorization, bytes]:
-    """The scanned written authorization, for its principal and the front desk."""
-    row = session.get(Authorization, authorization_id)
-    allowed = row is not None and (
-        row.principal_user_id == user.id or (user.role == "clerk" and user.department == "center")
-    )
-    if not allowed or row.scan_stored_name is None:
-        raise NotFound("没有该授权书扫描件", "No such scan")
-    return row, rt.files.get(session, row.scan_stored_name)
