@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from sqlmodel import Session, select
 
+from engine import clock
 from engine.clock import utcnow
 from services.agency import service as agency
 from services.agency.models import AgentCase
@@ -235,3 +236,16 @@ def test_front_desk_records_a_written_authorization_with_its_scan(rt, user_of):
     case_id = apply(rt, user_of, row.id)
     with Session(rt.db) as session:
         assert session.get(Case, case_id).applicant_user_id == user_of(PARENT).id
+
+
+def test_access_ends_after_the_last_day(rt, user_of):
+    authorization_id = grant(rt, user_of, valid_until=until(3))
+    case_id = apply(rt, user_of, authorization_id)
+    with Session(rt.db) as session:
+        assert agency.agent_view(session, agent=user_of(CHILD), case_id=case_id)
+    clock.advance(timedelta(days=4))
+    with Session(rt.db) as session:
+        with pytest.raises(NotFound):
+            agency.agent_view(session, agent=user_of(CHILD), case_id=case_id)
+        with pytest.raises(Forbidden):
+            agency.usable(session, agent=user_of(CHILD), authorization_id=authorization_id)
