@@ -16,6 +16,7 @@ from tests.services.test_agency import CHILD, PARENT, until
 pytestmark = pytest.mark.browser
 PHONE = next(mode for mode in MODES if mode.name == "zh-390")
 ELDERLY = next(mode for mode in MODES if mode.name == "elderly-390")
+ENGLISH = next(mode for mode in MODES if mode.name == "en-390")
 
 
 def fill_retirement(page) -> None:
@@ -40,6 +41,12 @@ def fill_retirement(page) -> None:
             upload.set_input_files(
                 files=[{"name": f"{code}.pdf", "mimeType": "application/pdf", "buffer": PDF}]
             )
+
+
+def child_case(page, base: str) -> str:
+    """The id of the first case the agent filed, from their 委托代办 page."""
+    page.goto(f"{base}/agency")
+    return page.get_attribute("#filed a", "href").rsplit("/", 1)[-1]
 
 
 def test_agent_applies_for_an_elderly_parent_who_then_sees_the_case(
@@ -75,6 +82,11 @@ def test_agent_applies_for_an_elderly_parent_who_then_sees_the_case(
     number = child.inner_text("h1 .code")
     assert number.startswith("YJS") and "孙国强" in child.inner_text("#agency-note")
     failures += [f"[agent case] {p}" for p in problems_of(child, PHONE)]
+    context.close()
+    context, child = open_as(chromium, server, CHILD, ENGLISH)  # the pages in English too
+    for path in ("/agency", f"/agency/cases/{child_case(child, server)}"):
+        child.goto(f"{server}{path}")
+        failures += [f"[en {path}] {p}" for p in problems_of(child, ENGLISH)]
     context.close()
 
     # The parent signs in (elderly mode) and sees the case as their own, the agent named.
