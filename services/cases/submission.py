@@ -415,7 +415,7 @@ def _submit(
         session,
         lookup,
         actor_user_id=reader,
-        purpose=_checked(matter),
+        purpose=_checked(matter, basis),
         case_id=case.id,
         case_number=case.number,
     )
