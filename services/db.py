@@ -17,8 +17,8 @@ from sqlmodel import SQLModel, create_engine
 import engine.store  # noqa: F401 - registers the engine's tables
 import services.accounts.models  # noqa: F401
 import services.agency.models  # noqa: F401
-import services.cases.models  # noqa: F401
 import services.cases.burden_measured  # noqa: F401
+import services.cases.models  # noqa: F401
 import services.certificates.models  # noqa: F401
 import services.configuration.calendar  # noqa: F401
 import services.configuration.catalog  # noqa: F401

@@ -72,12 +72,14 @@ def submit(
     consented: bool,
     done: Callable[[Case], Response],
     basis: str | None = None,
+    then: Callable[[Session, Case], None] | None = None,
     **page: Any,
 ) -> Response:
     """Submit the posted form (or show it again for a refresh or a refusal, with the files kept
     so far; or, for 保存草稿, save it as the citizen's draft and show it again as saved); on
     success, answer `done(case)` (a redirect: PRG). `page`: what the form's template needs besides.
-    `basis`: `actor` is an agent acting for the applicant under that authorization (代办)."""
+    `basis`: `actor` is an agent acting for the applicant under that authorization (代办);
+    `then`: the caller's rows about the new case, in the submission's transaction."""
     owner = actor or applicant
     uploads = with_drafts(
         session,
@@ -111,6 +113,7 @@ def submit(
                 answers=posted.answers,
                 uploads=uploads,
                 channel="window" if actor is not None and not basis else "online",
+                then=then,
                 **options,
             )
             return done(case)

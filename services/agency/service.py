@@ -328,7 +328,8 @@ def agent_form(
 
 
 def link_case(session: Session, *, authorization: Authorization, case: Case) -> None:
-    """Note that the authorization's agent filed `case` (after its submission). Commits."""
+    """Note that the authorization's agent filed `case`: in the submission's own transaction
+    (`submit_application(then=...)`), so a case is never left without its agent's link."""
     session.add(
         AgentCase(
             case_id=case.id,
@@ -336,7 +337,6 @@ def link_case(session: Session, *, authorization: Authorization, case: Case) -> 
             agent_user_id=authorization.agent_user_id,
         )
     )
-    session.commit()
 
 
 def apply_for(
@@ -353,11 +353,13 @@ def apply_for(
     """The agent submits the principal's application: the case is the principal's, the agent
     named in its history and linked to it; the principal is told (inbox)."""
     row, options = _acting(session, agent=agent, authorization_id=authorization_id, matter=matter)
-    case = submission.submit_application(
-        session, rt, answers=answers, uploads=uploads, drafts=drafts, **options
+
+    def linked(current: Session, case: Case) -> None:
+        link_case(current, authorization=row, case=case)
+
+    return submission.submit_application(
+        session, rt, answers=answers, uploads=uploads, drafts=drafts, then=linked, **options
     )
-    link_case(session, authorization=row, case=case)
-    return case
 
 
 def upload_for(

@@ -10,7 +10,7 @@ transaction, and any failure rolls all of it back, files included.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -264,6 +264,7 @@ def submit_application(
     record_consent: bool = False,
     drafts: dict[str, str] | None = None,
     basis: str | None = None,
+    then: Callable[[Session, Case], None] | None = None,
 ) -> Case:
     """Validate the combined form, start the case's process and route its items, in one commit.
 
@@ -273,8 +274,10 @@ def submit_application(
     with it, `drafts` (material code -> token) files uploaded beforehand (`upload_material`; an
     unknown token is refused). With `record_consent`, the applicant's consent to the lookups is
     recorded with the submission (an API client gives it there). With `basis`, `actor` is an
-    agent acting for the applicant under that authorization (services/agency). Refused
-    (InvalidInput, Conflict) or failed for any reason, nothing is left behind."""
+    agent acting for the applicant under that authorization (services/agency). `then` adds the
+    caller's own rows about the new case (an agent's link, an offer taken up) to the same
+    transaction, before its commit. Refused (InvalidInput, Conflict) or failed for any reason,
+    nothing is left behind."""
     try:
         return _submit(
             session,
@@ -289,6 +292,7 @@ def submit_application(
             record_consent=record_consent,
             drafts=drafts or {},
             basis=basis,
+            then=then,
         )
     except BaseException:
         session.rollback()  # rows and files of the attempt, together
@@ -309,6 +313,7 @@ def _submit(
     record_consent: bool,
     drafts: dict[str, str],
     basis: str | None = None,
+    then: Callable[[Session, Case], None] | None = None,
 ) -> Case:
     matter, spec = _offered(session, rt, matter_code)
     applicant_id = require_citizen(user)
@@ -458,6 +463,8 @@ def _submit(
     )
     if runner.is_completed(workflow):
         finish_case(session, case)
+    if then is not None:
+        then(session, case)
     session.commit()
     # The caller's view of the new case needs its items: these are all of them (the session
     # keeps their values after the commit), which spares a transaction to read them back.

@@ -26,6 +26,7 @@ from forms.catalog import Fact, Matter
 from forms.compiler import compile_form, condition_holds
 from services.accounts.models import User
 from services.cases.access import require_citizen
+from services.cases.burden_measured import record_offer_start
 from services.cases.drafts import save_draft
 from services.cases.models import Case
 from services.cases.submission import (
@@ -448,11 +449,18 @@ def confirm_offer(
     if state != "offered":
         _refuse(session, user, offer, state)
     if taken is not None:  # applied already (the ordinary form, or a confirmation cut short)
-        return _became(session, user, offer, taken)
+        _became(session, user, offer, taken)
+        session.commit()
+        return taken
     given = {k: v for k, v in (answers or {}).items() if v not in (None, "")}
     allowed = answerable_facts(rt, offered(session, rt, offer.matter)[0])
     merged = {k: v for k, v in offer.answers.items() if k in allowed} | given
     consent_now = not lookups_consented(session, user=user, matter_code=offer.matter, manual=False)
+
+    def taken_up(current: Session, case: Case) -> None:  # in the submission's transaction
+        _became(current, user, current.get(Offer, offer_id), case)
+        record_offer_start(current, case.id)  # the measured burden's share from offers
+
     try:
         case = submit_application(
             session,
@@ -462,6 +470,7 @@ def confirm_offer(
             answers=merged,
             consented=True,
             record_consent=consent_now,
+            then=taken_up,
         )
     except (InvalidInput, Conflict) as refusal:  # nothing of the attempt was kept
         offer = session.get(Offer, offer_id)
@@ -474,15 +483,15 @@ def confirm_offer(
         )
         session.commit()
         raise
-    offer = session.get(Offer, offer_id)
-    return _became(session, user, offer, case)
+    return case
 
 
 def _became(session: Session, user: User, offer: Offer, case: Case) -> Case:
+    """The offer became `case` (not committed: the caller's transaction carries it). A case
+    the confirmation started counts as started from an offer in the measured burden."""
     offer.status, offer.case_id, offer.decided_at = "confirmed", case.id, utcnow()
     session.add(offer)
     _log(session, "confirmed", _user_actor(user), offer=offer, detail=case.number or "")
-    session.commit()
     return case
 
 

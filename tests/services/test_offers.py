@@ -12,6 +12,7 @@ from demo.seed import DEMO_PASSWORD
 from engine import clock
 from forms.catalog import CatalogError, build_catalog, read_departments, read_document
 from services.accounts.service import create_user
+from services.cases.burden_measured import CaseBurden
 from services.errors import Conflict, Forbidden, InvalidInput, NotFound
 from services.notifications.models import Notification
 from services.offers import service as offers
@@ -143,6 +144,8 @@ def test_one_parent_confirms_in_one_step_and_the_other_sees_it_taken_up(rt, user
     with _session(rt) as session:
         assert offers.case_ids_from_offers(session) == {case_id}
         assert session.get(Offer, offer_id).status == "confirmed"
+        # committed with the case, in its transaction: counted as started from an offer
+        assert session.get(CaseBurden, case_id).started_from_offer is True
         # confirming again is the same case, not a second one
         again = offers.confirm_offer(session, rt, user=father, offer_id=offer_id, answers=TYPED)
         assert again.id == case_id

@@ -186,8 +186,10 @@ def _apply(request, session, rt, user, authorization_id: int, matter: str, poste
     if preview:
         return application_form.preview(request, session, rt, **poster)
 
+    def linked(current, case) -> None:  # in the submission's own transaction
+        agency.link_case(current, authorization=row, case=case)
+
     def filed(case):
-        agency.link_case(session, authorization=row, case=case)
         return RedirectResponse(f"/agency/cases/{case.id}", status_code=303)
 
     return application_form.submit(
@@ -195,6 +197,7 @@ def _apply(request, session, rt, user, authorization_id: int, matter: str, poste
         session,
         rt,
         done=filed,
+        then=linked,
         action=f"/agency/apply/{row.id}/{matter}",
         agency=row,
         **poster,
