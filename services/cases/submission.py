@@ -9,6 +9,7 @@ transaction, and any failure rolls all of it back, files included.
 
 from __future__ import annotations
 
+import ast
 import hashlib
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
@@ -366,6 +367,13 @@ def _submit(
         first = next(iter(fields))
         raise InvalidInput(first, fields[first][0], fields[first][1], fields=fields)
     data = dict(form.values)
+    # The registry facts the matter's rules read without the form asking them (an item's
+    # condition, the process's gateways and decision tables): kept with their source, so that
+    # the case can say why an item applies or not (services/cases/explanations.py).
+    for key in rule_facts(rt, matter, spec):
+        known = lookup.facts.get(key)
+        if key not in data and known is not None and known.value is not None:
+            data[key] = known.value
     subject = subject_key(matter, data, applicant_id)
     if subject is not None:
         _refuse_repeat(session, matter, subject, user)
@@ -393,7 +401,7 @@ def _submit(
         traceparent=current_traceparent(),  # the trace that follows the case (observability)
         created_at=now,
         data=data,
-        provenance=_provenance(lookup.facts, form),
+        provenance=_provenance(lookup.facts, data),
         checklist=[
             {
                 "code": e.code,
@@ -524,8 +532,23 @@ def _refuse_repeat(session: Session, matter: Matter, subject: str, user: User) -
     )
 
 
-def _provenance(known: dict[str, Known], form: CompiledForm) -> dict[str, Any]:
-    asked = {f.key for f in form.fields}
+def rule_facts(rt: Runtime, matter: Matter, spec: ProcessSpec) -> frozenset[str]:
+    """The dictionary facts the matter's item conditions and its process read."""
+    names: set[str] = set(spec.variables)
+    for item in rt.catalog.items_of(matter):
+        expression = matter.condition_of(item)
+        if expression:
+            names |= {
+                node.id
+                for node in ast.walk(ast.parse(expression, mode="eval"))
+                if isinstance(node, ast.Name)
+            }
+    return frozenset(names & rt.catalog.facts.keys())
+
+
+def _provenance(known: dict[str, Known], data: Mapping[str, Any]) -> dict[str, Any]:
+    """Where each registry fact the case keeps came from."""
+    asked = data.keys()
     return {
         key: {
             "registry": k.registry,

@@ -247,3 +247,19 @@ def test_a_condition_set_in_the_matters_settings_is_the_rule_explained(rt, user_
     found = explanation(rt, case_id, "hrss_only_child_bonus")
     assert found.condition.origin == "matter" and found.condition.always
     assert found.condition.text == "本一件事的每一份申请都办理本事项（无适用条件）"
+
+
+def test_a_registry_fact_the_rule_read_without_asking_is_shown_with_its_registry(rt, user_of):
+    """The father's form does not ask whether the mother has employee maternity insurance: the
+    registry says she has not, and the maternity allowance does not apply. The case keeps that
+    fact with its source, so the explanation names it and where it came from (not 'not in the
+    application'), and the rule is judged on what the case was judged on."""
+    case_id = submit(rt, user_of, "newborn", "father")
+    found = explanation(rt, case_id, "medical_maternity_allowance")
+    assert not found.applies and found.outcome.state == "not_needed"
+    [fact] = [f for f in found.facts if f.key == "mother_maternity_insurance"]
+    assert fact.source == "registry" and fact.registry and fact.shown == "否"
+    with Session(rt.db) as session:
+        case = session.get(Case, case_id)
+        assert case.data["mother_maternity_insurance"] is False
+        assert case.provenance["mother_maternity_insurance"]["registry"] == fact.registry
