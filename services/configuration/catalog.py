@@ -308,6 +308,11 @@ def _field_of(error: ValidationError) -> tuple[str, str]:
     return path or "catalog", message
 
 
+# What an entry keeps from the files whatever an edit sends, and is not shown for editing: its
+# file, its process's file and id, and a matter's offers (免申即享, forms/catalog.py)
+KEPT = ("file", "bpmn", "process_id", "offer")
+
+
 def parse_draft(kind: str, data: dict) -> _Draft:
     """`data` as a draft of `kind`, by allow-list; InvalidInput naming the field otherwise."""
     try:
@@ -518,7 +523,7 @@ def _prepare(
             "file": (old or {}).get("file") or f"items/{raw['department']}.toml",
         }
     elif kind == "matter":
-        kept = {k: old[k] for k in ("bpmn", "process_id", "file", "offer") if old and k in old}
+        kept = {k: old[k] for k in KEPT if old and k in old}
         raw = {"code": code, **raw, **kept}
         raw.setdefault("file", f"matters/{code}.toml")
         raw.setdefault("process_id", code)
@@ -771,4 +776,4 @@ def entry(session: Session, kind: str, code: str, number: int | None = None) -> 
     if found is None:
         name, name_en = KIND_NAMES[kind]
         raise NotFound(f"没有编码为 {code} 的{name}", f"no {name_en} {code}")
-    return {k: v for k, v in found.items() if k not in ("file", "code", "bpmn", "process_id")}
+    return {k: v for k, v in found.items() if k not in ("code", *KEPT)}
