@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, LargeBinary, Text, func, literal_column
+from sqlalchemy import JSON, Column, Index, LargeBinary, Text, func, literal_column, text
 from sqlmodel import Field, SQLModel
 
 from engine.clock import utcnow
@@ -55,21 +55,39 @@ Index(
 )
 
 
+_UNCLAIMED = text("status = 'processing' AND claimed_by IS NULL")
+
+
 class CaseItem(SQLModel, table=True):
     """A departmental item of a case, routed to its department's queue by the process."""
 
     __tablename__ = "case_item"
     __table_args__ = (
-        Index("ix_case_item_queue", "department", "status", "due_date"),
+        # A page of the queue is picked in index order from the index alone (the sort ends
+        # with the id): workbench.search_queue.
+        Index("ix_case_item_queue", "department", "status", "due_date", "id"),
         # every status by due date (the queue's "all" tab): the page read in index order
         Index("ix_case_item_due", "department", "due_date", "id"),
-        # a clerk's own claimed tasks (the queue's "mine" count and filter)
-        Index("ix_case_item_claimed", "claimed_by", "status"),
+        # a clerk's own claimed tasks (the queue's "mine" count and filter), counted from the
+        # index alone
+        Index("ix_case_item_claimed", "claimed_by", "status", "department"),
+        # the open tasks nobody holds (the queue's "unclaimed" count and filter)
+        Index(
+            "ix_case_item_unclaimed",
+            "department",
+            "due_date",
+            "id",
+            postgresql_where=_UNCLAIMED,
+            sqlite_where=_UNCLAIMED,
+        ),
         Index("ix_case_item_item", "department", "item_code", "status"),
-        Index("ix_case_item_received", "department", "status", "created_at"),
+        # a case's items; with the queue's columns, so that a search that finds a few cases
+        # (a day's case numbers, an applicant) finds and sorts their tasks from the index alone
+        Index("ix_case_item_case_id", "case_id", "department", "status", "due_date", "id"),
+        Index("ix_case_item_received", "department", "status", "created_at", "id"),
     )
     id: int | None = Field(default=None, primary_key=True)
-    case_id: int = Field(foreign_key="case_file.id", index=True)
+    case_id: int = Field(foreign_key="case_file.id")  # indexed: ix_case_item_case_id
     item_code: str = Field(max_length=100)
     department: str = Field(max_length=32)
     # The SpiffWorkflow task (a UUID) waiting for this item's decision; a "task" (待办) in the

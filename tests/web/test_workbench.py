@@ -197,6 +197,25 @@ def test_queue_sorts_and_pages_in_sql(rt, user_of, tasks):
     assert (first.total, first.pages, first.has_next, first.has_previous) == (3, 2, True, False)
     assert _ids(first) + _ids(second) == by_due and not second.has_next
     assert _search(rt, user_of, "police01", per_page=1000).per_page == workbench.MAX_PER_PAGE
+    # A page is picked from the task rows before they are joined to their cases: a filter on
+    # the tasks alone (unclaimed) and the API's listing by offset page the same way.
+    later = _search(rt, user_of, "police01", per_page=1, page=3, unclaimed=True)
+    assert _ids(later) == by_due[2:] and later.rows[0].case.id == tasks.mother.case_id
+    with Session(rt.db) as session:
+        listed = [
+            workbench.search_queue(
+                session,
+                rt,
+                user=user_of("police01"),
+                filter=workbench.QueueFilter(),
+                offset=offset,
+                limit=1,
+                count=False,
+            )
+            for offset in range(4)
+        ]
+    assert [_ids(page) for page in listed] == [[i] for i in by_due] + [[]]
+    assert [page.total for page in listed] == [-1] * 4
 
 
 def test_page_links_keep_the_filters(tasks, browser):
