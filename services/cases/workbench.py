@@ -319,9 +319,9 @@ def search_queue(
         return QueuePage(rows=_rows(rt, found), total=total, filter=wanted)
     conditions = _conditions(wanted, department, user)
     joined = _reads_case(wanted)
-    total = _count(session, conditions, joined=joined) if count else -1
+    narrow = _narrow(parse_search(wanted.search))
     order = [col(_SORT_COLUMNS[wanted.sort]), col(CaseItem.id)]
-    if _narrow(parse_search(wanted.search)):
+    if narrow:
         # A few cases match: find them by the search's own index, then sort them. The sort is
         # written so that no index serves it, or the planner may walk the department's whole
         # queue in due order looking for them (seconds at a million cases).
@@ -332,10 +332,21 @@ def search_queue(
     # page (page 50 skips 980 rows) or a day's search (a thousand matches sorted) no longer
     # reads and joins every skipped row before throwing it away.
     picked = select(CaseItem.id)
+    if narrow and count:
+        # Every match is found and sorted anyway: counted in the same pass (not twice).
+        picked = picked.add_columns(func.count().over().label("matched"))
     if joined:
         picked = picked.join(Case, col(Case.id) == CaseItem.case_id)
     picked = picked.where(*conditions).order_by(*ordering).offset(first).limit(size).subquery()
     query = _queue_rows().join(picked, picked.c.id == CaseItem.id).order_by(*ordering)
+    if narrow and count:
+        found = session.exec(query.add_columns(picked.c.matched)).all()
+        if found:
+            total = min(found[0][3], COUNT_CAP + 1)
+        else:  # past the last page: nothing to count with
+            total = _count(session, conditions, joined=joined)
+        return QueuePage(rows=_rows(rt, [row[:3] for row in found]), total=total, filter=wanted)
+    total = _count(session, conditions, joined=joined) if count else -1
     return QueuePage(rows=_rows(rt, session.exec(query).all()), total=total, filter=wanted)
 
 

@@ -169,6 +169,15 @@ def test_search_by_case_number_masked_id_and_last_four(rt, user_of, tasks, app):
     assert body["applicant"] == "310105********028X" and MOTHER not in str(body)
     refused = police.get("/api/v1/queue", params={"search": "王芳"})
     assert refused.status_code == 422 and "后4位" in refused.json()["detail"]
+    # A day's matches are counted in the same statement that sorts them for the page; past the
+    # last page they are counted on their own.
+    pages = [
+        _search(rt, user_of, "police01", search=number[:11], per_page=2, page=page)
+        for page in (1, 2, 3)
+    ]
+    by_due = [tasks.father.id, tasks.school.id, tasks.mother.id]
+    assert [_ids(page) for page in pages] == [by_due[:2], by_due[2:], []]
+    assert [page.total for page in pages] == [3, 3, 3]
 
 
 def test_a_full_id_searched_on_the_page_is_kept_out_of_the_address(tasks, browser):
