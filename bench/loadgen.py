@@ -36,11 +36,16 @@ def run(main: Callable[[], Awaitable[Any]]) -> Any:
 class _Message:
     """httptools' callbacks for one response."""
 
-    __slots__ = ("body", "complete")
+    __slots__ = ("body", "complete", "retry_after")
 
     def __init__(self) -> None:
         self.body = bytearray()
         self.complete = False
+        self.retry_after: bytes | None = None
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if name.lower() == b"retry-after":
+            self.retry_after = value
 
     def on_body(self, data: bytes) -> None:
         self.body += data
@@ -58,6 +63,9 @@ class Connection:
         self._host_header = f"Host: {host}:{port}\r\n".encode()
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
+        # The last response's Retry-After in seconds (None when it had none): a shed
+        # request is sent again after what the server asked for.
+        self.retry_after: float | None = None
 
     async def request(
         self, method: str, path: str, headers: dict[str, str] | None = None, body: bytes = b""
@@ -84,6 +92,7 @@ class Connection:
             await self.close()  # the connection's state is unknown: never reuse it
             raise
         status = parser.get_status_code()
+        self.retry_after = _seconds(message.retry_after)
         if not parser.should_keep_alive():
             await self.close()
         return status, bytes(message.body)
@@ -94,3 +103,11 @@ class Connection:
             writer.close()
             with contextlib.suppress(OSError, ConnectionError):
                 await writer.wait_closed()
+
+
+def _seconds(value: bytes | None) -> float | None:
+    """A Retry-After of delay-seconds (the server never sends an HTTP date)."""
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None

@@ -9,7 +9,7 @@ client does:
 - it waits at most `--client-timeout` seconds for an answer, then gives up (the citizen closes
   the page);
 - an answer 503 with `Retry-After` (the server shedding load: web/admission.py) is followed,
-  after the second it asks for, by the same application with the same `Idempotency-Key`, until
+  after the seconds it asks for, by the same application with the same `Idempotency-Key`, until
   `--patience` seconds after its arrival.
 
 Per configuration (`onething serve`, one worker, on SQLite and on PostgreSQL): the capacity is
@@ -65,7 +65,7 @@ from sqlmodel import Session  # noqa: E402
 from services.registries.embedded import EmbeddedRegistry  # noqa: E402
 from services.runtime import build_runtime  # noqa: E402
 
-RETRY_SECONDS = 1.0  # what the server's Retry-After says by default
+RETRY_SECONDS = 1.0  # when a 503 has no Retry-After (the server always sends one)
 RATES = (0.8, 1.5)  # of the measured capacity
 TARGET_P95_MS = 300.0
 BODY = json.dumps({"matter": MATTER, "answers": ANSWERS, "consent": True}).encode()
@@ -126,10 +126,11 @@ async def arrivals(
                     return
                 if status == 503:
                     window.shed += 1
-                    if time.perf_counter() + RETRY_SECONDS - arrived > patience:
+                    wait = connection.retry_after or RETRY_SECONDS  # as the server asked
+                    if time.perf_counter() + wait - arrived > patience:
                         window.out_of_patience += 1
                         return
-                    await asyncio.sleep(RETRY_SECONDS)
+                    await asyncio.sleep(wait)
                     continue
                 if status == 201:
                     done = time.perf_counter()

@@ -282,7 +282,10 @@ def main() -> None:
         plans.append(("long", argv, True))
     if "open" not in skip:
         argv = ["open_loop.py"]
-        argv += ["--seconds", "10", "--capacity-seconds", "6", "--people", "30000"] if quick else []
+        # The capacity is measured over open_loop's full 15 s even when quick: over 6 s a
+        # PostgreSQL server's closed-loop figure came out above what it sustained, so "80 %"
+        # of it was past capacity and its queue grew (p95 1.5 s).
+        argv += ["--seconds", "10", "--people", "30000"] if quick else []
         plans.append(("open", argv, True))
 
     started = time.perf_counter()
