@@ -36,6 +36,15 @@ import services.processes_models  # noqa: F401
 import services.registries.models  # noqa: F401
 import services.storage  # noqa: F401
 from services import db_outage
+from services.background import PeriodicWorker
+
+# WAL pages (4 KiB each) past which a committing connection copies the log back into the
+# database itself, before its commit returns: SQLite's default is 1,000, which a busy server
+# passes every second or so, and the request that crossed it waited for the copy (up to two
+# seconds after a burst, when the log had grown long). A server process checkpoints in its own
+# thread instead (wal_checkpointer); this is the safety net if that thread falls behind.
+SAFETY_CHECKPOINT_PAGES = 10_000
+CHECKPOINT_INTERVAL = 1.0  # seconds between a server's own checkpoints
 
 
 def _tune_sqlite(dbapi_connection, _record) -> None:
@@ -44,7 +53,27 @@ def _tune_sqlite(dbapi_connection, _record) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute(f"PRAGMA wal_autocheckpoint={SAFETY_CHECKPOINT_PAGES}")
     cursor.close()
+
+
+def wal_checkpointer(db: Engine, interval: float = CHECKPOINT_INTERVAL) -> PeriodicWorker | None:
+    """For a SQLite database, a worker that copies the write-ahead log back into the database
+    every `interval` seconds in its own thread (a passive checkpoint: it never waits for a
+    writer or a reader, and leaves what it cannot copy yet for the next round), so that no
+    request does it; None for PostgreSQL."""
+    if db.dialect.name != "sqlite":
+        return None
+
+    return PeriodicWorker("wal-checkpoint", lambda: checkpoint_wal(db), interval)
+
+
+def checkpoint_wal(db: Engine) -> tuple[int, int, int]:
+    """One passive checkpoint of a SQLite database: (1 if it could not finish for a writer or
+    reader, else 0; pages in the log; pages copied back)."""
+    with db.connect() as connection:
+        busy, logged, copied = connection.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)").one()
+    return busy, logged, copied
 
 
 # The pool's defaults (ONETHING_DB_POOL_SIZE, ONETHING_DB_MAX_OVERFLOW)

@@ -19,6 +19,7 @@ from starlette.requests import ClientDisconnect
 
 from services.cases.deadlines import deadline_scheduler
 from services.cases.schemas import InvalidInputPublic
+from services.db import wal_checkpointer
 from services.departments.webhooks import webhook_sender
 from services.errors import DomainError, InvalidInput, TooManyRequests
 from services.maintenance.jobs import maintenance_workers
@@ -221,6 +222,9 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
         if runtime.settings.deadline_interval > 0:
             workers.append(deadline_scheduler(runtime, runtime.settings.deadline_interval))
         workers.extend(maintenance_workers(runtime))
+        checkpointer = wal_checkpointer(runtime.db)
+        if checkpointer is not None:
+            workers.append(checkpointer)
         for worker in workers:
             worker.start()
         yield
