@@ -52,6 +52,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -288,9 +289,14 @@ class Burst:
     shed: int = 0  # answered 503 with Retry-After (the server at capacity), then sent again
 
 
-async def burst(base: str, tokens: list[str], clients: int, seconds: float) -> Burst:
+async def burst(
+    base: str, tokens: list[str], clients: int, seconds: float, *, as_arrivals: bool = False
+) -> Burst:
     """`clients` applicants at once, each on its own keep-alive connection (loadgen: httpx cost
-    the client more CPU per request than the server's work), submitting back to back."""
+    the client more CPU per request than the server's work), submitting back to back. With
+    `as_arrivals` each application is sent as bench/open_loop.py's arrivals send theirs: on a
+    connection of its own, with an Idempotency-Key (so that a capacity measured this way is the
+    capacity for those applications)."""
     result = Burst()
     host, port = urlsplit(base).hostname, urlsplit(base).port
     next_applicant = iter(range(10**9))
@@ -311,6 +317,9 @@ async def burst(base: str, tokens: list[str], clients: int, seconds: float) -> B
                     "Authorization": f"Bearer {tokens[n]}",
                     "Content-Type": "application/json",
                 }
+                if as_arrivals:
+                    await connection.close()  # the next request opens a connection of its own
+                    headers["Idempotency-Key"] = str(uuid.uuid4())
                 while True:  # a shed application (503, Retry-After) is sent again after it
                     t0 = time.perf_counter()
                     try:
