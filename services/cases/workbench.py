@@ -394,11 +394,7 @@ _OPEN_QUEUE = (
 
 
 def _count(session: Session, conditions: list[ColumnElement[bool]], *, joined: bool = True) -> int:
-    matching = select(CaseItem.id)
-    if joined:  # the filter reads the case's columns
-        matching = matching.join(Case, col(Case.id) == CaseItem.case_id)
-    matching = matching.where(*conditions).limit(COUNT_CAP + 1).subquery()  # "N+" past the cap
-    return session.exec(select(func.count()).select_from(matching)).one()
+    return int(session.exec(select(_capped(*conditions, joined=joined))).one())
 
 
 def _rows(rt: Runtime, found) -> list[QueueRow]:
@@ -425,9 +421,13 @@ def _rows(rt: Runtime, found) -> list[QueueRow]:
 COUNT_CAP = 1000
 
 
-def _capped(*conditions: ColumnElement[bool]):
-    """How many tasks meet `conditions`, counted up to `COUNT_CAP` + 1, as a scalar subquery."""
-    capped = select(CaseItem.id).where(*conditions).limit(COUNT_CAP + 1).subquery()
+def _capped(*conditions: ColumnElement[bool], joined: bool = False):
+    """How many tasks meet `conditions` (joined to their cases when they read the case's
+    columns), counted up to `COUNT_CAP` + 1 ("N+" past the cap), as a scalar subquery."""
+    matching = select(CaseItem.id)
+    if joined:
+        matching = matching.join(Case, col(Case.id) == CaseItem.case_id)
+    capped = matching.where(*conditions).limit(COUNT_CAP + 1).subquery()
     return select(func.count()).select_from(capped).scalar_subquery()
 
 
