@@ -6,6 +6,8 @@ import logging
 import threading
 from collections.abc import Callable
 
+from sqlalchemy import Engine, event
+
 from services import db_outage
 
 log = logging.getLogger(__name__)
@@ -47,32 +49,51 @@ class PeriodicWorker:
                     log.exception("%s: round failed", self._thread.name)
 
 
-_refresh_steps: dict[str, Callable[[], object]] = {}
+_refresh_steps: dict[str, tuple[Engine, Callable[[], object]]] = {}
 _refresh_lock = threading.Lock()
+_round_lock = threading.Lock()  # held while a round runs: forgetting a database waits for it
 _refresher: PeriodicWorker | None = None
+# How long disposing a database waits for a refresh round that is reading it.
+FORGET_WAIT_SECONDS = 10.0
 
 
-def refresh_periodically(name: str, step: Callable[[], object]) -> None:
-    """Run `step` every REFRESH_INTERVAL seconds for the life of this process, in one shared
-    daemon thread; registering `name` again replaces its step (the newest runtime's). A step
-    should be cheap when nothing changed: it runs in every server process."""
+def refresh_periodically(name: str, db: Engine, step: Callable[[], object]) -> None:
+    """Run `step` (which reads `db`) every REFRESH_INTERVAL seconds in one shared daemon thread,
+    until `db` is disposed; registering `name` again replaces its step (the newest runtime's).
+    A step should be cheap when nothing changed: it runs in every server process."""
     global _refresher
     with _refresh_lock:
-        _refresh_steps[name] = step
+        _refresh_steps[name] = (db, step)
+        if not event.contains(db, "engine_disposed", _forget):
+            event.listen(db, "engine_disposed", _forget)
         if _refresher is None:
             _refresher = PeriodicWorker("refresh", run_refresh_steps, REFRESH_INTERVAL)
             _refresher.start()
 
 
+def _forget(db: Engine) -> None:
+    """`db` was disposed (its runtime closed): its steps stop, and a round that is reading it
+    is waited for, so that whoever disposed it may then drop what it held."""
+    with _refresh_lock:
+        for name in [name for name, (owner, _) in _refresh_steps.items() if owner is db]:
+            del _refresh_steps[name]
+    if _round_lock.acquire(timeout=FORGET_WAIT_SECONDS):
+        _round_lock.release()
+
+
 def run_refresh_steps() -> None:
     """Run every registered refresh step once; one that fails is logged, the others still run."""
-    with _refresh_lock:
-        steps = list(_refresh_steps.items())
-    for name, step in steps:
-        try:
-            step()
-        except Exception as exc:
-            if db_outage.unavailable(exc):
-                log.warning("refresh %s skipped, the database is unavailable", name)
-            else:
-                log.exception("refresh %s failed", name)
+    with _round_lock:
+        with _refresh_lock:
+            steps = list(_refresh_steps.items())
+        for name, (db, step) in steps:
+            with _refresh_lock:
+                if _refresh_steps.get(name, (None,))[0] is not db:
+                    continue  # forgotten (or replaced) since the round began
+            try:
+                step()
+            except Exception as exc:
+                if db_outage.unavailable(exc):
+                    log.warning("refresh %s skipped, the database is unavailable", name)
+                else:
+                    log.exception("refresh %s failed", name)

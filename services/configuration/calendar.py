@@ -106,7 +106,7 @@ def load_calendar_overrides(source: Engine | Session, *, keep_fresh: bool = Fals
             if db is not None:
                 refresh_calendar_overrides(db)
 
-        refresh_periodically("calendar", step)
+        refresh_periodically("calendar", source, step)
     return count
 
 

@@ -667,7 +667,7 @@ def apply_current(db, catalog: Catalog, *, keep_fresh: bool = False) -> Catalog:
             if current_db is not None and current_catalog is not None:
                 _refresh(current_db, current_catalog)
 
-        refresh_periodically("catalog", step)
+        refresh_periodically("catalog", db, step)
     return catalog
 
 

@@ -137,7 +137,7 @@ def load_department_overrides(db: Engine, catalog: Catalog, *, keep_fresh: bool 
             if current is not None:
                 refresh_department_overrides(current, catalog)
 
-        refresh_periodically("departments", step)
+        refresh_periodically("departments", db, step)
     return catalog
 
 

@@ -151,6 +151,17 @@ class Host:
     def tail(self) -> str:
         return self.log.read_text(errors="replace")[-2000:]
 
+    def logged(self, text: str, timeout: float = 10) -> str:
+        """The host's log once `text` is in it (or as it is after `timeout` seconds). A request's
+        line is written after its answer has gone out, so a caller that just had the answer
+        may read the log before the line is there."""
+        deadline = time.monotonic() + timeout
+        while text not in (found := self.log.read_text(errors="replace")):
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        return found
+
     def client(self, username: str) -> httpx.Client:
         client = httpx.Client(base_url=self.base, timeout=30)
         body = {"username": username, "password": DEMO_PASSWORD}
