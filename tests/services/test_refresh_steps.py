@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import threading
 
+import pytest
 from sqlalchemy import create_engine
 
 from services import background
@@ -16,8 +17,12 @@ def _engine():
     return create_engine("sqlite://")
 
 
-def test_a_disposed_databases_steps_stop(monkeypatch):
+@pytest.fixture(autouse=True)
+def _no_steps_but_the_tests(monkeypatch) -> None:
     monkeypatch.setattr(background, "_refresh_steps", {})
+
+
+def test_a_disposed_databases_steps_stop():
     kept, closed = _engine(), _engine()
     ran: list[str] = []
     background.refresh_periodically("kept", kept, lambda: ran.append("kept"))
@@ -29,8 +34,7 @@ def test_a_disposed_databases_steps_stop(monkeypatch):
     assert ran == ["kept", "closed", "kept"]
 
 
-def test_a_newer_runtimes_step_outlives_the_older_runtimes_database(monkeypatch):
-    monkeypatch.setattr(background, "_refresh_steps", {})
+def test_a_newer_runtimes_step_outlives_the_older_runtimes_database():
     older, newer = _engine(), _engine()
     ran: list[str] = []
     background.refresh_periodically("catalog", older, lambda: ran.append("older"))
@@ -40,8 +44,7 @@ def test_a_newer_runtimes_step_outlives_the_older_runtimes_database(monkeypatch)
     assert ran == ["newer"]
 
 
-def test_disposing_waits_for_the_round_that_reads_the_database(monkeypatch):
-    monkeypatch.setattr(background, "_refresh_steps", {})
+def test_disposing_waits_for_the_round_that_reads_the_database():
     db = _engine()
     reading, release = threading.Event(), threading.Event()
     events: list[str] = []
