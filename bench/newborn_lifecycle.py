@@ -661,7 +661,7 @@ def serve_child(args: argparse.Namespace) -> None:
 
     settings = Settings(data_dir=Path(args.serve_data_dir), database_url=args.serve_db)
     rt = build_runtime(settings, registry=EmbeddedRegistry(Path(args.serve_registry)))
-    app = create_app(rt)
+    app = create_app(rt, served=True)  # as onething serve builds it
     if args.serve_prototypes == "all":
         read = names_read_by(rt.spec_for(rt.catalog.matters["newborn"]))
         Prototypes(read).flags = {*PROTOTYPES}

@@ -3,6 +3,7 @@ registry, the file store and the certificate signing keys."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -27,6 +28,8 @@ from services.registries.embedded import EmbeddedRegistry
 from services.registries.http import HttpRegistry
 from services.registries.records import Registry
 from services.storage import FileStore, adopt_directory, open_store
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -56,6 +59,21 @@ class Runtime:
             return self.specs.load_file(self.settings.bpmn_dir / matter.bpmn, matter.process_id)
         # a matter made in the browser, before its own process is deployed
         return self.specs.load(skeleton(self.catalog, matter), matter.process_id, matter.bpmn)
+
+    def parse_all_specs(self) -> int:
+        """Parse every matter's current process now (a served process does it at start-up,
+        not in its first requests); returns how many. A matter whose process cannot be parsed
+        is logged and left to fail where it is used."""
+        parsed = 0
+        with Session(self.db) as session:
+            for matter in list(self.catalog.matters.values()):
+                try:
+                    self.spec_for(matter, session)
+                except Exception:
+                    log.exception("the process of matter %s could not be parsed", matter.code)
+                else:
+                    parsed += 1
+        return parsed
 
 
 def register_process_functions() -> None:

@@ -4,6 +4,7 @@ browsers, never the input and nothing internal."""
 
 from __future__ import annotations
 
+import gc
 import logging
 import secrets
 from contextlib import asynccontextmanager
@@ -14,6 +15,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 
@@ -211,11 +213,34 @@ def invalid_request(exc: RequestValidationError) -> InvalidInput:
     )
 
 
-def create_app(runtime: Runtime | None = None) -> FastAPI:
+def settle_heap(runtime: Runtime) -> int:
+    """A served process's start-up: parse every process now, then move what the process holds
+    for its life (modules, catalog, ORM metadata, parsed specs) out of the garbage collector's
+    reach (`gc.freeze`), so that a full collection traverses only what requests made since. It
+    held the interpreter for ~150-200 ms on a warm server, every worker's request waiting;
+    ~25 ms after. Returns how many objects were frozen. (Not for an app a test builds: what
+    it froze would stay until the process ends.)"""
+    runtime.parse_all_specs()
+    gc.collect()
+    gc.freeze()
+    return gc.get_freeze_count()
+
+
+def served_app() -> FastAPI:
+    """The app of one worker process of `onething serve --workers N` (uvicorn's factory)."""
+    return create_app(served=True)
+
+
+def create_app(runtime: Runtime | None = None, *, served: bool = False) -> FastAPI:
+    """The ASGI app on `runtime` (built from the settings when None); `served`: the app of a
+    server process (`onething serve`), which settles its heap at start-up (`settle_heap`)."""
     runtime = runtime or build_runtime()
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
+        if served:
+            frozen = await run_in_threadpool(settle_heap, runtime)
+            log.info("start-up: %d objects set aside from garbage collection", frozen)
         workers = []
         if runtime.settings.webhooks:
             workers.append(webhook_sender(runtime.db, runtime.settings.webhooks))

@@ -113,7 +113,7 @@ def _serve(args: argparse.Namespace) -> int:
     print(f"Certificates' QR codes point to: {address}")
     if args.workers == 1:
         uvicorn.run(
-            create_app(runtime),
+            create_app(runtime, served=True),
             host=args.host,
             port=args.port,
             log_level="info",
@@ -128,7 +128,7 @@ def _serve(args: argparse.Namespace) -> int:
     _metrics_directory()
     os.environ["ONETHING_PUBLIC_BASE_URL"] = address  # (as resolved here, for the workers too)
     uvicorn.run(
-        "web.app:create_app",
+        "web.app:served_app",
         factory=True,
         workers=args.workers,
         host=args.host,
