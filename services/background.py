@@ -49,7 +49,7 @@ class PeriodicWorker:
                     log.exception("%s: round failed", self._thread.name)
 
 
-_refresh_steps: dict[str, tuple[Engine, Callable[[], object]]] = {}
+_refresh_steps: dict[str, tuple[Engine, Callable[[Engine], object]]] = {}
 _refresh_lock = threading.Lock()
 _round_lock = threading.Lock()  # held while a round runs: forgetting a database waits for it
 _refresher: PeriodicWorker | None = None
@@ -57,10 +57,11 @@ _refresher: PeriodicWorker | None = None
 FORGET_WAIT_SECONDS = 10.0
 
 
-def refresh_periodically(name: str, db: Engine, step: Callable[[], object]) -> None:
-    """Run `step` (which reads `db`) every REFRESH_INTERVAL seconds in one shared daemon thread,
-    until `db` is disposed; registering `name` again replaces its step (the newest runtime's).
-    A step should be cheap when nothing changed: it runs in every server process."""
+def refresh_periodically(name: str, db: Engine, step: Callable[[Engine], object]) -> None:
+    """Run `step(db)` every REFRESH_INTERVAL seconds in one shared daemon thread, until `db` is
+    disposed (its runtime closed: neither it nor what the step holds is kept then); registering
+    `name` again replaces its step (the newest runtime's). A step should be cheap when nothing
+    changed: it runs in every server process."""
     global _refresher
     with _refresh_lock:
         _refresh_steps[name] = (db, step)
@@ -91,7 +92,7 @@ def run_refresh_steps() -> None:
                 if _refresh_steps.get(name, (None,))[0] is not db:
                     continue  # forgotten (or replaced) since the round began
             try:
-                step()
+                step(db)
             except Exception as exc:
                 if db_outage.unavailable(exc):
                     log.warning("refresh %s skipped, the database is unavailable", name)

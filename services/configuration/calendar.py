@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import re
 import threading
-import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -99,14 +98,7 @@ def load_calendar_overrides(source: Engine | Session, *, keep_fresh: bool = Fals
     with _session_of(source) as session, _load_lock:
         count = _load(session)
     if keep_fresh and isinstance(source, Engine):
-        engine = weakref.ref(source)  # a disposed runtime's database is left alone
-
-        def step() -> None:
-            db = engine()
-            if db is not None:
-                refresh_calendar_overrides(db)
-
-        refresh_periodically("calendar", source, step)
+        refresh_periodically("calendar", source, refresh_calendar_overrides)
     return count
 
 

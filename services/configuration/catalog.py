@@ -23,7 +23,6 @@ import io
 import json
 import re
 import threading
-import weakref
 import zipfile
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -659,15 +658,7 @@ def apply_current(db, catalog: Catalog, *, keep_fresh: bool = False) -> Catalog:
     `keep_fresh`: from now on, apply a newer one whenever another process saved it."""
     _refresh(db, catalog)
     if keep_fresh:
-        engine = weakref.ref(db)
-        held = weakref.ref(catalog)
-
-        def step() -> None:
-            current_db, current_catalog = engine(), held()
-            if current_db is not None and current_catalog is not None:
-                _refresh(current_db, current_catalog)
-
-        refresh_periodically("catalog", db, step)
+        refresh_periodically("catalog", db, lambda current: _refresh(current, catalog))
     return catalog
 
 

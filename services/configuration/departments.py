@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import re
 import threading
-import weakref
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -130,14 +129,9 @@ def load_department_overrides(db: Engine, catalog: Catalog, *, keep_fresh: bool 
     with Session(db) as session, _load_lock:
         _load(session, catalog)
     if keep_fresh:
-        engine = weakref.ref(db)  # a disposed runtime's database is left alone
-
-        def step() -> None:
-            current = engine()
-            if current is not None:
-                refresh_department_overrides(current, catalog)
-
-        refresh_periodically("departments", db, step)
+        refresh_periodically(
+            "departments", db, lambda current: refresh_department_overrides(current, catalog)
+        )
     return catalog
 
 

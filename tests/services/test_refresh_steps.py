@@ -25,8 +25,8 @@ def _no_steps_but_the_tests(monkeypatch) -> None:
 def test_a_disposed_databases_steps_stop():
     kept, closed = _engine(), _engine()
     ran: list[str] = []
-    background.refresh_periodically("kept", kept, lambda: ran.append("kept"))
-    background.refresh_periodically("closed", closed, lambda: ran.append("closed"))
+    background.refresh_periodically("kept", kept, lambda _db: ran.append("kept"))
+    background.refresh_periodically("closed", closed, lambda _db: ran.append("closed"))
     background.run_refresh_steps()
     assert ran == ["kept", "closed"]
     closed.dispose()
@@ -37,8 +37,8 @@ def test_a_disposed_databases_steps_stop():
 def test_a_newer_runtimes_step_outlives_the_older_runtimes_database():
     older, newer = _engine(), _engine()
     ran: list[str] = []
-    background.refresh_periodically("catalog", older, lambda: ran.append("older"))
-    background.refresh_periodically("catalog", newer, lambda: ran.append("newer"))
+    background.refresh_periodically("catalog", older, lambda _db: ran.append("older"))
+    background.refresh_periodically("catalog", newer, lambda _db: ran.append("newer"))
     older.dispose()  # the older runtime closes after the newer one replaced its step
     background.run_refresh_steps()
     assert ran == ["newer"]
@@ -49,7 +49,7 @@ def test_disposing_waits_for_the_round_that_reads_the_database():
     reading, release = threading.Event(), threading.Event()
     events: list[str] = []
 
-    def step() -> None:
+    def step(_db) -> None:
         reading.set()
         release.wait(5)
         events.append("round ended")
