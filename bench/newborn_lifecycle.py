@@ -27,7 +27,11 @@ is then measured too; without the header it does nothing).
      applicants' sessions are inserted before timing (argon2 logins are not part of the
      lifecycle). For reference, the same app in process (httpx.ASGITransport, the
      threadpool run inline): the difference splits the server's overhead from the app's work.
-     The configurations of (1) and (2) run round-robin, one case each in turn, so that they all
+     And the framework alone: the same ten requests against an app that does no work
+     (`bare_app`: the routes, request bodies and answers' shapes, one thread-pool hand-off per
+     request) in a uvicorn child configured as ours; the floor plus this is the least any
+     FastAPI + uvicorn stack could take per case, so floor / (floor + this) is the ceiling of a
+     share. The configurations of (1) and (2) run round-robin, one case each in turn, so that they all
      see the same load on a shared machine;
  (2b) one worker under load: --clients keep-alive clients run lifecycles back to back for
      --load-seconds against each server (a sequential client leaves the worker idle while it
@@ -55,7 +59,6 @@ Run: `.venv/bin/python bench/newborn_lifecycle.py [--cases N]` (see --help).
 from __future__ import annotations
 
 import argparse
-import ast
 import asyncio
 import cProfile
 import functools
@@ -65,7 +68,6 @@ import math
 import os
 import platform
 import pstats
-import re
 import socket
 import statistics
 import subprocess
@@ -82,11 +84,12 @@ from datetime import date
 from importlib import metadata
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import httpx
 from applicants import Applicant, ApplicantPool, clone_families
+from pydantic import BaseModel
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 from sqlalchemy import create_engine, event, text
@@ -211,33 +214,6 @@ def captured_start(subject: ApiSubject) -> tuple[ProcessSpec, dict[str, Any]]:
     if len(captured) != 1:
         raise RuntimeError(f"expected one process start per case, saw {len(captured)}")
     return captured[0]
-
-
-def names_read_by(spec: ProcessSpec) -> set[str]:
-    """Every name the process's conditions, scripts and DMN decision tables could read."""
-    sources = []
-    for task_spec in spec.spec.task_specs.values():
-        for condition, _target in getattr(task_spec, "cond_task_specs", None) or ():
-            if condition is not None:
-                sources.append(condition.args[0])
-        for attribute in ("script", "prescript", "postscript"):
-            if getattr(task_spec, attribute, None):
-                sources.append(getattr(task_spec, attribute))
-        table = getattr(getattr(task_spec, "dmnEngine", None), "decision_table", None)
-        if table is not None:
-            sources += [item.expression or "" for item in table.inputs]
-            for rule in table.rules:
-                sources += [lhs for entry in rule.inputEntries for lhs in entry.lhs]
-                sources += [entry.text or "" for entry in rule.outputEntries]
-    names = set()
-    for source in sources:
-        if not isinstance(source, str):
-            continue
-        try:
-            names |= {n.id for n in ast.walk(ast.parse(source)) if isinstance(n, ast.Name)}
-        except SyntaxError:  # not Python: take every identifier-like word
-            names |= set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", source))
-    return names
 
 
 # The floor saves and restores with SpiffWorkflow's own serializer, as SpiffWorkflow alone does
@@ -650,21 +626,118 @@ class ServerTiming:
         await self.app(scope, receive, timed_send)
 
 
+class BareApplication(BaseModel):
+    matter: str
+    answers: dict[str, Any]
+    consent: bool
+
+
+class BareDecision(BaseModel):
+    decision: Literal["approved", "rejected", "correction"]
+
+
+def bare_app():
+    """The least any FastAPI app served by uvicorn spends on a lifecycle's ten requests: the
+    same routes, request bodies parsed into pydantic models, answers of the same shape and
+    about the same size, each endpoint a sync function (one thread-pool hand-off, as ours), and
+    no work at all: no database, no engine, no sign-in check, no middleware. What the stack
+    costs above the server-path floor can never be less than this."""
+    from fastapi import FastAPI, Header, HTTPException
+
+    app = FastAPI()
+    open_tasks: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    cases: dict[int, dict[str, Any]] = {}
+    ids = iter(range(1, 1 << 62))
+
+    def item(item_id: int, department: str, status: str) -> dict[str, Any]:
+        return {
+            "id": item_id,
+            "item": f"{department}_item_code_of_about_this_length",
+            "name": "出生医学证明首次签发",
+            "department": department,
+            "status": status,
+            "status_label": "办理中",
+            "due_date": "2026-12-08",
+            "decided_at": None,
+            "comment": None,
+            "result_number": None,
+            "auto": False,
+            "finding": None,
+            "incident": None,
+            "name_en": "Birth medical certificate, first issue",
+            "department_name": "卫生健康委员会",
+            "status_label_en": "In progress",
+            "certificate": None,
+            "correction": None,
+        }
+
+    @app.post("/api/v1/login")
+    def login(body: dict[str, str]) -> dict[str, str]:
+        return {"token": body["username"]}
+
+    @app.post("/api/v1/cases", status_code=201)
+    def start_case(application: BareApplication) -> dict[str, Any]:
+        case_id = next(ids)
+        items = [item(next(ids), "medical", "approved")]
+        for department in DEPARTMENTS:
+            if department != "medical":
+                items.append(item(next(ids), department, "processing"))
+                task = {
+                    "id": items[-1]["id"],
+                    "case_id": case_id,
+                    "case_number": f"YJS2026120700{case_id:04d}",
+                    "matter": application.matter,
+                    "item": items[-1]["item"],
+                    "name": items[-1]["name"],
+                    "applicant": "310101********9995",
+                    "due_date": "2026-12-08",
+                    "created_at": "2026-12-07T05:41:23.646394Z",
+                    "corrected": False,
+                }
+                open_tasks[department].append(task)
+        items.append(item(next(ids), "hrss", "not_applicable"))
+        case = {"id": case_id, "number": f"YJS2026120700{case_id:04d}", "matter": "newborn"}
+        cases[case_id] = {**case, "status": "processing", "items": items, "open": ITEMS - 1}
+        return cases[case_id]
+
+    @app.get("/api/v1/tasks")
+    def department_tasks(authorization: str = Header("")) -> list[dict[str, Any]]:
+        return open_tasks[authorization.removeprefix("Bearer ")[: -len("01")]]
+
+    @app.post("/api/v1/tasks/{task_id}/complete")
+    def complete_task(task_id: int, decision: BareDecision) -> dict[str, Any]:
+        for tasks in open_tasks.values():
+            for task in tasks:
+                if task["id"] == task_id:
+                    tasks.remove(task)
+                    case = cases[task["case_id"]]
+                    case["open"] -= 1
+                    if case["open"] == 0:
+                        case["status"] = "completed"
+                    return item(task_id, "health", decision.decision)
+        raise HTTPException(404)
+
+    @app.get("/api/v1/cases/{case_id}")
+    def case(case_id: int) -> dict[str, Any]:
+        return cases[case_id]
+
+    return app
+
+
 def serve_child(args: argparse.Namespace) -> None:
     """The child process: what `onething serve` runs (uvicorn, log_level info), on our socket."""
     import uvicorn
 
-    if args.serve_prototypes:  # --what-if only: prototypes of the proposed fixes
-        async_dependencies()
+    if args.serve_bare:  # the least a FastAPI app served by uvicorn costs (bare_app)
+        config = uvicorn.Config(ServerTiming(bare_app()), log_level="info", access_log=False)
+        uvicorn.Server(config).run(sockets=[socket.socket(fileno=args.serve_fd)])
+        return
     from web.app import create_app
     from web.observe import log_config
 
     settings = Settings(data_dir=Path(args.serve_data_dir), database_url=args.serve_db)
     rt = build_runtime(settings, registry=EmbeddedRegistry(Path(args.serve_registry)))
     app = create_app(rt, served=True)  # as onething serve builds it
-    if args.serve_prototypes == "all":
-        read = names_read_by(rt.spec_for(rt.catalog.matters["newborn"]))
-        Prototypes(read).flags = {*PROTOTYPES}
     # onething serve's logging: one JSON line per request (web/observe.py), no access log
     config = uvicorn.Config(ServerTiming(app), log_level="info", log_config=log_config())
     uvicorn.Server(config).run(sockets=[socket.socket(fileno=args.serve_fd)])
@@ -672,10 +745,15 @@ def serve_child(args: argparse.Namespace) -> None:
 
 @contextmanager
 def uvicorn_server(
-    folder: Path, registry_path: Path, database_url: str, prototypes: str = "", workers: int = 1
+    folder: Path,
+    registry_path: Path,
+    database_url: str,
+    workers: int = 1,
+    bare: bool = False,
 ) -> Iterator[tuple[str, list[int]]]:
     """`workers` uvicorn child processes accepting on one free 127.0.0.1 port, as the workers of
-    `onething serve --workers N` share their socket; yields the base URL and the process ids."""
+    `onething serve --workers N` share their socket; yields the base URL and the process ids.
+    `bare`: the children serve `bare_app()` instead of ours."""
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     listener.bind(("127.0.0.1", 0))
@@ -694,8 +772,7 @@ def uvicorn_server(
         database_url,
         "--serve-registry",
         str(registry_path),
-        "--serve-prototypes",
-        prototypes,
+        *(["--serve-bare", "1"] if bare else []),
     ]
     children = []
     with open(log_path, "ab") as log:
@@ -1291,195 +1368,6 @@ def bench_profile(
         rt.db.dispose()
 
 
-# --- (4) what-ifs: the proposed fixes prototyped as runtime patches (--what-if) -----------------
-
-
-PROTOTYPES = ("auth cache", "workflow cache", "slim start data")
-
-
-class Prototypes:
-    """Runtime patches prototyping three proposed fixes; `flags` switches them per case.
-
-    auth cache: the bearer token's (user, session) kept 60 s in process (no SELECTs);
-    workflow cache: the live workflow kept by (instance id, version), so a decision restores
-    nothing when the row's version matches (taken out of the cache while in use);
-    slim start data: the process starts with only the names its BPMN reads (and `matter`).
-    """
-
-    def __init__(self, read: set[str]) -> None:
-        import engine.store as store
-        import services.accounts.service as accounts
-
-        self.flags: set[str] = set()
-        self.read = read | {"matter"}
-        auth: dict[str, tuple[float, Any]] = {}
-        workflows: dict[int, tuple[int, Any]] = {}
-        session_user, load, save = accounts.session_user, store.load_workflow, store.save_instance
-        start = runner.start
-
-        def cached_session_user(session, *, token):
-            if "auth cache" not in self.flags:
-                return session_user(session, token=token)
-            hit = auth.get(token)
-            if hit is not None and hit[0] > time.monotonic():
-                return hit[1]
-            found = session_user(session, token=token)
-            if found is not None:
-                auth[token] = (time.monotonic() + 60, found)
-            return found
-
-        def cached_load(session, specs, instance_id):
-            if "workflow cache" in self.flags:
-                instance = session.get(store.ProcessInstance, instance_id)
-                hit = workflows.pop(instance_id, None)
-                if instance is not None and hit is not None and hit[0] == instance.version:
-                    return instance, store.spec_for(session, specs, instance), hit[1]
-            return load(session, specs, instance_id)
-
-        def caching_save(session, spec, instance, workflow):
-            instance_id, version = instance.id, instance.version + 1
-            result = save(session, spec, instance, workflow)
-            if "workflow cache" in self.flags:
-                workflows[instance_id] = (version, workflow)
-            return result
-
-        def slim_start(spec, data):
-            if "slim start data" in self.flags:
-                data = {key: value for key, value in data.items() if key in self.read}
-            return start(spec, data)
-
-        self.patches = [
-            (accounts, "session_user", session_user, cached_session_user),
-            (store, "load_workflow", load, cached_load),
-            (store, "save_instance", save, caching_save),
-            (runner, "start", start, slim_start),
-        ]
-        for owner, name, _original, patched in self.patches:
-            setattr(owner, name, patched)
-
-    def close(self) -> None:
-        for owner, name, original, _patched in self.patches:
-            setattr(owner, name, original)
-
-
-def async_dependencies() -> None:
-    """Swap web.deps' CPU-only sync dependencies for async twins: no threadpool hand-off.
-
-    get_runtime, get_session (a Session does no I/O until used; closing it after a commit is
-    cheap), current_user and the role checks; get_login (two SELECTs) stays in the threadpool.
-    The `Depends` markers in web.deps are repointed before the routes are imported (FastAPI's
-    dependency_overrides would rebuild every dependency on every request, which costs more).
-    """
-    import typing
-
-    from fastapi import Request
-    from sqlmodel import Session
-
-    if any(name.startswith("web.routes") for name in sys.modules):
-        raise RuntimeError("async_dependencies() must run before web.routes is imported")
-    import web.deps as deps
-
-    async def get_runtime(request):
-        return request.app.state.runtime
-
-    async def get_session(rt):
-        with Session(rt.db, expire_on_commit=False) as session:
-            yield session
-
-    async def current_user(login):
-        return deps.current_user(login)
-
-    def twin_of(check):
-        async def twin(user):
-            return check(user)
-
-        twin.__annotations__ = {"user": deps.CurrentUser}
-        return twin
-
-    # Real objects, not strings: this module's annotations are postponed.
-    get_runtime.__annotations__ = {"request": Request}
-    get_session.__annotations__ = {"rt": deps.RuntimeDep}
-    current_user.__annotations__ = {"login": deps.LoginDep}
-    twins = [
-        (deps.CitizenUser, None),
-        (deps.ClerkUser, None),
-        (deps.AdminUser, None),
-        (deps.CurrentUser, current_user),
-        (deps.SessionDep, get_session),
-        (deps.RuntimeDep, get_runtime),
-    ]
-    for alias, twin in twins:
-        marker = typing.get_args(alias)[1]
-        object.__setattr__(marker, "dependency", twin or twin_of(marker.dependency))
-
-
-def bench_what_if(
-    root: Path, registry_path: Path, clones: list[Applicant], cases: int, warmup: int
-) -> None:
-    from web.app import create_app
-
-    rt = fresh_runtime(root / "what-if", registry_path)
-    read = names_read_by(rt.spec_for(rt.catalog.matters["newborn"]))
-    prototypes = Prototypes(read)
-    client = AsgiClient(create_app(rt))
-    configs = {"as is": set(), **{name: {name} for name in PROTOTYPES}, "all three": {*PROTOTYPES}}
-    pool = ApplicantPool.signed_in(rt, clones[: (warmup + cases) * len(configs)])
-    times: dict[str, list[float]] = defaultdict(list)
-    try:
-        with inline_threadpool([0]):
-            subject = ApiSubject("what-if", client, pool)
-            for _ in range(warmup):
-                for flags in configs.values():
-                    prototypes.flags = flags
-                    subject.run(record=False)
-            for _ in range(cases):
-                for name, flags in configs.items():
-                    prototypes.flags = flags
-                    t0 = time.perf_counter()
-                    subject.run(record=False)
-                    times[name].append((time.perf_counter() - t0) * 1000)
-            prototypes.flags = set()
-            subject.verify()
-    finally:
-        prototypes.close()
-        client.close()
-        rt.db.dispose()
-    print(f"  in process (threadpool inline), SQLite, {cases} cases each, round-robin:")
-    base = statistics.median(times["as is"])
-    for name, samples in times.items():
-        ms = statistics.median(samples)
-        print(f"    {name:30} median {ms:7.2f} ms per case  ({ms - base:+7.2f} ms)")
-
-    with ExitStack() as stack:
-        subjects = []
-        for name, option in (
-            ("as served", ""),
-            ("async dependencies", "async-deps"),
-            ("async deps + the three above", "all"),
-        ):
-            folder = root / f"what-if-{option or 'none'}"
-            server_rt = fresh_runtime(folder, registry_path)
-            pool = ApplicantPool.signed_in(server_rt, clones[: warmup + cases])
-            url = server_rt.settings.db_url
-            server_rt.db.dispose()
-            base_url, _pids = stack.enter_context(
-                uvicorn_server(folder, registry_path, url, prototypes=option)
-            )
-            client = stack.enter_context(KeepAliveClient(base_url))
-            subjects.append(ApiSubject(name, client, pool))
-        round_robin(subjects, cases, warmup)
-        for subject in subjects:
-            subject.verify()
-    print(f"  served (uvicorn + SQLite), {cases} cases each, round-robin:")
-    base = statistics.median(subjects[0].samples)
-    for subject in subjects:
-        ms = statistics.median(subject.samples)
-        print(
-            f"    {subject.name:30} median {ms:7.2f} ms per case  ({ms - base:+7.2f} ms), "
-            f"app {app_ms(subject):6.2f} ms, {subject.throughput:5.1f} cases/s"
-        )
-
-
 # --- reporting ---------------------------------------------------------------------------------
 
 
@@ -1533,6 +1421,39 @@ def print_api(subject: ApiSubject, floor: FloorSubject) -> None:
             f"  {'':38}{kind:29} x{len(client) // len(subject.samples)}/case  "
             f"median {statistics.median(client):6.2f} ms  p99 {p99(client):6.2f} ms  "
             f"(app {statistics.median(server):6.2f} ms)"
+        )
+
+
+def bare_subject(stack: ExitStack, folder: Path, registry_path: Path, cases: int) -> ApiSubject:
+    """The lifecycle against `bare_app()` in a uvicorn child configured as ours."""
+    folder.mkdir()
+    base, pids = stack.enter_context(uvicorn_server(folder, registry_path, "", bare=True))
+    client = stack.enter_context(KeepAliveClient(base))
+    pool = ApplicantPool([FAMILY] * cases, ["citizen"] * cases)
+    probes = {"uvicorn": lambda: {pid: proc_cpu(pid) for pid in pids}}
+    return ApiSubject("bare FastAPI + uvicorn, no work", client, pool, probes)
+
+
+def print_bare(bare: ApiSubject, floor: FloorSubject, servers: list[ApiSubject]) -> None:
+    """The framework's own minimum and the most a share could be above it."""
+    ms = statistics.median(bare.samples)
+    floor_ms = statistics.median(floor.samples)
+    print(
+        "  the least the framework costs: the same ten requests against an app that does no work "
+        "(bare_app: the routes, bodies and answers' shapes, a thread-pool hand-off each)"
+    )
+    print(f"  {bare.name:36} {describe(bare.samples)}  {bare.throughput:5.1f} cases/s")
+    cpu = ", ".join(f"{name} {value:.1f} ms" for name, value in bare.cpu.items())
+    print(f"  {'':36} CPU per case: {cpu}; app {app_ms(bare):.2f} ms per case")
+    print(
+        f"  {'':36} a stack doing the floor's engine work and nothing else above this: "
+        f"{floor_ms + ms:.1f} ms per case, share {floor_ms / (floor_ms + ms):.2f} at most"
+    )
+    for subject in servers:
+        ours = statistics.median(subject.samples) - floor_ms - ms
+        print(
+            f"  {'':36} {subject.name}: {ours:.1f} ms per case above the floor and the bare "
+            f"framework (SQL, ORM, sign-in, middleware, the app's own code)"
         )
 
 
@@ -1813,17 +1734,12 @@ def main() -> None:
         default=150.0,
         help="lifecycles per second a server could reach under load: sizes the applicants",
     )
-    parser.add_argument(
-        "--what-if",
-        action="store_true",
-        help="also measure prototypes of the proposed fixes (runtime patches), SQLite",
-    )
     child = (
         "--serve-fd",
         "--serve-data-dir",
         "--serve-db",
         "--serve-registry",
-        "--serve-prototypes",
+        "--serve-bare",
     )
     for hidden in child:  # the uvicorn child's options
         parser.add_argument(hidden, help=argparse.SUPPRESS, type=int if "fd" in hidden else str)
@@ -1852,9 +1768,8 @@ def main() -> None:
         under_load = math.ceil(args.max_rate * args.load_seconds) if args.clients > 0 else 0
         need = {"SQLite": sequential + under_load, "PostgreSQL": sequential + 3 * under_load}
         profiled = 2 + 2 * args.profile_cases if not args.no_profile else 0
-        what_ifs = (2 + args.profile_cases) * (len(PROTOTYPES) + 2) if args.what_if else 0
         t0 = time.perf_counter()
-        clones = clone_families(registry_path, [FAMILY], max(*need.values(), profiled, what_ifs))
+        clones = clone_families(registry_path, [FAMILY], max(*need.values(), profiled))
         print(
             f"applicants: {len(clones)} clones of {FAMILY.name}'s family ({FATHER}: five items, "
             f"child not named, wife on resident insurance), each with a child of his own, "
@@ -1901,7 +1816,8 @@ def main() -> None:
             url = stack.enter_context(postgres_database(args.pg_url))
             if url is not None:
                 servers.append(served("uvicorn + PostgreSQL", root / "postgresql", url))
-        subjects += servers
+        bare = bare_subject(stack, root / "bare", registry_path, sequential)
+        subjects += [*servers, bare]
         print(
             "repeat check: a second application for a lifecycle's child is refused (409) on "
             + ", ".join(s.name.split(" (")[0] for s in [inline, *servers])
@@ -1931,6 +1847,7 @@ def main() -> None:
             print_api(subject, floor)
         print_api(inline, floor)
         print_split(floor, inline, servers[0], hops_per_case)
+        print_bare(bare, floor, servers)
         for kind in REQUEST_KINDS:  # for the per-request table of (3)
             AROUND[kind] = statistics.median(servers[0].log.client[kind]) - statistics.median(
                 servers[0].log.server[kind]
@@ -2011,9 +1928,6 @@ def main() -> None:
                             url,
                             sql=args.sql,
                         )
-        if args.what_if:
-            print(f"\n(4) what-ifs: prototypes of the proposed fixes, {args.profile_cases} cases")
-            bench_what_if(root, registry_path, clones, args.profile_cases, 2)
         summary(floor, stock, servers, loaded, scaling)
     print(f"total bench time {time.perf_counter() - started:.0f} s, load average {load_average()}")
 

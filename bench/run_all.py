@@ -122,6 +122,23 @@ def newborn_rows(output: str) -> list[tuple[str, str, str, str]]:
                 scaling[4],
             )
         )
+    bare = re.search(
+        r"^\s+bare FastAPI \+ uvicorn, no work\s+median\s+([\d.]+) ms.*?nothing else above "
+        r"this: ([\d.]+) ms per case, share ([\d.]+) at most",
+        output,
+        re.M | re.S,
+    )
+    if bare:
+        rows.append(
+            (
+                "newborn lifecycle, the framework alone (FastAPI + uvicorn, the same ten requests, "
+                "no work)",
+                "(the ceiling of a share)",
+                f"{bare[1]} ms per case; the floor plus this: {bare[2]} ms, a share of {bare[3]} "
+                "at most",
+                "-",
+            )
+        )
     if line:
         rows.append(("newborn lifecycle, summary line", "-", line[0], "-"))
     return rows

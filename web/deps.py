@@ -112,10 +112,17 @@ def read_only_engine(db):
     return db.execution_options(isolation_level="AUTOCOMMIT")
 
 
-async def get_session(request: Request, rt: RuntimeDep) -> AsyncIterator[Session]:
-    slots: RequestSlots | None = getattr(request.app.state, "db_slots", None)
+# FastAPI solves a dependency's own dependencies before it looks the dependency up in the
+# request's cache: every place a dependency is named costs its whole subtree again, on every
+# request. So the dependencies below name as few others as they can (the session reads the
+# runtime from the app itself; a role check reads the login, not the current user).
+
+
+async def get_session(request: Request) -> AsyncIterator[Session]:
+    state = request.app.state
+    slots: RequestSlots | None = getattr(state, "db_slots", None)
     readonly = _is_read_only(request)
-    bind = request.app.state.read_db if readonly else rt.db  # read_db: made by create_app
+    bind = state.read_db if readonly else state.runtime.db  # read_db: made by create_app
     async with slots.semaphore() if slots is not None else nullcontext():
         with Session(bind, expire_on_commit=False, autoflush=not readonly) as session:
             if not readonly:
@@ -212,22 +219,34 @@ def _idle_connection(session: Session) -> bool:
 LoginDep = Annotated[tuple[User, LoginSession] | None, Depends(get_login)]
 
 
-async def current_user(login: LoginDep) -> User:
+def signed_in(login: tuple[User, LoginSession] | None) -> User:
     if login is None:
         raise NotSignedIn("请先登录", "Please sign in")
     return login[0]
+
+
+async def current_user(login: LoginDep) -> User:
+    return signed_in(login)
 
 
 CurrentUser = Annotated[User, Depends(current_user)]
 
 
 def _role(*roles: str):
-    async def check(user: CurrentUser) -> User:
+    async def check(login: LoginDep) -> User:
+        user = signed_in(login)
         if user.role not in roles:
             raise Forbidden("您的账号无权访问此页面", "Your account may not open this page")
         return user
 
+    check.onething_signed_in = True
     return Depends(check)
+
+
+def needs_sign_in(call) -> bool:
+    """Whether dependency `call` refuses a caller who is not signed in (401): `current_user`
+    and the role checks (which read the login themselves, not through `current_user`)."""
+    return call is current_user or getattr(call, "onething_signed_in", False)
 
 
 CitizenUser = Annotated[User, _role("citizen")]

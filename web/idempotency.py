@@ -24,7 +24,7 @@ from services import db_outage, idempotency
 from services.accounts import service as accounts
 from services.cases.schemas import ErrorPublic
 from services.errors import DomainError
-from web.deps import current_user, session_token
+from web.deps import needs_sign_in, session_token
 from web.routing import SerializeInThread
 
 log = logging.getLogger(__name__)
@@ -135,8 +135,8 @@ class IdempotentRoute(SerializeInThread):
 
 
 def _signed_in(dependant: Dependant) -> bool:
-    """Whether the operation needs a signed-in caller (it depends on `current_user`)."""
-    return any(sub.call is current_user or _signed_in(sub) for sub in dependant.dependencies)
+    """Whether the operation needs a signed-in caller (`current_user` or a role check)."""
+    return any(needs_sign_in(sub.call) or _signed_in(sub) for sub in dependant.dependencies)
 
 
 def _without_boundary(content_type: str, body: bytes) -> bytes:

@@ -15,7 +15,7 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete
+from sqlalchemy import bindparam, delete
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -439,11 +439,7 @@ def _submit(
     if any(upload.draft for upload in uploads):
         discard_drafts(session, owner=actor or user, applicant=user, matter=matter.code)
     # The applicant's saved draft of this application (services/cases/drafts.py) is done with.
-    session.execute(
-        delete(ApplicationDraft).where(
-            col(ApplicationDraft.user_id) == user.id, col(ApplicationDraft.matter) == matter.code
-        )
-    )
+    session.execute(_DELETE_DRAFT, {"user_id": user.id, "matter": matter.code})
     if actor is None:
         message = f"提交《{matter.name}》一表申请，办件编号{case.number}"
     elif basis:  # an agent for the applicant (services/agency)
@@ -503,13 +499,24 @@ def subject_key(matter: Matter, data: dict[str, Any], applicant_id: str) -> str 
     return hashlib.sha256("\x1f".join([matter.code, *parts]).encode()).hexdigest()
 
 
+# Built once: every submission runs them (building a statement and its cache key costs more
+# than running it).
+_DELETE_DRAFT = delete(ApplicationDraft).where(
+    col(ApplicationDraft.user_id) == bindparam("user_id"),
+    col(ApplicationDraft.matter) == bindparam("matter"),
+)
+_OPEN_FOR_SUBJECT = (
+    select(Case.id, Case.number, Case.applicant_user_id)
+    .where(Case.matter == bindparam("matter"), col(Case.subject_key) == bindparam("subject"))
+    .limit(1)
+)
+
+
 def _refuse_repeat(session: Session, matter: Matter, subject: str, user: User) -> None:
     """Refuse a second application for a subject with an open or granted case (Conflict),
     naming the case to its own applicant and only saying "by another applicant" to others."""
-    existing = session.exec(
-        select(Case.id, Case.number, Case.applicant_user_id)
-        .where(Case.matter == matter.code, col(Case.subject_key) == subject)
-        .limit(1)
+    existing = session.execute(
+        _OPEN_FOR_SUBJECT, {"matter": matter.code, "subject": subject}
     ).first()
     if existing is None:
         return
