@@ -14,8 +14,11 @@ the summary are read from the JSON each benchmark writes with `--summary-json` (
 benchmark's from its printed summary). A benchmark that fails is reported and the others still
 run.
 
+Each benchmark starts once the load left by what ran before (the previous benchmark) has fallen
+(`--settle-load`: a one-minute load average of 1.0, waiting at most two minutes).
+
 Run: `.venv/bin/python bench/run_all.py` (full size: about 35-45 minutes on 2 cores, mostly
-the 1M-case load), or `--quick` (about 5 minutes: smaller sizes, fewer samples).
+the 1M-case load), or `--quick` (about 8 minutes: smaller sizes, fewer samples).
 """
 
 from __future__ import annotations
@@ -35,6 +38,24 @@ BENCH = Path(__file__).resolve().parent
 
 def load() -> str:
     return ", ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+# Each benchmark starts once the one-minute load average has fallen to this, or after SETTLE_MAX
+# seconds: the one before leaves its servers' load behind (2.5-3.3 after the bursts), and the
+# short ones (the long case runs for seconds) measured that load rather than themselves.
+SETTLE_LOAD = 1.0
+SETTLE_MAX = 120.0
+
+
+def settle(target: float, longest: float = SETTLE_MAX) -> str:
+    """Wait until the one-minute load average is at most `target` (at most `longest` s); says
+    how long it waited."""
+    started = time.monotonic()
+    while os.getloadavg()[0] > target and time.monotonic() - started < longest:
+        time.sleep(1.0)
+    waited = time.monotonic() - started
+    reached = "" if os.getloadavg()[0] <= target else f", still above {target:.1f}"
+    return f"waited {waited:.0f} s for the load average to fall to {target:.1f}{reached}"
 
 
 def run(name: str, argv: list[str], summary: Path | None) -> tuple[int, str, float, str]:
@@ -263,6 +284,13 @@ def main() -> None:
     parser.add_argument(
         "--skip", default="", help="comma-separated: newborn, queue, burst, long, open"
     )
+    parser.add_argument(
+        "--settle-load",
+        type=float,
+        default=SETTLE_LOAD,
+        help="start each benchmark once the 1-minute load average is at most "
+        f"this (waiting at most {SETTLE_MAX:.0f} s; 0: do not wait)",
+    )
     args = parser.parse_args()
     skip = {s.strip() for s in args.skip.split(",") if s.strip()}
     quick = args.quick
@@ -311,6 +339,8 @@ def main() -> None:
     notes = []
     with tempfile.TemporaryDirectory(prefix="onething-run-all-") as tmp:
         for key, argv, has_json in plans:
+            if args.settle_load > 0:
+                print(f"\n{key}: {settle(args.settle_load)}")
             summary = Path(tmp) / f"{key}.json" if has_json else None
             code, output, seconds, after = run(key, argv, summary)
             notes.append(f"{key}: {seconds:.0f} s, exit {code}, load average after {after}")
