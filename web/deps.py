@@ -239,14 +239,19 @@ def _role(*roles: str):
             raise Forbidden("您的账号无权访问此页面", "Your account may not open this page")
         return user
 
-    check.onething_signed_in = True
+    check.onething_role_check = True
     return Depends(check)
+
+
+def is_role_check(call) -> bool:
+    """Whether dependency `call` is one of the role checks below (403 for another role)."""
+    return getattr(call, "onething_role_check", False)
 
 
 def needs_sign_in(call) -> bool:
     """Whether dependency `call` refuses a caller who is not signed in (401): `current_user`
     and the role checks (which read the login themselves, not through `current_user`)."""
-    return call is current_user or getattr(call, "onething_signed_in", False)
+    return call is current_user or is_role_check(call)
 
 
 CitizenUser = Annotated[User, _role("citizen")]

@@ -38,7 +38,7 @@ from fastapi.routing import iter_route_contexts
 from starlette.routing import BaseRoute
 
 from services.cases.schemas import ERROR_RESPONSES, ErrorPublic, InvalidInputPublic
-from web.deps import check_csrf, get_session, needs_sign_in
+from web.deps import check_csrf, get_session, is_role_check, needs_sign_in
 from web.problems import PROBLEM
 
 ERROR = {"$ref": "#/components/schemas/ErrorPublic"}
@@ -183,7 +183,7 @@ def statuses_of(route: Any, method: str) -> set[int]:
     page = not route.path_format.startswith("/api/")
     calls, parameters, path_parameters = _walk(route.dependant)
     signed_in = any(needs_sign_in(call) for call in calls)
-    role = any(getattr(call, "__qualname__", "").startswith("_role.") for call in calls)
+    role = any(is_role_check(call) for call in calls)
     csrf = check_csrf in calls
     body = route.body_field
     endpoint = route.endpoint
