@@ -42,7 +42,9 @@ is then measured too; without the header it does nothing).
      same database, each under 2 x --clients lifecycle clients, in alternating windows;
  (3) a per-phase profile of the HTTP path in process on SQLite (and the phase timers on
      PostgreSQL): exclusive time per phase from timers wrapped around the project's steps, SQL
-     statement counts, and cProfile's top functions (project and libraries).
+     statement counts, the database's own work (the same cases' statements replayed through the
+     bare sqlite3 driver on a copy of the database: what is left of the app's SQL time is
+     SQLAlchemy's), and cProfile's top functions (project and libraries).
 
 The server runs `create_app` behind a pass-through ASGI wrapper that adds a `Server-Timing`
 header (time inside the app until the response starts), so client time splits into app time
@@ -996,6 +998,7 @@ def phase_targets() -> list[tuple[object, str, str]]:
     """(owner, attribute, label): the steps timed by the phase profile."""
     import fastapi.routing
     import pydantic
+    import sqlalchemy.engine
     import sqlalchemy.orm
     import starlette.responses
 
@@ -1010,6 +1013,7 @@ def phase_targets() -> list[tuple[object, str, str]]:
     import web.api.cases
 
     sa_session = sqlalchemy.orm.Session
+    core = sqlalchemy.engine.Connection
     return [
         (fastapi.routing, "solve_dependencies", "FastAPI dependencies (body, DB session, auth)"),
         (fastapi.routing, "serialize_response", "response model validate + serialize (pydantic)"),
@@ -1039,6 +1043,7 @@ def phase_targets() -> list[tuple[object, str, str]]:
         (services.cases.access, "log_case_view", "case view access log"),
         (runner, "dump", "state dump (SpiffWorkflow serializer + JSON)"),
         (runner, "restore", "state restore (SpiffWorkflow serializer + JSON)"),
+        (core, "execute", "SQL statement (Core)"),
         (sa_session, "execute", "SQL query (ORM)"),
         (sa_session, "get", "SQL query (ORM)"),
         (sa_session, "flush", "ORM flush / commit"),
@@ -1092,6 +1097,7 @@ def timed_phases(timer: PhaseTimer, db) -> Iterator[None]:
 
 
 SQL_PHASES = {
+    "SQL statement (Core)",
     "SQL query (ORM)",
     "ORM flush / commit",
     "DB session close (rollback, return connection)",
@@ -1325,13 +1331,14 @@ def bench_profile(
     database_url: str | None = None,
     sql: bool = False,
 ) -> None:
-    """In process, threadpool inline: phase timers, then (SQLite only) cProfile; with `sql`,
-    the statements each step sends."""
+    """In process, threadpool inline: phase timers, then (SQLite only) the same cases' SQL
+    replayed through the bare driver and cProfile; with `sql`, the statements each step
+    sends."""
     from web.app import create_app
 
     full = database_url is None
     rt = fresh_runtime(folder, registry_path, database_url)
-    pool = ApplicantPool.signed_in(rt, clones[: warmup + cases * (2 if full else 1)])
+    pool = ApplicantPool.signed_in(rt, clones[: warmup + cases * (3 if full else 1)])
     timer = PhaseTimer()
     client = AsgiClient(PhaseApp(create_app(rt), timer))
     try:
@@ -1349,6 +1356,12 @@ def bench_profile(
             print_phases(timer, cases, statistics.mean(subject.samples), tree=full, sql=sql)
             print_request_table(timer, cases)
             if full:
+                in_app = sum(
+                    seconds
+                    for path, seconds in timer.totals.items()
+                    if path[-1] in CATEGORIES["SQL"]
+                )
+                print_replay(sql_replay(rt, subject, cases, folder), in_app * 1000 / cases)
                 profile = cProfile.Profile()
                 start = time.perf_counter()
                 profile.enable()
@@ -1366,6 +1379,88 @@ def bench_profile(
     finally:
         client.close()
         rt.db.dispose()
+
+
+@dataclass
+class Replay:
+    """The SQL of some lifecycles, replayed through the bare driver (`sql_replay`)."""
+
+    ms_per_case: list[float]
+    statements: int
+    transactions: int
+    cases: int
+
+
+def sql_replay(rt: Runtime, subject: ApiSubject, cases: int, folder: Path) -> Replay:
+    """What the database itself costs per case: `cases` lifecycles run in process on SQLite
+    while every statement (with its parameters, as the driver got them) and every transaction's
+    end is captured; then the same statements are replayed through the standard library's
+    sqlite3 module on copies of the database taken before those lifecycles (so every row, id and
+    constraint is as it was), each transaction in BEGIN ... COMMIT, with the server's pragmas.
+    The app's SQL time minus this is SQLAlchemy's (Core and ORM) and the driver's Python."""
+    import shutil
+    import sqlite3
+
+    path = Path(rt.db.url.database)
+    with rt.db.connect() as connection:  # the copy holds every committed row
+        connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    before = folder / "replay-base.sqlite"
+    shutil.copy(path, before)
+    transactions: list[list[tuple[str, Any, bool]]] = []
+    current: list[tuple[str, Any, bool]] = []
+
+    def sent(_conn, _cursor, statement, parameters, _context, executemany):
+        current.append((statement, parameters, executemany))
+
+    def ended(_conn):
+        if current:
+            transactions.append(list(current))
+            current.clear()
+
+    listeners = [("before_cursor_execute", sent), ("commit", ended), ("rollback", ended)]
+    for name, listener in listeners:
+        event.listen(rt.db, name, listener)
+    try:
+        for _ in range(cases):
+            subject.run(record=False)
+    finally:
+        for name, listener in listeners:
+            event.remove(rt.db, name, listener)
+    ended(None)
+    timings = []
+    for attempt in range(3):
+        copy = folder / f"replay-{attempt}.sqlite"
+        shutil.copy(before, copy)
+        connection = sqlite3.connect(copy, isolation_level=None)
+        for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON"):
+            connection.execute(f"PRAGMA {pragma}")
+        start = time.perf_counter()
+        for transaction in transactions:
+            connection.execute("BEGIN")
+            for statement, parameters, many in transaction:
+                if many and parameters and isinstance(parameters[0], (list, tuple)):
+                    connection.executemany(statement, [tuple(p) for p in parameters])
+                else:
+                    connection.execute(statement, tuple(parameters)).fetchall()
+            connection.execute("COMMIT")
+        timings.append((time.perf_counter() - start) * 1000 / cases)
+        connection.close()
+    return Replay(timings, sum(map(len, transactions)), len(transactions), cases)
+
+
+def print_replay(replay: Replay, in_app_ms: float) -> None:
+    database = statistics.median(replay.ms_per_case)
+    print(
+        f"  the database's own work: the SQL of {replay.cases} more cases "
+        f"({replay.statements / replay.cases:.0f} statements in "
+        f"{replay.transactions / replay.cases:.0f} transactions per case), replayed through the "
+        "bare sqlite3 driver on a copy of the database taken before them:"
+    )
+    print(
+        f"    {database:.2f} ms per case (median of 3 replays); the app's SQL phases above: "
+        f"{in_app_ms:.2f} ms per case, so {in_app_ms - database:.2f} ms is SQLAlchemy's (Core "
+        "and ORM) and the driver's Python, not the database's"
+    )
 
 
 # --- reporting ---------------------------------------------------------------------------------
@@ -1767,7 +1862,7 @@ def main() -> None:
         sequential = args.warmup + args.cases + 2
         under_load = math.ceil(args.max_rate * args.load_seconds) if args.clients > 0 else 0
         need = {"SQLite": sequential + under_load, "PostgreSQL": sequential + 3 * under_load}
-        profiled = 2 + 2 * args.profile_cases if not args.no_profile else 0
+        profiled = 2 + 3 * args.profile_cases if not args.no_profile else 0
         t0 = time.perf_counter()
         clones = clone_families(registry_path, [FAMILY], max(*need.values(), profiled))
         print(

@@ -79,6 +79,12 @@ def uncommitted(session: OrmSession) -> bool:
     )
 
 
+def mark_written(session: OrmSession) -> None:
+    """The open transaction sent a write the session did not see (a Core statement executed on
+    its connection, services/rows.py): `uncommitted` must say so."""
+    session.info[_WROTE] = True
+
+
 @event.listens_for(OrmSession, "after_flush")
 def _flushed(session: OrmSession, _context) -> None:
     session.info[_WROTE] = True
@@ -102,8 +108,10 @@ def write(session: OrmSession) -> None:
     if not tables:
         return
     session.flush()  # rows the journal's rows refer to (a new case) go first
+    send = session.connection().execute  # Core, as built: nothing for the ORM to do
     for table, rows in tables.items():
-        session.execute(_insert(table), rows)
+        send(_insert(table), rows)
+    mark_written(session)
 
 
 @cache

@@ -199,10 +199,9 @@ async def get_login(
     else:
         found = await run_in_threadpool(accounts.session_user, session, token=token)
     if found is not None:
-        # Detached: a service that rolls back the request's transaction (a refused step) does
-        # not expire who is signed in, and the page that reports it can still name them.
-        session.expunge(found[0])
-        session.expunge(found[1])
+        # Detached (never in the session): a service that rolls back the request's transaction
+        # (a refused step) does not expire who is signed in, and the page that reports it can
+        # still name them.
         request.state.login = found
         request.state.bearer = bearer  # only a Bearer token spares the CSRF check
         note_role(found[0].role)  # for the request's log line

@@ -14,6 +14,7 @@ from engine import cases as runner
 from engine import store
 from engine.clock import utcnow
 from engine.store import ProcessInstance
+from services import rows
 from services.accounts.models import User
 from services.cases import incidents, workbench
 from services.cases.access import load_case_item, require_system
@@ -152,23 +153,27 @@ def _decide_once(
         raise Conflict("该事项已由他人办理", "This task was already decided") from None
     changes = store.save_instance(session, spec, instance, workflow)
     now = utcnow()
-    row.status = decision
-    row.comment = comment or None
-    row.correction = correction
-    row.corrections += 1 if decision == "correction" else 0
-    row.locked_by = None
-    row.lock_expires_at = None
-    row.clerk_user_id = user.id
-    row.decided_at = now
-    if decision == "approved":
-        row.result_number = f"{case.number}-{row.id:04d}"
-    session.add(row)
+    # One UPDATE of the item's row, sent now (not through the ORM's unit of work at a flush).
+    rows.write(
+        session,
+        row,
+        status=decision,
+        comment=comment or None,
+        correction=correction,
+        corrections=row.corrections + (1 if decision == "correction" else 0),
+        locked_by=None,
+        lock_expires_at=None,
+        clerk_user_id=user.id,
+        decided_at=now,
+        result_number=f"{case.number}-{row.id:04d}"
+        if decision == "approved"
+        else row.result_number,
+    )
     item = rt.catalog.items[row.item_code]
     verb = {"approved": "办结", "rejected": "不予办理", "correction": "退回补正"}[decision]
     note = f"（{comment}）" if comment else ""
     message = f"{department_name(rt, row.department)}{verb}：{item.name}{note}"
     record_event(session, case, user, decision, message, tell=False)
-    session.flush()
     routed = apply_changes(session, rt, case, changes, now, tell=False)
     # One message for the decision, naming the items it let go on (the next step's department).
     on_case_event(

@@ -14,12 +14,14 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, Integer, String, bindparam, func, literal_column, update
-from sqlalchemy.orm import aliased, load_only, object_session
+from sqlalchemy import select as sa_select
+from sqlalchemy.orm import object_session
 from sqlmodel import Session, col, select
 
 from engine.clock import utcnow
 from forms.catalog import Item, Matter
 from forms.values import mask_id
+from services import rows
 from services.accounts.models import User
 from services.calendar import local_date
 from services.cases import history, progress
@@ -312,7 +314,7 @@ def search_queue(
     size = wanted.per_page if limit is None else min(max(limit, 1), MAX_LIMIT)
     if wanted == _OPEN_BY_DUE:  # the department's open tasks, oldest due first: the API's listing
         params = {"department": department, "offset": first, "limit": size}
-        found = session.exec(_OPEN_QUEUE, params=params).all()
+        found = session.connection().execute(_OPEN_QUEUE, params).all()
         total = (
             _count(session, _conditions(wanted, department, user), joined=False) if count else -1
         )
@@ -339,15 +341,16 @@ def search_queue(
         picked = picked.join(Case, col(Case.id) == CaseItem.case_id)
     picked = picked.where(*conditions).order_by(*ordering).offset(first).limit(size).subquery()
     query = _queue_rows().join(picked, picked.c.id == CaseItem.id).order_by(*ordering)
+    read = session.connection().execute
     if narrow and count:
-        found = session.exec(query.add_columns(picked.c.matched)).all()
+        found = read(query.add_columns(picked.c.matched)).all()
         if found:
-            total = min(found[0][3], COUNT_CAP + 1)
+            total = min(found[0][-1], COUNT_CAP + 1)
         else:  # past the last page: nothing to count with
             total = _count(session, conditions, joined=joined)
-        return QueuePage(rows=_rows(rt, [row[:3] for row in found]), total=total, filter=wanted)
+        return QueuePage(rows=_rows(rt, found), total=total, filter=wanted)
     total = _count(session, conditions, joined=joined) if count else -1
-    return QueuePage(rows=_rows(rt, session.exec(query).all()), total=total, filter=wanted)
+    return QueuePage(rows=_rows(rt, read(query).all()), total=total, filter=wanted)
 
 
 def _reads_case(wanted: QueueFilter) -> bool:
@@ -360,19 +363,22 @@ MAX_LIMIT = 200  # rows of one API listing
 _OPEN_BY_DUE = QueueFilter()  # the default filter: open tasks by due date
 
 
+_ITEM_COLUMNS = rows.columns(CaseItem)
+# The case columns the queue shows (never the application's data): the objects built from them
+# hold only these, and reading any other attribute of one raises.
+_CASE_SHOWN = ("id", "number", "matter", "applicant_id_number", "applicant_name")
+_HOLDER = User.__table__.alias("holder")
+
+
 def _queue_rows():
-    """A queue row: the task, the case columns the queue shows (never the application's data),
-    and the name of whoever holds the task."""
-    holder = aliased(User)
+    """A queue row: the task, the case columns the queue shows, and the name of whoever holds
+    the task. A Core statement: `_rows` builds the objects detached (services/rows.py)."""
+    case = Case.__table__
     return (
-        select(CaseItem, Case, holder.display_name)
-        .join(Case, col(Case.id) == CaseItem.case_id)
-        .outerjoin(holder, col(holder.id) == CaseItem.claimed_by)
-        .options(
-            load_only(
-                Case.id, Case.number, Case.matter, Case.applicant_id_number, Case.applicant_name
-            )
-        )
+        sa_select(*_ITEM_COLUMNS, *(case.c[name] for name in _CASE_SHOWN), _HOLDER.c.display_name)
+        .select_from(CaseItem.__table__)
+        .join(case, case.c.id == CaseItem.__table__.c.case_id)
+        .outerjoin(_HOLDER, _HOLDER.c.id == CaseItem.__table__.c.claimed_by)
     )
 
 
@@ -398,11 +404,16 @@ def _count(session: Session, conditions: list[ColumnElement[bool]], *, joined: b
 
 
 def _rows(rt: Runtime, found) -> list[QueueRow]:
+    """Queue rows from `_queue_rows`'s rows (any columns after them are left out)."""
     today = _today()
-    rows = []
-    for item, case_, holder_name in found:
+    queue = []
+    cases = len(_ITEM_COLUMNS) + len(_CASE_SHOWN)
+    for row in found:
+        item = rows.detached(CaseItem, row[: len(_ITEM_COLUMNS)])
+        case_ = rows.detached(Case, row[len(_ITEM_COLUMNS) : cases], _CASE_SHOWN)
+        holder_name = row[cases]
         entry = rt.catalog.items.get(item.item_code)
-        rows.append(
+        queue.append(
             QueueRow(
                 item=item,
                 case=case_,
@@ -412,7 +423,7 @@ def _rows(rt: Runtime, found) -> list[QueueRow]:
                 overdue=item.status == "processing" and item.due_date < today,
             )
         )
-    return rows
+    return queue
 
 
 # Counts are taken up to this many: a count over a large department's whole queue on every page

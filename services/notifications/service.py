@@ -13,6 +13,7 @@ from collections.abc import Callable, Collection
 from functools import partial
 
 from sqlalchemy import event, update
+from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Session, col, func, select
 
 from engine.clock import utcnow
@@ -86,23 +87,23 @@ def notify(
 
 
 def _after_commit(session: Session, send: Callable[[], None]) -> None:
-    pending = session.info.get(_PENDING)
-    if pending is None:
-        pending = session.info[_PENDING] = []
-        event.listen(session, "after_commit", _send_pending)
-        event.listen(session, "after_soft_rollback", _drop_pending)
-    pending.append(send)
+    """Call `send` once the session's transaction commits (dropped if it rolls back)."""
+    session.info.setdefault(_PENDING, []).append(send)
 
 
+# Listeners on every session, not on each session that sends (a listener added to one session
+# gives it a dispatcher of its own, which costs more than this check on every commit).
+@event.listens_for(OrmSession, "after_commit")
 def _send_pending(session: Session) -> None:
-    pending = session.info.get(_PENDING, [])
+    pending = session.info.get(_PENDING)
     while pending:
         pending.pop(0)()
 
 
+@event.listens_for(OrmSession, "after_soft_rollback")
 def _drop_pending(session: Session, previous_transaction) -> None:
     if not previous_transaction.nested:
-        session.info.get(_PENDING, []).clear()
+        session.info.pop(_PENDING, None)
 
 
 def _send_sms(sender: Sender, phone: str, text: str) -> None:
