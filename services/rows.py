@@ -13,6 +13,7 @@ to treats it as the stored row it is (an UPDATE of what changed, never an INSERT
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import cache
 from typing import Any, TypeVar
 
 from sqlalchemy import Column, bindparam, inspect, update
@@ -47,29 +48,19 @@ def detached(model: type[M], values: Sequence[Any], names: Sequence[str] | None 
     return obj
 
 
-_NAMES: dict[type, tuple[str, ...]] = {}
-_KEYS: dict[type, tuple[str, ...]] = {}
-
-
+@cache
 def _names(model: type[SQLModel]) -> tuple[str, ...]:
-    found = _NAMES.get(model)
-    if found is None:
-        configure_mappers()  # as the ORM's first query would (the attributes' loaders)
-        mapper = inspect(model)
-        found = _NAMES[model] = tuple(
-            mapper.get_property_by_column(column).key for column in model.__table__.columns
-        )
-    return found
+    """The model's attribute names, one per column of `columns(model)`."""
+    configure_mappers()  # as the ORM's first query would (the attributes' loaders)
+    mapper = inspect(model)
+    return tuple(mapper.get_property_by_column(column).key for column in model.__table__.columns)
 
 
+@cache
 def _keys(model: type[SQLModel]) -> tuple[str, ...]:
-    found = _KEYS.get(model)
-    if found is None:
-        mapper = inspect(model)
-        found = _KEYS[model] = tuple(
-            mapper.get_property_by_column(column).key for column in mapper.primary_key
-        )
-    return found
+    """The attribute names of the model's primary key."""
+    mapper = inspect(model)
+    return tuple(mapper.get_property_by_column(column).key for column in mapper.primary_key)
 
 
 def write(session: Session, obj: SQLModel, **values: Any) -> None:
@@ -88,20 +79,13 @@ def write(session: Session, obj: SQLModel, **values: Any) -> None:
         set_committed_value(obj, name, value)
 
 
-_UPDATES: dict[tuple[type, tuple[str, ...]], Any] = {}
-
-
+@cache
 def _update(model: type[SQLModel], names: tuple[str, ...]):
     """UPDATE of `names` by primary key, built once per model and set of attributes (building a
     statement and its cache key costs more than running it)."""
-    found = _UPDATES.get((model, names))
-    if found is None:
-        mapper = inspect(model)
-        table = model.__table__
-        column = {mapper.get_property_by_column(c).key: c for c in table.columns}
-        found = _UPDATES[(model, names)] = (
-            update(table)
-            .where(*(column[key] == bindparam(f"key_{key}") for key in _keys(model)))
-            .values({column[name]: bindparam(f"new_{name}") for name in names})
-        )
-    return found
+    column = dict(zip(_names(model), model.__table__.columns, strict=True))
+    return (
+        update(model.__table__)
+        .where(*(column[key] == bindparam(f"key_{key}") for key in _keys(model)))
+        .values({column[name]: bindparam(f"new_{name}") for name in names})
+    )
